@@ -1,0 +1,60 @@
+//! DeleteTopics: by name (v0-v5) or by name or id (v6+).
+
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use uuid::Uuid;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::BrokerError;
+
+pub async fn handle(context: RequestContext, request: DeleteTopicsRequest) -> Reply {
+    let broker = &context.broker;
+    let wanted: Vec<(Option<TopicName>, Uuid)> = if context.api_version >= 6 {
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        request
+            .topic_names
+            .into_iter()
+            .map(|name| (Some(name), Uuid::nil()))
+            .collect()
+    };
+    let responses = tokio::task::block_in_place(|| {
+        wanted
+            .into_iter()
+            .map(|(name, id)| delete(broker, name, id))
+            .collect()
+    });
+    DeleteTopicsResponse::default()
+        .with_responses(responses)
+        .into()
+}
+
+fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTopicResult {
+    let topic_name = match (&name, id.is_nil()) {
+        (Some(name), _) => Ok(name.0.to_string()),
+        (None, false) => broker
+            .topics
+            .get_by_id(&id)
+            .map(|t| t.name.to_string())
+            .ok_or(BrokerError::UnknownTopicId),
+        (None, true) => Err(BrokerError::InvalidRequest(
+            "neither topic name nor id".into(),
+        )),
+    };
+    match topic_name.and_then(|n| broker.topics.delete(&n)) {
+        Ok(topic) => DeletableTopicResult::default()
+            .with_name(Some(TopicName(str_bytes(topic.name.to_string()))))
+            .with_topic_id(topic.id),
+        Err(error) => DeletableTopicResult::default()
+            .with_name(name)
+            .with_topic_id(id)
+            .with_error_code(error.code())
+            .with_error_message(Some(str_bytes(error.message()))),
+    }
+}

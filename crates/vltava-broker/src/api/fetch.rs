@@ -1,0 +1,245 @@
+//! Fetch: read whole batches as stored and hand them over unchanged. A fetch that finds fewer
+//! than min_bytes waits (long polling) until a high watermark it reads moves, or max_wait_ms.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::select_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::BrokerError;
+use crate::fetch_session::{FetchTarget, PartitionKey, Reported, ResolvedFetch};
+use crate::partition::Partition;
+
+const READ_COMMITTED: i8 = 1;
+
+/// One fetch, resolved against its session and ready to be (re)read.
+struct PlannedFetch {
+    broker: Arc<Broker>,
+    resolved: ResolvedFetch,
+    by_id: bool,
+    read_committed: bool,
+    min_bytes: usize,
+    max_bytes: usize,
+    max_wait: Duration,
+}
+
+pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
+    let by_id = context.api_version >= 13;
+    let mut requested = Vec::new();
+    for topic in request.topics {
+        for partition in topic.partitions {
+            requested.push(FetchTarget {
+                key: PartitionKey {
+                    topic: topic.topic.clone(),
+                    topic_id: topic.topic_id,
+                    partition: partition.partition,
+                },
+                fetch_offset: partition.fetch_offset,
+                max_bytes: partition.partition_max_bytes,
+            });
+        }
+    }
+    let forgotten = request
+        .forgotten_topics_data
+        .into_iter()
+        .flat_map(|t| {
+            t.partitions.into_iter().map(move |partition| PartitionKey {
+                topic: t.topic.clone(),
+                topic_id: t.topic_id,
+                partition,
+            })
+        })
+        .collect();
+    let sessions = &context.broker.fetch_sessions;
+    let resolved = match sessions.resolve(
+        request.session_id,
+        request.session_epoch,
+        requested,
+        forgotten,
+    ) {
+        Ok(resolved) => resolved,
+        Err(code) => return FetchResponse::default().with_error_code(code).into(),
+    };
+    let plan = PlannedFetch {
+        broker: context.broker.clone(),
+        resolved,
+        by_id,
+        read_committed: request.isolation_level == READ_COMMITTED,
+        min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
+        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+        max_wait: Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)),
+    };
+    Reply::Later(Box::pin(plan.run()))
+}
+
+impl PlannedFetch {
+    async fn run(self) -> ResponseKind {
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        // Bounded: every pass either returns or waits for a high watermark move or the deadline.
+        loop {
+            let partitions = self.partitions();
+            let watchers: Vec<watch::Receiver<i64>> = partitions
+                .iter()
+                .flatten()
+                .map(|p| p.watch_high_watermark())
+                .collect();
+            let (response, bytes, errors) = self.read(&partitions);
+            let waited_enough = tokio::time::Instant::now() >= deadline;
+            if bytes >= self.min_bytes.max(1) || errors || waited_enough || watchers.is_empty() {
+                return response.into();
+            }
+            let changes = watchers
+                .into_iter()
+                .map(|mut rx| Box::pin(async move { rx.changed().await }));
+            if tokio::time::timeout_at(deadline, select_all(changes))
+                .await
+                .is_err()
+            {
+                // Deadline: answer with what there is now (possibly data that just arrived).
+                let (response, _, _) = self.read(&self.partitions());
+                return response.into();
+            }
+        }
+    }
+
+    fn partitions(&self) -> Vec<Result<Arc<Partition>, BrokerError>> {
+        let topics = &self.broker.topics;
+        self.resolved
+            .targets
+            .iter()
+            .map(|target| {
+                let key = &target.key;
+                let topic = if self.by_id {
+                    topics
+                        .get_by_id(&key.topic_id)
+                        .ok_or(BrokerError::UnknownTopicId)?
+                } else {
+                    topics
+                        .get(&key.topic.0)
+                        .ok_or(BrokerError::UnknownTopicOrPartition)?
+                };
+                topic
+                    .partition(key.partition)
+                    .cloned()
+                    .ok_or(BrokerError::UnknownTopicOrPartition)
+            })
+            .collect()
+    }
+
+    /// Reads every target once; returns the response, the record bytes in it, and whether any
+    /// partition answered with an error (which ends long polling, as in Kafka).
+    fn read(
+        &self,
+        partitions: &[Result<Arc<Partition>, BrokerError>],
+    ) -> (FetchResponse, usize, bool) {
+        let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        let mut total = 0usize;
+        let mut errors = false;
+        for (target, partition) in self.resolved.targets.iter().zip(partitions) {
+            let budget = self.max_bytes.saturating_sub(total);
+            let partition_max = usize::try_from(target.max_bytes).unwrap_or(0).min(budget);
+            let data = match partition {
+                Ok(partition) => {
+                    read_partition(partition, target.fetch_offset, partition_max, total == 0)
+                }
+                Err(error) => Err(error.code()),
+            };
+            let (data, news) = match data {
+                Ok((data, records)) => {
+                    total += records;
+                    errors |= data.error_code != 0;
+                    let news = records > 0 || data.error_code != 0;
+                    (data, news)
+                }
+                Err(code) => {
+                    errors = true;
+                    (
+                        PartitionData::default()
+                            .with_error_code(code)
+                            .with_high_watermark(-1)
+                            .with_last_stable_offset(-1),
+                        true,
+                    )
+                }
+            };
+            let data = data
+                .with_partition_index(target.key.partition)
+                .with_aborted_transactions(self.read_committed.then(Vec::new));
+            let reported = Reported {
+                high_watermark: data.high_watermark,
+                log_start_offset: data.log_start_offset,
+            };
+            if !self.broker.fetch_sessions.report(
+                self.resolved.session_id,
+                &target.key,
+                reported,
+                news,
+            ) && self.resolved.incremental
+            {
+                continue;
+            }
+            push(&mut topics, &target.key, data);
+        }
+        let response = FetchResponse::default()
+            .with_session_id(self.resolved.session_id)
+            .with_responses(topics);
+        (response, total, errors)
+    }
+}
+
+fn read_partition(
+    partition: &Partition,
+    offset: i64,
+    max_bytes: usize,
+    min_one_batch: bool,
+) -> Result<(PartitionData, usize), i16> {
+    match partition.read(offset, max_bytes, min_one_batch) {
+        Ok(fetched) => {
+            let bytes = fetched.records.len();
+            let data = PartitionData::default()
+                .with_high_watermark(fetched.high_watermark)
+                .with_last_stable_offset(fetched.high_watermark)
+                .with_log_start_offset(fetched.log_start_offset)
+                .with_records(Some(fetched.records));
+            Ok((data, bytes))
+        }
+        Err(error) => {
+            let code = error.code();
+            if code == ResponseError::OffsetOutOfRange.code() {
+                let offsets = partition.offsets();
+                // Not `Err`: the client needs the offsets to reset; it is still an error code.
+                return Ok((
+                    PartitionData::default()
+                        .with_error_code(code)
+                        .with_high_watermark(offsets.high_watermark)
+                        .with_last_stable_offset(offsets.high_watermark)
+                        .with_log_start_offset(offsets.log_start_offset)
+                        .with_records(Some(Bytes::new())),
+                    0,
+                ));
+            }
+            Err(code)
+        }
+    }
+}
+
+fn push(topics: &mut Vec<FetchableTopicResponse>, key: &PartitionKey, data: PartitionData) {
+    match topics.last_mut() {
+        Some(last) if last.topic == key.topic && last.topic_id == key.topic_id => {
+            last.partitions.push(data)
+        }
+        _ => topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(key.topic.clone())
+                .with_topic_id(key.topic_id)
+                .with_partitions(vec![data]),
+        ),
+    }
+}

@@ -1,0 +1,85 @@
+//! ListOffsets: earliest, latest, max timestamp (KIP-734), or the first offset at or after a
+//! timestamp. Offsets past the high watermark are never revealed.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::Result;
+use crate::partition::{LEADER_EPOCH, Partition};
+
+const LATEST_TIMESTAMP: i64 = -1;
+const EARLIEST_TIMESTAMP: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// KIP-405/KIP-1005: without tiered storage, local and remote logs are the same log.
+const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+const LATEST_TIERED_TIMESTAMP: i64 = -5;
+/// Kafka answers "no such offset" with -1 for both fields.
+const UNKNOWN: i64 = -1;
+
+/// ListOffsets v4 added the leader epoch; earlier versions cannot carry it.
+const LEADER_EPOCH_VERSION_MIN: i16 = 4;
+
+pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Reply {
+    let broker = &context.broker;
+    let with_epoch = context.api_version >= LEADER_EPOCH_VERSION_MIN;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = broker.topics.get(&topic.name.0);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|wanted| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(wanted.partition_index);
+                    match found
+                        .as_ref()
+                        .and_then(|t| t.partition(wanted.partition_index))
+                    {
+                        None => response
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_timestamp(UNKNOWN)
+                            .with_offset(UNKNOWN),
+                        Some(partition) => match lookup(partition, wanted) {
+                            Ok((offset, timestamp)) => response
+                                .with_offset(offset)
+                                .with_timestamp(timestamp)
+                                .with_leader_epoch(if offset == UNKNOWN || !with_epoch {
+                                    -1
+                                } else {
+                                    LEADER_EPOCH
+                                }),
+                            Err(error) => response
+                                .with_error_code(error.code())
+                                .with_timestamp(UNKNOWN)
+                                .with_offset(UNKNOWN),
+                        },
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics).into()
+}
+
+/// `(offset, timestamp)` for one partition.
+fn lookup(partition: &Partition, wanted: &ListOffsetsPartition) -> Result<(i64, i64)> {
+    let offsets = partition.offsets();
+    Ok(match wanted.timestamp {
+        LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => (offsets.high_watermark, UNKNOWN),
+        EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => (offsets.log_start_offset, UNKNOWN),
+        MAX_TIMESTAMP => partition.max_timestamp().unwrap_or((UNKNOWN, UNKNOWN)),
+        timestamp => partition
+            .offset_for_timestamp(timestamp)?
+            .unwrap_or((UNKNOWN, UNKNOWN)),
+    })
+}

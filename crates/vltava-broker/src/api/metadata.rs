@@ -1,0 +1,102 @@
+//! Metadata: this broker, and the topics asked for (all when the list is null), creating
+//! missing ones when both the request and `auto.create.topics.enable` allow it.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use uuid::Uuid;
+
+use super::str_bytes;
+use crate::broker::Broker;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::BrokerError;
+use crate::partition::LEADER_EPOCH;
+use crate::topic_name;
+use crate::topics::Topic;
+
+pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply {
+    let broker = &context.broker;
+    // v0 asks for all topics with an empty list; v1+ with null.
+    let all = match &request.topics {
+        None => true,
+        Some(topics) => topics.is_empty() && context.api_version == 0,
+    };
+    // v0-v3 have no flag and always allowed auto-creation.
+    let allow_auto_create = request.allow_auto_topic_creation || context.api_version < 4;
+    let topics = if all {
+        broker
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(broker, t))
+            .collect()
+    } else {
+        request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|wanted| match wanted.name {
+                Some(name) => lookup_by_name(broker, name, allow_auto_create),
+                None => lookup_by_id(broker, wanted.topic_id),
+            })
+            .collect()
+    };
+    let node = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker.node_id()))
+        .with_host(str_bytes(broker.config.advertised_host.clone()))
+        .with_port(broker.advertised_port);
+    MetadataResponse::default()
+        .with_brokers(vec![node])
+        .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker.node_id()))
+        .with_topics(topics)
+        .into()
+}
+
+fn lookup_by_name(
+    broker: &Broker,
+    name: TopicName,
+    allow_auto_create: bool,
+) -> MetadataResponseTopic {
+    let result = topic_name::validate(&name)
+        .and_then(|()| broker.topic_or_auto_create(&name, allow_auto_create));
+    match result {
+        Ok(topic) => describe(broker, &topic),
+        Err(error) => MetadataResponseTopic::default()
+            .with_name(Some(name))
+            .with_error_code(error.code()),
+    }
+}
+
+fn lookup_by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
+    match broker.topics.get_by_id(&id) {
+        Some(topic) => describe(broker, &topic),
+        None => MetadataResponseTopic::default()
+            .with_topic_id(id)
+            .with_error_code(BrokerError::UnknownTopicId.code()),
+    }
+}
+
+fn describe(broker: &Broker, topic: &Arc<Topic>) -> MetadataResponseTopic {
+    let node = BrokerId(broker.node_id());
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_leader_id(node)
+                .with_leader_epoch(LEADER_EPOCH)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(topic.name.to_string()))))
+        .with_topic_id(topic.id)
+        .with_is_internal(topic.is_internal())
+        .with_partitions(partitions)
+}

@@ -1,0 +1,158 @@
+//! Produce: append each partition's batches in request order, then answer at once (acks 0/1)
+//! or once the batches are durable (acks=all: fsynced, group-committed by the flusher).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::TopicProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::str_bytes;
+use crate::broker::now_ms;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::BrokerError;
+use crate::partition::Partition;
+
+const ACKS_NONE: i16 = 0;
+const ACKS_LEADER: i16 = 1;
+const ACKS_ALL: i16 = -1;
+
+/// A partition whose acks=all answer waits for its high watermark to pass `last_offset`.
+struct AwaitDurable {
+    partition: Arc<Partition>,
+    last_offset: i64,
+    topic: usize,
+    index: usize,
+}
+
+pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
+    let broker = &context.broker;
+    let acks = request.acks;
+    if !matches!(acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL) {
+        return error_response(request, ResponseError::InvalidRequiredAcks.code()).into();
+    }
+    let by_id = context.api_version >= 13;
+    let mut waits = Vec::new();
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for (topic_index, data) in request.topic_data.into_iter().enumerate() {
+        let topic = if by_id {
+            broker
+                .topics
+                .get_by_id(&data.topic_id)
+                .ok_or(BrokerError::UnknownTopicId)
+        } else {
+            broker
+                .topics
+                .get(&data.name.0)
+                .ok_or(BrokerError::UnknownTopicOrPartition)
+        };
+        let mut partitions = Vec::with_capacity(data.partition_data.len());
+        for (index, partition_data) in data.partition_data.into_iter().enumerate() {
+            let response = PartitionProduceResponse::default().with_index(partition_data.index);
+            let target = topic.as_ref().map_err(|e| e.code()).and_then(|t| {
+                t.partition(partition_data.index)
+                    .cloned()
+                    .ok_or(ResponseError::UnknownTopicOrPartition.code())
+            });
+            let partition = match target {
+                Ok(partition) => partition,
+                Err(code) => {
+                    partitions.push(response.with_error_code(code));
+                    continue;
+                }
+            };
+            let Some(records) = partition_data.records else {
+                partitions.push(response.with_error_code(ResponseError::CorruptMessage.code()));
+                continue;
+            };
+            match partition.append(&records, now_ms()) {
+                Ok(appended) => {
+                    if !appended.duplicate {
+                        broker.flusher.request(&partition);
+                    }
+                    if acks == ACKS_ALL && partition.high_watermark() <= appended.last_offset {
+                        waits.push(AwaitDurable {
+                            partition,
+                            last_offset: appended.last_offset,
+                            topic: topic_index,
+                            index,
+                        });
+                    }
+                    partitions.push(
+                        response
+                            .with_base_offset(appended.base_offset)
+                            .with_log_start_offset(appended.log_start_offset),
+                    );
+                }
+                Err(error) => partitions.push(
+                    response
+                        .with_error_code(error.code())
+                        .with_error_message(Some(str_bytes(error.message()))),
+                ),
+            }
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(data.name)
+                .with_topic_id(data.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    if acks == ACKS_NONE {
+        return Reply::Nothing;
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    if waits.is_empty() {
+        return response.into();
+    }
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
+    Reply::Later(Box::pin(await_durable(response, waits, timeout)))
+}
+
+/// Answers once every awaited partition's high watermark has passed its batch, or with
+/// REQUEST_TIMED_OUT for those that did not within the request's timeout.
+async fn await_durable(
+    mut response: ProduceResponse,
+    waits: Vec<AwaitDurable>,
+    timeout: Duration,
+) -> kafka_protocol::messages::ResponseKind {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for wait in waits {
+        let mut high_watermark = wait.partition.watch_high_watermark();
+        let durable = tokio::time::timeout_at(
+            deadline,
+            high_watermark.wait_for(|hw| *hw > wait.last_offset),
+        )
+        .await;
+        if !matches!(durable, Ok(Ok(_))) {
+            let slot = &mut response.responses[wait.topic].partition_responses[wait.index];
+            slot.error_code = ResponseError::RequestTimedOut.code();
+        }
+    }
+    response.into()
+}
+
+fn error_response(request: ProduceRequest, code: i16) -> ProduceResponse {
+    let responses = request
+        .topic_data
+        .into_iter()
+        .map(|data: TopicProduceData| {
+            let partitions = data
+                .partition_data
+                .iter()
+                .map(|p| {
+                    PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_error_code(code)
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(data.name)
+                .with_topic_id(data.topic_id)
+                .with_partition_responses(partitions)
+        })
+        .collect();
+    ProduceResponse::default().with_responses(responses)
+}

@@ -1,0 +1,197 @@
+//! The state every request handler shares: configuration, topics, producer ids, fetch sessions.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use vltava_storage::fs::RealFs;
+
+use crate::config::BrokerConfig;
+use crate::error::{BrokerError, Result};
+use crate::fetch_session::FetchSessions;
+use crate::flusher::Flusher;
+use crate::producer_ids::ProducerIds;
+use crate::topics::{Topic, TopicSpec, Topics, write_atomically};
+
+const META_FILE: &str = "meta.json";
+const LOCK_FILE: &str = ".lock";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    cluster_id: String,
+    node_id: i32,
+}
+
+#[derive(Debug)]
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    /// The port clients are told to use (the bound one unless configured).
+    pub advertised_port: i32,
+    pub topics: Topics,
+    pub flusher: Flusher,
+    pub producer_ids: ProducerIds,
+    pub fetch_sessions: FetchSessions,
+    /// Held for the broker's lifetime: a second broker on the same directory is refused.
+    _lock: File,
+}
+
+/// Why a broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {0} is in use by another vltava process")]
+    DataDirLocked(PathBuf),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+impl Broker {
+    pub fn open(
+        config: BrokerConfig,
+        bound_port: u16,
+    ) -> std::result::Result<Arc<Self>, StartError> {
+        let dir = config.data_dir.clone();
+        let dir_error = |source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(dir_error)?;
+        let lock = File::create(dir.join(LOCK_FILE)).map_err(dir_error)?;
+        if lock.try_lock().is_err() {
+            return Err(StartError::DataDirLocked(dir));
+        }
+        let cluster_id = load_or_create_meta(&dir, config.node_id)?;
+        let topics = Topics::open(
+            &dir,
+            Arc::new(RealFs),
+            config.flush,
+            config.log.clone(),
+            now_ms(),
+        )?;
+        let flusher = Flusher::start().map_err(dir_error)?;
+        Ok(Arc::new(Broker {
+            advertised_port: i32::from(config.advertised_port.unwrap_or(bound_port)),
+            cluster_id,
+            topics,
+            flusher,
+            producer_ids: ProducerIds::open(&dir)?,
+            fetch_sessions: FetchSessions::default(),
+            config,
+            _lock: lock,
+        }))
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// The topic, created with the broker defaults when auto-creation allows it.
+    pub fn topic_or_auto_create(&self, name: &str, allow_auto_create: bool) -> Result<Arc<Topic>> {
+        if let Some(topic) = self.topics.get(name) {
+            return Ok(topic);
+        }
+        if !(allow_auto_create && self.config.auto_create_topics) {
+            return Err(BrokerError::UnknownTopicOrPartition);
+        }
+        let spec = TopicSpec {
+            name: name.to_string(),
+            partitions: self.config.num_partitions,
+            configs: Default::default(),
+        };
+        match self.topics.create(spec, now_ms()) {
+            Err(BrokerError::TopicAlreadyExists) => self
+                .topics
+                .get(name)
+                .ok_or(BrokerError::UnknownTopicOrPartition),
+            other => other,
+        }
+    }
+
+    /// fsyncs every partition: called on shutdown so a clean stop loses nothing.
+    pub fn flush_all(&self) {
+        for topic in self.topics.all() {
+            for partition in &topic.partitions {
+                if let Err(error) = partition.flush_and_checkpoint() {
+                    tracing::error!(topic = %topic.name, partition = partition.index, %error, "flush on shutdown failed");
+                }
+            }
+        }
+    }
+
+    /// Applies retention and time-based rolls to every partition.
+    pub fn apply_retention(&self) {
+        let now = now_ms();
+        for topic in self.topics.all() {
+            for partition in &topic.partitions {
+                match partition.apply_retention(now) {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::info!(topic = %topic.name, partition = partition.index, deleted, "retention deleted segments")
+                    }
+                    Err(error) => {
+                        tracing::error!(topic = %topic.name, partition = partition.index, %error, "retention failed")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn load_or_create_meta(dir: &Path, node_id: i32) -> Result<String> {
+    let path = dir.join(META_FILE);
+    let io_error = |source| BrokerError::MetadataIo {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let meta: Meta = serde_json::from_slice(&bytes)
+                .map_err(|e| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+            Ok(meta.cluster_id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let meta = Meta {
+                cluster_id: new_cluster_id(),
+                node_id,
+            };
+            let bytes =
+                serde_json::to_vec_pretty(&meta).map_err(|e| io_error(std::io::Error::other(e)))?;
+            write_atomically(&path, &bytes).map_err(io_error)?;
+            Ok(meta.cluster_id)
+        }
+        Err(source) => Err(io_error(source)),
+    }
+}
+
+/// A random id in Kafka's format: a UUID as 22 characters of URL-safe base64.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let value = uuid::Uuid::new_v4().as_u128();
+    (0..22)
+        .map(|i| {
+            let shift = 128i32 - 6 * (i + 1);
+            let sextet = if shift >= 0 {
+                (value >> shift) & 63
+            } else {
+                (value << -shift) & 63
+            };
+            char::from(ALPHABET[sextet as usize])
+        })
+        .collect()
+}

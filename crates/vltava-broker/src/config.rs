@@ -1,0 +1,62 @@
+//! Broker configuration: the values `vltava serve` resolves from flags, environment and file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use vltava_storage::LogConfig;
+
+/// When an appended batch is made durable, and so when acks=all is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// fsync before acknowledging acks=all and before the high watermark moves (group-committed).
+    Always,
+    /// Kafka's default: rely on the page cache; acknowledge after the append; fsync only on
+    /// shutdown and segment roll. A power loss can take back acknowledged writes.
+    Never,
+}
+
+/// Everything the broker needs to run. Limits carry their unit last.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub listen: SocketAddr,
+    /// Host and port clients are told to connect to; the port defaults to the bound one.
+    pub advertised_host: String,
+    pub advertised_port: Option<u16>,
+    pub data_dir: PathBuf,
+    pub node_id: i32,
+    /// `num.partitions`: partitions of an auto-created topic or a CreateTopics asking for -1.
+    pub num_partitions: i32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    pub flush: FlushPolicy,
+    /// `socket.request.max.bytes`: a frame longer than this closes its connection unread.
+    pub frame_bytes_max: usize,
+    pub connections_max: usize,
+    /// Requests a connection may have in flight (decoded, response not yet written).
+    pub inflight_requests_max: usize,
+    /// Topic defaults (`log.segment.bytes`, `log.retention.ms`, ... in Kafka's broker config).
+    pub log: LogConfig,
+    /// How often retention and time-based segment rolls are checked.
+    pub retention_check_interval_ms: u64,
+}
+
+impl BrokerConfig {
+    /// The zero-configuration broker: 127.0.0.1:9092, data in `./vltava-data`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_host: "127.0.0.1".to_string(),
+            advertised_port: None,
+            data_dir,
+            node_id: 1,
+            num_partitions: 1,
+            auto_create_topics: true,
+            flush: FlushPolicy::Always,
+            frame_bytes_max: 100 * 1024 * 1024,
+            connections_max: 10_000,
+            inflight_requests_max: 32,
+            log: LogConfig::default(),
+            retention_check_interval_ms: 30_000,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Dispatch is a lookup: one table names every API vltava serves, its advertised version range
+//! and its handler. ApiVersions answers from the same table, so what we advertise and what we
+//! serve cannot drift apart, and a key listed twice fails to compile (unreachable pattern).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+
+use crate::api;
+use crate::broker::Broker;
+
+/// An API and the versions ApiVersions advertises for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRange {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+/// What a handler gives back.
+pub enum Reply {
+    /// The response is ready.
+    Now(Box<ResponseKind>),
+    /// The response waits on an event (fsync for acks=all, new data for a long-polling fetch).
+    /// It runs concurrently with the connection's later requests; responses still go out in
+    /// request order.
+    Later(Pin<Box<dyn Future<Output = ResponseKind> + Send>>),
+    /// acks=0 produce: Kafka sends nothing back.
+    Nothing,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reply::Now(_) => "Reply::Now",
+            Reply::Later(_) => "Reply::Later",
+            Reply::Nothing => "Reply::Nothing",
+        })
+    }
+}
+
+impl<T: Into<ResponseKind>> From<T> for Reply {
+    fn from(response: T) -> Self {
+        Reply::Now(Box::new(response.into()))
+    }
+}
+
+/// Everything a handler may know about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub api_version: i16,
+    pub header: RequestHeader,
+}
+
+/// Why a request gets no Kafka answer and its connection is closed, as Kafka does.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("api key {0} is not supported")]
+    UnknownApiKey(i16),
+    #[error("{key:?} version {version} is not supported")]
+    UnsupportedVersion { key: ApiKey, version: i16 },
+    #[error("cannot decode {key:?} v{version}: {source}")]
+    Decode {
+        key: ApiKey,
+        version: i16,
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
+macro_rules! apis {
+    ($($key:ident $min:literal ..= $max:literal => $handler:path,)*) => {
+        /// Every API vltava serves, with the versions it advertises.
+        pub const SUPPORTED_APIS: &[ApiRange] = &[
+            $(ApiRange { key: ApiKey::$key, min: $min, max: $max },)*
+        ];
+
+        async fn call(context: RequestContext, request: RequestKind) -> Reply {
+            match request {
+                $(RequestKind::$key(request) => $handler(context, request).await,)*
+                // Unreachable: `dispatch` decodes only keys of the table.
+                _ => Reply::Nothing,
+            }
+        }
+    };
+}
+
+apis! {
+    // Kafka 4 advertises Produce from v0 although it serves v3+ only: librdkafka refuses to
+    // produce compressed batches to a broker whose minimum is above 0 (KAFKA-18659).
+    Produce 0..=13 => api::produce::handle,
+    Fetch 4..=18 => api::fetch::handle,
+    ListOffsets 1..=10 => api::list_offsets::handle,
+    Metadata 0..=13 => api::metadata::handle,
+    ApiVersions 0..=4 => api::api_versions::handle,
+    CreateTopics 2..=7 => api::create_topics::handle,
+    DeleteTopics 1..=6 => api::delete_topics::handle,
+    InitProducerId 0..=6 => api::init_producer_id::handle,
+    DescribeCluster 0..=2 => api::describe_cluster::handle,
+}
+
+pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
+    SUPPORTED_APIS.iter().find(|api| api.key == key)
+}
+
+/// Decodes the body of a request whose header is already read and calls its handler.
+pub async fn dispatch(
+    broker: &Arc<Broker>,
+    header: RequestHeader,
+    mut body: Bytes,
+) -> Result<Reply, DispatchError> {
+    let version = header.request_api_version;
+    let key = ApiKey::try_from(header.request_api_key)
+        .map_err(|_| DispatchError::UnknownApiKey(header.request_api_key))?;
+    let Some(range) = supported(key) else {
+        return Err(DispatchError::UnknownApiKey(header.request_api_key));
+    };
+    // Versions we advertise but the codec cannot read (Produce v0-2) are refused like unknown ones.
+    let decodable = key.valid_versions();
+    if version < range.min.max(decodable.min) || version > range.max.min(decodable.max) {
+        if key == ApiKey::ApiVersions {
+            // KIP-511: answer a too-new ApiVersions with v0 and UNSUPPORTED_VERSION so the
+            // client can retry with a version we know.
+            return Ok(api::api_versions::unsupported_version());
+        }
+        return Err(DispatchError::UnsupportedVersion { key, version });
+    }
+    let request =
+        RequestKind::decode(key, &mut body, version).map_err(|source| DispatchError::Decode {
+            key,
+            version,
+            source,
+        })?;
+    let context = RequestContext {
+        broker: broker.clone(),
+        api_version: version,
+        header,
+    };
+    Ok(call(context, request).await)
+}

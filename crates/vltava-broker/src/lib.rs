@@ -1,0 +1,24 @@
+//! The vltava broker: serves the Kafka wire protocol on top of `vltava-storage`.
+//!
+//! Layout, from the socket inwards: `server` (listener, connection, framing, shutdown) →
+//! `dispatch` (one table of API key → handler and version range) → `api/<one file per API>` →
+//! `topics` and `partition` (the replica manager: logs, producer state, high watermark) with
+//! `flusher` (group commit) and `fetch_session` (KIP-227) beside them.
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod fetch_session;
+pub mod flusher;
+pub mod partition;
+pub mod producer_ids;
+pub mod producer_state;
+pub mod server;
+pub mod topic_name;
+pub mod topics;
+
+pub use broker::Broker;
+pub use config::{BrokerConfig, FlushPolicy};
+pub use server::{Server, ServerHandle};

@@ -1,0 +1,272 @@
+//! One partition of a topic on this broker: its log, its producer state and its high watermark.
+//!
+//! Thread-safety: the log and the producer state sit behind one mutex, held for the append
+//! itself (one write syscall) and never across an fsync or a read of record bytes. The high
+//! watermark is published on a watch channel so that acks=all producers and long-polling
+//! fetches wait for it without polling.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use vltava_storage::batch::BatchHeader;
+use vltava_storage::{AppendOptions, Log, ReadSlice, StorageError};
+
+use crate::config::FlushPolicy;
+use crate::error::{BrokerError, Result};
+use crate::producer_state::{ProducerStateTable, SequenceCheck};
+
+/// Vltava has no leader elections on a single node, so every leader epoch is this one.
+pub const LEADER_EPOCH: i32 = 0;
+
+#[derive(Debug)]
+struct PartitionState {
+    log: Log,
+    producers: ProducerStateTable,
+}
+
+#[derive(Debug)]
+pub struct Partition {
+    pub topic: Arc<str>,
+    pub index: i32,
+    flush: FlushPolicy,
+    state: Mutex<PartitionState>,
+    /// Offsets below it are visible to consumers: durable under `FlushPolicy::Always`.
+    high_watermark: watch::Sender<i64>,
+    /// Set while the partition waits in the flusher's queue, so it is queued once.
+    flush_queued: AtomicBool,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub log_start_offset: i64,
+    /// True when the batch was a retry already in the log; nothing was written.
+    pub duplicate: bool,
+}
+
+/// Record bytes read for a fetch, with the offsets the response reports beside them.
+#[derive(Debug)]
+pub struct Fetched {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// The offsets of a partition at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Offsets {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+}
+
+impl Partition {
+    pub fn new(topic: Arc<str>, index: i32, log: Log, flush: FlushPolicy) -> Result<Self> {
+        let mut producers = ProducerStateTable::default();
+        rebuild_producer_state(&log, &mut producers)?;
+        // Recovery leaves only durable data in the log, so all of it is visible.
+        let high_watermark = watch::Sender::new(log.log_end_offset());
+        Ok(Partition {
+            topic,
+            index,
+            flush,
+            state: Mutex::new(PartitionState { log, producers }),
+            high_watermark,
+            flush_queued: AtomicBool::new(false),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, PartitionState> {
+        // A panic while holding the lock cannot leave the log half-written (appends are one
+        // write), so a poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends the record batches of one produce request for this partition.
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended> {
+        let mut batches = records.to_vec();
+        let first = BatchHeader::parse(&batches)?;
+        let mut state = self.state();
+        let log_start_offset = state.log.log_start_offset();
+        if let SequenceCheck::Duplicate {
+            first_offset,
+            last_offset,
+        } = state.producers.check(&first)?
+        {
+            return Ok(Appended {
+                base_offset: first_offset,
+                last_offset,
+                log_start_offset,
+                duplicate: true,
+            });
+        }
+        let options = AppendOptions {
+            leader_epoch: LEADER_EPOCH,
+            now_ms,
+        };
+        let info = state.log.append(&mut batches, options)?;
+        state
+            .producers
+            .record(&first, info.base_offset, info.last_offset);
+        if self.flush == FlushPolicy::Never {
+            self.high_watermark.send_replace(info.last_offset + 1);
+        }
+        Ok(Appended {
+            base_offset: info.base_offset,
+            last_offset: info.last_offset,
+            log_start_offset: state.log.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// Reads whole batches from `offset`, never past the high watermark.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Fetched> {
+        let (slice, high_watermark, log_start_offset): (ReadSlice, i64, i64) = {
+            let state = self.state();
+            let high_watermark = *self.high_watermark.borrow();
+            let slice = state
+                .log
+                .read(offset, high_watermark, max_bytes, min_one_batch)?;
+            (slice, high_watermark, state.log.log_start_offset())
+        };
+        // The bytes are read outside the lock; a segment deleted meanwhile stays readable
+        // through its open handle.
+        let records = slice.read()?;
+        Ok(Fetched {
+            records,
+            high_watermark,
+            log_start_offset,
+        })
+    }
+
+    pub fn offsets(&self) -> Offsets {
+        let state = self.state();
+        Offsets {
+            log_start_offset: state.log.log_start_offset(),
+            high_watermark: *self.high_watermark.borrow(),
+            log_end_offset: state.log.log_end_offset(),
+        }
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        *self.high_watermark.borrow()
+    }
+
+    /// A receiver that wakes whenever the high watermark moves.
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// `(offset, timestamp)` of the first batch with a timestamp at or after `timestamp`.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        let found = self.state().log.offset_for_timestamp(timestamp)?;
+        let high_watermark = self.high_watermark();
+        Ok(found.filter(|(offset, _)| *offset < high_watermark))
+    }
+
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let high_watermark = self.high_watermark();
+        self.state()
+            .log
+            .max_timestamp()
+            .filter(|(offset, _)| *offset < high_watermark)
+    }
+
+    /// fsyncs what was appended and moves the high watermark over it. Called by the flusher
+    /// only; the lock is released during the fsync so producers keep appending (group commit).
+    pub fn flush(&self) -> Result<()> {
+        let Some(pending) = self.state().log.prepare_flush()? else {
+            return Ok(());
+        };
+        pending.sync()?;
+        let end_offset = pending.end_offset();
+        {
+            let mut state = self.state();
+            state.log.complete_flush(pending);
+        }
+        if self.flush == FlushPolicy::Always {
+            self.high_watermark
+                .send_if_modified(|hw| advance(hw, end_offset));
+        }
+        Ok(())
+    }
+
+    /// Flushes and records the recovery point, so the next start scans nothing: for shutdown.
+    pub fn flush_and_checkpoint(&self) -> Result<()> {
+        self.flush()?;
+        Ok(self.state().log.checkpoint()?)
+    }
+
+    /// Marks the partition as queued for flushing; false if it already was.
+    pub fn mark_flush_queued(&self) -> bool {
+        !self.flush_queued.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn clear_flush_queued(&self) {
+        self.flush_queued.store(false, Ordering::Release);
+    }
+
+    pub fn needs_flush(&self) -> bool {
+        self.flush == FlushPolicy::Always
+    }
+
+    /// Retention and time-based segment rolls; returns the segments deleted.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        let mut state = self.state();
+        state.log.roll_if_due(now_ms)?;
+        let deleted = state.log.apply_retention(now_ms)?;
+        // Persisting the recovery point now spares a full scan of older segments on restart.
+        state.log.checkpoint()?;
+        Ok(deleted)
+    }
+
+    /// Removes the partition's directory. The partition must no longer be reachable.
+    pub fn delete(self) -> Result<()> {
+        let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(state.log.delete()?)
+    }
+}
+
+fn advance(high_watermark: &mut i64, to: i64) -> bool {
+    if to > *high_watermark {
+        *high_watermark = to;
+        true
+    } else {
+        false
+    }
+}
+
+/// Replays the batch headers in the log so that a restarted broker still recognises retries
+/// and sequence gaps of idempotent producers. Reads in chunks; parses headers only.
+fn rebuild_producer_state(log: &Log, producers: &mut ProducerStateTable) -> Result<()> {
+    const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+    let end = log.log_end_offset();
+    let mut offset = log.log_start_offset();
+    while offset < end {
+        let bytes = log.read(offset, end, CHUNK_BYTES, true)?.read()?;
+        if bytes.is_empty() {
+            break;
+        }
+        let mut position = 0;
+        let mut next = offset;
+        while position < bytes.len() {
+            let header = match BatchHeader::parse(&bytes[position..]) {
+                Ok(header) => header,
+                Err(StorageError::CorruptBatch { .. }) => break,
+                Err(e) => return Err(BrokerError::Storage(e)),
+            };
+            producers.record(&header, header.base_offset, header.last_offset());
+            next = header.last_offset() + 1;
+            position += header.total_size();
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(())
+}

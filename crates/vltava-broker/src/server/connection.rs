@@ -1,0 +1,145 @@
+//! One client connection: frames are read and handled one after another (so appends from one
+//! connection keep their order), while replies that wait (acks=all, long-polling fetch) run
+//! concurrently; a writer sends the responses back in request order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Encodable, decode_request_header_from_buffer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::frame::read_frame;
+use super::shutdown::Shutdown;
+use crate::broker::Broker;
+use crate::dispatch::{self, Reply};
+
+/// A response on its way out, in request order.
+struct Outgoing {
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: Pending,
+}
+
+enum Pending {
+    Ready(Box<ResponseKind>),
+    Waiting(JoinHandle<ResponseKind>),
+}
+
+pub async fn serve(
+    broker: Arc<Broker>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: Shutdown,
+) {
+    let (mut reader, writer) = socket.into_split();
+    let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
+    let writer = tokio::spawn(write_responses(writer, queue));
+    let frame_bytes_max = broker.config.frame_bytes_max;
+    loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut reader, frame_bytes_max) => frame,
+            _ = shutdown.recv() => break,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "closing connection: bad frame");
+                break;
+            }
+        };
+        match handle_frame(&broker, frame).await {
+            Ok(Some(out)) => {
+                if outgoing.send(out).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(%peer, %error, "closing connection: bad request");
+                break;
+            }
+        }
+    }
+    drop(outgoing);
+    let _ = writer.await;
+}
+
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> anyhow::Result<Option<Outgoing>> {
+    let mut body = frame;
+    let header = decode_request_header_from_buffer(&mut body)?;
+    let key = ApiKey::try_from(header.request_api_key)
+        .map_err(|_| dispatch::DispatchError::UnknownApiKey(header.request_api_key))?;
+    let correlation_id = header.correlation_id;
+    let mut version = header.request_api_version;
+    if key == ApiKey::ApiVersions && dispatch::supported(key).is_some_and(|r| version > r.max) {
+        // The fallback answer is encoded as v0, which every client can read.
+        version = 0;
+    }
+    let response = match dispatch::dispatch(broker, header, body).await? {
+        Reply::Now(response) => Pending::Ready(response),
+        Reply::Later(future) => Pending::Waiting(tokio::spawn(future)),
+        Reply::Nothing => return Ok(None),
+    };
+    Ok(Some(Outgoing {
+        key,
+        version,
+        correlation_id,
+        response,
+    }))
+}
+
+async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Outgoing>) {
+    let mut buffer = BytesMut::new();
+    while let Some(out) = queue.recv().await {
+        let Outgoing {
+            key,
+            version,
+            correlation_id,
+            response,
+        } = out;
+        let response = match response {
+            Pending::Ready(response) => *response,
+            Pending::Waiting(task) => match task.await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::error!(%error, "request handler failed; closing connection");
+                    return;
+                }
+            },
+        };
+        buffer.clear();
+        if let Err(error) = encode(&mut buffer, key, version, correlation_id, &response) {
+            tracing::error!(%error, ?key, version, "cannot encode response; closing connection");
+            return;
+        }
+        // Write as soon as the head of the queue is ready; batching more would delay it.
+        if writer.write_all(&buffer).await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+fn encode(
+    buffer: &mut BytesMut,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &ResponseKind,
+) -> anyhow::Result<()> {
+    buffer.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header.encode(buffer, key.response_header_version(version))?;
+    response.encode(buffer, version)?;
+    let length = i32::try_from(buffer.len() - 4)?;
+    buffer[..4].copy_from_slice(&length.to_be_bytes());
+    Ok(())
+}

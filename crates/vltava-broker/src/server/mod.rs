@@ -1,0 +1,138 @@
+//! The TCP side: accept connections under a limit, serve each one, stop them all on shutdown.
+
+mod connection;
+mod frame;
+mod shutdown;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+
+use crate::broker::{Broker, StartError};
+use crate::config::BrokerConfig;
+
+pub use frame::FrameError;
+pub use shutdown::Shutdown;
+
+/// A bound, opened broker that has not started serving yet.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    broker: Arc<Broker>,
+}
+
+/// What `Server::bind` tells its caller: where clients connect, where data lives.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    pub local_addr: SocketAddr,
+    pub advertised: String,
+}
+
+impl Server {
+    /// Binds the listener and opens (recovers) the data directory.
+    pub async fn bind(config: BrokerConfig) -> Result<Self, StartError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::DataDir {
+                    path: format!("listen address {}", config.listen).into(),
+                    source,
+                })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::DataDir {
+                path: "listener".into(),
+                source,
+            })?
+            .port();
+        let broker = tokio::task::block_in_place(|| Broker::open(config, port))?;
+        Ok(Server { listener, broker })
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        let local_addr = self
+            .listener
+            .local_addr()
+            .unwrap_or_else(|_| self.broker.config.listen);
+        ServerHandle {
+            local_addr,
+            advertised: format!(
+                "{}:{}",
+                self.broker.config.advertised_host, self.broker.advertised_port
+            ),
+        }
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection and flushes every log.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server { listener, broker } = self;
+        let (notify_shutdown, _) = broadcast::channel(1);
+        // Each connection holds a sender; when the last is dropped, all have finished.
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let connections = Arc::new(Semaphore::new(broker.config.connections_max));
+        let retention = tokio::spawn(run_retention(broker.clone()));
+
+        let accept = accept_loop(&listener, &broker, &connections, &notify_shutdown, &done_tx);
+        tokio::select! {
+            _ = accept => {}
+            _ = shutdown => tracing::info!("shutting down"),
+        }
+        retention.abort();
+        drop(notify_shutdown);
+        drop(done_tx);
+        let _ = done_rx.recv().await;
+        tokio::task::block_in_place(|| broker.flush_all());
+        tracing::info!("all logs flushed; stopped");
+    }
+}
+
+async fn accept_loop(
+    listener: &TcpListener,
+    broker: &Arc<Broker>,
+    connections: &Arc<Semaphore>,
+    notify_shutdown: &broadcast::Sender<()>,
+    done: &mpsc::Sender<()>,
+) {
+    loop {
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            return;
+        };
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Typically EMFILE: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let broker = broker.clone();
+        let shutdown = Shutdown::new(notify_shutdown.subscribe());
+        let done = done.clone();
+        tokio::spawn(async move {
+            connection::serve(broker, socket, peer, shutdown).await;
+            drop(permit);
+            drop(done);
+        });
+    }
+}
+
+async fn run_retention(broker: Arc<Broker>) {
+    let period = Duration::from_millis(broker.config.retention_check_interval_ms.max(10));
+    let mut interval = tokio::time::interval(period);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let broker = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || broker.apply_retention()).await;
+    }
+}

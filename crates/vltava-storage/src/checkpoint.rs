@@ -1,0 +1,116 @@
+//! The partition checkpoint: the log start offset (moved by retention and DeleteRecords,
+//! and not derivable from the segments) and a recovery point (below which segments need
+//! no scan on open). Replaced atomically: write a temp file, fsync, rename, fsync the dir.
+//!
+//! Format v1, 30 bytes, big endian: magic "VLCP", version u16 = 1, log_start_offset i64,
+//! recovery_point i64, reserved u32 = 0, CRC-32C u32 of the 26 bytes before it.
+
+use std::path::Path;
+
+use crate::error::{Result, StorageError, io_at};
+use crate::fs::FileSystem;
+use crate::names;
+
+const MAGIC: &[u8; 4] = b"VLCP";
+const VERSION: u16 = 1;
+pub const CHECKPOINT_BYTES: usize = 30;
+const CRC_AT: usize = 26;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub log_start_offset: i64,
+    pub recovery_point: i64,
+}
+
+impl Checkpoint {
+    fn encode(&self) -> [u8; CHECKPOINT_BYTES] {
+        let mut out = [0u8; CHECKPOINT_BYTES];
+        out[0..4].copy_from_slice(MAGIC);
+        out[4..6].copy_from_slice(&VERSION.to_be_bytes());
+        out[6..14].copy_from_slice(&self.log_start_offset.to_be_bytes());
+        out[14..22].copy_from_slice(&self.recovery_point.to_be_bytes());
+        let crc = crc32c::crc32c(&out[..CRC_AT]);
+        out[CRC_AT..].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+        let malformed = |reason| StorageError::Malformed {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if bytes.len() != CHECKPOINT_BYTES || &bytes[0..4] != MAGIC {
+            return Err(malformed("not a partition checkpoint"));
+        }
+        if crc32c::crc32c(&bytes[..CRC_AT])
+            != u32::from_be_bytes([bytes[26], bytes[27], bytes[28], bytes[29]])
+        {
+            return Err(malformed("checkpoint CRC mismatch"));
+        }
+        if u16::from_be_bytes([bytes[4], bytes[5]]) != VERSION {
+            return Err(malformed("unknown checkpoint version"));
+        }
+        Ok(Checkpoint {
+            log_start_offset: crate::batch::read_i64(bytes, 6),
+            recovery_point: crate::batch::read_i64(bytes, 14),
+        })
+    }
+
+    /// Read the checkpoint of `dir`; `None` if there is none. A damaged one is reported
+    /// and ignored: recovery then scans every segment, which is slow but safe.
+    pub fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Checkpoint>> {
+        let path = names::checkpoint_file(dir);
+        if !fs.exists(&path) {
+            return Ok(None);
+        }
+        let file = fs.open(&path, false).map_err(io_at(&path))?;
+        let len = file.len().map_err(io_at(&path))?;
+        let mut bytes = vec![0u8; len.min(CHECKPOINT_BYTES as u64 + 1) as usize];
+        file.read_at(&mut bytes, 0).map_err(io_at(&path))?;
+        match Checkpoint::decode(&bytes, &path) {
+            Ok(checkpoint) => Ok(Some(checkpoint)),
+            Err(error) => {
+                tracing::warn!(%error, "ignoring damaged partition checkpoint");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Durably replace the checkpoint of `dir`.
+    pub fn write(&self, fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+        let temp = names::checkpoint_temp_file(dir);
+        let file = fs.open(&temp, true).map_err(io_at(&temp))?;
+        file.set_len(0).map_err(io_at(&temp))?;
+        file.append(&self.encode()).map_err(io_at(&temp))?;
+        file.sync_data().map_err(io_at(&temp))?;
+        let path = names::checkpoint_file(dir);
+        fs.rename(&temp, &path).map_err(io_at(&path))?;
+        fs.sync_dir(dir).map_err(io_at(dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sim_fs::SimFs;
+
+    #[test]
+    fn checkpoint_round_trips_and_damage_is_ignored() {
+        let fs = SimFs::new();
+        let dir = Path::new("/t-0");
+        fs.create_dir_all(dir).unwrap();
+        assert_eq!(Checkpoint::read(&fs, dir).unwrap(), None);
+        let cp = Checkpoint {
+            log_start_offset: 5,
+            recovery_point: 99,
+        };
+        cp.write(&fs, dir).unwrap();
+        assert_eq!(Checkpoint::read(&fs, dir).unwrap(), Some(cp));
+        let path = names::checkpoint_file(dir);
+        let mut bytes = fs.contents(&path).unwrap();
+        bytes[8] ^= 1;
+        fs.set_contents(&path, &bytes).unwrap();
+        assert_eq!(Checkpoint::read(&fs, dir).unwrap(), None);
+    }
+}

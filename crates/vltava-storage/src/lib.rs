@@ -1,0 +1,30 @@
+//! The partition log of vltava: segments of Kafka record batches (v2) with offset and time
+//! indexes, crash recovery, retention. Synchronous, no networking, no Kafka request types.
+//!
+//! The on-disk format is specified in `docs/storage-format.md`.
+
+pub mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod flush;
+pub mod fs;
+mod log;
+pub mod names;
+mod offset_index;
+mod reader;
+mod recovery;
+mod retention;
+mod segment;
+pub mod sim_fs;
+pub mod test_batch;
+mod time_index;
+
+pub use batch::{BatchHeader, set_base_offset, set_partition_leader_epoch, validate_batches};
+pub use config::LogConfig;
+pub use error::{Result, StorageError};
+pub use flush::PendingFlush;
+pub use fs::{FileSystem, LogFile, RealFs};
+pub use log::{AppendInfo, AppendOptions, Log, ReadSlice};
+pub use sim_fs::SimFs;
+pub use test_batch::TestBatch;

@@ -1,0 +1,392 @@
+//! The partition log: segments in offset order, the last one active.
+//!
+//! Thread-safety: `Log` is not internally synchronised. The broker keeps it behind a mutex;
+//! [`ReadSlice::read`] and [`PendingFlush::sync`] are the two pieces of work meant to run
+//! outside that mutex.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+
+use crate::batch::{BatchHeader, for_each_batch, set_base_offset, set_partition_leader_epoch};
+use crate::checkpoint::Checkpoint;
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError, io_at};
+use crate::flush::PendingFlush;
+use crate::fs::{FileSystem, LogFile};
+use crate::recovery;
+use crate::segment::{SEGMENT_BYTES_MAX, Segment};
+
+/// What the broker decides for an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOptions {
+    /// Written into every batch's partitionLeaderEpoch.
+    pub leader_epoch: i32,
+    /// The broker's clock, for `segment.ms`.
+    pub now_ms: i64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// Largest batch max timestamp in the append.
+    pub max_timestamp: i64,
+    pub batch_count: usize,
+    pub bytes: usize,
+}
+
+/// Whole batches of one segment, to be read (outside the log's lock) and sent as they are.
+#[derive(Debug, Clone)]
+pub struct ReadSlice {
+    file: Option<(PathBuf, Arc<dyn LogFile>)>,
+    position: u64,
+    len: usize,
+}
+
+impl ReadSlice {
+    fn empty() -> ReadSlice {
+        ReadSlice {
+            file: None,
+            position: 0,
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes. The range is immutable once written, so this needs no lock; a segment
+    /// deleted meanwhile stays readable through the open handle.
+    pub fn read(&self) -> Result<Bytes> {
+        let Some((path, file)) = self.file.as_ref().filter(|_| self.len > 0) else {
+            return Ok(Bytes::new());
+        };
+        let mut buf = vec![0u8; self.len];
+        file.read_at(&mut buf, self.position).map_err(io_at(path))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+#[derive(Debug)]
+pub struct Log {
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    /// In offset order, contiguous, never empty; the last is the active segment.
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) recovery_point: i64,
+    /// Set by any failed write or fsync, also from a `PendingFlush` running outside the lock.
+    failed: Arc<AtomicBool>,
+    /// Segment creations so far, and how many of them a completed flush made durable.
+    dir_changes: u64,
+    dir_changes_synced: u64,
+}
+
+impl Log {
+    /// Open the log in `dir`, creating it if needed and recovering it if it exists: after
+    /// this, everything in the log is on disk and `recovery_point() == log_end_offset()`.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Log> {
+        let recovered = recovery::recover(&*fs, dir, &config, now_ms)?;
+        let mut log = Log {
+            fs,
+            dir: dir.to_path_buf(),
+            config,
+            segments: recovered.segments,
+            log_start_offset: recovered.log_start_offset,
+            recovery_point: 0,
+            failed: Arc::new(AtomicBool::new(false)),
+            dir_changes: 0,
+            dir_changes_synced: 0,
+        };
+        log.recovery_point = log.log_end_offset();
+        log.checkpoint()?;
+        Ok(log)
+    }
+
+    pub(crate) fn check_online(&self) -> Result<()> {
+        match self.failed.load(Ordering::Acquire) {
+            true => Err(StorageError::LogOffline {
+                path: self.dir.clone(),
+            }),
+            false => Ok(()),
+        }
+    }
+
+    /// Take the log offline if a write failed: what reached the disk is unknown.
+    pub(crate) fn offline_on_error<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(error) = &result {
+            tracing::error!(%error, dir = %self.dir.display(), "write failed; taking the log offline");
+            self.failed.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn active(&self) -> &Segment {
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    /// Validate, assign offsets in place, and append in one write. Nothing is written if
+    /// any batch is invalid.
+    pub fn append(&mut self, batches: &mut [u8], opts: AppendOptions) -> Result<AppendInfo> {
+        self.check_online()?;
+        let (mut batch_count, mut offset_count) = (0usize, 0i64);
+        for_each_batch(batches, self.config.max_message_bytes, |h, _| {
+            batch_count += 1;
+            offset_count += i64::from(h.last_offset_delta) + 1;
+        })?;
+        if batches.len() as u64 > SEGMENT_BYTES_MAX {
+            return Err(StorageError::MessageTooLarge {
+                size: batches.len(),
+                max_bytes: SEGMENT_BYTES_MAX as usize,
+            });
+        }
+        if self.roll_needed(batches.len() as u64, offset_count, opts.now_ms) {
+            let result = self.roll();
+            self.offline_on_error(result)?;
+        }
+        let base_offset = self.log_end_offset();
+        let (mut next, mut max_timestamp, mut at) = (base_offset, -1i64, 0usize);
+        while at < batches.len() {
+            let header = BatchHeader::parse(&batches[at..])?;
+            set_base_offset(&mut batches[at..], next);
+            set_partition_leader_epoch(&mut batches[at..], opts.leader_epoch);
+            next += i64::from(header.last_offset_delta) + 1;
+            max_timestamp = max_timestamp.max(header.max_timestamp);
+            at += header.total_size();
+        }
+        let interval = self.config.index_interval_bytes;
+        let result = self.active_mut().append(batches, interval, opts.now_ms);
+        self.offline_on_error(result)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            max_timestamp,
+            batch_count,
+            bytes: batches.len(),
+        })
+    }
+
+    fn roll_needed(&self, bytes: u64, offset_count: i64, now_ms: i64) -> bool {
+        let active = self.active();
+        if active.is_empty() {
+            return false;
+        }
+        let max_bytes = self.config.segment_bytes.min(SEGMENT_BYTES_MAX);
+        let too_big = active.size + bytes > max_bytes;
+        let too_old = active
+            .rolling_since_ms
+            .is_some_and(|t| now_ms - t >= self.config.segment_ms);
+        // Relative offsets in the indexes are u32; keep well inside like Kafka (i32).
+        let offsets_overflow =
+            active.next_offset + offset_count - active.base_offset > i64::from(i32::MAX);
+        too_big || too_old || offsets_overflow
+    }
+
+    /// Close the active segment (its indexes written out) and start a new one at the log
+    /// end offset. The new files become durable with the next flush's directory fsync.
+    fn roll(&mut self) -> Result<()> {
+        let base = self.log_end_offset();
+        self.active_mut().write_indexes()?;
+        let segment = Segment::create(&*self.fs, &self.dir, base)?;
+        tracing::debug!(dir = %self.dir.display(), base, "rolled new log segment");
+        self.segments.push(segment);
+        self.dir_changes += 1;
+        Ok(())
+    }
+
+    /// Roll the active segment if `segment.ms` has passed, even with no append coming.
+    pub fn roll_if_due(&mut self, now_ms: i64) -> Result<()> {
+        self.check_online()?;
+        if self.roll_needed(0, 0, now_ms) {
+            let result = self.roll();
+            self.offline_on_error(result)?;
+        }
+        Ok(())
+    }
+
+    /// Whole batches from the one holding `start_offset`, of one segment; see the crate docs
+    /// for the `max_offset`, `max_bytes` and `min_one_batch` (KIP-74) rules.
+    pub fn read(
+        &self,
+        start_offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadSlice> {
+        self.check_online()?;
+        let log_end = self.log_end_offset();
+        if start_offset < self.log_start_offset || start_offset > log_end {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: start_offset,
+                log_start: self.log_start_offset,
+                log_end,
+            });
+        }
+        if start_offset == log_end {
+            return Ok(ReadSlice::empty());
+        }
+        let index = self
+            .segments
+            .partition_point(|s| s.base_offset <= start_offset)
+            .saturating_sub(1);
+        let segment = &self.segments[index];
+        let range = segment.read_range(start_offset, max_offset, max_bytes, min_one_batch)?;
+        let file = segment.files()[0].clone();
+        Ok(ReadSlice {
+            file: Some(file),
+            position: range.position,
+            len: range.len,
+        })
+    }
+}
+
+impl Log {
+    /// Prepare a group commit (under the broker's lock): write pending index entries and
+    /// collect the files holding data above the recovery point. `None` if all is durable.
+    pub fn prepare_flush(&mut self) -> Result<Option<PendingFlush>> {
+        self.check_online()?;
+        let end_offset = self.log_end_offset();
+        let dir_pending = self.dir_changes_synced < self.dir_changes;
+        if end_offset <= self.recovery_point && !dir_pending {
+            return Ok(None);
+        }
+        let recovery_point = self.recovery_point;
+        let first = self
+            .segments
+            .partition_point(|s| s.next_offset <= recovery_point);
+        let first = first.min(self.segments.len() - 1);
+        let mut files = Vec::with_capacity(3 * (self.segments.len() - first));
+        for segment in &mut self.segments[first..] {
+            let result = segment.write_indexes();
+            if result.is_err() {
+                self.failed.store(true, Ordering::Release);
+                result?;
+            }
+            files.extend(segment.files());
+        }
+        let dir = dir_pending.then(|| (self.fs.clone(), self.dir.clone(), self.dir_changes));
+        Ok(Some(PendingFlush {
+            end_offset,
+            files,
+            dir,
+            log_failed: self.failed.clone(),
+            synced: AtomicBool::new(false),
+        }))
+    }
+
+    /// Finish a group commit (under the broker's lock) whose `sync` succeeded: everything
+    /// below its end offset is durable. A flush that did not sync changes nothing.
+    pub fn complete_flush(&mut self, flushed: PendingFlush) {
+        if !flushed.is_synced() || self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        self.recovery_point = self.recovery_point.max(flushed.end_offset);
+        if let Some((_, _, changes)) = flushed.dir {
+            self.dir_changes_synced = self.dir_changes_synced.max(changes);
+        }
+    }
+
+    /// Every offset below this is durable (fsynced).
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Durably record the log start offset and recovery point, so that the next open scans
+    /// only the segments from the recovery point on. Cheap; call it periodically (Kafka's
+    /// `log.flush.offset.checkpoint.interval.ms`) and after the last flush on shutdown.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.check_online()?;
+        let checkpoint = Checkpoint {
+            log_start_offset: self.log_start_offset,
+            recovery_point: self.recovery_point,
+        };
+        let result = checkpoint.write(&*self.fs, &self.dir);
+        self.offline_on_error(result)
+    }
+
+    /// The first batch whose max timestamp is at or above `timestamp`, as (offset, that
+    /// batch's max timestamp); the offset is the batch's base offset, raised to the log
+    /// start offset if below it (ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        self.check_online()?;
+        for segment in self
+            .segments
+            .iter()
+            .filter(|s| s.max_timestamp >= timestamp)
+        {
+            if let Some((offset, found)) = segment.find_timestamp(timestamp)? {
+                return Ok(Some((offset.max(self.log_start_offset), found)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the base offset of the (first) batch holding
+    /// it (ListOffsets MAX_TIMESTAMP, KIP-734, at batch granularity); `None` if no batch has
+    /// a timestamp.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let best = self.segments.iter().filter(|s| s.max_timestamp >= 0).fold(
+            None,
+            |best: Option<&Segment>, s| match best {
+                Some(b) if b.max_timestamp >= s.max_timestamp => Some(b),
+                _ => Some(s),
+            },
+        )?;
+        Some((
+            best.offset_of_max_timestamp.max(self.log_start_offset),
+            best.max_timestamp,
+        ))
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Bytes of all segments' log files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Remove the log and its directory (topic deletion).
+    pub fn delete(self) -> Result<()> {
+        self.fs.remove_dir_all(&self.dir).map_err(io_at(&self.dir))
+    }
+}

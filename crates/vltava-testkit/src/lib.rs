@@ -1,0 +1,145 @@
+//! Starts a real `vltava` broker process on a free port, for integration tests.
+//!
+//! One helper for every Rust test: tests never copy it. The broker is killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a broker may take to print its listening line.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running broker process and its data directory.
+#[derive(Debug)]
+pub struct Broker {
+    child: Child,
+    bootstrap: String,
+    data_dir: PathBuf,
+    extra_args: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// The path of the `vltava` binary under test: `VLTAVA_BIN`, else next to the test binary.
+pub fn vltava_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("VLTAVA_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/<test> → target/<profile>/vltava
+    let mut path = std::env::current_exe().unwrap_or_default();
+    path.pop();
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    path.join("vltava")
+}
+
+/// Starts a broker with a fresh data directory and `args` added to `vltava serve`.
+pub fn start_broker(args: &[&str]) -> std::io::Result<Broker> {
+    let tmp = tempfile::tempdir()?;
+    let data_dir = tmp.path().join("data");
+    let extra_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (child, bootstrap) = spawn(&data_dir, &extra_args)?;
+    Ok(Broker {
+        child,
+        bootstrap,
+        data_dir,
+        extra_args,
+        _tmp: Some(tmp),
+    })
+}
+
+fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, String)> {
+    let mut child = Command::new(vltava_bin())
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra_args)
+        .env(
+            "VLTAVA_LOG",
+            std::env::var("VLTAVA_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        // Keep draining so the broker never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(START_TIMEOUT) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            return Err(std::io::Error::other(
+                "vltava did not print its listening line",
+            ));
+        }
+    };
+    let address = line
+        .split_whitespace()
+        .skip_while(|w| *w != "on")
+        .nth(1)
+        .ok_or_else(|| std::io::Error::other(format!("unexpected first line: {line}")))?
+        .to_string();
+    Ok((child, address))
+}
+
+impl Broker {
+    /// `host:port` for a client's bootstrap.servers.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// SIGKILL: no flush, no clean shutdown, as a crash would.
+    pub fn kill9(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM and wait for the clean shutdown to finish.
+    pub fn terminate(&mut self) -> std::io::Result<()> {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
+        if !status.success() {
+            return Err(std::io::Error::other("kill -TERM failed"));
+        }
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts the broker again on the same data directory (a new port).
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, bootstrap) = spawn(&self.data_dir, &self.extra_args)?;
+        self.child = child;
+        self.bootstrap = bootstrap;
+        Ok(())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

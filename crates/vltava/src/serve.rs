@@ -1,0 +1,180 @@
+//! `vltava serve`: options from flags, then `VLTAVA_*` environment variables, then a
+//! `vltava.toml` file, then the defaults — the first that sets a value wins.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use vltava_broker::{BrokerConfig, FlushPolicy, Server};
+
+const DEFAULT_CONFIG_FILE: &str = "vltava.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flush {
+    /// fsync before acknowledging acks=all (group-committed). The default.
+    Always,
+    /// Like Kafka's default: acknowledge from the page cache.
+    Never,
+}
+
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeArgs {
+    /// Configuration file (TOML); `vltava.toml` in the working directory is read if present.
+    #[arg(long, env = "VLTAVA_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9092].
+    #[arg(long, env = "VLTAVA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// HOST:PORT or HOST clients are told to connect to [default: the listen address].
+    #[arg(long, env = "VLTAVA_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+    /// Data directory [default: ./vltava-data].
+    #[arg(long, env = "VLTAVA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// This broker's node id [default: 1].
+    #[arg(long, env = "VLTAVA_NODE_ID")]
+    node_id: Option<i32>,
+    /// Partitions of auto-created topics (Kafka's num.partitions) [default: 1].
+    #[arg(long, env = "VLTAVA_NUM_PARTITIONS")]
+    num_partitions: Option<i32>,
+    /// Create topics on first use (Kafka's auto.create.topics.enable) [default: true].
+    #[arg(long, env = "VLTAVA_AUTO_CREATE_TOPICS")]
+    auto_create_topics: Option<bool>,
+    /// When acks=all is answered: after fsync (always) or from the page cache (never) [default: always].
+    #[arg(long, value_enum, env = "VLTAVA_FLUSH")]
+    flush: Option<Flush>,
+    /// Largest request frame in bytes (Kafka's socket.request.max.bytes) [default: 104857600].
+    #[arg(long, env = "VLTAVA_SOCKET_REQUEST_MAX_BYTES")]
+    socket_request_max_bytes: Option<usize>,
+    /// Default segment size in bytes (Kafka's log.segment.bytes) [default: 1073741824].
+    #[arg(long, env = "VLTAVA_LOG_SEGMENT_BYTES")]
+    log_segment_bytes: Option<u64>,
+    /// Default retention in ms, -1 for none (Kafka's log.retention.ms) [default: 604800000].
+    #[arg(long, env = "VLTAVA_LOG_RETENTION_MS")]
+    log_retention_ms: Option<i64>,
+    /// How often retention is applied, in ms [default: 30000].
+    #[arg(long, env = "VLTAVA_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    log_retention_check_interval_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    /// Fills every value not set by a flag or the environment from `file`.
+    fn or(self, file: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config,
+            listen: self.listen.or(file.listen),
+            advertised_listener: self.advertised_listener.or(file.advertised_listener),
+            data_dir: self.data_dir.or(file.data_dir),
+            node_id: self.node_id.or(file.node_id),
+            num_partitions: self.num_partitions.or(file.num_partitions),
+            auto_create_topics: self.auto_create_topics.or(file.auto_create_topics),
+            flush: self.flush.or(file.flush),
+            socket_request_max_bytes: self
+                .socket_request_max_bytes
+                .or(file.socket_request_max_bytes),
+            log_segment_bytes: self.log_segment_bytes.or(file.log_segment_bytes),
+            log_retention_ms: self.log_retention_ms.or(file.log_retention_ms),
+            log_retention_check_interval_ms: self
+                .log_retention_check_interval_ms
+                .or(file.log_retention_check_interval_ms),
+        }
+    }
+
+    fn into_config(self) -> anyhow::Result<BrokerConfig> {
+        let mut config = BrokerConfig::new(
+            self.data_dir
+                .unwrap_or_else(|| PathBuf::from("vltava-data")),
+        );
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        config.advertised_host = config.listen.ip().to_string();
+        if let Some(advertised) = self.advertised_listener {
+            let (host, port) = match advertised.rsplit_once(':') {
+                Some((host, port)) => (
+                    host.to_string(),
+                    Some(port.parse().context("advertised listener port")?),
+                ),
+                None => (advertised, None),
+            };
+            config.advertised_host = host;
+            config.advertised_port = port;
+        }
+        config.node_id = self.node_id.unwrap_or(config.node_id);
+        config.num_partitions = self.num_partitions.unwrap_or(config.num_partitions);
+        anyhow::ensure!(
+            config.num_partitions >= 1,
+            "num-partitions must be at least 1"
+        );
+        config.auto_create_topics = self.auto_create_topics.unwrap_or(config.auto_create_topics);
+        config.flush = match self.flush.unwrap_or(Flush::Always) {
+            Flush::Always => FlushPolicy::Always,
+            Flush::Never => FlushPolicy::Never,
+        };
+        config.frame_bytes_max = self
+            .socket_request_max_bytes
+            .unwrap_or(config.frame_bytes_max);
+        config.log.segment_bytes = self.log_segment_bytes.unwrap_or(config.log.segment_bytes);
+        config.log.retention_ms = self.log_retention_ms.unwrap_or(config.log.retention_ms);
+        config.retention_check_interval_ms = self
+            .log_retention_check_interval_ms
+            .unwrap_or(config.retention_check_interval_ms);
+        Ok(config)
+    }
+}
+
+fn read_config_file(path: Option<&Path>) -> anyhow::Result<ServeArgs> {
+    let (path, required) = match path {
+        Some(path) => (path.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(ServeArgs::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = read_config_file(args.config.as_deref())?;
+    let config = args.or(file).into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vltava")
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let server = Server::bind(config).await?;
+        let handle = server.handle();
+        // Tests and scripts wait for this line: keep its shape.
+        println!(
+            "vltava listening on {} (advertised as {}), data in {}",
+            handle.local_addr,
+            handle.advertised,
+            data_dir.display()
+        );
+        let _ = std::io::stdout().flush();
+        server.run(shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
