@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::protocol::decode_request_header_from_buffer;
 
 use crate::api;
 use crate::broker::Broker;
@@ -59,6 +60,13 @@ pub struct RequestContext {
 /// Why a request gets no Kafka answer and its connection is closed, as Kafka does.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
+    #[error("frame too short for a request header")]
+    Truncated,
+    #[error("cannot decode the request header: {source}")]
+    Header {
+        #[source]
+        source: anyhow::Error,
+    },
     #[error("api key {0} is not supported")]
     UnknownApiKey(i16),
     #[error("{key:?} version {version} is not supported")]
@@ -107,25 +115,35 @@ pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
     SUPPORTED_APIS.iter().find(|api| api.key == key)
 }
 
-/// Decodes the body of a request whose header is already read and calls its handler.
-pub async fn dispatch(
-    broker: &Arc<Broker>,
-    header: RequestHeader,
-    mut body: Bytes,
-) -> Result<Reply, DispatchError> {
-    let version = header.request_api_version;
-    let key = ApiKey::try_from(header.request_api_key)
-        .map_err(|_| DispatchError::UnknownApiKey(header.request_api_key))?;
+/// A request as decoded from its frame.
+#[derive(Debug)]
+pub enum Decoded {
+    Request(RequestHeader, RequestKind),
+    /// KIP-511: an ApiVersions version we do not know; answered with v0 and UNSUPPORTED_VERSION
+    /// so that the client can retry with a version we do.
+    UnsupportedApiVersions(RequestHeader),
+}
+
+/// Decodes one whole frame (without its length prefix). Never panics, whatever the bytes:
+/// this is the fuzz target's entry point too.
+pub fn decode_request(frame: Bytes) -> Result<Decoded, DispatchError> {
+    let mut body = frame;
+    if body.len() < 4 {
+        return Err(DispatchError::Truncated);
+    }
+    let key_code = i16::from_be_bytes([body[0], body[1]]);
+    let key = ApiKey::try_from(key_code).map_err(|_| DispatchError::UnknownApiKey(key_code))?;
     let Some(range) = supported(key) else {
-        return Err(DispatchError::UnknownApiKey(header.request_api_key));
+        return Err(DispatchError::UnknownApiKey(key_code));
     };
+    let header = decode_request_header_from_buffer(&mut body)
+        .map_err(|source| DispatchError::Header { source })?;
+    let version = header.request_api_version;
     // Versions we advertise but the codec cannot read (Produce v0-2) are refused like unknown ones.
     let decodable = key.valid_versions();
     if version < range.min.max(decodable.min) || version > range.max.min(decodable.max) {
         if key == ApiKey::ApiVersions {
-            // KIP-511: answer a too-new ApiVersions with v0 and UNSUPPORTED_VERSION so the
-            // client can retry with a version we know.
-            return Ok(api::api_versions::unsupported_version());
+            return Ok(Decoded::UnsupportedApiVersions(header));
         }
         return Err(DispatchError::UnsupportedVersion { key, version });
     }
@@ -135,10 +153,20 @@ pub async fn dispatch(
             version,
             source,
         })?;
-    let context = RequestContext {
-        broker: broker.clone(),
-        api_version: version,
-        header,
-    };
-    Ok(call(context, request).await)
+    Ok(Decoded::Request(header, request))
+}
+
+/// Calls the handler of a decoded request.
+pub async fn dispatch(broker: &Arc<Broker>, decoded: Decoded) -> Reply {
+    match decoded {
+        Decoded::UnsupportedApiVersions(_) => api::api_versions::unsupported_version(),
+        Decoded::Request(header, request) => {
+            let context = RequestContext {
+                broker: broker.clone(),
+                api_version: header.request_api_version,
+                header,
+            };
+            call(context, request).await
+        }
+    }
 }

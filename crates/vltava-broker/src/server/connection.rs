@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Encodable, decode_request_header_from_buffer};
+use kafka_protocol::protocol::Encodable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::frame::read_frame;
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
-use crate::dispatch::{self, Reply};
+use crate::dispatch::{self, Decoded, Reply};
 
 /// A response on its way out, in request order.
 struct Outgoing {
@@ -72,18 +72,20 @@ pub async fn serve(
     let _ = writer.await;
 }
 
-async fn handle_frame(broker: &Arc<Broker>, frame: Bytes) -> anyhow::Result<Option<Outgoing>> {
-    let mut body = frame;
-    let header = decode_request_header_from_buffer(&mut body)?;
+async fn handle_frame(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+) -> Result<Option<Outgoing>, dispatch::DispatchError> {
+    let decoded = dispatch::decode_request(frame)?;
+    let (header, version) = match &decoded {
+        // The fallback answer is encoded as v0, which every client can read.
+        Decoded::UnsupportedApiVersions(header) => (header, 0),
+        Decoded::Request(header, _) => (header, header.request_api_version),
+    };
     let key = ApiKey::try_from(header.request_api_key)
         .map_err(|_| dispatch::DispatchError::UnknownApiKey(header.request_api_key))?;
     let correlation_id = header.correlation_id;
-    let mut version = header.request_api_version;
-    if key == ApiKey::ApiVersions && dispatch::supported(key).is_some_and(|r| version > r.max) {
-        // The fallback answer is encoded as v0, which every client can read.
-        version = 0;
-    }
-    let response = match dispatch::dispatch(broker, header, body).await? {
+    let response = match dispatch::dispatch(broker, decoded).await {
         Reply::Now(response) => Pending::Ready(response),
         Reply::Later(future) => Pending::Waiting(tokio::spawn(future)),
         Reply::Nothing => return Ok(None),
