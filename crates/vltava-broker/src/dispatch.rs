@@ -109,6 +109,7 @@ apis! {
     DeleteTopics 1..=6 => api::delete_topics::handle,
     InitProducerId 0..=6 => api::init_producer_id::handle,
     DescribeCluster 0..=2 => api::describe_cluster::handle,
+    DescribeConfigs 1..=4 => api::describe_configs::handle,
 }
 
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 use vltava_storage::batch::BatchHeader;
+use vltava_storage::records::first_record_at_or_after;
 use vltava_storage::{AppendOptions, Log, ReadSlice, StorageError};
 
 use crate::config::FlushPolicy;
@@ -161,11 +162,23 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
-    /// `(offset, timestamp)` of the first batch with a timestamp at or after `timestamp`.
+    /// `(offset, timestamp)` of the first record with a timestamp at or after `timestamp`
+    /// (ListOffsets by time): the time index finds the batch, the batch's records the record.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        let found = self.state().log.offset_for_timestamp(timestamp)?;
         let high_watermark = self.high_watermark();
-        Ok(found.filter(|(offset, _)| *offset < high_watermark))
+        let slice = {
+            let state = self.state();
+            match state.log.offset_for_timestamp(timestamp)? {
+                Some((offset, _)) if offset < high_watermark => {
+                    state.log.read(offset, high_watermark, 1, true)?
+                }
+                _ => return Ok(None),
+            }
+        };
+        let batch = slice.read()?;
+        Ok(first_record_at_or_after(&batch, timestamp)
+            .filter(|stamp| stamp.offset < high_watermark)
+            .map(|stamp| (stamp.offset, stamp.timestamp)))
     }
 
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {

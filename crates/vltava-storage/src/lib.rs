@@ -13,6 +13,7 @@ mod log;
 pub mod names;
 mod offset_index;
 mod reader;
+pub mod records;
 mod recovery;
 mod retention;
 mod segment;

@@ -1,0 +1,128 @@
+//! Reading individual records inside an uncompressed v2 batch, for the few features that need
+//! them (ListOffsets by timestamp). The produce and fetch paths never come here.
+//!
+//! Record layout (Kafka's `DefaultRecord`): length varint, attributes i8, timestampDelta
+//! varlong, offsetDelta varint, key, value, headers. Varints are zigzag-encoded.
+
+use crate::batch::{BatchHeader, HEADER_BYTES};
+
+/// Where and when one record sits inside its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordStamp {
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// The first record of `batch` with a timestamp at or after `timestamp`.
+///
+/// Compressed batches are not decompressed here; for them, and for LogAppendTime batches,
+/// the batch is the unit: its base offset and max timestamp. That answer is never later
+/// than the exact one, so a consumer seeking by time misses nothing.
+pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<RecordStamp> {
+    let header = BatchHeader::parse(batch).ok()?;
+    let batch_level = RecordStamp {
+        offset: header.base_offset,
+        timestamp: header.max_timestamp,
+    };
+    if header.max_timestamp < timestamp {
+        return None;
+    }
+    if header.compression() != 0 || header.is_log_append_time() {
+        return Some(batch_level);
+    }
+    let end = header.total_size().min(batch.len());
+    let mut position = HEADER_BYTES;
+    for _ in 0..header.records_count.max(0) {
+        let (length, after_length) = varint(batch, position, end)?;
+        let record_end = after_length.checked_add(usize::try_from(length).ok()?)?;
+        // Skip the attributes byte.
+        let (timestamp_delta, next) = varint(batch, after_length + 1, record_end)?;
+        let (offset_delta, _) = varint(batch, next, record_end)?;
+        let stamp = RecordStamp {
+            offset: header.base_offset + offset_delta,
+            timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
+        };
+        if stamp.timestamp >= timestamp {
+            return Some(stamp);
+        }
+        position = record_end;
+    }
+    // Malformed or inconsistent records: fall back to the batch, which is never too late.
+    Some(batch_level)
+}
+
+/// A zigzag varint (up to 64 bits) at `position`, not reading at or past `end`.
+fn varint(bytes: &[u8], mut position: usize, end: usize) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        if position >= end.min(bytes.len()) {
+            return None;
+        }
+        let byte = bytes[position];
+        position += 1;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((((raw >> 1) as i64) ^ -((raw & 1) as i64), position));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zigzag(value: i64, out: &mut Vec<u8>) {
+        let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+        loop {
+            let byte = (raw & 0x7f) as u8;
+            raw >>= 7;
+            if raw == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// An uncompressed batch of records with the given timestamp deltas and no key or value.
+    fn batch(base_timestamp: i64, deltas: &[i64]) -> Vec<u8> {
+        let mut records = Vec::new();
+        for (i, delta) in deltas.iter().enumerate() {
+            let mut body = vec![0u8];
+            zigzag(*delta, &mut body);
+            zigzag(i as i64, &mut body);
+            zigzag(-1, &mut body);
+            zigzag(-1, &mut body);
+            zigzag(0, &mut body);
+            zigzag(body.len() as i64, &mut records);
+            records.extend_from_slice(&body);
+        }
+        let max = base_timestamp + deltas.iter().copied().max().unwrap_or(0);
+        let mut test = crate::TestBatch::new(deltas.len() as i32, base_timestamp, &records);
+        test.max_timestamp = max;
+        let mut bytes = test.encode();
+        crate::set_base_offset(&mut bytes, 100);
+        bytes
+    }
+
+    #[test]
+    fn finds_the_first_record_at_or_after_the_timestamp() {
+        let bytes = batch(1_000, &[0, 1_000, 2_000, 3_000]);
+        assert_eq!(
+            first_record_at_or_after(&bytes, 2_500),
+            Some(RecordStamp {
+                offset: 102,
+                timestamp: 3_000
+            })
+        );
+        assert_eq!(
+            first_record_at_or_after(&bytes, 0),
+            Some(RecordStamp {
+                offset: 100,
+                timestamp: 1_000
+            })
+        );
+        assert_eq!(first_record_at_or_after(&bytes, 4_001), None);
+    }
+}
