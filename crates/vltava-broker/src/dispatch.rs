@@ -119,7 +119,7 @@ pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
 /// A request as decoded from its frame.
 #[derive(Debug)]
 pub enum Decoded {
-    Request(RequestHeader, RequestKind),
+    Request(RequestHeader, Box<RequestKind>),
     /// KIP-511: an ApiVersions version we do not know; answered with v0 and UNSUPPORTED_VERSION
     /// so that the client can retry with a version we do.
     UnsupportedApiVersions(RequestHeader),
@@ -154,7 +154,7 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DispatchError> {
             version,
             source,
         })?;
-    Ok(Decoded::Request(header, request))
+    Ok(Decoded::Request(header, Box::new(request)))
 }
 
 /// Calls the handler of a decoded request.
@@ -167,7 +167,7 @@ pub async fn dispatch(broker: &Arc<Broker>, decoded: Decoded) -> Reply {
                 api_version: header.request_api_version,
                 header,
             };
-            call(context, request).await
+            call(context, *request).await
         }
     }
 }
