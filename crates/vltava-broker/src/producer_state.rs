@@ -122,3 +122,97 @@ fn next_sequence(sequence: i32) -> i32 {
         sequence + 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(producer_id: i64, epoch: i16, base_sequence: i32, records: i32) -> BatchHeader {
+        BatchHeader {
+            base_offset: 0,
+            batch_length: 0,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: records - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence,
+            records_count: records,
+        }
+    }
+
+    #[test]
+    fn a_retried_batch_is_answered_with_its_first_offsets() -> Result<(), BrokerError> {
+        let mut table = ProducerStateTable::default();
+        let first = batch(7, 0, 0, 10);
+        assert_eq!(table.check(&first)?, SequenceCheck::Append);
+        table.record(&first, 100, 109);
+        assert_eq!(
+            table.check(&first)?,
+            SequenceCheck::Duplicate {
+                first_offset: 100,
+                last_offset: 109
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_next_sequence_is_appended_and_a_gap_is_refused() -> Result<(), BrokerError> {
+        let mut table = ProducerStateTable::default();
+        table.record(&batch(7, 0, 0, 10), 0, 9);
+        assert_eq!(table.check(&batch(7, 0, 10, 5))?, SequenceCheck::Append);
+        assert!(matches!(
+            table.check(&batch(7, 0, 12, 5)),
+            Err(BrokerError::OutOfOrderSequence {
+                expected: 10,
+                got: 12
+            })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn an_older_epoch_is_fenced_and_a_newer_one_restarts_at_zero() -> Result<(), BrokerError> {
+        let mut table = ProducerStateTable::default();
+        table.record(&batch(7, 3, 0, 1), 0, 0);
+        assert!(matches!(
+            table.check(&batch(7, 2, 1, 1)),
+            Err(BrokerError::ProducerFenced { got: 2, current: 3 })
+        ));
+        assert_eq!(table.check(&batch(7, 4, 0, 1))?, SequenceCheck::Append);
+        assert!(table.check(&batch(7, 4, 5, 1)).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_recognised_as_retries() -> Result<(), BrokerError> {
+        let mut table = ProducerStateTable::default();
+        for i in 0..6 {
+            table.record(&batch(7, 0, i, 1), i64::from(i), i64::from(i));
+        }
+        assert!(table.check(&batch(7, 0, 0, 1)).is_err());
+        assert_eq!(
+            table.check(&batch(7, 0, 5, 1))?,
+            SequenceCheck::Duplicate {
+                first_offset: 5,
+                last_offset: 5
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn batches_without_a_producer_id_are_always_appended() -> Result<(), BrokerError> {
+        let table = ProducerStateTable::default();
+        assert_eq!(
+            table.check(&batch(NO_PRODUCER_ID, -1, -1, 3))?,
+            SequenceCheck::Append
+        );
+        Ok(())
+    }
+}
