@@ -1,0 +1,78 @@
+//! `vltava serve` as an operator meets it: options from flags, environment and `vltava.toml`,
+//! and a refusal (not corruption) when two brokers are pointed at one data directory.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
+use vltava_testkit::{start_broker, vltava_bin};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn partitions_of(bootstrap: &str, topic: &str) -> Result<usize, Box<dyn std::error::Error>> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    // Asking for the topic's metadata auto-creates it with the broker's default partition count.
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or("topic missing")?;
+    Ok(found.partitions().len())
+}
+
+#[test]
+fn a_second_broker_on_the_same_data_directory_refuses_to_start() -> TestResult {
+    let broker = start_broker(&[])?;
+    let output = Command::new(vltava_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(broker.data_dir())
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(!output.status.success(), "second broker started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("in use by another vltava process"),
+        "stderr: {stderr}"
+    );
+    // The first broker still serves.
+    assert_eq!(partitions_of(broker.bootstrap(), "still-serving")?, 1);
+    Ok(())
+}
+
+#[test]
+fn flags_override_the_config_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("vltava.toml");
+    std::fs::write(&config, "num-partitions = 4\nauto-create-topics = true\n")?;
+    let config_arg = config.to_string_lossy().to_string();
+    let from_file = start_broker(&["--config", &config_arg])?;
+    assert_eq!(partitions_of(from_file.bootstrap(), "from-file")?, 4);
+    let overridden = start_broker(&["--config", &config_arg, "--num-partitions", "2"])?;
+    assert_eq!(partitions_of(overridden.bootstrap(), "from-flag")?, 2);
+    Ok(())
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_an_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("vltava.toml");
+    std::fs::write(&config, "num-partitoins = 4\n")?;
+    let output = Command::new(vltava_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("num-partitoins"));
+    Ok(())
+}
