@@ -1,1 +1,28 @@
-fn main() {}
+//! `vltava-bench`: produce/consume load against any Kafka-protocol broker, and the start-up
+//! probe used by `bench/run-single`. See `bench/RESULTS.md` for how it is used.
+
+mod cli;
+mod consume;
+mod kafka_config;
+mod probe;
+mod produce;
+mod report;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Produce(args) => produce::run(&args),
+        cli::Command::Consume(args) => consume::run(&args),
+        cli::Command::Probe(args) => probe::run(&args),
+        cli::Command::Startup(args) => probe::startup(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("vltava-bench: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

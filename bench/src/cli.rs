@@ -1,0 +1,161 @@
+//! Command-line surface of `vltava-bench`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vltava-bench",
+    about = "Load generator for vltava and Apache Kafka (any Kafka-protocol broker)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Produce fixed-size records and report throughput and send→ack latency.
+    Produce(ProduceArgs),
+    /// Read a topic from the beginning (all partitions assigned, no group) and report throughput.
+    Consume(ConsumeArgs),
+    /// Wait until a broker answers a Metadata request.
+    Probe(ProbeArgs),
+    /// Spawn a broker command, time process start → first answered Metadata, read its idle RSS.
+    Startup(StartupArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Acks {
+    #[value(name = "0")]
+    Zero,
+    #[value(name = "1")]
+    One,
+    All,
+}
+
+impl Acks {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Acks::Zero => "0",
+            Acks::One => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Broker address(es), HOST:PORT[,HOST:PORT].
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Records to send in total (split evenly across producers).
+    #[arg(long)]
+    pub records: u64,
+    #[arg(long, default_value_t = 100)]
+    pub record_bytes: usize,
+    #[arg(long, value_enum, default_value = "all")]
+    pub acks: Acks,
+    /// Partitions of the topic, created if it does not exist.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// librdkafka batch.size: the largest record batch per partition, in bytes.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub batch_bytes: u64,
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Compression,
+    /// Independent producer clients, each on its own thread.
+    #[arg(long, default_value_t = 1)]
+    pub producers: u32,
+    /// Enable idempotence (librdkafka enable.idempotence).
+    #[arg(long)]
+    pub idempotence: bool,
+    /// Stop sending after this many seconds even if fewer records were sent.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s_max: u64,
+    /// Extra librdkafka properties, KEY=VALUE, repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Records to read before stopping.
+    #[arg(long)]
+    pub records: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s_max: u64,
+    /// librdkafka max.partition.fetch.bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub partition_fetch_bytes: u64,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// HOST:PORT of the broker.
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long, default_value_t = 30)]
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// HOST:PORT the spawned broker will listen on.
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Times to spawn the broker; `{run}` in the command is replaced by the run number.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// How long the broker sits idle after its first Metadata answer before VmRSS is read.
+    #[arg(long, default_value_t = 1000)]
+    pub idle_ms: u64,
+    #[arg(long, default_value_t = 60)]
+    pub timeout_s: u64,
+    /// Where the broker's stdout and stderr go (appended); discarded if absent.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// The broker command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,294 @@
+//! `produce`: K independent librdkafka producers, each on its own thread, sending fixed-size
+//! records as fast as the client's queue admits them. Each record's send instant travels in its
+//! delivery opaque (nanoseconds since the run's origin, a plain `usize`: no allocation per
+//! record), and the delivery callback records send→ack latency in an HdrHistogram.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+
+use crate::cli::ProduceArgs;
+use crate::kafka_config::apply_overrides;
+use crate::report::{LatencyUs, ProduceReport, mb_rate, rate};
+
+/// Highest latency the histogram tracks exactly; larger values are clamped to it.
+const LATENCY_US_MAX: u64 = 3_600_000_000;
+const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+/// Records sent between two non-blocking polls of the delivery-report queue.
+const SENDS_PER_POLL: u64 = 1024;
+const QUEUE_FULL_POLL: Duration = Duration::from_millis(1);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+/// librdkafka queue limits: high, so that the client queue is not what limits throughput.
+const QUEUE_MESSAGES_MAX: &str = "2000000";
+const QUEUE_KBYTES_MAX: &str = "2097151";
+
+/// Delivery-callback state of one producer.
+struct DeliveryStats {
+    origin: Instant,
+    latency_us: Mutex<Histogram<u64>>,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    last_ack_ns: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl DeliveryStats {
+    fn new(origin: Instant) -> anyhow::Result<DeliveryStats> {
+        Ok(DeliveryStats {
+            origin,
+            latency_us: Mutex::new(new_histogram()?),
+            acked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_ack_ns: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+        })
+    }
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGNIFICANT_DIGITS)
+        .context("creating the latency histogram")
+}
+
+fn nanos_since(origin: Instant) -> u64 {
+    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl ClientContext for DeliveryStats {}
+
+impl ProducerContext for DeliveryStats {
+    /// Nanoseconds from `origin` to the send call.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
+        let now_ns = nanos_since(self.origin);
+        match result {
+            Ok(_) => {
+                self.acked.fetch_add(1, Ordering::Relaxed);
+                let latency_us = now_ns.saturating_sub(sent_ns as u64) / 1000;
+                if let Ok(mut h) = self.latency_us.lock() {
+                    h.saturating_record(latency_us.max(1));
+                }
+            }
+            Err((error, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert_with(|| error.to_string());
+                }
+            }
+        }
+        self.last_ack_ns.fetch_max(now_ns, Ordering::Relaxed);
+    }
+}
+
+fn producer_config(args: &ProduceArgs) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("acks", args.acks.as_config())
+        .set("linger.ms", args.linger_ms.to_string())
+        .set("batch.size", args.batch_bytes.to_string())
+        .set("batch.num.messages", "1000000")
+        .set("compression.type", args.compression.as_config())
+        .set("enable.idempotence", args.idempotence.to_string())
+        .set("queue.buffering.max.messages", QUEUE_MESSAGES_MAX)
+        .set("queue.buffering.max.kbytes", QUEUE_KBYTES_MAX)
+        .set("message.timeout.ms", "120000");
+    apply_overrides(&mut config, &args.overrides)?;
+    Ok(config)
+}
+
+pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.producers >= 1, "--producers must be at least 1");
+    anyhow::ensure!(args.partitions >= 1, "--partitions must be at least 1");
+    ensure_topic(&args.bootstrap, &args.topic, args.partitions)?;
+    let config = producer_config(args)?;
+    let origin = Instant::now();
+    let payload = payload(args.record_bytes);
+    let deadline = origin + Duration::from_secs(args.duration_s_max);
+    let start = Barrier::new(args.producers as usize);
+    let start_ns = AtomicU64::new(u64::MAX);
+    let results: Vec<anyhow::Result<(u64, BaseProducer<DeliveryStats>)>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..args.producers)
+                .map(|i| {
+                    let share = records_share(args.records, args.producers, i);
+                    let (config, payload, start, start_ns) = (&config, &payload, &start, &start_ns);
+                    scope.spawn(move || {
+                        let producer: BaseProducer<DeliveryStats> =
+                            config.create_with_context(DeliveryStats::new(origin)?)?;
+                        // Connect and learn the leader before the clock starts.
+                        let warm = producer
+                            .client()
+                            .fetch_metadata(Some(&args.topic), METADATA_TIMEOUT);
+                        start.wait();
+                        warm.context("producer metadata")?;
+                        start_ns.fetch_min(nanos_since(origin), Ordering::Relaxed);
+                        let sent = send_all(&producer, &args.topic, payload, share, deadline)?;
+                        let remaining = deadline
+                            .saturating_duration_since(Instant::now())
+                            .max(Duration::from_secs(30));
+                        producer.flush(remaining).context("flushing the producer")?;
+                        Ok((sent, producer))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("producer thread panicked")))
+                })
+                .collect()
+        });
+    let start_ns = start_ns.load(Ordering::Relaxed);
+    summarise(args, results, start_ns)?.print(args.json)
+}
+
+fn summarise(
+    args: &ProduceArgs,
+    results: Vec<anyhow::Result<(u64, BaseProducer<DeliveryStats>)>>,
+    start_ns: u64,
+) -> anyhow::Result<ProduceReport> {
+    let mut latency = new_histogram()?;
+    let (mut sent, mut acked, mut failed, mut last_ns) = (0, 0, 0, start_ns);
+    let mut first_error = None;
+    for result in results {
+        let (n, producer) = result?;
+        let stats = producer.context();
+        sent += n;
+        acked += stats.acked.load(Ordering::Relaxed);
+        failed += stats.failed.load(Ordering::Relaxed);
+        last_ns = last_ns.max(stats.last_ack_ns.load(Ordering::Relaxed));
+        if let Ok(h) = stats.latency_us.lock() {
+            latency.add(&*h).context("merging histograms")?;
+        }
+        if first_error.is_none() {
+            first_error = stats.first_error.lock().ok().and_then(|e| e.clone());
+        }
+    }
+    let elapsed_s = last_ns.saturating_sub(start_ns) as f64 / 1e9;
+    Ok(ProduceReport {
+        topic: args.topic.clone(),
+        acks: args.acks.as_config().to_string(),
+        compression: args.compression.as_config().to_string(),
+        partitions: args.partitions,
+        producers: args.producers,
+        record_bytes: args.record_bytes,
+        records_requested: args.records,
+        records_sent: sent,
+        records_acked: acked,
+        records_failed: failed,
+        elapsed_s,
+        records_per_s: rate(acked, elapsed_s),
+        mb_per_s: mb_rate(acked * args.record_bytes as u64, elapsed_s),
+        latency_us: LatencyUs::from_histogram(&latency),
+        first_error,
+    })
+}
+
+/// Sends `count` records (fewer if `deadline` passes first); returns how many were queued.
+fn send_all(
+    producer: &BaseProducer<DeliveryStats>,
+    topic: &str,
+    payload: &[u8],
+    count: u64,
+    deadline: Instant,
+) -> anyhow::Result<u64> {
+    let origin = producer.context().origin;
+    let mut sent = 0;
+    while sent < count {
+        if sent % SENDS_PER_POLL == 0 {
+            producer.poll(Duration::ZERO);
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        let sent_ns = usize::try_from(nanos_since(origin)).unwrap_or(usize::MAX);
+        let mut record = BaseRecord::with_opaque_to(topic, sent_ns).payload(payload);
+        loop {
+            match producer.send::<(), [u8]>(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(QUEUE_FULL_POLL);
+                }
+                Err((error, _)) => return Err(error).context("queueing a record"),
+            }
+        }
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Producer `index`'s part of `total`; the first producers take the remainder.
+fn records_share(total: u64, producers: u32, index: u32) -> u64 {
+    let (each, rest) = (total / u64::from(producers), total % u64::from(producers));
+    each + u64::from(u64::from(index) < rest)
+}
+
+/// Upper-case letters from a fixed-seed generator, like Kafka's ProducerPerformance: compressible
+/// about as much as text, and the same bytes every run.
+fn payload(bytes: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..bytes)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            b'A' + ((state >> 33) % 26) as u8
+        })
+        .collect()
+}
+
+/// Creates `topic` with `partitions` (replication factor 1) unless it exists, then waits until
+/// its metadata shows every partition with a leader.
+pub fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating the admin client")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a runtime for the admin client")?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+    let results = runtime
+        .block_on(admin.create_topics([&new_topic], &options))
+        .context("CreateTopics")?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    let deadline = Instant::now() + METADATA_TIMEOUT;
+    loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            .context("Metadata")?;
+        let ready = metadata.topics().iter().any(|t| {
+            t.name() == topic
+                && t.error().is_none()
+                && t.partitions().len() == partitions as usize
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        });
+        if ready {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "topic {topic} not ready in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
