@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
-use kafka_protocol::protocol::decode_request_header_from_buffer;
+use kafka_protocol::protocol::{Message, decode_request_header_from_buffer};
 
 use crate::api;
 use crate::broker::Broker;
@@ -19,6 +19,12 @@ pub struct ApiRange {
     pub key: ApiKey,
     pub min: i16,
     pub max: i16,
+    /// The oldest version the codec reads; below it (Produce v0-2) a request is refused.
+    pub decodable_min: i16,
+}
+
+const fn min_version(a: i16, b: i16) -> i16 {
+    if a < b { a } else { b }
 }
 
 /// What a handler gives back.
@@ -81,10 +87,16 @@ pub enum DispatchError {
 }
 
 macro_rules! apis {
-    ($($key:ident $min:literal ..= $max:literal => $handler:path,)*) => {
-        /// Every API vltava serves, with the versions it advertises.
+    ($($key:ident($request:ident) $min:literal ..= $max:literal => $handler:path,)*) => {
+        /// Every API vltava serves, with the versions it advertises: never above what the
+        /// request codec can decode, so advertising and serving cannot disagree.
         pub const SUPPORTED_APIS: &[ApiRange] = &[
-            $(ApiRange { key: ApiKey::$key, min: $min, max: $max },)*
+            $(ApiRange {
+                key: ApiKey::$key,
+                min: $min,
+                max: min_version($max, <kafka_protocol::messages::$request as Message>::VERSIONS.max),
+                decodable_min: <kafka_protocol::messages::$request as Message>::VERSIONS.min,
+            },)*
         ];
 
         async fn call(context: RequestContext, request: RequestKind) -> Reply {
@@ -100,16 +112,16 @@ macro_rules! apis {
 apis! {
     // Kafka 4 advertises Produce from v0 although it serves v3+ only: librdkafka refuses to
     // produce compressed batches to a broker whose minimum is above 0 (KAFKA-18659).
-    Produce 0..=13 => api::produce::handle,
-    Fetch 4..=18 => api::fetch::handle,
-    ListOffsets 1..=10 => api::list_offsets::handle,
-    Metadata 0..=13 => api::metadata::handle,
-    ApiVersions 0..=4 => api::api_versions::handle,
-    CreateTopics 2..=7 => api::create_topics::handle,
-    DeleteTopics 1..=6 => api::delete_topics::handle,
-    InitProducerId 0..=6 => api::init_producer_id::handle,
-    DescribeCluster 0..=2 => api::describe_cluster::handle,
-    DescribeConfigs 1..=4 => api::describe_configs::handle,
+    Produce(ProduceRequest) 0..=13 => api::produce::handle,
+    Fetch(FetchRequest) 4..=18 => api::fetch::handle,
+    ListOffsets(ListOffsetsRequest) 1..=10 => api::list_offsets::handle,
+    Metadata(MetadataRequest) 0..=13 => api::metadata::handle,
+    ApiVersions(ApiVersionsRequest) 0..=4 => api::api_versions::handle,
+    CreateTopics(CreateTopicsRequest) 2..=7 => api::create_topics::handle,
+    DeleteTopics(DeleteTopicsRequest) 1..=6 => api::delete_topics::handle,
+    InitProducerId(InitProducerIdRequest) 0..=6 => api::init_producer_id::handle,
+    DescribeCluster(DescribeClusterRequest) 0..=2 => api::describe_cluster::handle,
+    DescribeConfigs(DescribeConfigsRequest) 1..=4 => api::describe_configs::handle,
 }
 
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
@@ -141,8 +153,7 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DispatchError> {
         .map_err(|source| DispatchError::Header { source })?;
     let version = header.request_api_version;
     // Versions we advertise but the codec cannot read (Produce v0-2) are refused like unknown ones.
-    let decodable = key.valid_versions();
-    if version < range.min.max(decodable.min) || version > range.max.min(decodable.max) {
+    if version < range.min.max(range.decodable_min) || version > range.max {
         if key == ApiKey::ApiVersions {
             return Ok(Decoded::UnsupportedApiVersions(header));
         }

@@ -19,6 +19,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use tokio::task::JoinSet;
 
+/// (key, value) pairs produced, by (topic, partition).
+type ProducedByPartition = BTreeMap<(String, i32), Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// One acknowledged record: where the broker said it put it, and what it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Acked {
@@ -115,7 +118,10 @@ async fn produce_then_kill(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     broker.kill9()?;
+    // Stop first, then purge: the producer task may be waiting on a delivery that would
+    // otherwise only fail at message.timeout.ms. It purges again once it has stopped.
     stop.store(true, Ordering::Release);
+    producer.purge(PurgeConfig::default().queue().inflight());
     tokio::time::timeout(Duration::from_secs(60), task)
         .await
         .map_err(|_| format!("round {round}: producer did not stop after the kill"))??;
@@ -376,7 +382,7 @@ async fn restart_keeps_topics_and_data() -> TestResult {
     let mut broker = vltava_testkit::start_broker(&["--auto-create-topics", "false"])?;
     common::create_topics(broker.bootstrap(), &topics).await?;
     let producer = common::producer(broker.bootstrap(), &[("acks", "all"), ("linger.ms", "5")])?;
-    let mut produced: BTreeMap<(String, i32), Vec<(Vec<u8>, Vec<u8>)>> = BTreeMap::new();
+    let mut produced: ProducedByPartition = BTreeMap::new();
     let mut deliveries = Vec::new();
     for (topic, partitions) in topics {
         for partition in 0..partitions {
@@ -419,7 +425,7 @@ async fn restart_keeps_topics_and_data() -> TestResult {
 fn check_after_restart(
     bootstrap: &str,
     topics: &[(&str, i32)],
-    produced: &BTreeMap<(String, i32), Vec<(Vec<u8>, Vec<u8>)>>,
+    produced: &ProducedByPartition,
 ) -> TestResult {
     let consumer: BaseConsumer = common::consumer(bootstrap, &[])?;
     let metadata = consumer.fetch_metadata(None, CLIENT_TIMEOUT)?;

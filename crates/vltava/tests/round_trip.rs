@@ -38,7 +38,7 @@ struct Expected {
 
 fn expected(i: usize, large_at: usize, rng: &mut XorShift) -> Result<Expected, BoxError> {
     let partition = i32::try_from(i % 3)?;
-    let key = (i % 11 != 0).then(|| format!("key-{i}").into_bytes());
+    let key = (!i.is_multiple_of(11)).then(|| format!("key-{i}").into_bytes());
     let value = if i == large_at {
         Some(rng.bytes(LARGE_VALUE_BYTES))
     } else {
@@ -278,12 +278,11 @@ async fn a_value_above_max_message_bytes_is_refused_as_too_large() -> TestResult
         ],
     )?;
     let value = XorShift(7).bytes(1_048_588);
-    let result = producer
-        .send(
-            FutureRecord::<[u8], [u8]>::to("too-large").payload(&value),
-            CLIENT_TIMEOUT,
-        )
-        .await;
+    // Enqueued locally (below the producer's own limit), so the refusal is the broker's.
+    let delivery = producer
+        .send_result(FutureRecord::<[u8], [u8]>::to("too-large").payload(&value))
+        .map_err(|(error, _)| format!("refused locally: {error}"))?;
+    let result = tokio::time::timeout(CLIENT_TIMEOUT, delivery).await??;
     match result {
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => Ok(()),
         Err((error, _)) => Err(format!("expected MESSAGE_TOO_LARGE, got {error}").into()),
