@@ -19,6 +19,9 @@ use super::shutdown::Shutdown;
 use crate::broker::Broker;
 use crate::dispatch::{self, Decoded, Reply};
 
+/// A connection keeps its response buffer for reuse up to this size.
+const RESPONSE_BUFFER_KEPT_BYTES_MAX: usize = 1024 * 1024;
+
 /// A response on its way out, in request order.
 struct Outgoing {
     key: ApiKey,
@@ -125,6 +128,10 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<O
         // Write as soon as the head of the queue is ready; batching more would delay it.
         if writer.write_all(&buffer).await.is_err() {
             return;
+        }
+        if buffer.capacity() > RESPONSE_BUFFER_KEPT_BYTES_MAX {
+            // One large fetch should not pin its size in memory for the connection's lifetime.
+            buffer = BytesMut::new();
         }
     }
     let _ = writer.shutdown().await;
