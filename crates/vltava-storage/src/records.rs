@@ -38,6 +38,10 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<RecordSt
         // Skip the attributes byte.
         let (timestamp_delta, next) = varint(batch, after_length + 1, record_end)?;
         let (offset_delta, _) = varint(batch, next, record_end)?;
+        // The producer wrote the delta; the CRC does not make it sane.
+        if !(0..=i64::from(header.last_offset_delta)).contains(&offset_delta) {
+            break;
+        }
         let stamp = RecordStamp {
             offset: header.base_offset + offset_delta,
             timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
