@@ -88,6 +88,9 @@ impl Partition {
     }
 
     /// Appends the record batches of one produce request for this partition.
+    ///
+    /// Idempotence is checked on the first batch: producers send one batch per partition per
+    /// request, and a payload of several batches is recorded as one.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended> {
         let mut batches = records.to_vec();
         let first = BatchHeader::parse(&batches)?;

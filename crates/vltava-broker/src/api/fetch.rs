@@ -92,7 +92,7 @@ impl PlannedFetch {
                 .collect();
             let (response, bytes, errors) = self.read(&partitions);
             let waited_enough = tokio::time::Instant::now() >= deadline;
-            if bytes >= self.min_bytes.max(1) || errors || waited_enough || watchers.is_empty() {
+            if bytes >= self.min_bytes || errors || waited_enough || watchers.is_empty() {
                 return response.into();
             }
             let changes = watchers
