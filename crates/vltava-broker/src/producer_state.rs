@@ -52,7 +52,9 @@ impl ProducerStateTable {
             return Ok(SequenceCheck::Append);
         }
         let Some(entry) = self.producers.get(&batch.producer_id) else {
-            return expect_sequence(0, batch);
+            // Kafka accepts any first sequence from a producer it has no state for: the state
+            // may have gone with retention, and refusing would wedge a live producer.
+            return Ok(SequenceCheck::Append);
         };
         if batch.producer_epoch < entry.epoch {
             return Err(BrokerError::ProducerFenced {
@@ -203,6 +205,13 @@ mod tests {
                 last_offset: 5
             }
         );
+        Ok(())
+    }
+
+    #[test]
+    fn an_unknown_producer_may_start_at_any_sequence() -> Result<(), BrokerError> {
+        let table = ProducerStateTable::default();
+        assert_eq!(table.check(&batch(9, 0, 42, 1))?, SequenceCheck::Append);
         Ok(())
     }
 
