@@ -12,10 +12,10 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use vltava_storage::batch::BatchHeader;
 use vltava_storage::records::first_record_at_or_after;
-use vltava_storage::{AppendOptions, Log, ReadSlice, StorageError};
+use vltava_storage::{AppendOptions, Log, ReadSlice};
 
 use crate::config::FlushPolicy;
-use crate::error::{BrokerError, Result};
+use crate::error::Result;
 use crate::producer_state::{ProducerStateTable, SequenceCheck};
 
 /// Vltava has no leader elections on a single node, so every leader epoch is this one.
@@ -257,32 +257,10 @@ fn advance(high_watermark: &mut i64, to: i64) -> bool {
 }
 
 /// Replays the batch headers in the log so that a restarted broker still recognises retries
-/// and sequence gaps of idempotent producers. Reads in chunks; parses headers only.
+/// and sequence gaps of idempotent producers. Reads headers only, never records.
 fn rebuild_producer_state(log: &Log, producers: &mut ProducerStateTable) -> Result<()> {
-    const CHUNK_BYTES: usize = 8 * 1024 * 1024;
-    let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
-    while offset < end {
-        let bytes = log.read(offset, end, CHUNK_BYTES, true)?.read()?;
-        if bytes.is_empty() {
-            break;
-        }
-        let mut position = 0;
-        let mut next = offset;
-        while position < bytes.len() {
-            let header = match BatchHeader::parse(&bytes[position..]) {
-                Ok(header) => header,
-                Err(StorageError::CorruptBatch { .. }) => break,
-                Err(e) => return Err(BrokerError::Storage(e)),
-            };
-            producers.record(&header, header.base_offset, header.last_offset());
-            next = header.last_offset() + 1;
-            position += header.total_size();
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
+    log.for_each_batch_header(|header| {
+        producers.record(header, header.base_offset, header.last_offset());
+    })?;
     Ok(())
 }

@@ -350,6 +350,16 @@ impl Log {
         Ok(None)
     }
 
+    /// Calls `f` with the header of every batch, oldest first, without reading records:
+    /// for state derived from the log on start (idempotent producer state).
+    pub fn for_each_batch_header(&self, mut f: impl FnMut(&BatchHeader)) -> Result<()> {
+        self.check_online()?;
+        for segment in &self.segments {
+            segment.for_each_header(&mut f)?;
+        }
+        Ok(())
+    }
+
     /// The largest timestamp in the log and the base offset of the (first) batch holding
     /// it (ListOffsets MAX_TIMESTAMP, KIP-734, at batch granularity); `None` if no batch has
     /// a timestamp.

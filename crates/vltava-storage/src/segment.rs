@@ -137,6 +137,19 @@ impl Segment {
         Ok(Some(segment))
     }
 
+    /// Calls `f` with every batch header in the segment, reading headers only (a chunk per
+    /// header at most), never the records.
+    pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
+        let mut reader = ChunkReader::new(&*self.log, &self.log_path, self.size, SCAN_CHUNK_BYTES);
+        let mut position = 0;
+        while position < self.size {
+            let header = reader.header(position)?;
+            f(&header);
+            position += header.total_size() as u64;
+        }
+        Ok(())
+    }
+
     /// Open a segment and keep its longest valid prefix: whole batches with a correct
     /// CRC-32C and contiguous offsets starting at `base`. Everything after is truncated,
     /// and the indexes are rebuilt. Returns the segment and whether bytes were cut.
