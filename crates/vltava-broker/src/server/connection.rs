@@ -45,9 +45,10 @@ pub async fn serve(
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
     let frame_bytes_max = broker.config.frame_bytes_max;
+    let mut buffer = BytesMut::new();
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, frame_bytes_max) => frame,
+            frame = read_frame(&mut reader, &mut buffer, frame_bytes_max) => frame,
             _ = shutdown.recv() => break,
         };
         let frame = match frame {
