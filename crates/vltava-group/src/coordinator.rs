@@ -1,0 +1,341 @@
+//! The coordinator: every classic group this broker coordinates, and the entry points the
+//! broker's JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups, ListGroups and
+//! DeleteGroups handlers call.
+
+use std::collections::HashMap;
+
+use crate::config::GroupConfig;
+use crate::error::GroupError;
+use crate::group::Group;
+use crate::ids::{GroupId, MemberId};
+use crate::outcome::{
+    Completion, GroupDescription, GroupListing, JoinOutcome, MemberLeaveResult, Reply, SyncOutcome,
+};
+use crate::request::{HeartbeatRequest, JoinRequest, LeaveRequest, SyncRequest};
+use crate::state::GroupState;
+
+/// Hands out member ids shaped like Kafka's (`<client id or instance id>-<32 hex digits>`).
+/// The seed keeps ids from different coordinator lifetimes apart, so an id issued before a
+/// restart is never issued again to someone else; the broker passes a random one.
+#[derive(Debug)]
+pub(crate) struct MemberIdGenerator {
+    seed: u64,
+    issued: u64,
+}
+
+impl MemberIdGenerator {
+    pub(crate) fn next(&mut self, prefix: &str) -> MemberId {
+        self.issued += 1;
+        MemberId::new(format!("{prefix}-{:016x}{:016x}", self.seed, self.issued))
+    }
+}
+
+pub struct Coordinator {
+    config: GroupConfig,
+    groups: HashMap<GroupId, Group>,
+    member_ids: MemberIdGenerator,
+    /// While group state is being loaded from `__consumer_offsets`, every request is answered
+    /// with `CoordinatorLoadInProgress` so no client acts on a partial view.
+    loading: bool,
+}
+
+impl Coordinator {
+    /// `member_id_seed` should differ between coordinator lifetimes (a random number).
+    pub fn new(config: GroupConfig, member_id_seed: u64) -> Self {
+        Self {
+            config,
+            groups: HashMap::new(),
+            member_ids: MemberIdGenerator {
+                seed: member_id_seed,
+                issued: 0,
+            },
+            loading: false,
+        }
+    }
+
+    pub fn begin_loading(&mut self) {
+        self.loading = true;
+    }
+
+    pub fn finish_loading(&mut self) {
+        self.loading = false;
+    }
+
+    pub fn join(&mut self, request: &JoinRequest, now_ms: i64) -> Reply<JoinOutcome> {
+        let mut completions = Vec::new();
+        if self.loading {
+            return reply(
+                JoinOutcome::Err(GroupError::CoordinatorLoadInProgress),
+                completions,
+            );
+        }
+        // Only a member without an id may create a group; a known id in an unknown group is
+        // a member of a group that is gone.
+        if !request.member_id.is_empty() && !self.groups.contains_key(&request.group_id) {
+            return reply(JoinOutcome::Err(GroupError::UnknownMemberId), completions);
+        }
+        let group_id = &request.group_id;
+        let group = self
+            .groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(group_id.clone()));
+        let outcome = group.join(
+            request,
+            now_ms,
+            &self.config,
+            &mut self.member_ids,
+            &mut completions,
+        );
+        if group.is_unused() {
+            self.groups.remove(group_id);
+        }
+        reply(outcome, completions)
+    }
+
+    pub fn sync(&mut self, request: &SyncRequest, now_ms: i64) -> Reply<SyncOutcome> {
+        let mut completions = Vec::new();
+        let outcome = match self.group_mut(&request.group_id, GroupError::UnknownMemberId) {
+            Ok(group) => group.sync(request, now_ms, &mut completions),
+            Err(error) => SyncOutcome::Err(error),
+        };
+        reply(outcome, completions)
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        request: &HeartbeatRequest,
+        now_ms: i64,
+    ) -> Reply<Result<(), GroupError>> {
+        let outcome = self
+            .group_mut(&request.group_id, GroupError::UnknownMemberId)
+            .and_then(|group| group.heartbeat(request, now_ms));
+        reply(outcome, Vec::new())
+    }
+
+    /// Members of an unknown group each get `UnknownMemberId`, as in Kafka.
+    pub fn leave(
+        &mut self,
+        request: &LeaveRequest,
+        now_ms: i64,
+    ) -> Reply<Result<Vec<MemberLeaveResult>, GroupError>> {
+        let mut completions = Vec::new();
+        if self.loading {
+            return reply(Err(GroupError::CoordinatorLoadInProgress), completions);
+        }
+        let results = match self.groups.get_mut(&request.group_id) {
+            Some(group) => group.leave(&request.members, now_ms, &self.config, &mut completions),
+            None => request
+                .members
+                .iter()
+                .map(|m| MemberLeaveResult {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    result: Err(GroupError::UnknownMemberId),
+                })
+                .collect(),
+        };
+        reply(Ok(results), completions)
+    }
+
+    /// Expires sessions and completes rebalances whose time has come. Call it at
+    /// [`Coordinator::next_deadline_ms`] (calling it more often is harmless).
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Completion> {
+        let mut completions = Vec::new();
+        if self.loading {
+            return completions;
+        }
+        for group in self.groups.values_mut() {
+            group.tick(now_ms, &self.config, &mut completions);
+        }
+        // Clients that asked for a member id and never came back must not leave groups behind.
+        self.groups.retain(|_, group| !group.is_unused());
+        completions
+    }
+
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .filter_map(Group::next_deadline_ms)
+            .min()
+    }
+
+    /// DescribeGroups. An unknown group is described as Dead with no members, as Kafka does.
+    pub fn describe(&self, group_id: &GroupId) -> Result<GroupDescription, GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        Ok(match self.groups.get(group_id) {
+            Some(group) => group.describe(),
+            None => GroupDescription {
+                group_id: group_id.clone(),
+                state: GroupState::Dead,
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            },
+        })
+    }
+
+    /// ListGroups, filtered by state when `states` is not empty; sorted by group id.
+    pub fn list(&self, states: &[GroupState]) -> Result<Vec<GroupListing>, GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        let mut listings: Vec<GroupListing> = self
+            .groups
+            .values()
+            .filter(|g| states.is_empty() || states.contains(&g.state()))
+            .map(Group::listing)
+            .collect();
+        listings.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Ok(listings)
+    }
+
+    /// DeleteGroups: only groups without members (committed offsets are the broker's to drop).
+    pub fn delete(&mut self, group_ids: &[GroupId]) -> Vec<(GroupId, Result<(), GroupError>)> {
+        group_ids
+            .iter()
+            .map(|id| (id.clone(), self.delete_one(id)))
+            .collect()
+    }
+
+    fn delete_one(&mut self, group_id: &GroupId) -> Result<(), GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(GroupError::GroupIdNotFound)?;
+        if group.state() != GroupState::Empty {
+            return Err(GroupError::NonEmptyGroup);
+        }
+        group.mark_dead();
+        self.groups.remove(group_id);
+        Ok(())
+    }
+
+    fn group_mut(
+        &mut self,
+        group_id: &GroupId,
+        missing: GroupError,
+    ) -> Result<&mut Group, GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        self.groups.get_mut(group_id).ok_or(missing)
+    }
+}
+
+fn reply<T>(outcome: T, completions: Vec<Completion>) -> Reply<T> {
+    Reply {
+        outcome,
+        completions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::GroupError;
+    use crate::ids::{GroupId, MemberId};
+    use crate::outcome::JoinOutcome;
+    use crate::state::GroupState;
+    use crate::test_support::*;
+
+    #[test]
+    fn describe_a_stable_group_shows_members_with_metadata_and_assignment() {
+        let mut c = coordinator();
+        let group = stable_group(&mut c, 2, 0);
+        let described = c.describe(&group_id()).expect("not loading");
+        assert_eq!(described.state, GroupState::Stable);
+        assert_eq!(described.protocol_type, "consumer");
+        assert_eq!(described.protocol, "range");
+        assert_eq!(described.members.len(), 2);
+        for member in &described.members {
+            assert!(group.members.contains(&member.member_id));
+            assert_eq!(member.client_id, "client");
+            assert_eq!(member.client_host, "/10.0.0.1");
+            assert_eq!(&member.metadata[..], b"sub-range");
+            assert_eq!(member.assignment, assignment_for(&member.member_id));
+        }
+    }
+
+    #[test]
+    fn describe_a_rebalancing_group_hides_protocol_and_assignments() {
+        let mut c = coordinator();
+        let group = stable_group(&mut c, 2, 0);
+        let _ = c.join(&join_request(&group.members[0]), 1);
+        let described = c.describe(&group_id()).expect("not loading");
+        assert_eq!(described.state, GroupState::PreparingRebalance);
+        assert_eq!(described.protocol, "");
+        assert!(described.members.iter().all(|m| m.assignment.is_empty()));
+    }
+
+    #[test]
+    fn describe_an_unknown_group_reports_it_dead() {
+        let c = coordinator();
+        let described = c.describe(&GroupId::new("nobody")).expect("not loading");
+        assert_eq!(described.state, GroupState::Dead);
+        assert!(described.members.is_empty());
+    }
+
+    #[test]
+    fn list_reports_name_state_and_protocol_type_filtered_by_state() {
+        let mut c = coordinator();
+        let _ = stable_group(&mut c, 1, 0);
+        let listed = c.list(&[]).expect("not loading");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].group_id, group_id());
+        assert_eq!(listed[0].state, GroupState::Stable);
+        assert_eq!(listed[0].protocol_type, "consumer");
+        assert_eq!(c.list(&[GroupState::Empty]).map(|l| l.len()), Ok(0));
+    }
+
+    #[test]
+    fn delete_refuses_a_group_with_members_and_removes_an_empty_one() {
+        let mut c = coordinator();
+        let group = stable_group(&mut c, 1, 0);
+        let unknown = GroupId::new("nobody");
+        let results = c.delete(&[group_id(), unknown.clone()]);
+        assert_eq!(results[0].1, Err(GroupError::NonEmptyGroup));
+        assert_eq!(results[1], (unknown, Err(GroupError::GroupIdNotFound)));
+        let _ = c.leave(&leave_request(&[&group.members[0]]), 1);
+        assert_eq!(c.delete(&[group_id()])[0].1, Ok(()));
+        let described = c.describe(&group_id()).map(|d| d.state);
+        assert_eq!(described, Ok(GroupState::Dead));
+        // A member of the deleted group is unknown; a new member starts the group over.
+        let reply = c.join(&join_request(&group.members[0]), 2);
+        assert_eq!(reply.outcome, JoinOutcome::Err(GroupError::UnknownMemberId));
+    }
+
+    #[test]
+    fn member_ids_are_unique_and_carry_the_client_id() {
+        let mut c = coordinator();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100 {
+            let reply = c.join(&join_request(&MemberId::default()), 0);
+            let JoinOutcome::Err(GroupError::MemberIdRequired(id)) = reply.outcome else {
+                unreachable!("expected MemberIdRequired");
+            };
+            assert!(id.as_str().starts_with("client-"));
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn a_group_whose_only_member_id_was_never_used_is_forgotten() {
+        let mut c = coordinator();
+        let _ = c.join(&join_request(&MemberId::default()), 0);
+        assert_eq!(c.list(&[]).map(|l| l.len()), Ok(1));
+        let _ = c.tick(SESSION_TIMEOUT_MS);
+        assert_eq!(c.list(&[]).map(|l| l.len()), Ok(0));
+    }
+
+    #[test]
+    fn next_deadline_names_the_earliest_timer() {
+        let mut c = coordinator();
+        assert_eq!(c.next_deadline_ms(), None);
+        let _ = c.join(&join_request(&MemberId::default()), 100);
+        assert_eq!(c.next_deadline_ms(), Some(100 + SESSION_TIMEOUT_MS));
+    }
+}
