@@ -14,12 +14,12 @@ use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
+use common::wire::{connect, exchange, read_response, request_frame};
 use common::{BoxError, CLIENT_TIMEOUT, TestResult};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader,
-    ResponseKind,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestKind, ResponseHeader, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::Offset;
@@ -27,50 +27,6 @@ use rdkafka::producer::FutureRecord;
 
 /// How long the broker may take to close a connection it should refuse.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest response these tests accept.
-const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
-
-fn connect(bootstrap: &str) -> Result<TcpStream, BoxError> {
-    let stream = TcpStream::connect(bootstrap)?;
-    stream.set_read_timeout(Some(CLOSE_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLOSE_TIMEOUT))?;
-    Ok(stream)
-}
-
-/// A whole request frame: length, header (in the version `key`/`version` call for), body.
-fn request_frame(
-    key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: impl FnOnce(&mut BytesMut) -> Result<(), BoxError>,
-) -> Result<Vec<u8>, BoxError> {
-    let mut buffer = BytesMut::new();
-    buffer.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("vltava-bad-input-test")))
-        .encode(&mut buffer, key.request_header_version(version))
-        .map_err(|e| format!("encode header: {e}"))?;
-    body(&mut buffer)?;
-    let length = i32::try_from(buffer.len() - 4)?;
-    buffer[..4].copy_from_slice(&length.to_be_bytes());
-    Ok(buffer.to_vec())
-}
-
-/// Reads one response frame (without its length prefix).
-fn read_response(stream: &mut TcpStream) -> Result<Bytes, BoxError> {
-    let mut length = [0u8; 4];
-    stream.read_exact(&mut length)?;
-    let length = usize::try_from(i32::from_be_bytes(length))?;
-    if length > RESPONSE_BYTES_MAX {
-        return Err(format!("response of {length} bytes").into());
-    }
-    let mut frame = vec![0u8; length];
-    stream.read_exact(&mut frame)?;
-    Ok(Bytes::from(frame))
-}
 
 /// Succeeds once the broker has closed `stream` (EOF or reset), fails if it stays open past
 /// `CLOSE_TIMEOUT`. Bytes the broker sends before closing are ignored.
@@ -99,7 +55,7 @@ fn expect_closed(mut stream: TcpStream, what: &str) -> TestResult {
 /// Sends `bytes` (ignoring a write refused because the broker already closed) and expects
 /// the broker to close the connection.
 fn send_and_expect_closed(bootstrap: &str, bytes: &[u8], what: &str) -> TestResult {
-    let mut stream = connect(bootstrap)?;
+    let mut stream = connect(bootstrap, CLOSE_TIMEOUT)?;
     match stream.write_all(bytes) {
         Ok(()) => {}
         Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
@@ -110,7 +66,7 @@ fn send_and_expect_closed(bootstrap: &str, bytes: &[u8], what: &str) -> TestResu
 
 /// ApiVersions v3 on a fresh connection: the broker is alive and answering.
 fn api_versions(bootstrap: &str) -> Result<ApiVersionsResponse, BoxError> {
-    let mut stream = connect(bootstrap)?;
+    let mut stream = connect(bootstrap, CLOSE_TIMEOUT)?;
     let frame = request_frame(ApiKey::ApiVersions, 3, 7, |buffer| {
         ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("vltava-tests"))
@@ -199,16 +155,16 @@ async fn malformed_connections_are_closed_and_the_broker_keeps_serving() -> Test
     send_and_expect_closed(bootstrap, &huge_array, "Metadata with a huge array count")?;
 
     // A truncated frame and then the client goes away: its half-read frame is dropped.
-    let mut stream = connect(bootstrap)?;
+    let mut stream = connect(bootstrap, CLOSE_TIMEOUT)?;
     stream.write_all(&[0, 0, 0, 100, 0, 3, 0, 12, 0, 0])?;
     stream.shutdown(Shutdown::Write)?;
     expect_closed(stream, "truncated frame then half-close")?;
-    let mut stream = connect(bootstrap)?;
+    let mut stream = connect(bootstrap, CLOSE_TIMEOUT)?;
     stream.write_all(&[0, 0, 0, 100, 0, 3])?;
     drop(stream);
 
     // A client stalled mid-frame does not block anyone else.
-    let mut stalled = connect(bootstrap)?;
+    let mut stalled = connect(bootstrap, CLOSE_TIMEOUT)?;
     stalled.write_all(&[0, 0, 1, 0, 0, 18, 0, 3])?;
     let versions = api_versions(bootstrap)?;
     assert!(!versions.api_keys.is_empty());
@@ -220,7 +176,7 @@ async fn malformed_connections_are_closed_and_the_broker_keeps_serving() -> Test
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_versions_at_an_unknown_version_gets_a_v0_unsupported_version_answer() -> TestResult {
     let broker = vltava_testkit::start_broker(&[])?;
-    let mut stream = connect(broker.bootstrap())?;
+    let mut stream = connect(broker.bootstrap(), CLOSE_TIMEOUT)?;
     // A future client: header v2 (flexible), body in the newest encoding we know.
     let frame = request_frame(ApiKey::ApiVersions, 99, 4242, |buffer| {
         ApiVersionsRequest::default()
@@ -306,45 +262,12 @@ fn default_request(key: ApiKey) -> RequestKind {
     request
 }
 
-/// Sends `request` at `version` on `stream` and checks the answer decodes completely.
-fn exchange(
-    stream: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    request: &RequestKind,
-) -> Result<ResponseKind, BoxError> {
-    let frame = request_frame(key, version, correlation_id, |buffer| {
-        request
-            .encode(buffer, version)
-            .map_err(|e| format!("the codec cannot encode it: {e}").into())
-    })?;
-    stream.write_all(&frame)?;
-    let mut response =
-        read_response(stream).map_err(|e| format!("no response, connection closed? ({e})"))?;
-    let header = ResponseHeader::decode(&mut response, key.response_header_version(version))
-        .map_err(|e| format!("response header: {e}"))?;
-    if header.correlation_id != correlation_id {
-        return Err(format!(
-            "correlation id {} for {correlation_id}",
-            header.correlation_id
-        )
-        .into());
-    }
-    let body = ResponseKind::decode(key, &mut response, version)
-        .map_err(|e| format!("response body: {e}"))?;
-    if !response.is_empty() {
-        return Err(format!("{} trailing bytes after {body:?}", response.len()).into());
-    }
-    Ok(body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_advertised_api_answers_a_default_request_at_its_newest_version() -> TestResult {
     let broker = vltava_testkit::start_broker(&[])?;
     let advertised = api_versions(broker.bootstrap())?;
     assert!(!advertised.api_keys.is_empty());
-    let mut stream = connect(broker.bootstrap())?;
+    let mut stream = connect(broker.bootstrap(), CLOSE_TIMEOUT)?;
     let mut failures = Vec::new();
     for (correlation_id, api) in (100..).zip(advertised.api_keys.iter()) {
         let Ok(key) = ApiKey::try_from(api.api_key) else {
@@ -368,7 +291,7 @@ async fn every_advertised_api_answers_a_default_request_at_its_newest_version() 
         ) {
             failures.push(format!("{key:?} v{version} (advertised max): {error}"));
             // Carry on with the other APIs on a fresh connection.
-            stream = connect(broker.bootstrap())?;
+            stream = connect(broker.bootstrap(), CLOSE_TIMEOUT)?;
         }
     }
     assert!(
@@ -390,7 +313,7 @@ async fn init_producer_id_is_answered_at_every_advertised_version() -> TestResul
         .ok_or("InitProducerId not advertised")?;
     let mut failures = Vec::new();
     for version in range.min_version..=range.max_version {
-        let mut stream = connect(broker.bootstrap())?;
+        let mut stream = connect(broker.bootstrap(), CLOSE_TIMEOUT)?;
         let correlation_id = 500 + i32::from(version);
         let frame = request_frame(ApiKey::InitProducerId, version, correlation_id, |buffer| {
             init_producer_id_body(buffer, version)
@@ -483,7 +406,7 @@ async fn claimed_frame_lengths_are_not_allocated_before_the_bytes_arrive() -> Te
     let before = broker_vm_size_kib(broker.data_dir())?;
     let mut streams = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS {
-        let mut stream = connect(broker.bootstrap())?;
+        let mut stream = connect(broker.bootstrap(), CLOSE_TIMEOUT)?;
         stream.write_all(&CLAIMED_BYTES.to_be_bytes())?;
         stream.write_all(&[0, 3, 0, 12, 0, 0, 0, 1])?;
         streams.push(stream);

@@ -16,7 +16,8 @@
 //!   a retry arriving after a broker restart is appended a second time, or the next sequence is
 //!   refused as out of order.
 
-use std::io::{Read, Write};
+mod common;
+
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -28,21 +29,18 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, InitProducerIdRequest, ListOffsetsRequest,
-    ProduceRequest, ProducerId, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
-    TopicName,
+    ProduceRequest, ProducerId, RequestKind, ResponseKind, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-type BoxError = Box<dyn std::error::Error>;
+use common::wire;
+use common::{BoxError, TestResult};
 
 /// How long any single request may take to be answered.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest response these tests accept.
-const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// How long an acks=all produce may wait for the batch to be durable, in the request.
 const PRODUCE_TIMEOUT_MS: i32 = 10_000;
 
@@ -73,11 +71,8 @@ struct Client {
 
 impl Client {
     fn connect(bootstrap: &str) -> Result<Self, BoxError> {
-        let stream = TcpStream::connect(bootstrap)?;
-        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-        stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
         Ok(Client {
-            stream,
+            stream: wire::connect(bootstrap, REQUEST_TIMEOUT)?,
             correlation_id: 0,
         })
     }
@@ -90,46 +85,7 @@ impl Client {
         request: &RequestKind,
     ) -> Result<ResponseKind, BoxError> {
         self.correlation_id += 1;
-        let correlation_id = self.correlation_id;
-        let mut buffer = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("vltava-produce-validation")))
-            .encode(&mut buffer, key.request_header_version(version))
-            .map_err(|e| format!("encode {key:?} header: {e}"))?;
-        request
-            .encode(&mut buffer, version)
-            .map_err(|e| format!("encode {key:?} v{version}: {e}"))?;
-        let length = i32::try_from(buffer.len())?;
-        self.stream.write_all(&length.to_be_bytes())?;
-        self.stream.write_all(&buffer)?;
-
-        let mut length = [0u8; 4];
-        self.stream.read_exact(&mut length)?;
-        let length = usize::try_from(i32::from_be_bytes(length))?;
-        if length > RESPONSE_BYTES_MAX {
-            return Err(format!("{key:?}: response of {length} bytes").into());
-        }
-        let mut frame = vec![0u8; length];
-        self.stream.read_exact(&mut frame)?;
-        let mut response = Bytes::from(frame);
-        let header = ResponseHeader::decode(&mut response, key.response_header_version(version))
-            .map_err(|e| format!("{key:?} response header: {e}"))?;
-        if header.correlation_id != correlation_id {
-            return Err(format!(
-                "{key:?}: correlation id {} for {correlation_id}",
-                header.correlation_id
-            )
-            .into());
-        }
-        let body = ResponseKind::decode(key, &mut response, version)
-            .map_err(|e| format!("{key:?} response body: {e}"))?;
-        if !response.is_empty() {
-            return Err(format!("{key:?}: {} trailing bytes", response.len()).into());
-        }
-        Ok(body)
+        wire::exchange(&mut self.stream, key, version, self.correlation_id, request)
     }
 
     /// Creates `topic` with one partition.

@@ -2,6 +2,8 @@
 //! draining a consumer into owned records. Broker start-up lives in `vltava-testkit`.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
