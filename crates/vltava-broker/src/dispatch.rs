@@ -131,10 +131,29 @@ pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
 /// A request as decoded from its frame.
 #[derive(Debug)]
 pub enum Decoded {
-    Request(RequestHeader, Box<RequestKind>),
+    Request {
+        key: ApiKey,
+        header: RequestHeader,
+        request: Box<RequestKind>,
+    },
     /// KIP-511: an ApiVersions version we do not know; answered with v0 and UNSUPPORTED_VERSION
     /// so that the client can retry with a version we do.
     UnsupportedApiVersions(RequestHeader),
+}
+
+impl Decoded {
+    /// How the response is framed: API, version and correlation id. The fallback answer to an
+    /// unknown ApiVersions version is encoded as v0, which every client can read.
+    pub fn response_framing(&self) -> (ApiKey, i16, i32) {
+        match self {
+            Decoded::UnsupportedApiVersions(header) => {
+                (ApiKey::ApiVersions, 0, header.correlation_id)
+            }
+            Decoded::Request { key, header, .. } => {
+                (*key, header.request_api_version, header.correlation_id)
+            }
+        }
+    }
 }
 
 /// Decodes one whole frame (without its length prefix). Never panics, whatever the bytes:
@@ -165,14 +184,20 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DispatchError> {
             version,
             source,
         })?;
-    Ok(Decoded::Request(header, Box::new(request)))
+    Ok(Decoded::Request {
+        key,
+        header,
+        request: Box::new(request),
+    })
 }
 
 /// Calls the handler of a decoded request.
 pub async fn dispatch(broker: &Arc<Broker>, decoded: Decoded) -> Reply {
     match decoded {
         Decoded::UnsupportedApiVersions(_) => api::api_versions::unsupported_version(),
-        Decoded::Request(header, request) => {
+        Decoded::Request {
+            header, request, ..
+        } => {
             let context = RequestContext {
                 broker: broker.clone(),
                 api_version: header.request_api_version,

@@ -200,10 +200,7 @@ impl Partition {
         };
         pending.sync()?;
         let end_offset = pending.end_offset();
-        {
-            let mut state = self.state();
-            state.log.complete_flush(pending);
-        }
+        self.state().log.complete_flush(pending);
         if self.flush == FlushPolicy::Always {
             self.high_watermark
                 .send_if_modified(|hw| advance(hw, end_offset));

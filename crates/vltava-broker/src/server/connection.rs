@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::frame::read_frame;
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
-use crate::dispatch::{self, Decoded, Reply};
+use crate::dispatch::{self, Reply};
 
 /// A connection keeps its response buffer for reuse up to this size.
 const RESPONSE_BUFFER_KEPT_BYTES_MAX: usize = 1024 * 1024;
@@ -81,14 +81,7 @@ async fn handle_frame(
     frame: Bytes,
 ) -> Result<Option<Outgoing>, dispatch::DispatchError> {
     let decoded = dispatch::decode_request(frame)?;
-    let (header, version) = match &decoded {
-        // The fallback answer is encoded as v0, which every client can read.
-        Decoded::UnsupportedApiVersions(header) => (header, 0),
-        Decoded::Request(header, _) => (header, header.request_api_version),
-    };
-    let key = ApiKey::try_from(header.request_api_key)
-        .map_err(|_| dispatch::DispatchError::UnknownApiKey(header.request_api_key))?;
-    let correlation_id = header.correlation_id;
+    let (key, version, correlation_id) = decoded.response_framing();
     let response = match dispatch::dispatch(broker, decoded).await {
         Reply::Now(response) => Pending::Ready(response),
         Reply::Later(future) => Pending::Waiting(tokio::spawn(future)),
