@@ -1,4 +1,5 @@
-//! The state every request handler shares: configuration, topics, producer ids, fetch sessions.
+//! The state every request handler shares: configuration, topics, producer ids, fetch sessions,
+//! the group coordinator.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 use crate::fetch_session::FetchSessions;
 use crate::flusher::Flusher;
+use crate::group_coordinator::GroupCoordinator;
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, TopicSpec, Topics, write_atomically};
 
@@ -34,6 +36,8 @@ pub struct Broker {
     pub flusher: Flusher,
     pub producer_ids: ProducerIds,
     pub fetch_sessions: FetchSessions,
+    /// Consumer groups and their committed offsets.
+    pub groups: GroupCoordinator,
     /// Held for the broker's lifetime: a second broker on the same directory is refused.
     _lock: File,
 }
@@ -77,6 +81,8 @@ impl Broker {
             now_ms(),
         )?;
         let flusher = Flusher::start().map_err(dir_error)?;
+        let groups = GroupCoordinator::new(&config);
+        groups.load(&topics)?;
         Ok(Arc::new(Broker {
             advertised_port: i32::from(config.advertised_port.unwrap_or(bound_port)),
             cluster_id,
@@ -84,6 +90,7 @@ impl Broker {
             flusher,
             producer_ids: ProducerIds::open(&dir)?,
             fetch_sessions: FetchSessions::default(),
+            groups,
             config,
             _lock: lock,
         }))

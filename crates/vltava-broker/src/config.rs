@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use vltava_group::GroupConfig;
 use vltava_storage::LogConfig;
 
 /// When an appended batch is made durable, and so when acks=all is answered.
@@ -38,6 +39,16 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// How often retention and time-based segment rolls are checked.
     pub retention_check_interval_ms: u64,
+    /// The group coordinator's `group.*` settings.
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions`: fixed when `__consumer_offsets` is first created.
+    pub offsets_topic_partitions: i32,
+    /// `offset.metadata.max.bytes`: longer commit metadata is refused (OFFSET_METADATA_TOO_LARGE).
+    pub offset_metadata_bytes_max: usize,
+    /// `offsets.commit.timeout.ms`: a commit not durable by then answers REQUEST_TIMED_OUT.
+    pub offsets_commit_timeout_ms: u64,
+    /// `offsets.retention.minutes`, in ms: offsets of an empty group older than this expire.
+    pub offsets_retention_ms: i64,
 }
 
 impl BrokerConfig {
@@ -57,6 +68,11 @@ impl BrokerConfig {
             inflight_requests_max: 32,
             log: LogConfig::default(),
             retention_check_interval_ms: 30_000,
+            group: GroupConfig::default(),
+            offsets_topic_partitions: vltava_group::OFFSETS_TOPIC_PARTITIONS_DEFAULT,
+            offset_metadata_bytes_max: 4096,
+            offsets_commit_timeout_ms: 5_000,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! serve cannot drift apart, and a key listed twice fails to compile (unreachable pattern).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -61,6 +62,19 @@ pub struct RequestContext {
     pub broker: Arc<Broker>,
     pub api_version: i16,
     pub header: RequestHeader,
+    /// The client's address (JoinGroup reports it as the member's host).
+    pub peer: SocketAddr,
+}
+
+impl RequestContext {
+    /// The header's client id, empty when the client sent none.
+    pub fn client_id(&self) -> String {
+        self.header
+            .client_id
+            .as_ref()
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+    }
 }
 
 /// Why a request gets no Kafka answer and its connection is closed, as Kafka does.
@@ -122,6 +136,17 @@ apis! {
     InitProducerId(InitProducerIdRequest) 0..=6 => api::init_producer_id::handle,
     DescribeCluster(DescribeClusterRequest) 0..=2 => api::describe_cluster::handle,
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => api::describe_configs::handle,
+    FindCoordinator(FindCoordinatorRequest) 0..=6 => api::find_coordinator::handle,
+    JoinGroup(JoinGroupRequest) 0..=9 => api::join_group::handle,
+    SyncGroup(SyncGroupRequest) 0..=5 => api::sync_group::handle,
+    Heartbeat(HeartbeatRequest) 0..=4 => api::heartbeat::handle,
+    LeaveGroup(LeaveGroupRequest) 0..=5 => api::leave_group::handle,
+    OffsetCommit(OffsetCommitRequest) 2..=9 => api::offset_commit::handle,
+    OffsetFetch(OffsetFetchRequest) 1..=9 => api::offset_fetch::handle,
+    OffsetDelete(OffsetDeleteRequest) 0..=0 => api::offset_delete::handle,
+    DescribeGroups(DescribeGroupsRequest) 0..=6 => api::describe_groups::handle,
+    ListGroups(ListGroupsRequest) 0..=5 => api::list_groups::handle,
+    DeleteGroups(DeleteGroupsRequest) 0..=2 => api::delete_groups::handle,
 }
 
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
@@ -192,7 +217,7 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DispatchError> {
 }
 
 /// Calls the handler of a decoded request.
-pub async fn dispatch(broker: &Arc<Broker>, decoded: Decoded) -> Reply {
+pub async fn dispatch(broker: &Arc<Broker>, peer: SocketAddr, decoded: Decoded) -> Reply {
     match decoded {
         Decoded::UnsupportedApiVersions(_) => api::api_versions::unsupported_version(),
         Decoded::Request {
@@ -202,6 +227,7 @@ pub async fn dispatch(broker: &Arc<Broker>, decoded: Decoded) -> Reply {
                 broker: broker.clone(),
                 api_version: header.request_api_version,
                 header,
+                peer,
             };
             call(context, *request).await
         }

@@ -1,6 +1,7 @@
 //! Broker errors and the one place they become Kafka error codes.
 
 use kafka_protocol::error::ResponseError;
+use vltava_group::GroupError;
 use vltava_storage::StorageError;
 
 /// What can go wrong while serving a request, with its cause kept.
@@ -30,6 +31,16 @@ pub enum BrokerError {
     ProducerFenced { got: i16, current: i16 },
     #[error("out of order sequence: expected {expected}, got {got}")]
     OutOfOrderSequence { expected: i32, got: i32 },
+    #[error("group coordination: {0}")]
+    Group(#[from] GroupError),
+    #[error("__consumer_offsets record not durable within the commit timeout")]
+    OffsetCommitTimedOut,
+    #[error("__consumer_offsets partition {partition} near offset {offset}: {reason}")]
+    OffsetsLogCorrupt {
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
     #[error("metadata i/o on {path}: {source}")]
     MetadataIo {
         path: std::path::PathBuf,
@@ -43,6 +54,8 @@ impl BrokerError {
     pub fn code(&self) -> i16 {
         let error = match self {
             BrokerError::Storage(e) => return storage_error_code(e),
+            BrokerError::Group(e) => return group_error_code(e),
+            BrokerError::OffsetCommitTimedOut => ResponseError::RequestTimedOut,
             BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
             BrokerError::InvalidTopic(_) => ResponseError::InvalidTopicException,
@@ -54,7 +67,9 @@ impl BrokerError {
             BrokerError::InvalidRequest(_) => ResponseError::InvalidRequest,
             BrokerError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,
             BrokerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-            BrokerError::MetadataIo { .. } => ResponseError::KafkaStorageError,
+            BrokerError::MetadataIo { .. } | BrokerError::OffsetsLogCorrupt { .. } => {
+                ResponseError::KafkaStorageError
+            }
         };
         error.code()
     }
@@ -77,6 +92,37 @@ pub fn storage_error_code(error: &StorageError) -> i16 {
         | StorageError::Malformed { .. } => ResponseError::KafkaStorageError,
     };
     code.code()
+}
+
+/// Group coordination errors as Kafka reports them; the names match one to one.
+pub fn group_error_code(error: &GroupError) -> i16 {
+    let code = match error {
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::MemberIdRequired(_) => ResponseError::MemberIdRequired,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+        GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+    };
+    code.code()
+}
+
+/// What a group request answers when writing `__consumer_offsets` failed, as Kafka's group
+/// coordinator normalises it: a timed-out or offline log makes the client find the
+/// coordinator again and retry; group errors keep their own code.
+pub fn coordinator_write_error_code(error: &BrokerError) -> i16 {
+    match error {
+        BrokerError::Group(e) => group_error_code(e),
+        BrokerError::OffsetCommitTimedOut
+        | BrokerError::UnknownTopicOrPartition
+        | BrokerError::Storage(_) => ResponseError::CoordinatorNotAvailable.code(),
+        other => other.code(),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, BrokerError>;

@@ -3,7 +3,8 @@
 //! Layout, from the socket inwards: `server` (listener, connection, framing, shutdown) →
 //! `dispatch` (one table of API key → handler and version range) → `api/<one file per API>` →
 //! `topics` and `partition` (the replica manager: logs, producer state, high watermark) with
-//! `flusher` (group commit) and `fetch_session` (KIP-227) beside them.
+//! `flusher` (group commit) and `fetch_session` (KIP-227) beside them; `group_coordinator` runs
+//! consumer groups and keeps committed offsets in `__consumer_offsets`.
 
 pub mod api;
 pub mod broker;
@@ -12,6 +13,7 @@ pub mod dispatch;
 pub mod error;
 pub mod fetch_session;
 pub mod flusher;
+pub mod group_coordinator;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;

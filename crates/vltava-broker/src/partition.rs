@@ -165,6 +165,13 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
+    /// Waits until the high watermark passes `offset`, i.e. the record there is durable
+    /// (fsynced under `FlushPolicy::Always`). False if the partition went away meanwhile.
+    pub async fn await_high_watermark_past(&self, offset: i64) -> bool {
+        let mut high_watermark = self.watch_high_watermark();
+        high_watermark.wait_for(|hw| *hw > offset).await.is_ok()
+    }
+
     /// `(offset, timestamp)` of the first record with a timestamp at or after `timestamp`
     /// (ListOffsets by time): the time index finds the batch, the batch's records the record.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::config::GroupConfig;
 use crate::error::GroupError;
-use crate::group::Group;
+use crate::group::{CommitterRef, Group};
 use crate::ids::{GroupId, MemberId};
 use crate::outcome::{
     Completion, GroupDescription, GroupListing, JoinOutcome, MemberLeaveResult, Reply, SyncOutcome,
@@ -157,6 +157,34 @@ impl Coordinator {
             .values()
             .filter_map(Group::next_deadline_ms)
             .min()
+    }
+
+    /// Whether an OffsetCommit from `committer` is accepted. A group this coordinator does
+    /// not know takes commits from outside group management only (generation -1).
+    pub fn validate_offset_commit(
+        &self,
+        group_id: &GroupId,
+        committer: &CommitterRef<'_>,
+    ) -> Result<(), GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        match self.groups.get(group_id) {
+            Some(group) => group.validate_offset_commit(committer),
+            None if committer.generation_id.0 < 0 => Ok(()),
+            None => Err(GroupError::IllegalGeneration),
+        }
+    }
+
+    /// The protocol type and every member's metadata of a group with members; `None` for an
+    /// unknown or Empty group.
+    pub fn active_member_metadata(
+        &self,
+        group_id: &GroupId,
+    ) -> Option<(String, Vec<bytes::Bytes>)> {
+        self.groups
+            .get(group_id)
+            .and_then(Group::active_member_metadata)
     }
 
     /// DescribeGroups. An unknown group is described as Dead with no members, as Kafka does.

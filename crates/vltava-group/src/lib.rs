@@ -23,6 +23,8 @@ mod error;
 mod group;
 mod ids;
 mod member;
+mod offsets;
+mod offsets_log;
 mod outcome;
 mod protocol_selection;
 mod request;
@@ -34,7 +36,13 @@ mod test_support;
 pub use config::GroupConfig;
 pub use coordinator::Coordinator;
 pub use error::GroupError;
+pub use group::CommitterRef;
 pub use ids::{GenerationId, GroupId, InstanceId, MemberId, Protocol};
+pub use offsets::{CommittedOffset, OffsetStore, TopicPartition};
+pub use offsets_log::{
+    MalformedRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS_DEFAULT, OffsetsRecord,
+    decode as decode_offsets_record, offset_key, offset_value, offsets_partition_for,
+};
 pub use outcome::{
     Completion, GroupDescription, GroupListing, JoinOutcome, JoinResult, JoinedMember,
     MemberDescription, MemberLeaveResult, Reply, SyncOutcome, SyncResult,

@@ -61,6 +61,14 @@ pub struct ServeArgs {
     /// How often retention is applied, in ms [default: 30000].
     #[arg(long, env = "VLTAVA_LOG_RETENTION_CHECK_INTERVAL_MS")]
     log_retention_check_interval_ms: Option<u64>,
+    /// How long the first rebalance of an empty group waits for more members, in ms
+    /// (Kafka's group.initial.rebalance.delay.ms) [default: 3000].
+    #[arg(long, env = "VLTAVA_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    group_initial_rebalance_delay_ms: Option<i64>,
+    /// Partitions of __consumer_offsets when it is created (Kafka's
+    /// offsets.topic.num.partitions) [default: 50].
+    #[arg(long, env = "VLTAVA_OFFSETS_TOPIC_NUM_PARTITIONS")]
+    offsets_topic_num_partitions: Option<i32>,
 }
 
 impl ServeArgs {
@@ -83,6 +91,12 @@ impl ServeArgs {
             log_retention_check_interval_ms: self
                 .log_retention_check_interval_ms
                 .or(file.log_retention_check_interval_ms),
+            group_initial_rebalance_delay_ms: self
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms),
+            offsets_topic_num_partitions: self
+                .offsets_topic_num_partitions
+                .or(file.offsets_topic_num_partitions),
         }
     }
 
@@ -125,6 +139,20 @@ impl ServeArgs {
         config.retention_check_interval_ms = self
             .log_retention_check_interval_ms
             .unwrap_or(config.retention_check_interval_ms);
+        config.group.initial_rebalance_delay_ms = self
+            .group_initial_rebalance_delay_ms
+            .unwrap_or(config.group.initial_rebalance_delay_ms);
+        anyhow::ensure!(
+            config.group.initial_rebalance_delay_ms >= 0,
+            "group-initial-rebalance-delay-ms must not be negative"
+        );
+        config.offsets_topic_partitions = self
+            .offsets_topic_num_partitions
+            .unwrap_or(config.offsets_topic_partitions);
+        anyhow::ensure!(
+            config.offsets_topic_partitions >= 1,
+            "offsets-topic-num-partitions must be at least 1"
+        );
         Ok(config)
     }
 }

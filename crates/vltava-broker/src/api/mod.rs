@@ -3,17 +3,39 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use kafka_protocol::protocol::StrBytes;
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
+}
+
+/// A request's group id as the coordinator takes it; an empty one is INVALID_GROUP_ID, as in
+/// Kafka.
+pub(crate) fn group_id(
+    id: &kafka_protocol::messages::GroupId,
+) -> Result<vltava_group::GroupId, i16> {
+    if id.0.is_empty() {
+        return Err(kafka_protocol::error::ResponseError::InvalidGroupId.code());
+    }
+    Ok(vltava_group::GroupId::new(id.0.to_string()))
 }

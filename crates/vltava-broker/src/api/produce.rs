@@ -120,13 +120,12 @@ async fn await_durable(
 ) -> kafka_protocol::messages::ResponseKind {
     let deadline = tokio::time::Instant::now() + timeout;
     for wait in waits {
-        let mut high_watermark = wait.partition.watch_high_watermark();
         let durable = tokio::time::timeout_at(
             deadline,
-            high_watermark.wait_for(|hw| *hw > wait.last_offset),
+            wait.partition.await_high_watermark_past(wait.last_offset),
         )
         .await;
-        if !matches!(durable, Ok(Ok(_))) {
+        if durable != Ok(true) {
             let slot = &mut response.responses[wait.topic].partition_responses[wait.index];
             slot.error_code = ResponseError::RequestTimedOut.code();
         }

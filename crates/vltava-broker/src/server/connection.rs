@@ -59,7 +59,7 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&broker, frame).await {
+        match handle_frame(&broker, peer, frame).await {
             Ok(Some(out)) => {
                 if outgoing.send(out).await.is_err() {
                     break;
@@ -78,11 +78,12 @@ pub async fn serve(
 
 async fn handle_frame(
     broker: &Arc<Broker>,
+    peer: SocketAddr,
     frame: Bytes,
 ) -> Result<Option<Outgoing>, dispatch::DispatchError> {
     let decoded = dispatch::decode_request(frame)?;
     let (key, version, correlation_id) = decoded.response_framing();
-    let response = match dispatch::dispatch(broker, decoded).await {
+    let response = match dispatch::dispatch(broker, peer, decoded).await {
         Reply::Now(response) => Pending::Ready(response),
         Reply::Later(future) => Pending::Waiting(tokio::spawn(future)),
         Reply::Nothing => return Ok(None),

@@ -79,6 +79,10 @@ impl Server {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let connections = Arc::new(Semaphore::new(broker.config.connections_max));
         let retention = tokio::spawn(run_retention(broker.clone()));
+        let group_timers = {
+            let broker = broker.clone();
+            tokio::spawn(async move { broker.groups.run_timers().await })
+        };
 
         let accept = accept_loop(&listener, &broker, &connections, &notify_shutdown, &done_tx);
         tokio::select! {
@@ -86,6 +90,7 @@ impl Server {
             _ = shutdown => tracing::info!("shutting down"),
         }
         retention.abort();
+        group_timers.abort();
         drop(notify_shutdown);
         drop(done_tx);
         let _ = done_rx.recv().await;
@@ -132,7 +137,8 @@ async fn run_retention(broker: Arc<Broker>) {
     interval.tick().await;
     loop {
         interval.tick().await;
-        let broker = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || broker.apply_retention()).await;
+        let pass = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || pass.apply_retention()).await;
+        broker.groups.expire_offsets(&broker).await;
     }
 }

@@ -7,8 +7,11 @@
 mod heartbeat;
 mod join;
 mod leave;
+mod offset_commit;
 mod sync;
 mod timers;
+
+pub use offset_commit::CommitterRef;
 
 #[cfg(test)]
 mod join_tests;
@@ -424,6 +427,21 @@ impl Group {
             protocol: protocol.unwrap_or_default(),
             members,
         }
+    }
+
+    /// The active members' metadata for the group's protocol (for consumers, their
+    /// subscriptions), or `None` when nobody is a member. OffsetDelete checks it.
+    pub(crate) fn active_member_metadata(&self) -> Option<(String, Vec<Bytes>)> {
+        if self.members.is_empty() {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref();
+        let metadata = self
+            .members
+            .values()
+            .map(|m| m.metadata(protocol))
+            .collect();
+        Some((self.protocol_type.clone().unwrap_or_default(), metadata))
     }
 
     pub(crate) fn listing(&self) -> GroupListing {

@@ -1,0 +1,64 @@
+//! DescribeGroups: state, protocol and members. The protocol and the members' metadata and
+//! assignments are shown for a Stable group only, as Kafka does. From v6 (KIP-1043) an
+//! unknown group answers GROUP_ID_NOT_FOUND.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use vltava_group::{GroupId, GroupState};
+
+use super::str_bytes;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::group_error_code;
+
+pub async fn handle(context: RequestContext, request: DescribeGroupsRequest) -> Reply {
+    let groups = request
+        .groups
+        .iter()
+        .map(|name| {
+            let described = DescribedGroup::default().with_group_id(name.clone());
+            match context
+                .broker
+                .groups
+                .describe(&GroupId::new(name.0.to_string()))
+            {
+                Err(error) => described.with_error_code(group_error_code(&error)),
+                Ok(group) => {
+                    let unknown = group.state == GroupState::Dead && context.api_version >= 6;
+                    let members = group
+                        .members
+                        .into_iter()
+                        .map(|m| {
+                            DescribedGroupMember::default()
+                                .with_member_id(str_bytes(m.member_id.to_string()))
+                                .with_group_instance_id(
+                                    m.group_instance_id.map(|i| str_bytes(i.to_string())),
+                                )
+                                .with_client_id(str_bytes(m.client_id))
+                                .with_client_host(str_bytes(m.client_host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment)
+                        })
+                        .collect();
+                    let described = described
+                        .with_group_state(str_bytes(group.state.as_str()))
+                        .with_protocol_type(str_bytes(group.protocol_type))
+                        .with_protocol_data(str_bytes(group.protocol))
+                        .with_members(members);
+                    if unknown {
+                        let error = ResponseError::GroupIdNotFound;
+                        described
+                            .with_error_code(error.code())
+                            .with_error_message(Some(str_bytes(format!(
+                                "Group {} not found.",
+                                name.0
+                            ))))
+                    } else {
+                        described
+                    }
+                }
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups).into()
+}

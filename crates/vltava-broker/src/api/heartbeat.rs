@@ -1,0 +1,29 @@
+//! Heartbeat: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+use vltava_group::{GenerationId, InstanceId, MemberId};
+
+use super::group_id;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::group_error_code;
+
+pub async fn handle(context: RequestContext, request: HeartbeatRequest) -> Reply {
+    let group = match group_id(&request.group_id) {
+        Ok(group) => group,
+        Err(code) => return HeartbeatResponse::default().with_error_code(code).into(),
+    };
+    let heartbeat = vltava_group::HeartbeatRequest {
+        group_id: group,
+        member_id: MemberId::new(request.member_id.to_string()),
+        group_instance_id: request
+            .group_instance_id
+            .as_ref()
+            .map(|i| InstanceId::new(i.to_string())),
+        generation_id: GenerationId(request.generation_id),
+    };
+    let code = match context.broker.groups.heartbeat(&heartbeat) {
+        Ok(()) => 0,
+        Err(error) => group_error_code(&error),
+    };
+    HeartbeatResponse::default().with_error_code(code).into()
+}

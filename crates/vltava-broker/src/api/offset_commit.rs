@@ -1,0 +1,125 @@
+//! OffsetCommit: where a group got to. Checked against the group's member and generation,
+//! then appended to `__consumer_offsets` and answered once durable.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use vltava_group::{
+    CommittedOffset, CommitterRef, GenerationId, InstanceId, MemberId, TopicPartition,
+};
+
+use super::group_id;
+use crate::broker::now_ms;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::{coordinator_write_error_code, group_error_code};
+use crate::group_coordinator::OffsetCommit;
+
+pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Reply {
+    let broker = context.broker.clone();
+    let member_id = MemberId::new(request.member_id.to_string());
+    let instance_id = request
+        .group_instance_id
+        .as_ref()
+        .map(|i| InstanceId::new(i.to_string()));
+    let committer = CommitterRef {
+        member_id: &member_id,
+        group_instance_id: instance_id.as_ref(),
+        generation_id: GenerationId(request.generation_id_or_member_epoch),
+    };
+    let group = group_id(&request.group_id).and_then(|group| {
+        broker
+            .groups
+            .validate_offset_commit(&group, &committer)
+            .map(|()| group)
+            .map_err(|e| group_error_code(&e))
+    });
+    let group = match group {
+        Ok(group) => group,
+        Err(code) => return response(&request, |_, _| code).into(),
+    };
+    let metadata_bytes_max = broker.groups.offset_metadata_bytes_max();
+    let commit_timestamp_ms = now_ms();
+    let mut commits = Vec::new();
+    // Partitions refused before writing, with their error.
+    let mut refused = Vec::new();
+    for topic in &request.topics {
+        let known = broker.topics.get(&topic.name.0);
+        for partition in &topic.partitions {
+            let metadata = partition.committed_metadata.as_deref().unwrap_or("");
+            let error = if known
+                .as_ref()
+                .and_then(|t| t.partition(partition.partition_index))
+                .is_none()
+            {
+                Some(ResponseError::UnknownTopicOrPartition)
+            } else if metadata.len() > metadata_bytes_max {
+                Some(ResponseError::OffsetMetadataTooLarge)
+            } else {
+                None
+            };
+            let key = (topic.name.0.to_string(), partition.partition_index);
+            if let Some(error) = error {
+                refused.push((key, error.code()));
+                continue;
+            }
+            commits.push(OffsetCommit {
+                partition: TopicPartition {
+                    topic: key.0,
+                    partition: key.1,
+                },
+                committed: CommittedOffset {
+                    offset: partition.committed_offset,
+                    leader_epoch: partition.committed_leader_epoch,
+                    metadata: metadata.to_string(),
+                    commit_timestamp_ms,
+                },
+            });
+        }
+    }
+    Reply::Later(Box::pin(async move {
+        let written = if commits.is_empty() {
+            Ok(())
+        } else {
+            broker.groups.commit(&broker, &group, &commits).await
+        };
+        let write_code = written
+            .err()
+            .map_or(0, |e| coordinator_write_error_code(&e));
+        response(&request, |topic, partition| {
+            refused
+                .iter()
+                .find(|((t, p), _)| t == topic && *p == partition)
+                .map_or(write_code, |(_, code)| *code)
+        })
+        .into()
+    }))
+}
+
+/// The response naming every requested partition, with `code(topic, partition)` for each.
+fn response(
+    request: &OffsetCommitRequest,
+    code: impl Fn(&str, i32) -> i16,
+) -> OffsetCommitResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code(&topic.name.0, p.partition_index))
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

@@ -1,0 +1,139 @@
+//! OffsetFetch: a group's committed offsets, for the partitions asked or (no topics) all of
+//! them. v8+ asks for many groups at once. A partition without a commit answers offset -1.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use vltava_group::{CommittedOffset, GroupId, TopicPartition};
+
+use super::str_bytes;
+use crate::dispatch::{Reply, RequestContext};
+use crate::group_coordinator::GroupCoordinator;
+
+const NO_OFFSET: i64 = -1;
+const NO_LEADER_EPOCH: i32 = -1;
+
+/// One answered partition, before it takes the shape of the request's version.
+struct Fetched {
+    partition: i32,
+    committed: Option<CommittedOffset>,
+}
+
+pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Reply {
+    let groups = &context.broker.groups;
+    if context.api_version >= 8 {
+        let answered = request
+            .groups
+            .iter()
+            .map(|group| {
+                let wanted = group.topics.as_ref().map(|topics| {
+                    topics
+                        .iter()
+                        .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let topics = fetch(groups, &GroupId::new(group.group_id.0.to_string()), wanted)
+                    .into_iter()
+                    .map(|(name, partitions)| {
+                        OffsetFetchResponseTopics::default()
+                            .with_name(name)
+                            .with_partitions(partitions.into_iter().map(partitions_v8).collect())
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(group.group_id.clone())
+                    .with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(answered).into();
+    }
+    let wanted = request.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .map(|t| (t.name.clone(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let topics = fetch(
+        groups,
+        &GroupId::new(request.group_id.0.to_string()),
+        wanted,
+    )
+    .into_iter()
+    .map(|(name, partitions)| {
+        OffsetFetchResponseTopic::default()
+            .with_name(name)
+            .with_partitions(partitions.into_iter().map(partition_v1).collect())
+    })
+    .collect();
+    OffsetFetchResponse::default().with_topics(topics).into()
+}
+
+/// The committed offsets of the wanted partitions, or of every partition the group committed.
+fn fetch(
+    groups: &GroupCoordinator,
+    group_id: &GroupId,
+    wanted: Option<Vec<(TopicName, Vec<i32>)>>,
+) -> Vec<(TopicName, Vec<Fetched>)> {
+    let Some(wanted) = wanted else {
+        let mut by_topic: Vec<(TopicName, Vec<Fetched>)> = Vec::new();
+        for (partition, committed) in groups.committed_all(group_id) {
+            let fetched = Fetched {
+                partition: partition.partition,
+                committed: Some(committed),
+            };
+            match by_topic.last_mut() {
+                Some((name, partitions)) if name.0.as_str() == partition.topic => {
+                    partitions.push(fetched)
+                }
+                _ => by_topic.push((TopicName(str_bytes(partition.topic)), vec![fetched])),
+            }
+        }
+        return by_topic;
+    };
+    wanted
+        .into_iter()
+        .map(|(name, indexes)| {
+            let partitions = indexes
+                .into_iter()
+                .map(|partition| Fetched {
+                    partition,
+                    committed: groups.committed(
+                        group_id,
+                        &TopicPartition {
+                            topic: name.0.to_string(),
+                            partition,
+                        },
+                    ),
+                })
+                .collect();
+            (name, partitions)
+        })
+        .collect()
+}
+
+fn partition_v1(fetched: Fetched) -> OffsetFetchResponsePartition {
+    let (offset, epoch, metadata) = fields(fetched.committed);
+    OffsetFetchResponsePartition::default()
+        .with_partition_index(fetched.partition)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(epoch)
+        .with_metadata(Some(str_bytes(metadata)))
+}
+
+fn partitions_v8(fetched: Fetched) -> OffsetFetchResponsePartitions {
+    let (offset, epoch, metadata) = fields(fetched.committed);
+    OffsetFetchResponsePartitions::default()
+        .with_partition_index(fetched.partition)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(epoch)
+        .with_metadata(Some(str_bytes(metadata)))
+}
+
+fn fields(committed: Option<CommittedOffset>) -> (i64, i32, String) {
+    match committed {
+        Some(c) => (c.offset, c.leader_epoch, c.metadata),
+        None => (NO_OFFSET, NO_LEADER_EPOCH, String::new()),
+    }
+}

@@ -1,0 +1,46 @@
+//! SyncGroup: the leader hands in every member's assignment; followers wait for theirs.
+
+use bytes::Bytes;
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use vltava_group::{GenerationId, InstanceId, MemberId, SyncRequest};
+
+use super::{group_id, str_bytes};
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::group_error_code;
+
+pub async fn handle(context: RequestContext, request: SyncGroupRequest) -> Reply {
+    let group = match group_id(&request.group_id) {
+        Ok(group) => group,
+        Err(code) => return SyncGroupResponse::default().with_error_code(code).into(),
+    };
+    let sync = SyncRequest {
+        group_id: group,
+        member_id: MemberId::new(request.member_id.to_string()),
+        group_instance_id: request
+            .group_instance_id
+            .as_ref()
+            .map(|i| InstanceId::new(i.to_string())),
+        generation_id: GenerationId(request.generation_id),
+        protocol_type: request.protocol_type.as_ref().map(|t| t.to_string()),
+        protocol_name: request.protocol_name.as_ref().map(|n| n.to_string()),
+        assignments: request
+            .assignments
+            .iter()
+            .map(|a| (MemberId::new(a.member_id.to_string()), a.assignment.clone()))
+            .collect(),
+    };
+    let broker = context.broker.clone();
+    Reply::Later(Box::pin(async move {
+        match broker.groups.sync(sync).await {
+            Ok(result) => SyncGroupResponse::default()
+                .with_protocol_type(result.protocol_type.map(str_bytes))
+                .with_protocol_name(result.protocol_name.map(str_bytes))
+                .with_assignment(result.assignment)
+                .into(),
+            Err(error) => SyncGroupResponse::default()
+                .with_error_code(group_error_code(&error))
+                .with_assignment(Bytes::new())
+                .into(),
+        }
+    }))
+}

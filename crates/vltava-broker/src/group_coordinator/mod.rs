@@ -1,0 +1,243 @@
+//! The group coordinator as the broker runs it: the `vltava-group` state machine behind one
+//! lock, the requests parked on it, the timer that drives it, and the committed offsets with
+//! their log, `__consumer_offsets`.
+//!
+//! Time: the coordinator is given milliseconds of a monotonic clock that starts with the
+//! broker (tokio's, so tests can pause it); wall-clock time is used only for commit
+//! timestamps, which clients see.
+
+mod offsets_topic;
+mod parked;
+
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use vltava_group::{
+    CommittedOffset, CommitterRef, Coordinator, GroupDescription, GroupError, GroupId,
+    GroupListing, GroupState, HeartbeatRequest, JoinOutcome, JoinRequest, JoinResult, LeaveRequest,
+    MemberLeaveResult, OffsetStore, SyncOutcome, SyncRequest, SyncResult, TopicPartition,
+};
+
+pub use offsets_topic::OffsetCommit;
+use parked::{Parked, SUPERSEDED};
+
+use crate::config::BrokerConfig;
+
+struct Inner {
+    coordinator: Coordinator,
+    parked: Parked,
+    offsets: OffsetStore,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    inner: Mutex<Inner>,
+    /// Wakes the timer task when a call may have moved the next deadline.
+    deadline_changed: Notify,
+    clock_start: Instant,
+    offsets_topic_partitions: i32,
+    offset_metadata_bytes_max: usize,
+    offsets_commit_timeout_ms: u64,
+    offsets_retention_ms: i64,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: &BrokerConfig) -> Self {
+        GroupCoordinator {
+            inner: Mutex::new(Inner {
+                coordinator: Coordinator::new(config.group.clone(), rand_seed()),
+                parked: Parked::default(),
+                offsets: OffsetStore::default(),
+            }),
+            deadline_changed: Notify::new(),
+            clock_start: Instant::now(),
+            offsets_topic_partitions: config.offsets_topic_partitions,
+            offset_metadata_bytes_max: config.offset_metadata_bytes_max,
+            offsets_commit_timeout_ms: config.offsets_commit_timeout_ms,
+            offsets_retention_ms: config.offsets_retention_ms,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every change to the state machine is validated before it is applied, so a panic
+        // elsewhere while holding the lock leaves nothing half-done.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.clock_start.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// JoinGroup: answers when the rebalance completes (or at once, for errors and for a static
+    /// member that rejoins a stable group).
+    pub async fn join(&self, request: JoinRequest) -> Result<JoinResult, GroupError> {
+        let waiter = {
+            let mut inner = self.lock();
+            let reply = inner.coordinator.join(&request, self.now_ms());
+            let waiter = match reply.outcome {
+                JoinOutcome::Pending { member_id } => {
+                    Ok(inner.parked.park_join(request.group_id.clone(), member_id))
+                }
+                JoinOutcome::Completed(result) => Err(Ok(result)),
+                JoinOutcome::Err(error) => Err(Err(error)),
+            };
+            inner.parked.deliver(reply.completions);
+            waiter
+        };
+        self.deadline_changed.notify_one();
+        match waiter {
+            Ok(waiter) => waiter.await.unwrap_or(Err(SUPERSEDED)),
+            Err(answer) => answer,
+        }
+    }
+
+    /// SyncGroup: followers wait for the leader's assignment.
+    pub async fn sync(&self, request: SyncRequest) -> Result<SyncResult, GroupError> {
+        let waiter = {
+            let mut inner = self.lock();
+            let reply = inner.coordinator.sync(&request, self.now_ms());
+            let waiter = match reply.outcome {
+                SyncOutcome::Pending => Ok(inner
+                    .parked
+                    .park_sync(request.group_id.clone(), request.member_id.clone())),
+                SyncOutcome::Completed(result) => Err(Ok(result)),
+                SyncOutcome::Err(error) => Err(Err(error)),
+            };
+            inner.parked.deliver(reply.completions);
+            waiter
+        };
+        self.deadline_changed.notify_one();
+        match waiter {
+            Ok(waiter) => waiter.await.unwrap_or(Err(SUPERSEDED)),
+            Err(answer) => answer,
+        }
+    }
+
+    pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), GroupError> {
+        let outcome = {
+            let mut inner = self.lock();
+            let reply = inner.coordinator.heartbeat(request, self.now_ms());
+            inner.parked.deliver(reply.completions);
+            reply.outcome
+        };
+        self.deadline_changed.notify_one();
+        outcome
+    }
+
+    pub fn leave(&self, request: &LeaveRequest) -> Result<Vec<MemberLeaveResult>, GroupError> {
+        let outcome = {
+            let mut inner = self.lock();
+            let reply = inner.coordinator.leave(request, self.now_ms());
+            inner.parked.deliver(reply.completions);
+            reply.outcome
+        };
+        self.deadline_changed.notify_one();
+        outcome
+    }
+
+    /// DescribeGroups. A group the coordinator does not know but that has committed offsets
+    /// (it emptied before a restart, or only ever committed) is Empty, as in Kafka.
+    pub fn describe(&self, group_id: &GroupId) -> Result<GroupDescription, GroupError> {
+        let inner = self.lock();
+        let mut description = inner.coordinator.describe(group_id)?;
+        if description.state == GroupState::Dead && inner.offsets.has_offsets(group_id) {
+            description.state = GroupState::Empty;
+        }
+        Ok(description)
+    }
+
+    /// ListGroups: the coordinator's groups and the groups that only have offsets (Empty).
+    pub fn list(&self, states: &[GroupState]) -> Result<Vec<GroupListing>, GroupError> {
+        let inner = self.lock();
+        let mut listings = inner.coordinator.list(&[])?;
+        for group_id in inner.offsets.groups() {
+            if !listings.iter().any(|l| l.group_id == group_id) {
+                listings.push(GroupListing {
+                    group_id,
+                    state: GroupState::Empty,
+                    protocol_type: String::new(),
+                });
+            }
+        }
+        listings.retain(|l| states.is_empty() || states.contains(&l.state));
+        listings.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Ok(listings)
+    }
+
+    /// The committed offset of one partition.
+    pub fn committed(
+        &self,
+        group_id: &GroupId,
+        partition: &TopicPartition,
+    ) -> Option<CommittedOffset> {
+        self.lock().offsets.get(group_id, partition).cloned()
+    }
+
+    /// Every committed offset of a group.
+    pub fn committed_all(&self, group_id: &GroupId) -> Vec<(TopicPartition, CommittedOffset)> {
+        self.lock()
+            .offsets
+            .group_offsets(group_id)
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect()
+    }
+
+    pub fn validate_offset_commit(
+        &self,
+        group_id: &GroupId,
+        committer: &CommitterRef<'_>,
+    ) -> Result<(), GroupError> {
+        self.lock()
+            .coordinator
+            .validate_offset_commit(group_id, committer)
+    }
+
+    /// The protocol type and member metadata of a group with members (OffsetDelete).
+    pub fn active_member_metadata(
+        &self,
+        group_id: &GroupId,
+    ) -> Option<(String, Vec<bytes::Bytes>)> {
+        self.lock().coordinator.active_member_metadata(group_id)
+    }
+
+    pub fn offset_metadata_bytes_max(&self) -> usize {
+        self.offset_metadata_bytes_max
+    }
+
+    /// Drives session, rebalance and sync timeouts: sleeps until the coordinator's next
+    /// deadline, or until a request may have moved it. Runs for the broker's lifetime.
+    pub async fn run_timers(&self) {
+        loop {
+            let next = self.lock().coordinator.next_deadline_ms();
+            let wake_at = next.map(|ms| {
+                self.clock_start + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+            });
+            tokio::select! {
+                _ = sleep_until(wake_at) => {}
+                _ = self.deadline_changed.notified() => {}
+            }
+            let mut inner = self.lock();
+            let completions = inner.coordinator.tick(self.now_ms());
+            inner.parked.deliver(completions);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Seeds member ids so that ids from different broker lifetimes never collide.
+fn rand_seed() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}

@@ -1,0 +1,282 @@
+//! Committed offsets and their log, `__consumer_offsets`: a commit is appended there as
+//! Kafka's record, answered once durable (fsynced), and only then applied to the offset
+//! store; on start the store is rebuilt by replaying the log. The log is the truth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use vltava_group::{
+    CommittedOffset, GroupError, GroupId, OFFSETS_TOPIC, OffsetsRecord, TopicPartition,
+    decode_offsets_record, offset_key, offset_value, offsets_partition_for,
+};
+
+use super::GroupCoordinator;
+use crate::broker::{Broker, now_ms};
+use crate::error::{BrokerError, Result};
+use crate::partition::Partition;
+use crate::topics::{TopicSpec, Topics};
+
+/// Bytes read per step while replaying a `__consumer_offsets` partition on start.
+const LOAD_READ_BYTES: usize = 1024 * 1024;
+/// Kafka's `offsets.topic.segment.bytes`: small segments so compaction (when it comes) can
+/// clean most of the log.
+const OFFSETS_SEGMENT_BYTES: &str = "104857600";
+
+/// One partition's commit, as the OffsetCommit handler hands it over.
+#[derive(Debug, Clone)]
+pub struct OffsetCommit {
+    pub partition: TopicPartition,
+    pub committed: CommittedOffset,
+}
+
+impl GroupCoordinator {
+    /// Rebuilds the offset store from `__consumer_offsets`. Called once, before serving.
+    pub fn load(&self, topics: &Topics) -> Result<()> {
+        let Some(topic) = topics.get(OFFSETS_TOPIC) else {
+            return Ok(());
+        };
+        let mut inner = self.lock();
+        let mut loaded = 0usize;
+        for partition in &topic.partitions {
+            replay(partition, |record, log_offset| {
+                if let OffsetsRecord::Offset {
+                    group_id,
+                    partition,
+                    committed,
+                } = record
+                {
+                    inner
+                        .offsets
+                        .apply(&group_id, partition, committed, log_offset);
+                    loaded += 1;
+                }
+            })?;
+        }
+        tracing::info!(
+            records = loaded,
+            groups = inner.offsets.groups().len(),
+            "loaded committed offsets from {OFFSETS_TOPIC}"
+        );
+        Ok(())
+    }
+
+    /// Appends the commits and applies them once durable. Validation of the committer and of
+    /// each partition is the caller's; this only writes.
+    pub async fn commit(
+        &self,
+        broker: &Broker,
+        group_id: &GroupId,
+        commits: &[OffsetCommit],
+    ) -> Result<()> {
+        let records: Vec<(Bytes, Option<Bytes>)> = commits
+            .iter()
+            .map(|c| {
+                (
+                    offset_key(group_id, &c.partition),
+                    Some(offset_value(&c.committed)),
+                )
+            })
+            .collect();
+        let base_offset = self.append_durably(broker, group_id, &records).await?;
+        let mut inner = self.lock();
+        for (log_offset, commit) in (base_offset..).zip(commits) {
+            inner.offsets.apply(
+                group_id,
+                commit.partition.clone(),
+                Some(commit.committed.clone()),
+                log_offset,
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes a tombstone for each partition's committed offset.
+    pub async fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &GroupId,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<(Bytes, Option<Bytes>)> = partitions
+            .iter()
+            .map(|p| (offset_key(group_id, p), None))
+            .collect();
+        let base_offset = self.append_durably(broker, group_id, &records).await?;
+        let mut inner = self.lock();
+        for (log_offset, partition) in (base_offset..).zip(partitions) {
+            inner
+                .offsets
+                .apply(group_id, partition.clone(), None, log_offset);
+        }
+        Ok(())
+    }
+
+    /// DeleteGroups for one group: refused while it has members; otherwise its offsets are
+    /// deleted (durably) and the coordinator forgets it.
+    pub async fn delete_group(&self, broker: &Broker, group_id: &GroupId) -> Result<()> {
+        let partitions: Vec<TopicPartition> = {
+            let mut inner = self.lock();
+            let has_offsets = inner.offsets.has_offsets(group_id);
+            let deleted = inner.coordinator.delete(std::slice::from_ref(group_id));
+            match deleted.into_iter().next().map(|(_, result)| result) {
+                Some(Ok(())) => {}
+                Some(Err(GroupError::GroupIdNotFound)) if has_offsets => {}
+                Some(Err(error)) => return Err(error.into()),
+                None => return Err(GroupError::GroupIdNotFound.into()),
+            }
+            inner
+                .offsets
+                .group_offsets(group_id)
+                .map(|(p, _)| p.clone())
+                .collect()
+        };
+        self.delete_offsets(broker, group_id, &partitions).await
+    }
+
+    /// Deletes the offsets of empty groups committed longer ago than `offsets.retention.minutes`.
+    pub async fn expire_offsets(&self, broker: &Broker) {
+        let cutoff_ms = now_ms().saturating_sub(self.offsets_retention_ms);
+        let expired = {
+            let inner = self.lock();
+            inner.offsets.expired(cutoff_ms, |group_id| {
+                inner.coordinator.active_member_metadata(group_id).is_none()
+            })
+        };
+        for (group_id, partition) in expired {
+            if let Err(error) = self.delete_offsets(broker, &group_id, &[partition]).await {
+                tracing::warn!(group = %group_id, %error, "cannot expire committed offsets");
+                return;
+            }
+        }
+    }
+
+    /// Appends one batch of records to the group's `__consumer_offsets` partition and waits
+    /// until it is durable; returns the offset of its first record.
+    async fn append_durably(
+        &self,
+        broker: &Broker,
+        group_id: &GroupId,
+        records: &[(Bytes, Option<Bytes>)],
+    ) -> Result<i64> {
+        let partition = self.offsets_partition(broker, group_id)?;
+        let batch = encode_batch(records, now_ms())?;
+        let appended = partition.append(&batch, now_ms())?;
+        broker.flusher.request(&partition);
+        let timeout = Duration::from_millis(self.offsets_commit_timeout_ms);
+        let durable = tokio::time::timeout(
+            timeout,
+            partition.await_high_watermark_past(appended.last_offset),
+        )
+        .await;
+        match durable {
+            Ok(true) => Ok(appended.base_offset),
+            _ => Err(BrokerError::OffsetCommitTimedOut),
+        }
+    }
+
+    /// The partition of `__consumer_offsets` that holds the group, creating the topic on
+    /// first use as Kafka does.
+    fn offsets_partition(&self, broker: &Broker, group_id: &GroupId) -> Result<Arc<Partition>> {
+        let topic = match broker.topics.get(OFFSETS_TOPIC) {
+            Some(topic) => topic,
+            None => {
+                let spec = TopicSpec {
+                    name: OFFSETS_TOPIC.to_string(),
+                    partitions: self.offsets_topic_partitions,
+                    configs: [
+                        ("cleanup.policy".to_string(), "compact".to_string()),
+                        (
+                            "segment.bytes".to_string(),
+                            OFFSETS_SEGMENT_BYTES.to_string(),
+                        ),
+                    ]
+                    .into(),
+                };
+                match broker.topics.create(spec, now_ms()) {
+                    Err(BrokerError::TopicAlreadyExists) => broker
+                        .topics
+                        .get(OFFSETS_TOPIC)
+                        .ok_or(BrokerError::UnknownTopicOrPartition)?,
+                    other => other?,
+                }
+            }
+        };
+        // The partition count is the topic's, which may predate a config change.
+        let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        topic
+            .partition(offsets_partition_for(group_id, count))
+            .cloned()
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+}
+
+fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes> {
+    let records: Vec<Record> = (0..)
+        .zip(records)
+        .map(|(offset, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: -1,
+            timestamp: now_ms,
+            key: Some(key.clone()),
+            value: value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut batch = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut batch, &records, &options).map_err(|e| {
+        BrokerError::InvalidRequest(format!("cannot encode a {OFFSETS_TOPIC} batch: {e}"))
+    })?;
+    Ok(batch.freeze())
+}
+
+/// Calls `apply` with every record of the partition, in log order, with its offset.
+fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> Result<()> {
+    let corrupt = |offset: i64, reason: String| BrokerError::OffsetsLogCorrupt {
+        partition: partition.index,
+        offset,
+        reason,
+    };
+    let mut offset = partition.offsets().log_start_offset;
+    let end = partition.high_watermark();
+    while offset < end {
+        let mut bytes = partition.read(offset, LOAD_READ_BYTES, true)?.records;
+        let batches = RecordBatchDecoder::decode_all(&mut bytes)
+            .map_err(|e| corrupt(offset, e.to_string()))?;
+        let start = offset;
+        for record in batches.into_iter().flat_map(|b| b.records) {
+            offset = offset.max(record.offset + 1);
+            if record.control {
+                continue;
+            }
+            let Some(key) = record.key else {
+                continue;
+            };
+            let decoded = decode_offsets_record(&key, record.value.as_deref())
+                .map_err(|e| corrupt(record.offset, e.to_string()))?;
+            apply(decoded, record.offset);
+        }
+        if offset == start {
+            // An empty read or a batch without records: nothing more can be learnt here.
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The records of `__consumer_offsets`, in Kafka's own format so Kafka's tools can read them
+//! (`kafka-console-consumer --formatter ...OffsetsMessageFormatter`).
+//!
+//! | record | key (version, fields) | value |
+//! |---|---|---|
+//! | offset commit | i16 1, string group, string topic, i32 partition | i16 3, i64 offset, i32 leader epoch, string metadata, i64 commit timestamp; null = deleted |
+//! | group metadata | i16 2, string group | (read past, not written yet) |
+//!
+//! Strings are Kafka's non-flexible strings: i16 byte length, then UTF-8. Values of versions
+//! 0 to 3 are read; newer ones are refused as malformed rather than misread.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::ids::GroupId;
+use crate::offsets::{CommittedOffset, TopicPartition};
+
+/// `offsets.topic.num.partitions`'s default in Kafka.
+pub const OFFSETS_TOPIC_PARTITIONS_DEFAULT: i32 = 50;
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
+const GROUP_METADATA_KEY_VERSION: i16 = 2;
+const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+
+/// One record of `__consumer_offsets` that vltava acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OffsetsRecord {
+    /// A commit, or its deletion when `committed` is `None`.
+    Offset {
+        group_id: GroupId,
+        partition: TopicPartition,
+        committed: Option<CommittedOffset>,
+    },
+    /// Group metadata: not used by vltava yet; read past.
+    GroupMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed __consumer_offsets record: {0}")]
+pub struct MalformedRecord(&'static str);
+
+/// The partition of `__consumer_offsets` that holds a group: Kafka's
+/// `Utils.abs(groupId.hashCode()) % partitions`, so a group lands where Kafka puts it.
+pub fn offsets_partition_for(group_id: &GroupId, partitions: i32) -> i32 {
+    let hash = group_id.as_str().encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    (hash & 0x7fff_ffff) % partitions.max(1)
+}
+
+pub fn offset_key(group_id: &GroupId, partition: &TopicPartition) -> Bytes {
+    let mut key = BytesMut::new();
+    key.put_i16(OFFSET_COMMIT_KEY_VERSION);
+    put_string(&mut key, group_id.as_str());
+    put_string(&mut key, &partition.topic);
+    key.put_i32(partition.partition);
+    key.freeze()
+}
+
+pub fn offset_value(committed: &CommittedOffset) -> Bytes {
+    let mut value = BytesMut::new();
+    value.put_i16(OFFSET_COMMIT_VALUE_VERSION);
+    value.put_i64(committed.offset);
+    value.put_i32(committed.leader_epoch);
+    put_string(&mut value, &committed.metadata);
+    value.put_i64(committed.commit_timestamp_ms);
+    value.freeze()
+}
+
+/// Decodes one record's key and value (`None` value: a tombstone).
+pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<OffsetsRecord, MalformedRecord> {
+    let mut key = key;
+    match get_i16(&mut key)? {
+        0 | OFFSET_COMMIT_KEY_VERSION => {
+            let group_id = GroupId::new(get_string(&mut key)?);
+            let topic = get_string(&mut key)?;
+            let partition = get_i32(&mut key)?;
+            let committed = value.map(decode_offset_value).transpose()?;
+            Ok(OffsetsRecord::Offset {
+                group_id,
+                partition: TopicPartition { topic, partition },
+                committed,
+            })
+        }
+        GROUP_METADATA_KEY_VERSION => Ok(OffsetsRecord::GroupMetadata),
+        _ => Err(MalformedRecord("unknown key version")),
+    }
+}
+
+fn decode_offset_value(mut value: &[u8]) -> Result<CommittedOffset, MalformedRecord> {
+    let version = get_i16(&mut value)?;
+    if !(0..=OFFSET_COMMIT_VALUE_VERSION).contains(&version) {
+        return Err(MalformedRecord("unknown offset value version"));
+    }
+    let offset = get_i64(&mut value)?;
+    let leader_epoch = if version >= 3 {
+        get_i32(&mut value)?
+    } else {
+        -1
+    };
+    let metadata = get_string(&mut value)?;
+    let commit_timestamp_ms = get_i64(&mut value)?;
+    Ok(CommittedOffset {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms,
+    })
+}
+
+fn put_string(buf: &mut BytesMut, s: &str) {
+    // Callers bound their strings (topic names, offset.metadata.max.bytes) far below i16::MAX.
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    buf.put_i16(len);
+    buf.put_slice(&s.as_bytes()[..len as usize]);
+}
+
+fn get_i16(buf: &mut &[u8]) -> Result<i16, MalformedRecord> {
+    buf.try_get_i16().map_err(|_| MalformedRecord("truncated"))
+}
+
+fn get_i32(buf: &mut &[u8]) -> Result<i32, MalformedRecord> {
+    buf.try_get_i32().map_err(|_| MalformedRecord("truncated"))
+}
+
+fn get_i64(buf: &mut &[u8]) -> Result<i64, MalformedRecord> {
+    buf.try_get_i64().map_err(|_| MalformedRecord("truncated"))
+}
+
+fn get_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
+    let len = usize::try_from(get_i16(buf)?).map_err(|_| MalformedRecord("null string"))?;
+    if buf.len() < len {
+        return Err(MalformedRecord("truncated string"));
+    }
+    let (text, rest) = buf.split_at(len);
+    *buf = rest;
+    String::from_utf8(text.to_vec()).map_err(|_| MalformedRecord("string is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (GroupId, TopicPartition, CommittedOffset) {
+        (
+            GroupId::new("payments"),
+            TopicPartition {
+                topic: "orders".into(),
+                partition: 7,
+            },
+            CommittedOffset {
+                offset: 42,
+                leader_epoch: 3,
+                metadata: "m".into(),
+                commit_timestamp_ms: 1_700_000_000_000,
+            },
+        )
+    }
+
+    #[test]
+    fn an_offset_commit_round_trips() {
+        let (group_id, partition, committed) = sample();
+        let key = offset_key(&group_id, &partition);
+        let value = offset_value(&committed);
+        let decoded = decode(&key, Some(&value));
+        assert_eq!(
+            decoded,
+            Ok(OffsetsRecord::Offset {
+                group_id,
+                partition,
+                committed: Some(committed)
+            })
+        );
+    }
+
+    #[test]
+    fn the_bytes_are_kafkas_offset_commit_v1_key_and_v3_value() {
+        let (group_id, partition, committed) = sample();
+        let key = offset_key(&group_id, &partition);
+        let mut expected = vec![0, 1, 0, 8];
+        expected.extend_from_slice(b"payments");
+        expected.extend_from_slice(&[0, 6]);
+        expected.extend_from_slice(b"orders");
+        expected.extend_from_slice(&[0, 0, 0, 7]);
+        assert_eq!(&key[..], &expected[..]);
+        let value = offset_value(&committed);
+        assert_eq!(&value[..2], &[0, 3]);
+        assert_eq!(value.len(), 2 + 8 + 4 + 2 + 1 + 8);
+    }
+
+    #[test]
+    fn a_tombstone_deletes() {
+        let (group_id, partition, _) = sample();
+        let key = offset_key(&group_id, &partition);
+        assert!(matches!(
+            decode(&key, None),
+            Ok(OffsetsRecord::Offset {
+                committed: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn truncated_or_unknown_records_are_refused_not_misread() {
+        let (group_id, partition, committed) = sample();
+        let key = offset_key(&group_id, &partition);
+        let value = offset_value(&committed);
+        for cut in 0..key.len() {
+            assert!(decode(&key[..cut], Some(&value)).is_err());
+        }
+        for cut in 0..value.len() {
+            assert!(decode(&key, Some(&value[..cut])).is_err());
+        }
+        assert!(decode(&[0, 9], None).is_err());
+        assert_eq!(
+            decode(&[0, 2, 0, 1, b'g'], None),
+            Ok(OffsetsRecord::GroupMetadata)
+        );
+    }
+
+    #[test]
+    fn groups_land_on_the_partition_kafka_chooses() {
+        // Java: Math.abs("payments".hashCode()) % 50, and a negative hash code.
+        assert_eq!("payments".encode_utf16().count(), 8);
+        let hash = "payments"
+            .bytes()
+            .fold(0i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)));
+        assert_eq!(
+            offsets_partition_for(&GroupId::new("payments"), 50),
+            (hash & 0x7fff_ffff) % 50
+        );
+        // "polygenelubricants".hashCode() == Integer.MIN_VALUE in Java.
+        assert_eq!(
+            offsets_partition_for(&GroupId::new("polygenelubricants"), 50),
+            0
+        );
+    }
+}
