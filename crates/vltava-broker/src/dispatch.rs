@@ -147,6 +147,8 @@ apis! {
     DescribeGroups(DescribeGroupsRequest) 0..=6 => api::describe_groups::handle,
     ListGroups(ListGroupsRequest) 0..=5 => api::list_groups::handle,
     DeleteGroups(DeleteGroupsRequest) 0..=2 => api::delete_groups::handle,
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) 0..=1 => api::consumer_group_heartbeat::handle,
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest) 0..=1 => api::consumer_group_describe::handle,
 }
 
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {

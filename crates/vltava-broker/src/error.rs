@@ -108,6 +108,11 @@ pub fn group_error_code(error: &GroupError) -> i16 {
         GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
         GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
         GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+        GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+        GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+        GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+        GroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
     };
     code.code()
 }

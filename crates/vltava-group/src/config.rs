@@ -14,6 +14,11 @@ pub struct GroupConfig {
     pub session_timeout_max_ms: i64,
     /// `group.max.size`: members plus members that were given an id and have not rejoined yet.
     pub group_max_size: usize,
+    /// `group.consumer.session.timeout.ms`: a KIP-848 member silent this long is fenced.
+    pub consumer_session_timeout_ms: i64,
+    /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members heartbeat, and so how
+    /// soon they learn of a new assignment.
+    pub consumer_heartbeat_interval_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -24,6 +29,8 @@ impl Default for GroupConfig {
             session_timeout_min_ms: 6_000,
             session_timeout_max_ms: 1_800_000,
             group_max_size: i32::MAX as usize,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }

@@ -2,9 +2,13 @@
 //! broker's JoinGroup, SyncGroup, Heartbeat, LeaveGroup, DescribeGroups, ListGroups and
 //! DeleteGroups handlers call.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::config::GroupConfig;
+use crate::consumer_group::{
+    ConsumerGroup, ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult,
+    LEAVE_EPOCH, STATIC_LEAVE_EPOCH, TopicInfo,
+};
 use crate::error::GroupError;
 use crate::group::{CommitterRef, Group};
 use crate::ids::{GroupId, MemberId};
@@ -28,11 +32,19 @@ impl MemberIdGenerator {
         self.issued += 1;
         MemberId::new(format!("{prefix}-{:016x}{:016x}", self.seed, self.issued))
     }
+
+    /// KIP-848 v0 member ids carry no client id.
+    fn next_bare(&mut self) -> MemberId {
+        self.issued += 1;
+        MemberId::new(format!("{:016x}{:016x}", self.seed, self.issued))
+    }
 }
 
 pub struct Coordinator {
     config: GroupConfig,
     groups: HashMap<GroupId, Group>,
+    /// KIP-848 groups. A group id is in at most one of the two maps.
+    consumer_groups: HashMap<GroupId, ConsumerGroup>,
     member_ids: MemberIdGenerator,
     /// While group state is being loaded from `__consumer_offsets`, every request is answered
     /// with `CoordinatorLoadInProgress` so no client acts on a partial view.
@@ -45,6 +57,7 @@ impl Coordinator {
         Self {
             config,
             groups: HashMap::new(),
+            consumer_groups: HashMap::new(),
             member_ids: MemberIdGenerator {
                 seed: member_id_seed,
                 issued: 0,
@@ -68,6 +81,19 @@ impl Coordinator {
                 JoinOutcome::Err(GroupError::CoordinatorLoadInProgress),
                 completions,
             );
+        }
+        // A group is classic or consumer; an empty one of the other kind is taken over.
+        match self.consumer_groups.get(&request.group_id) {
+            Some(group) if !group.is_empty() => {
+                return reply(
+                    JoinOutcome::Err(GroupError::InconsistentGroupProtocol),
+                    completions,
+                );
+            }
+            Some(_) => {
+                self.consumer_groups.remove(&request.group_id);
+            }
+            None => {}
         }
         // Only a member without an id may create a group; a known id in an unknown group is
         // a member of a group that is gone.
@@ -147,16 +173,21 @@ impl Coordinator {
         for group in self.groups.values_mut() {
             group.tick(now_ms, &self.config, &mut completions);
         }
+        for group in self.consumer_groups.values_mut() {
+            group.tick(now_ms);
+        }
         // Clients that asked for a member id and never came back must not leave groups behind.
         self.groups.retain(|_, group| !group.is_unused());
         completions
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        self.groups
+        let classic = self.groups.values().filter_map(Group::next_deadline_ms);
+        let consumer = self
+            .consumer_groups
             .values()
-            .filter_map(Group::next_deadline_ms)
-            .min()
+            .filter_map(ConsumerGroup::next_deadline_ms);
+        classic.chain(consumer).min()
     }
 
     /// Whether an OffsetCommit from `committer` is accepted. A group this coordinator does
@@ -168,6 +199,9 @@ impl Coordinator {
     ) -> Result<(), GroupError> {
         if self.loading {
             return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        if let Some(group) = self.consumer_groups.get(group_id) {
+            return group.validate_member_epoch(committer.member_id, committer.generation_id.0);
         }
         match self.groups.get(group_id) {
             Some(group) => group.validate_offset_commit(committer),
@@ -231,6 +265,13 @@ impl Coordinator {
         if self.loading {
             return Err(GroupError::CoordinatorLoadInProgress);
         }
+        if let Some(group) = self.consumer_groups.get(group_id) {
+            if !group.is_empty() {
+                return Err(GroupError::NonEmptyGroup);
+            }
+            self.consumer_groups.remove(group_id);
+            return Ok(());
+        }
         let group = self
             .groups
             .get_mut(group_id)
@@ -241,6 +282,98 @@ impl Coordinator {
         group.mark_dead();
         self.groups.remove(group_id);
         Ok(())
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848): joins, heartbeats, reconciles and leaves. `topics`
+    /// resolves a subscribed topic name to its id and partition count.
+    pub fn consumer_heartbeat(
+        &mut self,
+        request: &ConsumerHeartbeat,
+        topics: &dyn Fn(&str) -> Option<TopicInfo>,
+        now_ms: i64,
+    ) -> Result<ConsumerHeartbeatResult, GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        // Kafka without online migration: a classic group in use is not a consumer group.
+        match self.groups.get(&request.group_id) {
+            Some(group) if group.state() != GroupState::Empty => {
+                return Err(GroupError::GroupIdNotFound);
+            }
+            Some(_) => {
+                self.groups.remove(&request.group_id);
+            }
+            None => {}
+        }
+        if matches!(request.member_epoch, LEAVE_EPOCH | STATIC_LEAVE_EPOCH) {
+            let group = self
+                .consumer_groups
+                .get_mut(&request.group_id)
+                .ok_or(GroupError::UnknownMemberId)?;
+            let member_epoch = group.leave(&request.member_id, request.member_epoch)?;
+            return Ok(ConsumerHeartbeatResult {
+                member_id: request.member_id.clone(),
+                member_epoch,
+                heartbeat_interval_ms: 0,
+                assignment: None,
+            });
+        }
+        let member_ids = &mut self.member_ids;
+        let group = self
+            .consumer_groups
+            .entry(request.group_id.clone())
+            .or_insert_with(|| ConsumerGroup::new(request.group_id.clone()));
+        group.heartbeat(
+            request,
+            || member_ids.next_bare(),
+            topics,
+            &self.config,
+            now_ms,
+        )
+    }
+
+    /// ConsumerGroupDescribe: a classic or unknown group is GROUP_ID_NOT_FOUND.
+    pub fn consumer_describe(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<ConsumerGroupDescription, GroupError> {
+        if self.loading {
+            return Err(GroupError::CoordinatorLoadInProgress);
+        }
+        self.consumer_groups
+            .get(group_id)
+            .map(ConsumerGroup::describe)
+            .ok_or(GroupError::GroupIdNotFound)
+    }
+
+    /// Every KIP-848 group with its state name.
+    pub fn consumer_group_states(&self) -> Vec<(GroupId, &'static str)> {
+        self.consumer_groups
+            .iter()
+            .map(|(id, group)| (id.clone(), group.state()))
+            .collect()
+    }
+
+    /// The topics the members of a KIP-848 group subscribe to; `None` for other groups.
+    pub fn consumer_subscribed_topics(&self, group_id: &GroupId) -> Option<BTreeSet<String>> {
+        self.consumer_groups
+            .get(group_id)
+            .map(ConsumerGroup::subscribed_topics)
+    }
+
+    /// OffsetFetch v9 from a KIP-848 member: its epoch must be current. Other groups accept.
+    pub fn validate_offset_fetch(
+        &self,
+        group_id: &GroupId,
+        member_id: &MemberId,
+        member_epoch: i32,
+    ) -> Result<(), GroupError> {
+        match self.consumer_groups.get(group_id) {
+            Some(group) if member_epoch >= 0 => {
+                group.validate_member_epoch(member_id, member_epoch)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn group_mut(
@@ -264,6 +397,7 @@ fn reply<T>(outcome: T, completions: Vec<Completion>) -> Reply<T> {
 
 #[cfg(test)]
 mod tests {
+    use crate::consumer_group::{ConsumerHeartbeat, TopicInfo};
     use crate::error::GroupError;
     use crate::ids::{GroupId, MemberId};
     use crate::outcome::JoinOutcome;
@@ -365,5 +499,43 @@ mod tests {
         assert_eq!(c.next_deadline_ms(), None);
         let _ = c.join(&join_request(&MemberId::default()), 100);
         assert_eq!(c.next_deadline_ms(), Some(100 + SESSION_TIMEOUT_MS));
+    }
+
+    fn consumer_join(member: &str) -> ConsumerHeartbeat {
+        ConsumerHeartbeat {
+            group_id: group_id(),
+            member_id: MemberId::new(member),
+            member_epoch: 0,
+            instance_id: None,
+            rack_id: None,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["orders".into()]),
+            server_assignor: None,
+            owned: Some(Default::default()),
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+        }
+    }
+
+    fn no_topics(_: &str) -> Option<TopicInfo> {
+        None
+    }
+
+    #[test]
+    fn a_classic_group_in_use_is_not_a_consumer_group_and_the_other_way_round() {
+        let mut c = coordinator();
+        let classic = stable_group(&mut c, 1, 0);
+        let refused = c.consumer_heartbeat(&consumer_join("k"), &no_topics, 1);
+        assert_eq!(refused, Err(GroupError::GroupIdNotFound));
+        // Once the classic group is empty, the consumer protocol takes the group over.
+        let _ = c.leave(&leave_request(&[&classic.members[0]]), 2);
+        let joined = c.consumer_heartbeat(&consumer_join("k"), &no_topics, 3);
+        assert_eq!(joined.map(|r| r.member_epoch), Ok(1));
+        let reply = c.join(&join_request(&MemberId::default()), 4);
+        assert_eq!(
+            reply.outcome,
+            JoinOutcome::Err(GroupError::InconsistentGroupProtocol)
+        );
+        assert_eq!(c.delete(&[group_id()])[0].1, Err(GroupError::NonEmptyGroup));
     }
 }

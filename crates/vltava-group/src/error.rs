@@ -38,4 +38,18 @@ pub enum GroupError {
     InvalidSessionTimeout,
     #[error("the group has reached group_max_size members")]
     GroupMaxSizeReached,
+    /// KIP-848: the member epoch is not the member's current (or, after a lost answer, its
+    /// previous) epoch: the member must give up its partitions and rejoin with epoch 0.
+    #[error("the member epoch is fenced")]
+    FencedMemberEpoch,
+    /// KIP-848: an OffsetCommit or OffsetFetch names an epoch other than the member's.
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
+    /// KIP-848: the group.instance.id belongs to a member that has not left.
+    #[error("the instance id is still used by another member")]
+    UnreleasedInstanceId,
+    #[error("the server assignor is not supported")]
+    UnsupportedAssignor,
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
 }

@@ -18,6 +18,7 @@
 //! - The coordinator is not thread-safe by itself; the broker owns it behind one lock or task.
 
 mod config;
+mod consumer_group;
 mod coordinator;
 mod error;
 mod group;
@@ -34,6 +35,10 @@ mod state;
 mod test_support;
 
 pub use config::GroupConfig;
+pub use consumer_group::{
+    Assignment, Assignor, ConsumerGroupDescription, ConsumerHeartbeat, ConsumerHeartbeatResult,
+    ConsumerMemberDescription, LEAVE_EPOCH, STATIC_LEAVE_EPOCH, TopicInfo,
+};
 pub use coordinator::Coordinator;
 pub use error::GroupError;
 pub use group::CommitterRef;

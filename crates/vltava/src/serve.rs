@@ -69,6 +69,14 @@ pub struct ServeArgs {
     /// offsets.topic.num.partitions) [default: 50].
     #[arg(long, env = "VLTAVA_OFFSETS_TOPIC_NUM_PARTITIONS")]
     offsets_topic_num_partitions: Option<i32>,
+    /// How often KIP-848 consumers heartbeat, in ms (Kafka's
+    /// group.consumer.heartbeat.interval.ms) [default: 5000].
+    #[arg(long, env = "VLTAVA_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
+    group_consumer_heartbeat_interval_ms: Option<i64>,
+    /// How long a silent KIP-848 consumer keeps its partitions, in ms (Kafka's
+    /// group.consumer.session.timeout.ms) [default: 45000].
+    #[arg(long, env = "VLTAVA_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
+    group_consumer_session_timeout_ms: Option<i64>,
 }
 
 impl ServeArgs {
@@ -97,6 +105,12 @@ impl ServeArgs {
             offsets_topic_num_partitions: self
                 .offsets_topic_num_partitions
                 .or(file.offsets_topic_num_partitions),
+            group_consumer_heartbeat_interval_ms: self
+                .group_consumer_heartbeat_interval_ms
+                .or(file.group_consumer_heartbeat_interval_ms),
+            group_consumer_session_timeout_ms: self
+                .group_consumer_session_timeout_ms
+                .or(file.group_consumer_session_timeout_ms),
         }
     }
 
@@ -145,6 +159,18 @@ impl ServeArgs {
         anyhow::ensure!(
             config.group.initial_rebalance_delay_ms >= 0,
             "group-initial-rebalance-delay-ms must not be negative"
+        );
+        let group = &mut config.group;
+        group.consumer_heartbeat_interval_ms = self
+            .group_consumer_heartbeat_interval_ms
+            .unwrap_or(group.consumer_heartbeat_interval_ms);
+        group.consumer_session_timeout_ms = self
+            .group_consumer_session_timeout_ms
+            .unwrap_or(group.consumer_session_timeout_ms);
+        anyhow::ensure!(
+            group.consumer_heartbeat_interval_ms >= 1
+                && group.consumer_heartbeat_interval_ms < group.consumer_session_timeout_ms,
+            "group-consumer-heartbeat-interval-ms must be at least 1 and below the session timeout"
         );
         config.offsets_topic_partitions = self
             .offsets_topic_num_partitions

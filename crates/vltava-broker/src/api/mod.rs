@@ -2,6 +2,8 @@
 //! it never touches the socket. Wire types stop here: storage and topics see domain values.
 
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;

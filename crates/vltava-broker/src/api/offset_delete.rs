@@ -23,21 +23,21 @@ const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 pub async fn handle(context: RequestContext, request: OffsetDeleteRequest) -> Reply {
     let broker = context.broker.clone();
     let group_id = GroupId::new(request.group_id.0.to_string());
-    let subscribed = match broker.groups.active_member_metadata(&group_id) {
-        None => HashSet::new(),
+    let consumer_group = broker.groups.consumer_subscribed_topics(&group_id);
+    let classic_members = broker.groups.active_member_metadata(&group_id);
+    let known = consumer_group.is_some()
+        || classic_members.is_some()
+        || !broker.groups.committed_all(&group_id).is_empty();
+    if !known {
+        return error(ResponseError::GroupIdNotFound);
+    }
+    let subscribed: HashSet<String> = match classic_members {
+        None => consumer_group.unwrap_or_default().into_iter().collect(),
         Some((protocol_type, metadata)) if protocol_type == CONSUMER_PROTOCOL_TYPE => {
             subscribed_topics(&metadata)
         }
         Some(_) => return error(ResponseError::NonEmptyGroup),
     };
-    if broker.groups.committed_all(&group_id).is_empty()
-        && broker
-            .groups
-            .describe(&group_id)
-            .is_ok_and(|d| d.members.is_empty())
-    {
-        return error(ResponseError::GroupIdNotFound);
-    }
     let mut to_delete = Vec::new();
     let mut topics = Vec::new();
     for topic in &request.topics {

@@ -6,10 +6,11 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
-use vltava_group::{CommittedOffset, GroupId, TopicPartition};
+use vltava_group::{CommittedOffset, GroupId, MemberId, TopicPartition};
 
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
+use crate::error::group_error_code;
 use crate::group_coordinator::GroupCoordinator;
 
 const NO_OFFSET: i64 = -1;
@@ -34,7 +35,23 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
                         .map(|t| (t.name.clone(), t.partition_indexes.clone()))
                         .collect()
                 });
-                let topics = fetch(groups, &GroupId::new(group.group_id.0.to_string()), wanted)
+                let group_id = GroupId::new(group.group_id.0.to_string());
+                // KIP-848 members fetch with their epoch; a stale one must learn it.
+                let member_id = MemberId::new(
+                    group
+                        .member_id
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                );
+                if let Err(error) =
+                    groups.validate_offset_fetch(&group_id, &member_id, group.member_epoch)
+                {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(group.group_id.clone())
+                        .with_error_code(group_error_code(&error));
+                }
+                let topics = fetch(groups, &group_id, wanted)
                     .into_iter()
                     .map(|(name, partitions)| {
                         OffsetFetchResponseTopics::default()

@@ -14,15 +14,28 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use vltava_group::{
-    CommittedOffset, CommitterRef, Coordinator, GroupDescription, GroupError, GroupId,
-    GroupListing, GroupState, HeartbeatRequest, JoinOutcome, JoinRequest, JoinResult, LeaveRequest,
-    MemberLeaveResult, OffsetStore, SyncOutcome, SyncRequest, SyncResult, TopicPartition,
+    CommittedOffset, CommitterRef, ConsumerGroupDescription, ConsumerHeartbeat,
+    ConsumerHeartbeatResult, Coordinator, GroupDescription, GroupError, GroupId, GroupState,
+    HeartbeatRequest, JoinOutcome, JoinRequest, JoinResult, LeaveRequest, MemberId,
+    MemberLeaveResult, OffsetStore, SyncOutcome, SyncRequest, SyncResult, TopicInfo,
+    TopicPartition,
 };
 
 pub use offsets_topic::OffsetCommit;
 use parked::{Parked, SUPERSEDED};
 
 use crate::config::BrokerConfig;
+use crate::topics::Topics;
+
+/// A group as ListGroups reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub group_id: GroupId,
+    pub state: &'static str,
+    pub protocol_type: String,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
+}
 
 struct Inner {
     coordinator: Coordinator,
@@ -153,22 +166,91 @@ impl GroupCoordinator {
         Ok(description)
     }
 
-    /// ListGroups: the coordinator's groups and the groups that only have offsets (Empty).
-    pub fn list(&self, states: &[GroupState]) -> Result<Vec<GroupListing>, GroupError> {
+    /// ListGroups: classic groups, KIP-848 groups, and groups that only have offsets (Empty).
+    /// `states` are matched case-insensitively, as Kafka does; empty matches all.
+    pub fn list(&self, states: &[String]) -> Result<Vec<ListedGroup>, GroupError> {
         let inner = self.lock();
-        let mut listings = inner.coordinator.list(&[])?;
+        let mut listed: Vec<ListedGroup> = inner
+            .coordinator
+            .list(&[])?
+            .into_iter()
+            .map(|l| ListedGroup {
+                group_id: l.group_id,
+                state: l.state.as_str(),
+                protocol_type: l.protocol_type,
+                group_type: "classic",
+            })
+            .collect();
+        listed.extend(inner.coordinator.consumer_group_states().into_iter().map(
+            |(group_id, state)| ListedGroup {
+                group_id,
+                state,
+                protocol_type: "consumer".to_string(),
+                group_type: "consumer",
+            },
+        ));
         for group_id in inner.offsets.groups() {
-            if !listings.iter().any(|l| l.group_id == group_id) {
-                listings.push(GroupListing {
+            if !listed.iter().any(|l| l.group_id == group_id) {
+                listed.push(ListedGroup {
                     group_id,
-                    state: GroupState::Empty,
+                    state: GroupState::Empty.as_str(),
                     protocol_type: String::new(),
+                    group_type: "classic",
                 });
             }
         }
-        listings.retain(|l| states.is_empty() || states.contains(&l.state));
-        listings.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        Ok(listings)
+        listed.retain(|l| {
+            states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(l.state))
+        });
+        listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Ok(listed)
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848), with the subscribed topics resolved from `topics`.
+    pub fn consumer_heartbeat(
+        &self,
+        request: &ConsumerHeartbeat,
+        topics: &Topics,
+    ) -> Result<ConsumerHeartbeatResult, GroupError> {
+        let resolve = |name: &str| {
+            topics.get(name).map(|t| TopicInfo {
+                id: t.id,
+                name: name.to_string(),
+                partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+            })
+        };
+        let outcome = self
+            .lock()
+            .coordinator
+            .consumer_heartbeat(request, &resolve, self.now_ms());
+        self.deadline_changed.notify_one();
+        outcome
+    }
+
+    pub fn consumer_describe(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<ConsumerGroupDescription, GroupError> {
+        self.lock().coordinator.consumer_describe(group_id)
+    }
+
+    /// The topics a KIP-848 group's members subscribe to (OffsetDelete).
+    pub fn consumer_subscribed_topics(
+        &self,
+        group_id: &GroupId,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        self.lock().coordinator.consumer_subscribed_topics(group_id)
+    }
+
+    pub fn validate_offset_fetch(
+        &self,
+        group_id: &GroupId,
+        member_id: &MemberId,
+        member_epoch: i32,
+    ) -> Result<(), GroupError> {
+        self.lock()
+            .coordinator
+            .validate_offset_fetch(group_id, member_id, member_epoch)
     }
 
     /// The committed offset of one partition.
