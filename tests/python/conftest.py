@@ -62,6 +62,9 @@ class VltavaBroker:
             # Kafka's default delays the first rebalance of a new group by 3 s; the Kafka
             # reference runs with 0 too (scripts/kafka-reference).
             "--group-initial-rebalance-delay-ms", "0",
+            # KIP-848 members learn of a new assignment on their next heartbeat; Kafka's
+            # default 5 s interval would make every rebalance test slow.
+            "--group-consumer-heartbeat-interval-ms", "500",
         ]
         self.port = 0
         self.process = None

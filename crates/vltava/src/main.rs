@@ -1,5 +1,7 @@
 //! `vltava`: a Kafka-compatible event broker in one binary.
 
+mod client;
+mod group;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run a broker (127.0.0.1:9092, data in ./vltava-data, no configuration needed).
     Serve(serve::ServeArgs),
+    /// List, describe and reset the offsets of consumer groups on a running broker.
+    Group(group::GroupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +36,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Group(args) => group::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -46,7 +46,10 @@ pub async fn handle(context: RequestContext, request: JoinGroupRequest) -> Reply
                 .with_protocol_type(result.protocol_type.map(str_bytes))
                 .with_protocol_name(protocol_name(version, result.protocol_name))
                 .with_leader(str_bytes(result.leader_id.to_string()))
-                .with_skip_assignment(result.skip_assignment)
+                // KIP-814 exists from v9; an older static leader that rejoins gets the members
+                // and assigns again, as with Kafka before KIP-814 (its SyncGroup in a Stable
+                // group gets the current assignment back).
+                .with_skip_assignment(result.skip_assignment && version >= 9)
                 .with_member_id(str_bytes(result.member_id.to_string()))
                 .with_members(
                     result

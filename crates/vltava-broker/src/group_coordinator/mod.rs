@@ -160,7 +160,15 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &GroupId) -> Result<GroupDescription, GroupError> {
         let inner = self.lock();
         let mut description = inner.coordinator.describe(group_id)?;
-        if description.state == GroupState::Dead && inner.offsets.has_offsets(group_id) {
+        // A KIP-848 group is not described by this (classic) API: it stays Dead.
+        let consumer_group = inner
+            .coordinator
+            .consumer_subscribed_topics(group_id)
+            .is_some();
+        if description.state == GroupState::Dead
+            && !consumer_group
+            && inner.offsets.has_offsets(group_id)
+        {
             description.state = GroupState::Empty;
         }
         Ok(description)

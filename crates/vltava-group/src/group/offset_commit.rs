@@ -20,6 +20,11 @@ impl Group {
         &self,
         committer: &CommitterRef<'_>,
     ) -> Result<(), GroupError> {
+        if committer.generation_id.0 < 0 && self.state == GroupState::Empty {
+            // From outside group management (admin tools, `assign()` consumers, which may
+            // still send their group.instance.id): fine while nobody owns the partitions.
+            return Ok(());
+        }
         let from_member = committer.generation_id.0 >= 0
             || !committer.member_id.is_empty()
             || committer.group_instance_id.is_some();
@@ -101,6 +106,21 @@ mod tests {
         let _ = c.leave(&leave_request(&[&group.members[0]]), 1);
         let result = c.validate_offset_commit(&group_id(), &committer(&nobody, GenerationId(-1)));
         assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn a_commit_outside_group_management_to_an_empty_group_may_name_an_instance() {
+        let mut c = coordinator();
+        let group = stable_group(&mut c, 1, 0);
+        let _ = c.leave(&leave_request(&[&group.members[0]]), 1);
+        let nobody = MemberId::default();
+        let instance = crate::ids::InstanceId::new("solo");
+        let committer = CommitterRef {
+            member_id: &nobody,
+            group_instance_id: Some(&instance),
+            generation_id: GenerationId(-1),
+        };
+        assert_eq!(c.validate_offset_commit(&group_id(), &committer), Ok(()));
     }
 
     #[test]

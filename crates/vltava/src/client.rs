@@ -1,0 +1,516 @@
+//! A tiny blocking Kafka client for the command line: one connection, one request at a time,
+//! fixed API versions (every one of them served by vltava, so no ApiVersions round trip), and
+//! the few requests `vltava group` needs, answered as plain values so that the commands never
+//! see wire types.
+//!
+//! vltava is a single node: the bootstrap broker is the coordinator of every group and the
+//! leader of every partition, so every request goes to it. A bad answer (short, oversized,
+//! undecodable, wrong correlation id) is an error, never a panic.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::DescribedGroupMember;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, ConsumerProtocolAssignment, DescribeGroupsRequest, GroupId, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use serde::Serialize;
+
+/// How long connecting to the broker may take, per address it resolves to.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may wait for its response.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest response accepted; a length above it means a broken or hostile peer.
+const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+const CLIENT_ID: &str = "vltava-cli";
+const METADATA_VERSION: i16 = 12;
+const LIST_OFFSETS_VERSION: i16 = 7;
+const LIST_GROUPS_VERSION: i16 = 4;
+const DESCRIBE_GROUPS_VERSION: i16 = 5;
+const OFFSET_FETCH_VERSION: i16 = 7;
+const OFFSET_COMMIT_VERSION: i16 = 8;
+/// ListOffsets asks as a consumer, not as a follower replica.
+const CONSUMER_REPLICA_ID: i32 = -1;
+/// Member assignments of this protocol type are ConsumerProtocolAssignment bytes.
+const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+/// The generation of a commit from outside the group, as Kafka's admin client sends it: the
+/// broker accepts it only while the group has no members.
+const NO_GENERATION: i32 = -1;
+
+/// ListOffsets' special timestamps.
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+
+/// A partition of a topic, ordered by topic then partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A group as ListGroups shows it.
+#[derive(Debug, Serialize)]
+pub struct GroupListing {
+    pub group: String,
+    pub state: String,
+    pub protocol_type: String,
+}
+
+/// A group as DescribeGroups shows it; an unknown group is in state Dead.
+#[derive(Debug)]
+pub struct GroupDescription {
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<GroupMember>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub host: String,
+    /// `None` when the broker sent none (the group is rebalancing) or the group is not a
+    /// consumer group, whose assignments we could read.
+    pub assignment: Option<Vec<TopicPartition>>,
+}
+
+/// One connection to a broker.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    bootstrap: String,
+    correlation_id: i32,
+}
+
+impl Client {
+    /// Connects to `bootstrap` (HOST:PORT), trying each address it resolves to.
+    pub fn connect(bootstrap: &str) -> anyhow::Result<Client> {
+        let addresses = bootstrap
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {bootstrap}"))?;
+        let mut last_error = None;
+        for address in addresses {
+            match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+                Ok(stream) => {
+                    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+                    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+                    // Requests are small and strictly alternate with responses.
+                    stream.set_nodelay(true)?;
+                    return Ok(Client {
+                        stream,
+                        bootstrap: bootstrap.to_string(),
+                        correlation_id: 0,
+                    });
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        match last_error {
+            Some(error) => Err(error).with_context(|| format!("connecting to {bootstrap}")),
+            None => bail!("{bootstrap} resolves to no address"),
+        }
+    }
+
+    /// Sends `request` at `version` and returns the decoded response.
+    pub fn call<R: Request>(&mut self, version: i16, request: &R) -> anyhow::Result<R::Response> {
+        let api = api_name::<R>();
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let frame = request_frame(request, version, self.correlation_id)
+            .with_context(|| format!("encoding {api} v{version}"))?;
+        self.stream
+            .write_all(&frame)
+            .with_context(|| format!("sending {api} to {}", self.bootstrap))?;
+        let mut body = self
+            .read_frame()
+            .with_context(|| format!("reading the {api} response from {}", self.bootstrap))?;
+        let header_version = <R::Response as HeaderVersion>::header_version(version);
+        let header = ResponseHeader::decode(&mut body, header_version)
+            .with_context(|| format!("decoding the {api} response header"))?;
+        if header.correlation_id != self.correlation_id {
+            bail!(
+                "{api}: the broker answered correlation id {} to request {}",
+                header.correlation_id,
+                self.correlation_id
+            );
+        }
+        let response = R::Response::decode(&mut body, version)
+            .with_context(|| format!("decoding the {api} v{version} response"))?;
+        // Bytes left over mean the broker encoded another version than we decoded: the
+        // fields we read may be wrong.
+        if !body.is_empty() {
+            bail!("{api} v{version}: {} bytes after the response", body.len());
+        }
+        Ok(response)
+    }
+
+    /// Reads one response frame, without its length prefix.
+    fn read_frame(&mut self) -> anyhow::Result<Bytes> {
+        let mut length = [0u8; 4];
+        self.stream.read_exact(&mut length)?;
+        let length = i32::from_be_bytes(length);
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|l| *l <= RESPONSE_BYTES_MAX)
+            .with_context(|| format!("response length {length} out of range"))?;
+        let mut frame = vec![0u8; length];
+        self.stream.read_exact(&mut frame)?;
+        Ok(Bytes::from(frame))
+    }
+}
+
+/// The requests `vltava group` makes.
+impl Client {
+    /// The partition count of `topic`; an unknown topic is an error (and is not created).
+    pub fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
+        let request = MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(TopicName(text(topic)))),
+            ]))
+            .with_allow_auto_topic_creation(false);
+        let response = self.call(METADATA_VERSION, &request)?;
+        let found = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+            .with_context(|| format!("the broker sent no metadata for topic {topic}"))?;
+        check(found.error_code, || format!("topic {topic}"))?;
+        i32::try_from(found.partitions.len()).context("partition count")
+    }
+
+    /// The offset of each partition at `timestamp` (`LATEST_TIMESTAMP`, `EARLIEST_TIMESTAMP`),
+    /// or the name of the error the broker answered for it.
+    pub fn list_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timestamp: i64,
+    ) -> anyhow::Result<BTreeMap<TopicPartition, Result<i64, String>>> {
+        let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+        for p in partitions {
+            by_topic.entry(&p.topic).or_default().push(
+                ListOffsetsPartition::default()
+                    .with_partition_index(p.partition)
+                    .with_timestamp(timestamp),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(name, partitions)| {
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(text(name)))
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(CONSUMER_REPLICA_ID))
+            .with_topics(topics);
+        let response = self.call(LIST_OFFSETS_VERSION, &request)?;
+        let mut answered = BTreeMap::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                let key = TopicPartition {
+                    topic: topic.name.0.to_string(),
+                    partition: p.partition_index,
+                };
+                let offset = match p.error_code {
+                    0 => Ok(p.offset),
+                    code => Err(error_name(code)),
+                };
+                answered.insert(key, offset);
+            }
+        }
+        // A partition the broker left out of its answer is an error of that partition only.
+        Ok(partitions
+            .iter()
+            .map(|p| {
+                let offset = answered
+                    .remove(p)
+                    .unwrap_or_else(|| Err("not in the broker's answer".to_string()));
+                (p.clone(), offset)
+            })
+            .collect())
+    }
+
+    /// Every group, or those in `states` (Kafka's state names, any case).
+    pub fn list_groups(&mut self, states: &[String]) -> anyhow::Result<Vec<GroupListing>> {
+        let states = states.iter().map(|s| text(s)).collect();
+        let request = ListGroupsRequest::default().with_states_filter(states);
+        let response = self.call(LIST_GROUPS_VERSION, &request)?;
+        check(response.error_code, || "listing groups".to_string())?;
+        Ok(response
+            .groups
+            .into_iter()
+            .map(|g| GroupListing {
+                group: g.group_id.0.to_string(),
+                state: g.group_state.to_string(),
+                protocol_type: g.protocol_type.to_string(),
+            })
+            .collect())
+    }
+
+    pub fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(text(group))]);
+        let response = self.call(DESCRIBE_GROUPS_VERSION, &request)?;
+        let described = response
+            .groups
+            .into_iter()
+            .find(|g| g.group_id.0.as_str() == group)
+            .with_context(|| format!("the broker did not describe group {group}"))?;
+        check(described.error_code, || format!("describing group {group}"))?;
+        let consumer = described.protocol_type.as_str() == CONSUMER_PROTOCOL_TYPE;
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| group_member(m, consumer))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(GroupDescription {
+            state: described.group_state.to_string(),
+            protocol_type: described.protocol_type.to_string(),
+            protocol: described.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    /// Every committed offset of `group` (OffsetFetch with topics = null).
+    pub fn committed_offsets(
+        &mut self,
+        group: &str,
+    ) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
+        let request = OffsetFetchRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_topics(None);
+        let response = self.call(OFFSET_FETCH_VERSION, &request)?;
+        check(response.error_code, || {
+            format!("the offsets of group {group}")
+        })?;
+        let mut committed = BTreeMap::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                let partition = TopicPartition {
+                    topic: topic.name.0.to_string(),
+                    partition: p.partition_index,
+                };
+                check(p.error_code, || {
+                    format!("the committed offset of {partition}")
+                })?;
+                // -1: nothing committed.
+                if p.committed_offset >= 0 {
+                    committed.insert(partition, p.committed_offset);
+                }
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Commits `offsets` from outside the group (no member id, no generation). Returns the
+    /// partitions the broker refused, with its error code: all of them while the group has
+    /// members.
+    pub fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(TopicPartition, i64)],
+    ) -> anyhow::Result<Vec<(TopicPartition, i16)>> {
+        let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (p, offset) in offsets {
+            by_topic.entry(&p.topic).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(p.partition)
+                    .with_committed_offset(*offset),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(text(name)))
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_generation_id_or_member_epoch(NO_GENERATION)
+            .with_member_id(text(""))
+            .with_topics(topics);
+        let response = self.call(OFFSET_COMMIT_VERSION, &request)?;
+        let mut answered = 0;
+        let mut refused = Vec::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                answered += 1;
+                if p.error_code != 0 {
+                    let partition = TopicPartition {
+                        topic: topic.name.0.to_string(),
+                        partition: p.partition_index,
+                    };
+                    refused.push((partition, p.error_code));
+                }
+            }
+        }
+        anyhow::ensure!(
+            answered == offsets.len(),
+            "OffsetCommit: the broker answered {answered} of {} partitions",
+            offsets.len()
+        );
+        Ok(refused)
+    }
+}
+
+fn request_frame<R: Request>(
+    request: &R,
+    version: i16,
+    correlation_id: i32,
+) -> anyhow::Result<BytesMut> {
+    let mut buffer = BytesMut::new();
+    buffer.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
+        .encode(&mut buffer, R::header_version(version))?;
+    request.encode(&mut buffer, version)?;
+    let length = i32::try_from(buffer.len() - 4).context("request too large")?;
+    buffer[..4].copy_from_slice(&length.to_be_bytes());
+    Ok(buffer)
+}
+
+fn text(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn group_member(m: DescribedGroupMember, consumer: bool) -> anyhow::Result<GroupMember> {
+    let assignment = if consumer && !m.member_assignment.is_empty() {
+        Some(
+            decode_assignment(m.member_assignment)
+                .with_context(|| format!("the assignment of member {}", m.member_id))?,
+        )
+    } else {
+        None
+    };
+    Ok(GroupMember {
+        member_id: m.member_id.to_string(),
+        group_instance_id: m.group_instance_id.map(|i| i.to_string()),
+        client_id: m.client_id.to_string(),
+        host: m.client_host.to_string(),
+        assignment,
+    })
+}
+
+/// A consumer's assignment: an i16 version, then ConsumerProtocolAssignment in that version.
+/// A version newer than ours is read as our newest, as Kafka's ConsumerProtocol does: later
+/// versions only add fields at the end.
+fn decode_assignment(mut bytes: Bytes) -> anyhow::Result<Vec<TopicPartition>> {
+    anyhow::ensure!(bytes.remaining() >= 2, "shorter than its version");
+    let version = bytes.get_i16();
+    anyhow::ensure!(version >= 0, "version {version}");
+    let newest = <ConsumerProtocolAssignment as Message>::VERSIONS.max;
+    let assignment = ConsumerProtocolAssignment::decode(&mut bytes, version.min(newest))?;
+    let mut partitions = Vec::new();
+    for topic in assignment.assigned_partitions {
+        for partition in topic.partitions {
+            let topic = topic.topic.0.to_string();
+            partitions.push(TopicPartition { topic, partition });
+        }
+    }
+    partitions.sort();
+    Ok(partitions)
+}
+
+/// "ListOffsetsRequest" → "ListOffsets", for messages.
+fn api_name<R>() -> &'static str {
+    let name = std::any::type_name::<R>();
+    let name = name.rsplit("::").next().unwrap_or(name);
+    name.strip_suffix("Request").unwrap_or(name)
+}
+
+/// Kafka's name for an error code, as its tools print it: 25 → "UNKNOWN_MEMBER_ID".
+pub fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        None => "NONE".to_string(),
+        Some(ResponseError::Unknown(code)) => format!("error code {code}"),
+        Some(error) => {
+            let mut name = String::new();
+            for (i, c) in error.to_string().chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    name.push('_');
+                }
+                name.push(c.to_ascii_uppercase());
+            }
+            name
+        }
+    }
+}
+
+/// `Ok` for error code 0, else an error naming the code and `what` it was about.
+pub fn check(code: i16, what: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        bail!("{}: {}", what(), error_name(code))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::ListOffsetsRequest;
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(error_name(25), "UNKNOWN_MEMBER_ID");
+        assert_eq!(error_name(69), "GROUP_ID_NOT_FOUND");
+        assert_eq!(error_name(0), "NONE");
+        assert_eq!(error_name(-12345), "error code -12345");
+    }
+
+    #[test]
+    fn assignments_decode_in_their_version_and_newer_ones_as_our_newest() -> anyhow::Result<()> {
+        use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as Assigned;
+        let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(vec![
+            Assigned::default()
+                .with_topic(TopicName(text("t")))
+                .with_partitions(vec![2, 0]),
+        ]);
+        let expected: Vec<TopicPartition> = [0, 2]
+            .map(|partition| TopicPartition {
+                topic: "t".to_string(),
+                partition,
+            })
+            .to_vec();
+        for (written, announced) in [(0, 0), (3, 3), (3, 7)] {
+            let mut bytes = BytesMut::new();
+            bytes.put_i16(announced);
+            assignment.encode(&mut bytes, written)?;
+            assert_eq!(decode_assignment(bytes.freeze())?, expected);
+        }
+        for bad in [&b"\x00"[..], b"\xff\xff", b"\x00\x00\x7f\xff\xff\xff"] {
+            assert!(decode_assignment(Bytes::copy_from_slice(bad)).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn api_names_drop_the_path_and_suffix() {
+        assert_eq!(api_name::<ListOffsetsRequest>(), "ListOffsets");
+    }
+}

@@ -1,0 +1,431 @@
+//! `vltava group`: list classic consumer groups, describe one (members, assignments, committed
+//! offsets and lag), and reset a group's offsets for a topic, as Kafka's
+//! `kafka-consumer-groups` does. Tables for people, `--json` for scripts.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use clap::{ArgGroup, Args, Subcommand};
+use kafka_protocol::error::ResponseError;
+use serde::Serialize;
+
+use crate::client::{
+    Client, EARLIEST_TIMESTAMP, GroupListing, GroupMember, LATEST_TIMESTAMP, TopicPartition,
+    error_name,
+};
+
+/// DescribeGroups v5 describes a group the broker does not know as Dead.
+const DEAD_STATE: &str = "Dead";
+
+#[derive(Debug, Args)]
+pub struct GroupArgs {
+    #[command(subcommand)]
+    command: GroupCommand,
+    /// Broker to connect to, HOST:PORT.
+    #[arg(
+        long,
+        global = true,
+        env = "VLTAVA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// Every group with its state and protocol type.
+    List {
+        /// Only groups in these states (Empty, Stable, PreparingRebalance, ...); repeatable.
+        #[arg(long = "state", value_delimiter = ',')]
+        states: Vec<String>,
+    },
+    /// A group's members and assignments, and per partition its committed offset and lag.
+    Describe {
+        /// The group's id (group.id).
+        group: String,
+    },
+    /// Compute new committed offsets for every partition of a topic; commit them with
+    /// --execute (only while the group has no members).
+    ResetOffsets(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset"])))]
+struct ResetArgs {
+    /// The group's id (group.id).
+    group: String,
+    /// The topic whose partitions get new offsets (all of them).
+    #[arg(long)]
+    topic: String,
+    /// The log start offset of each partition.
+    #[arg(long)]
+    to_earliest: bool,
+    /// The log end offset of each partition.
+    #[arg(long)]
+    to_latest: bool,
+    /// This offset in each partition, moved into [earliest, latest].
+    #[arg(long, value_name = "OFFSET")]
+    to_offset: Option<i64>,
+    /// Commit the new offsets; without it nothing changes.
+    #[arg(long)]
+    execute: bool,
+}
+
+/// Where a reset moves the committed offsets.
+#[derive(Debug, Clone, Copy)]
+enum ResetTarget {
+    Earliest,
+    Latest,
+    Offset(i64),
+}
+
+pub fn run(args: GroupArgs) -> anyhow::Result<()> {
+    let mut client = Client::connect(&args.bootstrap)?;
+    match args.command {
+        GroupCommand::List { states } => list(&mut client, &states, args.json),
+        GroupCommand::Describe { group } => describe(&mut client, &group, args.json),
+        GroupCommand::ResetOffsets(reset) => reset_offsets(&mut client, &reset, args.json),
+    }
+}
+
+fn list(client: &mut Client, states: &[String], json: bool) -> anyhow::Result<()> {
+    let mut groups = client.list_groups(states)?;
+    groups.sort_by(|a, b| a.group.cmp(&b.group));
+    if json {
+        // A struct, not json!(), so that the fields keep their order.
+        #[derive(Serialize)]
+        struct Groups {
+            groups: Vec<GroupListing>,
+        }
+        return print_json(&Groups { groups });
+    }
+    let rows = groups
+        .into_iter()
+        .map(|g| vec![g.group, g.state, or_dash(g.protocol_type)])
+        .collect();
+    print_table(&["GROUP", "STATE", "PROTOCOL-TYPE"], rows);
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct Description {
+    group: String,
+    state: String,
+    protocol_type: String,
+    protocol: String,
+    members: Vec<GroupMember>,
+    offsets: Vec<PartitionLag>,
+}
+
+#[derive(Debug, Serialize)]
+struct PartitionLag {
+    #[serde(flatten)]
+    partition: TopicPartition,
+    committed_offset: Option<i64>,
+    log_end_offset: Option<i64>,
+    lag: Option<i64>,
+    member_id: Option<String>,
+}
+
+fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> {
+    let mut description = describe_group(client, group)?;
+    let committed = client.committed_offsets(group)?;
+    // Every partition with a commit or an owner, as kafka-consumer-groups shows them.
+    let mut owners: BTreeMap<TopicPartition, Option<String>> =
+        committed.keys().map(|p| (p.clone(), None)).collect();
+    for member in &description.members {
+        for p in member.assignment.iter().flatten() {
+            owners.insert(p.clone(), Some(member.member_id.clone()));
+        }
+    }
+    let partitions: Vec<TopicPartition> = owners.keys().cloned().collect();
+    let ends = if partitions.is_empty() {
+        BTreeMap::new()
+    } else {
+        client.list_offsets(&partitions, LATEST_TIMESTAMP)?
+    };
+    description.offsets = owners
+        .into_iter()
+        .map(|(partition, member_id)| {
+            let committed_offset = committed.get(&partition).copied();
+            let log_end_offset = ends.get(&partition).and_then(|r| r.as_ref().ok()).copied();
+            let lag = committed_offset
+                .zip(log_end_offset)
+                .and_then(|(c, e)| e.checked_sub(c));
+            PartitionLag {
+                partition,
+                committed_offset,
+                log_end_offset,
+                lag,
+                member_id,
+            }
+        })
+        .collect();
+    if json {
+        print_json(&description)
+    } else {
+        print_description(&description);
+        Ok(())
+    }
+}
+
+/// State, protocol and members; an unknown group is an error, as in kafka-consumer-groups.
+fn describe_group(client: &mut Client, group: &str) -> anyhow::Result<Description> {
+    let described = client.describe_group(group)?;
+    if described.state == DEAD_STATE {
+        bail!("consumer group {group} does not exist");
+    }
+    Ok(Description {
+        group: group.to_string(),
+        state: described.state,
+        protocol_type: described.protocol_type,
+        protocol: described.protocol,
+        members: described.members,
+        offsets: Vec::new(),
+    })
+}
+
+fn print_description(d: &Description) {
+    let protocol = format!("{} {}", or_dash(d.protocol_type.clone()), d.protocol);
+    print_table(
+        &["GROUP", "STATE", "PROTOCOL"],
+        vec![vec![
+            d.group.clone(),
+            d.state.clone(),
+            protocol.trim().to_string(),
+        ]],
+    );
+    println!();
+    if d.members.is_empty() {
+        println!("Group {} has no active members.", d.group);
+    } else {
+        let rows = d
+            .members
+            .iter()
+            .map(|m| {
+                vec![
+                    m.member_id.clone(),
+                    or_dash(m.group_instance_id.clone().unwrap_or_default()),
+                    m.client_id.clone(),
+                    m.host.clone(),
+                    m.assignment.as_deref().map_or("-".to_string(), compact),
+                ]
+            })
+            .collect();
+        let headers = [
+            "MEMBER-ID",
+            "INSTANCE-ID",
+            "CLIENT-ID",
+            "HOST",
+            "ASSIGNMENT",
+        ];
+        print_table(&headers, rows);
+    }
+    println!();
+    let rows = d
+        .offsets
+        .iter()
+        .map(|o| {
+            vec![
+                o.partition.topic.clone(),
+                o.partition.partition.to_string(),
+                number(o.committed_offset),
+                number(o.log_end_offset),
+                number(o.lag),
+                or_dash(o.member_id.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let headers = [
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+        "MEMBER-ID",
+    ];
+    print_table(&headers, rows);
+}
+
+/// "orders(0,1) payments(2)"
+fn compact(partitions: &[TopicPartition]) -> String {
+    let mut by_topic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in partitions {
+        by_topic
+            .entry(&p.topic)
+            .or_default()
+            .push(p.partition.to_string());
+    }
+    let topics: Vec<String> = by_topic
+        .into_iter()
+        .map(|(topic, ps)| format!("{topic}({})", ps.join(",")))
+        .collect();
+    or_dash(topics.join(" "))
+}
+
+#[derive(Debug, Serialize)]
+struct Reset {
+    group: String,
+    topic: String,
+    executed: bool,
+    partitions: Vec<NewOffset>,
+}
+
+#[derive(Debug, Serialize)]
+struct NewOffset {
+    partition: i32,
+    new_offset: i64,
+}
+
+fn reset_offsets(client: &mut Client, args: &ResetArgs, json: bool) -> anyhow::Result<()> {
+    let target = match (args.to_earliest, args.to_latest, args.to_offset) {
+        (true, _, _) => ResetTarget::Earliest,
+        (_, true, _) => ResetTarget::Latest,
+        (_, _, Some(offset)) => ResetTarget::Offset(offset),
+        // clap's ArgGroup requires exactly one of the three.
+        _ => bail!("one of --to-earliest, --to-latest, --to-offset is required"),
+    };
+    let partitions = new_offsets(client, &args.topic, target)?;
+    if args.execute {
+        commit(client, &args.group, &args.topic, &partitions)?;
+    }
+    let reset = Reset {
+        group: args.group.clone(),
+        topic: args.topic.clone(),
+        executed: args.execute,
+        partitions,
+    };
+    if json {
+        print_json(&reset)?;
+    } else {
+        let rows = reset
+            .partitions
+            .iter()
+            .map(|p| {
+                let partition = p.partition.to_string();
+                let offset = p.new_offset.to_string();
+                vec![reset.group.clone(), reset.topic.clone(), partition, offset]
+            })
+            .collect();
+        print_table(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], rows);
+    }
+    if !args.execute {
+        eprintln!("Dry run: nothing committed. Add --execute to commit these offsets.");
+    }
+    Ok(())
+}
+
+/// The offset `target` means in each partition of `topic`, within [earliest, latest].
+fn new_offsets(
+    client: &mut Client,
+    topic: &str,
+    target: ResetTarget,
+) -> anyhow::Result<Vec<NewOffset>> {
+    let count = client.partition_count(topic)?;
+    let partitions: Vec<TopicPartition> = (0..count)
+        .map(|partition| TopicPartition {
+            topic: topic.to_string(),
+            partition,
+        })
+        .collect();
+    let earliest = client.list_offsets(&partitions, EARLIEST_TIMESTAMP)?;
+    let latest = client.list_offsets(&partitions, LATEST_TIMESTAMP)?;
+    let mut offsets = Vec::with_capacity(partitions.len());
+    for p in &partitions {
+        let bound = |offsets: &BTreeMap<TopicPartition, Result<i64, String>>| {
+            offsets
+                .get(p)
+                .cloned()
+                .unwrap_or_else(|| Err("not answered".to_string()))
+                .map_err(|e| anyhow::anyhow!("the offsets of {p}: {e}"))
+        };
+        let (low, high) = (bound(&earliest)?, bound(&latest)?);
+        let new_offset = match target {
+            ResetTarget::Earliest => low,
+            ResetTarget::Latest => high,
+            ResetTarget::Offset(offset) => {
+                let clamped = offset.clamp(low, high.max(low));
+                if clamped != offset {
+                    eprintln!("{p}: offset {offset} is outside [{low}, {high}]; using {clamped}");
+                }
+                clamped
+            }
+        };
+        offsets.push(NewOffset {
+            partition: p.partition,
+            new_offset,
+        });
+    }
+    Ok(offsets)
+}
+
+/// Commits from outside the group; the broker refuses while the group has members.
+fn commit(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    offsets: &[NewOffset],
+) -> anyhow::Result<()> {
+    let offsets: Vec<(TopicPartition, i64)> = offsets
+        .iter()
+        .map(|o| {
+            let topic = topic.to_string();
+            let partition = o.partition;
+            (TopicPartition { topic, partition }, o.new_offset)
+        })
+        .collect();
+    let refused = client.commit_offsets(group, &offsets)?;
+    let Some((partition, code)) = refused.first() else {
+        return Ok(());
+    };
+    let hint = match ResponseError::try_from_code(*code) {
+        Some(
+            ResponseError::UnknownMemberId
+            | ResponseError::IllegalGeneration
+            | ResponseError::RebalanceInProgress,
+        ) => " (offsets can be reset only while the group has no active members)",
+        _ => "",
+    };
+    bail!(
+        "group {group}: the broker refused the new offset of {partition}: {}{hint}",
+        error_name(*code)
+    )
+}
+
+fn number(value: Option<i64>) -> String {
+    value.map_or("-".to_string(), |v| v.to_string())
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".to_string()
+    } else {
+        text
+    }
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Left-aligned columns two spaces apart, no trailing blanks.
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(header).chain(rows) {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            line.push_str(&format!("{cell:<width$}  "));
+        }
+        println!("{}", line.trim_end());
+    }
+}
