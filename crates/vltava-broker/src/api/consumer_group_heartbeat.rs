@@ -4,9 +4,9 @@
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
-use vltava_group::{ConsumerHeartbeat, InstanceId, MemberId};
+use vltava_group::ConsumerHeartbeat;
 
-use super::{group_id, str_bytes};
+use super::{group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
 
@@ -36,12 +36,9 @@ pub async fn handle(context: RequestContext, request: ConsumerGroupHeartbeatRequ
     }
     let heartbeat = ConsumerHeartbeat {
         group_id: group,
-        member_id: MemberId::new(request.member_id.to_string()),
+        member_id: member_id(&request.member_id),
         member_epoch: request.member_epoch,
-        instance_id: request
-            .instance_id
-            .as_ref()
-            .map(|i| InstanceId::new(i.to_string())),
+        instance_id: instance_id(&request.instance_id),
         rack_id: request.rack_id.as_ref().map(|r| r.to_string()),
         rebalance_timeout_ms: request.rebalance_timeout_ms,
         subscribed_topic_names: request

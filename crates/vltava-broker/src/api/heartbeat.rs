@@ -1,9 +1,9 @@
 //! Heartbeat: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
-use vltava_group::{GenerationId, InstanceId, MemberId};
+use vltava_group::GenerationId;
 
-use super::group_id;
+use super::{group_id, instance_id, member_id};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
 
@@ -14,11 +14,8 @@ pub async fn handle(context: RequestContext, request: HeartbeatRequest) -> Reply
     };
     let heartbeat = vltava_group::HeartbeatRequest {
         group_id: group,
-        member_id: MemberId::new(request.member_id.to_string()),
-        group_instance_id: request
-            .group_instance_id
-            .as_ref()
-            .map(|i| InstanceId::new(i.to_string())),
+        member_id: member_id(&request.member_id),
+        group_instance_id: instance_id(&request.group_instance_id),
         generation_id: GenerationId(request.generation_id),
     };
     let code = match context.broker.groups.heartbeat(&heartbeat) {

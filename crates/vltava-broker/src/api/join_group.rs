@@ -3,9 +3,9 @@
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use vltava_group::{GroupError, InstanceId, JoinRequest, MemberId, Protocol};
+use vltava_group::{GroupError, JoinRequest, Protocol};
 
-use super::{group_id, str_bytes};
+use super::{group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
 
@@ -17,11 +17,8 @@ pub async fn handle(context: RequestContext, request: JoinGroupRequest) -> Reply
     };
     let join = JoinRequest {
         group_id: group,
-        member_id: MemberId::new(request.member_id.to_string()),
-        group_instance_id: request
-            .group_instance_id
-            .as_ref()
-            .map(|i| InstanceId::new(i.to_string())),
+        member_id: member_id(&request.member_id),
+        group_instance_id: instance_id(&request.group_instance_id),
         client_id: context.client_id(),
         client_host: format!("/{}", context.peer.ip()),
         session_timeout_ms: i64::from(request.session_timeout_ms),

@@ -3,9 +3,9 @@
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
-use vltava_group::{InstanceId, LeaveRequest, LeavingMember, MemberId};
+use vltava_group::{LeaveRequest, LeavingMember};
 
-use super::{group_id, str_bytes};
+use super::{group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
 
@@ -20,16 +20,13 @@ pub async fn handle(context: RequestContext, request: LeaveGroupRequest) -> Repl
             .members
             .iter()
             .map(|m| LeavingMember {
-                member_id: MemberId::new(m.member_id.to_string()),
-                group_instance_id: m
-                    .group_instance_id
-                    .as_ref()
-                    .map(|i| InstanceId::new(i.to_string())),
+                member_id: member_id(&m.member_id),
+                group_instance_id: instance_id(&m.group_instance_id),
             })
             .collect()
     } else {
         vec![LeavingMember {
-            member_id: MemberId::new(request.member_id.to_string()),
+            member_id: member_id(&request.member_id),
             group_instance_id: None,
         }]
     };

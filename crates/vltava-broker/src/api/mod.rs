@@ -41,3 +41,14 @@ pub(crate) fn group_id(
     }
     Ok(vltava_group::GroupId::new(id.0.to_string()))
 }
+
+/// A request's member id as the coordinator takes it (empty: not given one yet).
+pub(crate) fn member_id(id: &StrBytes) -> vltava_group::MemberId {
+    vltava_group::MemberId::new(id.to_string())
+}
+
+/// A request's `group.instance.id`, present for static members only.
+pub(crate) fn instance_id(id: &Option<StrBytes>) -> Option<vltava_group::InstanceId> {
+    id.as_ref()
+        .map(|i| vltava_group::InstanceId::new(i.to_string()))
+}

@@ -6,11 +6,9 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
-use vltava_group::{
-    CommittedOffset, CommitterRef, GenerationId, InstanceId, MemberId, TopicPartition,
-};
+use vltava_group::{CommittedOffset, CommitterRef, GenerationId, TopicPartition};
 
-use super::group_id;
+use super::{group_id, instance_id, member_id};
 use crate::broker::now_ms;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{coordinator_write_error_code, group_error_code};
@@ -18,11 +16,8 @@ use crate::group_coordinator::OffsetCommit;
 
 pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Reply {
     let broker = context.broker.clone();
-    let member_id = MemberId::new(request.member_id.to_string());
-    let instance_id = request
-        .group_instance_id
-        .as_ref()
-        .map(|i| InstanceId::new(i.to_string()));
+    let member_id = member_id(&request.member_id);
+    let instance_id = instance_id(&request.group_instance_id);
     let committer = CommitterRef {
         member_id: &member_id,
         group_instance_id: instance_id.as_ref(),

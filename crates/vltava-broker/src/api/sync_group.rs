@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
-use vltava_group::{GenerationId, InstanceId, MemberId, SyncRequest};
+use vltava_group::{GenerationId, SyncRequest};
 
-use super::{group_id, str_bytes};
+use super::{group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
 
@@ -15,18 +15,15 @@ pub async fn handle(context: RequestContext, request: SyncGroupRequest) -> Reply
     };
     let sync = SyncRequest {
         group_id: group,
-        member_id: MemberId::new(request.member_id.to_string()),
-        group_instance_id: request
-            .group_instance_id
-            .as_ref()
-            .map(|i| InstanceId::new(i.to_string())),
+        member_id: member_id(&request.member_id),
+        group_instance_id: instance_id(&request.group_instance_id),
         generation_id: GenerationId(request.generation_id),
         protocol_type: request.protocol_type.as_ref().map(|t| t.to_string()),
         protocol_name: request.protocol_name.as_ref().map(|n| n.to_string()),
         assignments: request
             .assignments
             .iter()
-            .map(|a| (MemberId::new(a.member_id.to_string()), a.assignment.clone()))
+            .map(|a| (member_id(&a.member_id), a.assignment.clone()))
             .collect(),
     };
     let broker = context.broker.clone();

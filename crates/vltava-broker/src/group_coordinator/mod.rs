@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use vltava_group::{
-    CommittedOffset, CommitterRef, ConsumerGroupDescription, ConsumerHeartbeat,
+    CommittedOffset, CommitterRef, Completion, ConsumerGroupDescription, ConsumerHeartbeat,
     ConsumerHeartbeatResult, Coordinator, GroupDescription, GroupError, GroupId, GroupState,
     HeartbeatRequest, JoinOutcome, JoinRequest, JoinResult, LeaveRequest, MemberId,
     MemberLeaveResult, OffsetStore, SyncOutcome, SyncRequest, SyncResult, TopicInfo,
@@ -22,7 +22,7 @@ use vltava_group::{
 };
 
 pub use offsets_topic::OffsetCommit;
-use parked::{Parked, SUPERSEDED};
+use parked::{Parked, Waiter};
 
 use crate::config::BrokerConfig;
 use crate::topics::Topics;
@@ -88,71 +88,68 @@ impl GroupCoordinator {
         i64::try_from(self.clock_start.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// Runs one coordinator call under the lock, answers the parked requests it completed (in
+    /// order), and wakes the timer task, whose next deadline the call may have moved.
+    fn call<T>(&self, f: impl FnOnce(&mut Inner, i64) -> (T, Vec<Completion>)) -> T {
+        let outcome = {
+            let mut inner = self.lock();
+            let (outcome, completions) = f(&mut inner, self.now_ms());
+            inner.parked.deliver(completions);
+            outcome
+        };
+        self.deadline_changed.notify_one();
+        outcome
+    }
+
     /// JoinGroup: answers when the rebalance completes (or at once, for errors and for a static
     /// member that rejoins a stable group).
     pub async fn join(&self, request: JoinRequest) -> Result<JoinResult, GroupError> {
-        let waiter = {
-            let mut inner = self.lock();
-            let reply = inner.coordinator.join(&request, self.now_ms());
+        self.call(|inner, now_ms| {
+            let reply = inner.coordinator.join(&request, now_ms);
             let waiter = match reply.outcome {
                 JoinOutcome::Pending { member_id } => {
-                    Ok(inner.parked.park_join(request.group_id.clone(), member_id))
+                    Waiter::Parked(inner.parked.park_join(request.group_id.clone(), member_id))
                 }
-                JoinOutcome::Completed(result) => Err(Ok(result)),
-                JoinOutcome::Err(error) => Err(Err(error)),
+                JoinOutcome::Completed(result) => Waiter::Ready(Ok(result)),
+                JoinOutcome::Err(error) => Waiter::Ready(Err(error)),
             };
-            inner.parked.deliver(reply.completions);
-            waiter
-        };
-        self.deadline_changed.notify_one();
-        match waiter {
-            Ok(waiter) => waiter.await.unwrap_or(Err(SUPERSEDED)),
-            Err(answer) => answer,
-        }
+            (waiter, reply.completions)
+        })
+        .answer()
+        .await
     }
 
     /// SyncGroup: followers wait for the leader's assignment.
     pub async fn sync(&self, request: SyncRequest) -> Result<SyncResult, GroupError> {
-        let waiter = {
-            let mut inner = self.lock();
-            let reply = inner.coordinator.sync(&request, self.now_ms());
+        self.call(|inner, now_ms| {
+            let reply = inner.coordinator.sync(&request, now_ms);
             let waiter = match reply.outcome {
-                SyncOutcome::Pending => Ok(inner
-                    .parked
-                    .park_sync(request.group_id.clone(), request.member_id.clone())),
-                SyncOutcome::Completed(result) => Err(Ok(result)),
-                SyncOutcome::Err(error) => Err(Err(error)),
+                SyncOutcome::Pending => Waiter::Parked(
+                    inner
+                        .parked
+                        .park_sync(request.group_id.clone(), request.member_id.clone()),
+                ),
+                SyncOutcome::Completed(result) => Waiter::Ready(Ok(result)),
+                SyncOutcome::Err(error) => Waiter::Ready(Err(error)),
             };
-            inner.parked.deliver(reply.completions);
-            waiter
-        };
-        self.deadline_changed.notify_one();
-        match waiter {
-            Ok(waiter) => waiter.await.unwrap_or(Err(SUPERSEDED)),
-            Err(answer) => answer,
-        }
+            (waiter, reply.completions)
+        })
+        .answer()
+        .await
     }
 
     pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), GroupError> {
-        let outcome = {
-            let mut inner = self.lock();
-            let reply = inner.coordinator.heartbeat(request, self.now_ms());
-            inner.parked.deliver(reply.completions);
-            reply.outcome
-        };
-        self.deadline_changed.notify_one();
-        outcome
+        self.call(|inner, now_ms| {
+            let reply = inner.coordinator.heartbeat(request, now_ms);
+            (reply.outcome, reply.completions)
+        })
     }
 
     pub fn leave(&self, request: &LeaveRequest) -> Result<Vec<MemberLeaveResult>, GroupError> {
-        let outcome = {
-            let mut inner = self.lock();
-            let reply = inner.coordinator.leave(request, self.now_ms());
-            inner.parked.deliver(reply.completions);
-            reply.outcome
-        };
-        self.deadline_changed.notify_one();
-        outcome
+        self.call(|inner, now_ms| {
+            let reply = inner.coordinator.leave(request, now_ms);
+            (reply.outcome, reply.completions)
+        })
     }
 
     /// DescribeGroups. A group the coordinator does not know but that has committed offsets
@@ -227,12 +224,12 @@ impl GroupCoordinator {
                 partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
             })
         };
-        let outcome = self
-            .lock()
-            .coordinator
-            .consumer_heartbeat(request, &resolve, self.now_ms());
-        self.deadline_changed.notify_one();
-        outcome
+        self.call(|inner, now_ms| {
+            let outcome = inner
+                .coordinator
+                .consumer_heartbeat(request, &resolve, now_ms);
+            (outcome, Vec::new())
+        })
     }
 
     pub fn consumer_describe(

@@ -69,4 +69,19 @@ impl Parked {
 /// What a parked request answers when its waiter was replaced by a newer request of the same
 /// member: the client is no longer listening for it, but its connection still needs an answer
 /// to keep responses in order.
-pub(super) const SUPERSEDED: GroupError = GroupError::RebalanceInProgress;
+const SUPERSEDED: GroupError = GroupError::RebalanceInProgress;
+
+/// A request's answer: ready now, or parked until a completion.
+pub(super) enum Waiter<T> {
+    Ready(Result<T, GroupError>),
+    Parked(Answer<T>),
+}
+
+impl<T> Waiter<T> {
+    pub(super) async fn answer(self) -> Result<T, GroupError> {
+        match self {
+            Waiter::Ready(answer) => answer,
+            Waiter::Parked(receiver) => receiver.await.unwrap_or(Err(SUPERSEDED)),
+        }
+    }
+}
