@@ -24,6 +24,32 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Spawn a broker command, time process start → first answered Metadata, read its idle RSS.
     Startup(StartupArgs),
+    /// Consumer group: N subscribed members consuming, one more joins; time until all N+1
+    /// members own partitions and have read a record again.
+    Rebalance(RebalanceArgs),
+    /// One group consumer commits offsets synchronously N times: commits/s and latency.
+    Commit(CommitArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Assignor {
+    /// librdkafka's range assignor: eager rebalances (every member revokes everything).
+    Range,
+    /// Incremental (cooperative) rebalances: only the moved partitions are revoked.
+    CooperativeSticky,
+    /// KIP-848 (`group.protocol=consumer`): the broker assigns; heartbeat and session timing
+    /// are the broker's (group.consumer.*), not the client's.
+    Consumer,
+}
+
+impl Assignor {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Assignor::Range => "range",
+            Assignor::CooperativeSticky => "cooperative-sticky",
+            Assignor::Consumer => "consumer",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,4 +184,71 @@ pub struct StartupArgs {
     /// The broker command and its arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Topic to consume, created with --partitions if it does not exist.
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long, default_value_t = 12)]
+    pub partitions: i32,
+    /// Members consuming before one more joins.
+    #[arg(long, default_value_t = 10)]
+    pub members: u32,
+    /// partition.assignment.strategy of every member.
+    #[arg(long, value_enum, default_value = "range")]
+    pub assignor: Assignor,
+    /// Repetitions, each with a new group id (and new members).
+    #[arg(long, default_value_t = 3)]
+    pub reps: u32,
+    /// librdkafka heartbeat.interval.ms.
+    #[arg(long, default_value_t = 1000)]
+    pub heartbeat_ms: u64,
+    /// librdkafka session.timeout.ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
+    /// A background producer sends one record to every partition this often.
+    #[arg(long, default_value_t = 20)]
+    pub produce_interval_ms: u64,
+    /// The first N members count as stable once their assignment has not changed for this long
+    /// (and they cover every partition and have all read a record since). The new member then
+    /// joins (rep - ½) / reps of a heartbeat interval later, to spread the heartbeat phase.
+    #[arg(long, default_value_t = 2000)]
+    pub settle_ms: u64,
+    /// Give up on one repetition (start, settle and join) after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s_max: u64,
+    /// Extra librdkafka properties for the members, KEY=VALUE, repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Topic whose partitions are assigned and committed, created if it does not exist.
+    #[arg(long)]
+    pub topic: String,
+    /// Partitions of the topic; every commit carries one offset per partition.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Synchronous commits to make.
+    #[arg(long)]
+    pub commits: u64,
+    /// Group id [default: vltava-bench-commit-PID-TIME].
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Stop after this many seconds even if fewer commits were made.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s_max: u64,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod consume;
+mod group;
 mod kafka_config;
 mod probe;
 mod produce;
@@ -17,6 +18,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Consume(args) => consume::run(&args),
         cli::Command::Probe(args) => probe::run(&args),
         cli::Command::Startup(args) => probe::startup(&args),
+        cli::Command::Rebalance(args) => group::rebalance(&args),
+        cli::Command::Commit(args) => group::commit(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

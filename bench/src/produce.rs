@@ -60,7 +60,7 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
         .context("creating the latency histogram")
 }
 
-fn nanos_since(origin: Instant) -> u64 {
+pub fn nanos_since(origin: Instant) -> u64 {
     u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 

@@ -181,3 +181,196 @@ pub fn median(values: &mut [f64]) -> f64 {
         (values[mid - 1] + values[mid]) / 2.0
     }
 }
+
+/// One repetition of `rebalance`. Times in ms; `None` when it did not happen in time.
+#[derive(Debug, Serialize)]
+pub struct RebalanceRun {
+    pub group: String,
+    /// Members created → the first N all own partitions and read a record.
+    pub initial_all_consuming_ms: Option<f64>,
+    /// Members created → the first N also saw no rebalance for `settle_ms`.
+    pub settled_ms: Option<f64>,
+    /// Wait between settling and the join: (rep - ½) / reps of the heartbeat interval.
+    pub join_delay_ms: f64,
+    /// Creation of the joining member → its first non-empty assignment.
+    pub join_to_new_member_assigned_ms: Option<f64>,
+    /// Creation of the joining member → all N+1 own partitions and read a record again.
+    pub join_to_all_consuming_ms: Option<f64>,
+    /// Creation of the joining member → its `subscribe` call, after it learnt its coordinator.
+    pub join_to_subscribe_ms: Option<f64>,
+    /// `subscribe` of the joining member → its first non-empty assignment.
+    pub subscribe_to_new_member_assigned_ms: Option<f64>,
+    /// `subscribe` of the joining member → all N+1 consuming: the rebalance alone.
+    pub subscribe_to_all_consuming_ms: Option<f64>,
+    /// Rebalance callbacks (assign or revoke) across all members between join and all consuming.
+    pub rebalance_callbacks_during_join: u64,
+    /// The member whose first record after its last rebalance callback came last (times after
+    /// the join).
+    pub last_to_consume: Option<String>,
+    /// Records read by all members during the repetition.
+    pub records: u64,
+    /// Records the background producer had acknowledged during the repetition.
+    pub records_produced: u64,
+    /// Client warnings and errors (librdkafka log, poll errors, failed auto-commits).
+    pub client_notes: u64,
+    pub error: Option<String>,
+    /// The first client warnings and errors, when there were any.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RebalanceReport {
+    pub topic: String,
+    pub partitions: i32,
+    pub members: u32,
+    pub assignor: String,
+    pub reps: u32,
+    pub reps_failed: u32,
+    pub produce_interval_ms: u64,
+    pub settle_ms: u64,
+    /// librdkafka settings of every member.
+    pub settings: std::collections::BTreeMap<String, String>,
+    pub join_to_all_consuming_ms_median: Option<f64>,
+    pub join_to_all_consuming_ms_min: Option<f64>,
+    pub join_to_all_consuming_ms_max: Option<f64>,
+    pub join_to_new_member_assigned_ms_median: Option<f64>,
+    pub subscribe_to_all_consuming_ms_median: Option<f64>,
+    pub subscribe_to_all_consuming_ms_min: Option<f64>,
+    pub subscribe_to_all_consuming_ms_max: Option<f64>,
+    pub join_to_subscribe_ms_median: Option<f64>,
+    pub runs: Vec<RebalanceRun>,
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"))
+}
+
+impl RebalanceReport {
+    pub fn print(&self, json: bool) -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(self)?);
+            return Ok(());
+        }
+        println!(
+            "rebalance {} ({} partitions): {} members + 1 joining, assignor {}, a record to every \
+             partition every {} ms",
+            self.topic, self.partitions, self.members, self.assignor, self.produce_interval_ms
+        );
+        let settings: Vec<String> = self
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("member settings: {}", settings.join(" "));
+        println!(
+            "{:>4} {:>14} {:>12} {:>8} {:>18} {:>18} {:>18} {:>10} {:>8} {:>8} {:>6}",
+            "rep",
+            "N consuming ms",
+            "settled ms",
+            "delay ms",
+            "join→subscribe ms",
+            "join→assigned ms",
+            "join→consuming ms",
+            "callbacks",
+            "read",
+            "produced",
+            "notes"
+        );
+        for (i, run) in self.runs.iter().enumerate() {
+            println!(
+                "{:>4} {:>14} {:>12} {:>8.0} {:>18} {:>18} {:>18} {:>10} {:>8} {:>8} {:>6}",
+                i + 1,
+                ms(run.initial_all_consuming_ms),
+                ms(run.settled_ms),
+                run.join_delay_ms,
+                ms(run.join_to_subscribe_ms),
+                ms(run.join_to_new_member_assigned_ms),
+                ms(run.join_to_all_consuming_ms),
+                run.rebalance_callbacks_during_join,
+                run.records,
+                run.records_produced,
+                run.client_notes
+            );
+            if let Some(last) = &run.last_to_consume {
+                println!("     last to consume: {last}");
+            }
+            if let Some(error) = &run.error {
+                println!("     error: {error}");
+            }
+        }
+        println!(
+            "join → every member consuming again: median {} ms, min {} ms, max {} ms ({} of {} \
+             reps failed); join → new member assigned: median {} ms",
+            ms(self.join_to_all_consuming_ms_median),
+            ms(self.join_to_all_consuming_ms_min),
+            ms(self.join_to_all_consuming_ms_max),
+            self.reps_failed,
+            self.reps,
+            ms(self.join_to_new_member_assigned_ms_median)
+        );
+        println!(
+            "subscribe → every member consuming again (the rebalance alone): median {} ms, min {} \
+             ms, max {} ms; creation → subscribe (coordinator known): median {} ms",
+            ms(self.subscribe_to_all_consuming_ms_median),
+            ms(self.subscribe_to_all_consuming_ms_min),
+            ms(self.subscribe_to_all_consuming_ms_max),
+            ms(self.join_to_subscribe_ms_median)
+        );
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommitReport {
+    pub topic: String,
+    pub group: String,
+    pub partitions: i32,
+    pub commits_requested: u64,
+    pub commits: u64,
+    pub commits_failed: u64,
+    /// First timed commit to the last answer (the untimed first commit excluded).
+    pub elapsed_s: f64,
+    pub commits_per_s: f64,
+    /// The first commit, which also finds and connects to the coordinator.
+    pub first_commit_ms: f64,
+    /// Per synchronous commit, call to return.
+    pub latency_us: LatencyUs,
+    /// OffsetFetch afterwards returned the last committed offset for every partition.
+    pub offsets_fetched_match: bool,
+    pub first_error: Option<String>,
+    pub client_notes: u64,
+    pub notes: Vec<String>,
+}
+
+impl CommitReport {
+    pub fn print(&self, json: bool) -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(self)?);
+            return Ok(());
+        }
+        let l = &self.latency_us;
+        println!(
+            "commit {} ({} partitions, group {}): {} of {} synchronous commits ({} failed) in \
+             {:.3} s = {:.0} commits/s; latency µs p50 {} p99 {} p99.9 {} max {}; first commit \
+             {:.1} ms; OffsetFetch matches: {}",
+            self.topic,
+            self.partitions,
+            self.group,
+            self.commits,
+            self.commits_requested,
+            self.commits_failed,
+            self.elapsed_s,
+            self.commits_per_s,
+            l.p50,
+            l.p99,
+            l.p999,
+            l.max,
+            self.first_commit_ms,
+            self.offsets_fetched_match
+        );
+        if let Some(e) = &self.first_error {
+            println!("first error: {e}");
+        }
+        Ok(())
+    }
+}
