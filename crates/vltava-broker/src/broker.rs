@@ -133,7 +133,7 @@ impl Broker {
         }
     }
 
-    /// Applies retention and time-based rolls to every partition.
+    /// Applies retention, time-based rolls and log compaction to every partition.
     pub fn apply_retention(&self) {
         let now = now_ms();
         for topic in self.topics.all() {
@@ -145,6 +145,19 @@ impl Broker {
                     }
                     Err(error) => {
                         tracing::error!(topic = %topic.name, partition = partition.index, %error, "retention failed")
+                    }
+                }
+                if !self.config.log_cleaner_enable {
+                    continue;
+                }
+                // The log checks cleanup.policy: only `compact` (or `compact,delete`) cleans.
+                match partition.clean(now) {
+                    Ok(stats) if stats.segments_scanned == 0 => {}
+                    Ok(stats) => {
+                        tracing::info!(topic = %topic.name, partition = partition.index, ?stats, "log cleaner cleaned segments")
+                    }
+                    Err(error) => {
+                        tracing::error!(topic = %topic.name, partition = partition.index, %error, "log cleaner failed")
                     }
                 }
             }

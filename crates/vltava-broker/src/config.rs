@@ -39,6 +39,10 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// How often retention and time-based segment rolls are checked.
     pub retention_check_interval_ms: u64,
+    /// `log.cleaner.enable`: compact topics whose cleanup.policy has `compact`. Off by default
+    /// until the cleaner passes its kill -9 test reliably (issue 7): a compacted topic then
+    /// keeps every record, which loses nothing.
+    pub log_cleaner_enable: bool,
     /// The group coordinator's `group.*` settings.
     pub group: GroupConfig,
     /// `offsets.topic.num.partitions`: fixed when `__consumer_offsets` is first created.
@@ -68,6 +72,7 @@ impl BrokerConfig {
             inflight_requests_max: 32,
             log: LogConfig::default(),
             retention_check_interval_ms: 30_000,
+            log_cleaner_enable: false,
             group: GroupConfig::default(),
             offsets_topic_partitions: vltava_group::OFFSETS_TOPIC_PARTITIONS_DEFAULT,
             offset_metadata_bytes_max: 4096,

@@ -23,7 +23,7 @@ pub enum BrokerError {
     InvalidReplicationFactor(i16),
     #[error("replica assignment must name this broker once per partition, partitions 0..n")]
     InvalidReplicaAssignment,
-    #[error("invalid config: {0}")]
+    #[error("{0}")]
     InvalidConfig(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -41,6 +41,46 @@ pub enum BrokerError {
         offset: i64,
         reason: String,
     },
+    /// CreatePartitions asking for the count the topic has (Kafka's message).
+    #[error("Topic already has {current} partition(s).")]
+    PartitionCountUnchanged { current: i32 },
+    /// CreatePartitions asking for fewer partitions: a topic never shrinks (Kafka's message).
+    #[error(
+        "The topic {topic} currently has {current} partition(s); {requested} would not be an increase."
+    )]
+    PartitionCountDecrease {
+        topic: String,
+        current: i32,
+        requested: i32,
+    },
+    #[error("{0}")]
+    ManualAssignment(#[from] AssignmentError),
+    /// A topic named twice in one CreatePartitions request: Kafka grows it neither time.
+    #[error("Duplicate topic name.")]
+    DuplicateTopic,
+    /// `__consumer_offsets` maps groups to partitions by the partition count, so growing it
+    /// would move every group's committed offsets.
+    #[error("cannot add partitions to the internal topic {0}")]
+    InternalTopicPartitions(String),
+    #[error("Cannot delete records of internal topic {0}")]
+    InternalTopicRecordDeletion(String),
+    #[error(
+        "Records of partition {topic}-{partition} can not be deleted due to the configured policy"
+    )]
+    RecordDeletionPolicy { topic: String, partition: i32 },
+    #[error(
+        "cannot move the log start offset to {requested}: it must be between 0 and the high watermark {high_watermark}"
+    )]
+    LogStartOffsetOutOfRange { requested: i64, high_watermark: i64 },
+    #[error("No such topic as {0}")]
+    NoSuchTopic(String),
+    #[error("No such partition as {topic}-{partition}")]
+    NoSuchPartition { topic: String, partition: i32 },
+    #[error("Unknown election type {0}")]
+    UnknownElectionType(i8),
+    /// The partition already has the leader an election would choose: on one node, always.
+    #[error("Leader election not needed for topic partition.")]
+    ElectionNotNeeded,
     #[error("metadata i/o on {path}: {source}")]
     MetadataIo {
         path: std::path::PathBuf,
@@ -67,6 +107,21 @@ impl BrokerError {
             BrokerError::InvalidRequest(_) => ResponseError::InvalidRequest,
             BrokerError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,
             BrokerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            BrokerError::PartitionCountUnchanged { .. }
+            | BrokerError::PartitionCountDecrease { .. } => ResponseError::InvalidPartitions,
+            BrokerError::ManualAssignment(_) => ResponseError::InvalidReplicaAssignment,
+            BrokerError::InternalTopicPartitions(_) | BrokerError::RecordDeletionPolicy { .. } => {
+                ResponseError::PolicyViolation
+            }
+            BrokerError::InternalTopicRecordDeletion(_) => ResponseError::InvalidTopicException,
+            BrokerError::LogStartOffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            BrokerError::NoSuchTopic(_) | BrokerError::NoSuchPartition { .. } => {
+                ResponseError::UnknownTopicOrPartition
+            }
+            BrokerError::UnknownElectionType(_) | BrokerError::DuplicateTopic => {
+                ResponseError::InvalidRequest
+            }
+            BrokerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
             BrokerError::MetadataIo { .. } | BrokerError::OffsetsLogCorrupt { .. } => {
                 ResponseError::KafkaStorageError
             }
@@ -78,6 +133,24 @@ impl BrokerError {
     pub fn message(&self) -> String {
         self.to_string()
     }
+}
+
+/// Why a CreatePartitions replica assignment is refused, in Kafka's words. One broker means
+/// every new partition is assigned exactly `[node_id]`.
+#[derive(Debug, thiserror::Error)]
+pub enum AssignmentError {
+    #[error(
+        "Attempted to add {additional} additional partition(s), but only {given} assignment(s) were specified."
+    )]
+    CountMismatch { additional: i32, given: usize },
+    #[error("The manual partition assignment includes an empty replica list.")]
+    Empty,
+    #[error(
+        "The manual partition assignment includes broker {0}, but no such broker is registered."
+    )]
+    UnknownBroker(i32),
+    #[error("The manual partition assignment includes the broker {0} more than once.")]
+    DuplicateBroker(i32),
 }
 
 /// Storage errors as Kafka reports them for produce, fetch and list-offsets.

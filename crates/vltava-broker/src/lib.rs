@@ -9,6 +9,7 @@
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod configs;
 pub mod dispatch;
 pub mod error;
 pub mod fetch_session;

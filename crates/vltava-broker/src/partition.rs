@@ -15,8 +15,8 @@ use vltava_storage::records::first_record_at_or_after;
 use vltava_storage::{AppendOptions, Log, ReadSlice};
 
 use crate::config::FlushPolicy;
-use crate::error::Result;
-use crate::producer_state::{ProducerStateTable, SequenceCheck};
+use crate::error::{BrokerError, Result};
+use crate::producer_state::{ActiveProducer, ProducerStateTable, SequenceCheck};
 
 /// Vltava has no leader elections on a single node, so every leader epoch is this one.
 pub const LEADER_EPOCH: i32 = 0;
@@ -242,6 +242,59 @@ impl Partition {
         // Persisting the recovery point now spares a full scan of older segments on restart.
         state.log.checkpoint()?;
         Ok(deleted)
+    }
+
+    /// Log compaction, when the topic's cleanup.policy has `compact` and the log is due (see
+    /// `vltava_storage::Log::prepare_clean`). The lock is held to plan the clean and to swap
+    /// the cleaned segments in, not while segments are read and filtered, so appends and
+    /// fetches go on meanwhile.
+    pub fn clean(&self, now_ms: i64) -> Result<vltava_storage::CleanStats> {
+        let options = vltava_storage::CleanOptions::default();
+        let Some(prepared) = self.state().log.prepare_clean(now_ms, options)? else {
+            return Ok(vltava_storage::CleanStats::default());
+        };
+        let cleaned = prepared.run()?;
+        Ok(self.state().log.complete_clean(cleaned)?)
+    }
+
+    /// Applies new topic configs to the log (retention, segment size, message size...).
+    pub fn set_log_config(&self, config: vltava_storage::LogConfig) {
+        self.state().log.set_config(config);
+    }
+
+    /// Moves the log start offset up to `offset` (DeleteRecords) and returns the log start
+    /// offset after the move: the low watermark. Never past the high watermark, so only
+    /// records consumers could already see are deleted; an offset at or below the current
+    /// start changes nothing. Durable when this returns: the checkpoint is fsynced under the
+    /// lock, like retention's, which is acceptable for an admin operation.
+    pub fn advance_log_start_offset(&self, offset: i64) -> Result<i64> {
+        // The high watermark only grows, so checking it before taking the lock is safe.
+        let high_watermark = self.high_watermark();
+        if offset < 0 || offset > high_watermark {
+            return Err(BrokerError::LogStartOffsetOutOfRange {
+                requested: offset,
+                high_watermark,
+            });
+        }
+        let mut state = self.state();
+        state.log.set_log_start_offset(offset)?;
+        Ok(state.log.log_start_offset())
+    }
+
+    /// Whether the log's `cleanup.policy` includes `delete`: only then may records be deleted
+    /// (DeleteRecords), as in Kafka; a compacted log keeps the latest value of every key.
+    pub fn deletes_records(&self) -> bool {
+        self.state().log.config().cleanup_policy.delete
+    }
+
+    /// Bytes of the partition's log files (DescribeLogDirs), indexes excluded as in Kafka.
+    pub fn size_bytes(&self) -> u64 {
+        self.state().log.size_bytes()
+    }
+
+    /// The idempotent producers this partition has state for (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.state().producers.active()
     }
 
     /// Removes the partition's directory. The partition must no longer be reachable.

@@ -29,6 +29,18 @@ struct BatchMetadata {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMetadata>,
+    /// The max timestamp of the producer's last batch (DescribeProducers).
+    last_timestamp: i64,
+}
+
+/// One idempotent producer as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// -1 when the producer has no batch under its current epoch yet.
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
 }
 
 /// The verdict on a batch before it is appended.
@@ -102,6 +114,23 @@ impl ProducerStateTable {
             first_offset,
             last_offset,
         });
+        entry.last_timestamp = batch.max_timestamp;
+    }
+
+    /// Every producer with state in this partition, by producer id.
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut active: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, entry)| ActiveProducer {
+                producer_id,
+                epoch: entry.epoch,
+                last_sequence: entry.batches.back().map_or(-1, |b| b.last_sequence),
+                last_timestamp: entry.last_timestamp,
+            })
+            .collect();
+        active.sort_by_key(|p| p.producer_id);
+        active
     }
 }
 
@@ -213,6 +242,27 @@ mod tests {
         let table = ProducerStateTable::default();
         assert_eq!(table.check(&batch(9, 0, 42, 1))?, SequenceCheck::Append);
         Ok(())
+    }
+
+    #[test]
+    fn active_producers_report_their_last_sequence_and_timestamp() {
+        let mut table = ProducerStateTable::default();
+        let mut first = batch(7, 2, 0, 10);
+        first.max_timestamp = 1_000;
+        table.record(&first, 0, 9);
+        let mut second = batch(7, 2, 10, 5);
+        second.max_timestamp = 2_000;
+        table.record(&second, 10, 14);
+        table.record(&batch(NO_PRODUCER_ID, -1, -1, 3), 15, 17);
+        assert_eq!(
+            table.active(),
+            vec![ActiveProducer {
+                producer_id: 7,
+                epoch: 2,
+                last_sequence: 14,
+                last_timestamp: 2_000,
+            }]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use vltava_storage::fs::FileSystem;
 use vltava_storage::{Log, LogConfig};
 
 use crate::config::FlushPolicy;
+use crate::configs;
 use crate::error::{BrokerError, Result};
 use crate::partition::Partition;
 use crate::topic_name;
@@ -68,6 +69,9 @@ pub struct Topics {
     flush: FlushPolicy,
     defaults: LogConfig,
     map: RwLock<TopicMap>,
+    /// Held while a topic grows (CreatePartitions): two growths at once would open the same
+    /// partition directories.
+    growing: Mutex<()>,
 }
 
 impl Topics {
@@ -85,6 +89,7 @@ impl Topics {
             flush,
             defaults,
             map: RwLock::new(TopicMap::default()),
+            growing: Mutex::new(()),
         };
         let path = data_dir.join(TOPICS_FILE);
         let records: Vec<TopicRecord> = match std::fs::read(&path) {
@@ -153,6 +158,9 @@ impl Topics {
         if map.by_name.contains_key(spec.name.as_str()) {
             return Err(BrokerError::TopicAlreadyExists);
         }
+        for index in 0..spec.partitions {
+            self.remove_stale_dir(&self.partition_dir(&spec.name, index))?;
+        }
         let topic = self.open_topic(
             spec.name,
             Uuid::new_v4(),
@@ -177,14 +185,47 @@ impl Topics {
             self.persist(&map)?;
             topic
         };
-        // In-flight requests may still hold a partition; its directory goes when the last does.
-        for partition in &topic.partitions {
-            if let Some(partition) = Arc::into_inner(partition.clone()) {
-                partition.delete()?;
-            }
+        // The directories go now. In-flight requests that still hold a partition keep its open
+        // files (unlinked files stay readable and writable on Unix) and see nothing of a topic
+        // created later under the same name.
+        for index in 0..partition_count(&topic) {
+            self.remove_stale_dir(&self.partition_dir(&topic.name, index))?;
         }
         tracing::info!(topic = %topic.name, "deleted topic");
         Ok(topic)
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs, IncrementalAlterConfigs): checked,
+    /// persisted, then applied to every partition's log. `validate_only` checks only.
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let log = log_config(&self.defaults, &configs)?;
+        let mut map = self.write();
+        let current = map
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if validate_only {
+            return Ok(());
+        }
+        let topic = Arc::new(Topic {
+            name: current.name.clone(),
+            id: current.id,
+            configs,
+            partitions: current.partitions.clone(),
+        });
+        map.insert(topic.clone());
+        self.persist(&map)?;
+        for partition in &topic.partitions {
+            partition.set_log_config(log.clone());
+        }
+        tracing::info!(topic = %topic.name, configs = ?topic.configs, "altered topic configs");
+        Ok(())
     }
 
     fn open_topic(
@@ -199,7 +240,7 @@ impl Topics {
         let name: Arc<str> = name.into();
         let mut opened = Vec::new();
         for index in 0..partitions {
-            let dir = self.data_dir.join(format!("{name}-{index}"));
+            let dir = self.partition_dir(&name, index);
             let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
             opened.push(Arc::new(Partition::new(
                 name.clone(),
@@ -237,6 +278,154 @@ impl Topics {
     }
 }
 
+/// CreatePartitions: growing a topic.
+impl Topics {
+    /// Checks that a topic could grow to `partitions` partitions (CreatePartitions, and all of
+    /// it with validate_only); returns the topic as it is now.
+    pub fn validate_growth(&self, name: &str, partitions: i32) -> Result<Arc<Topic>> {
+        let topic = self.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        check_growth(&topic, partitions)?;
+        Ok(topic)
+    }
+
+    /// Grows a topic to `partitions` partitions and returns it grown.
+    ///
+    /// The existing partitions keep serving throughout. The new logs are opened (two fsyncs
+    /// each) under the read lock: produce and fetch carry on, while CreateTopics, DeleteTopics
+    /// and config changes (writers) wait, so nothing else touches these directories or this
+    /// topic meanwhile. (std's lock prefers writers: while one waits, new lookups wait too.)
+    /// Then a new `Topic` holding the same `Arc<Partition>`s plus the new ones replaces the
+    /// old one and `topics.json` is rewritten; requests holding the old `Topic` finish with it.
+    pub fn add_partitions(&self, name: &str, partitions: i32, now_ms: i64) -> Result<Arc<Topic>> {
+        let _growing = self.growing.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen, added) = {
+            let map = self.read();
+            let topic = map
+                .by_name
+                .get(name)
+                .cloned()
+                .ok_or(BrokerError::UnknownTopicOrPartition)?;
+            let added = self.open_new_partitions(&topic, partitions, now_ms)?;
+            (topic, added)
+        };
+        let mut map = self.write();
+        let current = map.by_name.get(name).cloned();
+        let (base, added) = match current {
+            Some(current) if Arc::ptr_eq(&current, &seen) => (current, added),
+            current => {
+                // The topic changed in the instant between the two locks (reconfigured,
+                // deleted, re-created): drop what was opened for the old state and grow the
+                // topic as it is now, under the write lock this time.
+                discard_partitions(added, current.as_deref());
+                let current = current.ok_or(BrokerError::UnknownTopicOrPartition)?;
+                let added = self.open_new_partitions(&current, partitions, now_ms)?;
+                (current, added)
+            }
+        };
+        let mut all = base.partitions.clone();
+        all.extend(added);
+        let grown = Arc::new(Topic {
+            name: base.name.clone(),
+            id: base.id,
+            configs: base.configs.clone(),
+            partitions: all,
+        });
+        map.insert(grown.clone());
+        if let Err(error) = self.persist(&map) {
+            // Not recorded, so not served: a restart would not know the new partitions.
+            map.insert(base);
+            return Err(error);
+        }
+        tracing::info!(topic = %grown.name, from = seen.partitions.len(), to = partitions, "added partitions");
+        Ok(grown)
+    }
+
+    /// Empty logs for the partitions from the topic's count up to `partitions`. A directory
+    /// already there was left by a deleted topic of the same name (or by a growth that a crash
+    /// cut short); it is removed so that a new partition never shows old records.
+    fn open_new_partitions(
+        &self,
+        topic: &Topic,
+        partitions: i32,
+        now_ms: i64,
+    ) -> Result<Vec<Arc<Partition>>> {
+        check_growth(topic, partitions)?;
+        let config = log_config(&self.defaults, &topic.configs)?;
+        let mut added = Vec::new();
+        for index in partition_count(topic)..partitions {
+            let dir = self.partition_dir(&topic.name, index);
+            self.remove_stale_dir(&dir)?;
+            let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
+            let partition = Partition::new(topic.name.clone(), index, log, self.flush)?;
+            added.push(Arc::new(partition));
+        }
+        Ok(added)
+    }
+}
+
+impl Topics {
+    /// The one place partition directories are named: `<data>/<topic>-<partition>`.
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{index}"))
+    }
+
+    /// Removes a directory left by a deleted topic of the same name (or by a deletion or growth
+    /// that a crash cut short), so that a new partition never shows old records.
+    fn remove_stale_dir(&self, dir: &Path) -> Result<()> {
+        if !self.fs.exists(dir) {
+            return Ok(());
+        }
+        tracing::info!(dir = %dir.display(), "removing partition directory");
+        self.fs
+            .remove_dir_all(dir)
+            .map_err(|source| BrokerError::MetadataIo {
+                path: dir.to_path_buf(),
+                source,
+            })
+    }
+}
+
+fn partition_count(topic: &Topic) -> i32 {
+    i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX)
+}
+
+/// Kafka's checks, in Kafka's order, then ours.
+fn check_growth(topic: &Topic, partitions: i32) -> Result<()> {
+    let current = partition_count(topic);
+    if partitions == current {
+        return Err(BrokerError::PartitionCountUnchanged { current });
+    }
+    if partitions < current {
+        return Err(BrokerError::PartitionCountDecrease {
+            topic: topic.name.to_string(),
+            current,
+            requested: partitions,
+        });
+    }
+    if topic.is_internal() {
+        return Err(BrokerError::InternalTopicPartitions(topic.name.to_string()));
+    }
+    if partitions > PARTITIONS_PER_TOPIC_MAX {
+        return Err(BrokerError::InvalidPartitions(partitions));
+    }
+    Ok(())
+}
+
+/// Drops partitions opened for a growth that did not happen. A directory the topic now has
+/// (re-created meanwhile) stays; the others are removed.
+fn discard_partitions(added: Vec<Arc<Partition>>, current: Option<&Topic>) {
+    for partition in added {
+        if current.is_some_and(|t| t.partition(partition.index).is_some()) {
+            continue;
+        }
+        if let Some(partition) = Arc::into_inner(partition)
+            && let Err(error) = partition.delete()
+        {
+            tracing::warn!(%error, "cannot remove the directory of a partition not added");
+        }
+    }
+}
+
 impl TopicMap {
     fn insert(&mut self, topic: Arc<Topic>) {
         self.by_id.insert(topic.id, topic.clone());
@@ -258,73 +447,48 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Topic configs Kafka 4 knows. Unknown names are refused with INVALID_CONFIG, as Kafka does.
-const TOPIC_CONFIG_NAMES: &[&str] = &[
-    "cleanup.policy",
-    "compression.gzip.level",
-    "compression.lz4.level",
-    "compression.type",
-    "compression.zstd.level",
-    "delete.retention.ms",
-    "file.delete.delay.ms",
-    "flush.messages",
-    "flush.ms",
-    "follower.replication.throttled.replicas",
-    "index.interval.bytes",
-    "leader.replication.throttled.replicas",
-    "local.retention.bytes",
-    "local.retention.ms",
-    "max.compaction.lag.ms",
-    "max.message.bytes",
-    "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.type",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "min.insync.replicas",
-    "preallocate",
-    "remote.log.copy.disable",
-    "remote.log.delete.on.disable",
-    "remote.storage.enable",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-    "segment.ms",
-    "unclean.leader.election.enable",
-];
-
-/// The log config of a topic: broker defaults overridden by the topic's configs.
+/// The log config of a topic: broker defaults overridden by the topic's configs. Every name
+/// and value is checked against Kafka's definitions first (INVALID_CONFIG otherwise).
 pub fn log_config(defaults: &LogConfig, configs: &BTreeMap<String, String>) -> Result<LogConfig> {
+    configs::validate_topic_configs(configs)?;
     let mut config = defaults.clone();
     for (name, value) in configs {
-        if !TOPIC_CONFIG_NAMES.contains(&name.as_str()) {
-            return Err(BrokerError::InvalidConfig(format!(
-                "unknown topic config {name}"
-            )));
-        }
         match name.as_str() {
-            "retention.ms" => config.retention_ms = parse(name, value, -1)?,
-            "retention.bytes" => config.retention_bytes = parse(name, value, -1)?,
-            "segment.ms" => config.segment_ms = parse(name, value, 1)?,
-            "segment.bytes" => config.segment_bytes = parse::<u64>(name, value, 14)?,
-            "max.message.bytes" => config.max_message_bytes = parse(name, value, 0)?,
-            "index.interval.bytes" => config.index_interval_bytes = parse(name, value, 0)?,
+            "retention.ms" => config.retention_ms = parse(name, value)?,
+            "retention.bytes" => config.retention_bytes = parse(name, value)?,
+            "segment.ms" => config.segment_ms = parse(name, value)?,
+            "segment.bytes" => config.segment_bytes = parse(name, value)?,
+            "max.message.bytes" => config.max_message_bytes = parse(name, value)?,
+            "index.interval.bytes" => config.index_interval_bytes = parse(name, value)?,
+            "cleanup.policy" => config.cleanup_policy = cleanup_policy(value),
+            "delete.retention.ms" => config.delete_retention_ms = parse(name, value)?,
+            "min.cleanable.dirty.ratio" => config.min_cleanable_dirty_ratio = parse(name, value)?,
+            "min.compaction.lag.ms" => config.min_compaction_lag_ms = parse(name, value)?,
+            "max.compaction.lag.ms" => config.max_compaction_lag_ms = parse(name, value)?,
             _ => {}
         }
+    }
+    // Kafka's testing knob: segments below segment.bytes' 1 MiB minimum.
+    if let Some(value) = configs.get("internal.segment.bytes") {
+        config.segment_bytes = parse("internal.segment.bytes", value)?;
     }
     Ok(config)
 }
 
-fn parse<T>(name: &str, value: &str, min: T) -> Result<T>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    match value.trim().parse::<T>() {
-        Ok(v) if v >= min => Ok(v),
-        _ => Err(BrokerError::InvalidConfig(format!(
-            "invalid value {value:?} for {name}: expected a number at least {min}"
-        ))),
+/// `cleanup.policy` as the log acts on it: a list holding `delete`, `compact` or both
+/// (validated by the registry).
+fn cleanup_policy(value: &str) -> vltava_storage::CleanupPolicy {
+    let has = |policy: &str| value.split(',').any(|p| p.trim() == policy);
+    vltava_storage::CleanupPolicy {
+        delete: has("delete"),
+        compact: has("compact"),
     }
+}
+
+/// A validated number in the type the log wants; a value the registry accepted but that does
+/// not fit (a negative size) is still INVALID_CONFIG.
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
+    value.trim().parse::<T>().map_err(|_| {
+        BrokerError::InvalidConfig(format!("Invalid value {value} for configuration {name}"))
+    })
 }

@@ -32,6 +32,9 @@ const COMPRESSION_MAX: u8 = 4;
 const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
+/// KIP-534: the batch's baseTimestamp holds the delete horizon of its tombstones, set when
+/// the log cleaner first cleaned it; record timestamps stay relative to that field.
+pub const DELETE_HORIZON_FLAG: i16 = 0x40;
 
 /// The fixed 61-byte header of a v2 record batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +121,11 @@ impl BatchHeader {
 
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// Whether the log cleaner set a delete horizon (then `base_timestamp` is that horizon).
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_FLAG != 0
     }
 
     /// Whether the broker stamps the timestamps (LogAppendTime) rather than the producer.

@@ -1,7 +1,27 @@
 //! Per-log configuration, with Kafka's names and defaults.
 
+/// `cleanup.policy`: `delete` (retention by time and size), `compact` (the log cleaner keeps
+/// the latest record per key), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    /// Kafka's default, `delete`.
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+}
+
 /// Kafka's topic-level log settings that the storage layer acts on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would grow past this.
     pub segment_bytes: u64,
@@ -15,6 +35,19 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `index.interval.bytes`: log bytes between offset index entries.
     pub index_interval_bytes: u32,
+    /// `cleanup.policy`: time and size retention apply only with `delete`; the log cleaner
+    /// runs only with `compact`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: a tombstone survives at least this long after the cleaner first
+    /// cleaned its batch, so consumers reading the log see it before it goes.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: clean when dirty bytes / cleanable bytes reach this.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments holding a record newer than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: clean regardless of the dirty ratio once the oldest dirty
+    /// segment is older than this.
+    pub max_compaction_lag_ms: i64,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -28,6 +61,11 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
+            cleanup_policy: CleanupPolicy::DELETE,
+            delete_retention_ms: DAY_MS,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }

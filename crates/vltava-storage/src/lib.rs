@@ -5,6 +5,7 @@
 
 pub mod batch;
 mod checkpoint;
+mod compaction;
 mod config;
 mod error;
 mod flush;
@@ -22,7 +23,10 @@ pub mod test_batch;
 mod time_index;
 
 pub use batch::{BatchHeader, set_base_offset, set_partition_leader_epoch, validate_batches};
-pub use config::LogConfig;
+pub use compaction::{
+    CleanOptions, CleanStats, CleanedSegments, DECOMPRESSED_BATCH_BYTES_MAX, PreparedClean,
+};
+pub use config::{CleanupPolicy, LogConfig};
 pub use error::{Result, StorageError};
 pub use flush::PendingFlush;
 pub use fs::{FileSystem, LogFile, RealFs};

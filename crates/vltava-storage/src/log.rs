@@ -81,7 +81,9 @@ pub struct Log {
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) dir: PathBuf,
     pub(crate) config: LogConfig,
-    /// In offset order, contiguous, never empty; the last is the active segment.
+    /// In increasing offset order, never empty; the last is the active segment. Offsets are
+    /// contiguous except where the log cleaner removed whole batches (gaps, as in Kafka);
+    /// a cleaned segment may even be empty.
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
     pub(crate) recovery_point: i64,
@@ -90,6 +92,8 @@ pub struct Log {
     /// Segment creations so far, and how many of them a completed flush made durable.
     dir_changes: u64,
     dir_changes_synced: u64,
+    /// What the log cleaner knows of this log (in memory; after a restart all is dirty).
+    pub(crate) cleaner: crate::compaction::CleanerState,
 }
 
 impl Log {
@@ -112,6 +116,7 @@ impl Log {
             failed: Arc::new(AtomicBool::new(false)),
             dir_changes: 0,
             dir_changes_synced: 0,
+            cleaner: Default::default(),
         };
         log.recovery_point = log.log_end_offset();
         log.checkpoint()?;
@@ -125,6 +130,11 @@ impl Log {
             }),
             false => Ok(()),
         }
+    }
+
+    /// The flag that takes the log offline, for work done outside the broker's lock.
+    pub(crate) fn failed_flag(&self) -> Arc<AtomicBool> {
+        self.failed.clone()
     }
 
     /// Take the log offline if a write failed: what reached the disk is unknown.
@@ -245,18 +255,27 @@ impl Log {
         if start_offset == log_end {
             return Ok(ReadSlice::empty());
         }
-        let index = self
+        let mut index = self
             .segments
             .partition_point(|s| s.base_offset <= start_offset)
             .saturating_sub(1);
-        let segment = &self.segments[index];
-        let range = segment.read_range(start_offset, max_offset, max_bytes, min_one_batch)?;
-        let file = segment.files()[0].clone();
-        Ok(ReadSlice {
-            file: Some(file),
-            position: range.position,
-            len: range.len,
-        })
+        loop {
+            let segment = &self.segments[index];
+            let range = segment.read_range(start_offset, max_offset, max_bytes, min_one_batch)?;
+            // Nothing at or after the offset in this segment (the cleaner removed its last
+            // batches, or all of them): the next segment holds what follows the gap.
+            let past_end = range.len == 0 && range.position >= segment.size;
+            if past_end && index + 1 < self.segments.len() {
+                index += 1;
+                continue;
+            }
+            let file = segment.files()[0].clone();
+            return Ok(ReadSlice {
+                file: Some(file),
+                position: range.position,
+                len: range.len,
+            });
+        }
     }
 }
 

@@ -13,7 +13,8 @@ pub const OFFSET_INDEX_SUFFIX: &str = ".index";
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// Suffix of a file being deleted; such leftovers are removed on open.
 pub const DELETED_SUFFIX: &str = ".deleted";
-/// Suffix of a file written by the (future) log cleaner; leftovers are removed on open.
+/// Suffix of a segment file written by the log cleaner before it replaces the segment's
+/// `.log` by rename; leftovers of an interrupted clean are removed on open.
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Suffix of a file being written before an atomic rename; leftovers are removed on open.
 pub const TEMP_SUFFIX: &str = ".tmp";
@@ -50,6 +51,11 @@ pub fn offset_index_file(dir: &Path, base_offset: i64) -> PathBuf {
 
 pub fn time_index_file(dir: &Path, base_offset: i64) -> PathBuf {
     segment_file(dir, base_offset, TIME_INDEX_SUFFIX)
+}
+
+/// Where the log cleaner writes the cleaned copy of the segment at `base_offset`.
+pub fn cleaned_log_file(dir: &Path, base_offset: i64) -> PathBuf {
+    segment_file(dir, base_offset, &format!("{LOG_SUFFIX}{CLEANED_SUFFIX}"))
 }
 
 pub fn checkpoint_file(dir: &Path) -> PathBuf {
@@ -112,6 +118,7 @@ mod tests {
             classify(Path::new("/d/00000000000000000042.log.deleted")),
             FileKind::Leftover
         );
+        assert_eq!(classify(&cleaned_log_file(dir, 42)), FileKind::Leftover);
         assert_eq!(classify(Path::new("/d/42.log")), FileKind::Unknown);
         assert_eq!(classify(Path::new("/d/notes.txt")), FileKind::Unknown);
     }

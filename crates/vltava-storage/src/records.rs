@@ -56,7 +56,7 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<RecordSt
 }
 
 /// A zigzag varint (up to 64 bits) at `position`, not reading at or past `end`.
-fn varint(bytes: &[u8], mut position: usize, end: usize) -> Option<(i64, usize)> {
+pub(crate) fn varint(bytes: &[u8], mut position: usize, end: usize) -> Option<(i64, usize)> {
     let mut raw: u64 = 0;
     for shift in (0..64).step_by(7) {
         if position >= end.min(bytes.len()) {
@@ -70,6 +70,20 @@ fn varint(bytes: &[u8], mut position: usize, end: usize) -> Option<(i64, usize)>
         }
     }
     None
+}
+
+/// Append `value` as a zigzag varint (Kafka's `ByteUtils.writeVarlong`).
+pub(crate) fn put_varint(value: i64, out: &mut Vec<u8>) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    loop {
+        let byte = (raw & 0x7f) as u8;
+        raw >>= 7;
+        if raw == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 #[cfg(test)]

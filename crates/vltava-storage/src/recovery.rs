@@ -75,7 +75,13 @@ pub fn recover(
     let interval = config.index_interval_bytes;
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
     for (i, &base) in bases.iter().enumerate() {
-        let contiguous = segments.last().is_none_or(|prev| prev.next_offset == base);
+        // A gap after a segment lying wholly below the recovery point was made by the log
+        // cleaner (that segment was fsynced, so it cannot have lost its tail); anywhere else
+        // a gap means lost unsynced data, and nothing after it may be kept.
+        let gap_allowed = i <= first_unsafe;
+        let contiguous = segments.last().is_none_or(|prev| {
+            prev.next_offset == base || (gap_allowed && prev.next_offset < base)
+        });
         let trusted = match (i < first_unsafe && contiguous, bases.get(i + 1)) {
             (true, Some(&next)) => Segment::load_trusted(fs, dir, base, next)?,
             _ => None,
@@ -88,7 +94,8 @@ pub fn recover(
                 (Segment::create(fs, dir, base)?, true)
             }
         };
-        let keep = contiguous && (segments.is_empty() || !segment.is_empty());
+        // Empty segments below the recovery point are the cleaner's (all records removed).
+        let keep = contiguous && (segments.is_empty() || !segment.is_empty() || i < first_unsafe);
         if keep {
             segments.push(segment);
         } else {

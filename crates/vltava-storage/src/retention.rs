@@ -11,7 +11,8 @@ use crate::log::Log;
 
 impl Log {
     /// Delete closed segments older than `retention.ms` (by their largest timestamp), over
-    /// `retention.bytes`, or wholly below the log start offset. Returns how many.
+    /// `retention.bytes` (both only if `cleanup.policy` has `delete`), or wholly below the
+    /// log start offset. Returns how many.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
         self.check_online()?;
         let closed = self.segments.len() - 1;
@@ -19,8 +20,9 @@ impl Log {
         while count < closed && self.segments[count].next_offset <= self.log_start_offset {
             count += 1;
         }
+        let by_time_and_size = self.config.cleanup_policy.delete;
         let retention_ms = self.config.retention_ms;
-        if retention_ms >= 0 {
+        if by_time_and_size && retention_ms >= 0 {
             while count < closed && {
                 let ts = self.segments[count].max_timestamp;
                 ts >= 0 && now_ms - ts > retention_ms
@@ -28,7 +30,7 @@ impl Log {
                 count += 1;
             }
         }
-        if self.config.retention_bytes >= 0 {
+        if by_time_and_size && self.config.retention_bytes >= 0 {
             let deleted: u64 = self.segments[..count].iter().map(|s| s.size).sum();
             let mut excess = (self.size_bytes() - deleted) as i64 - self.config.retention_bytes;
             while count < closed && excess - self.segments[count].size as i64 >= 0 {

@@ -94,7 +94,7 @@ impl Segment {
     }
 
     /// Open a segment known to be durable and whole (below the recovery point), ending at
-    /// `next_offset`. Its indexes are trusted if consistent; `None` means: recover it.
+    /// or (if cleaned) before `next_offset`. Its indexes are trusted if consistent; `None` means: recover it.
     pub fn load_trusted(
         fs: &dyn FileSystem,
         dir: &Path,
@@ -130,10 +130,11 @@ impl Segment {
             position += header.total_size() as u64;
             end_offset = header.last_offset() + 1;
         }
-        if position != size || end_offset != next_offset || size == 0 {
+        // A cleaned segment may end before the next one starts (its last batches removed).
+        if position != size || end_offset > next_offset || size == 0 {
             return Ok(None);
         }
-        segment.next_offset = next_offset;
+        segment.next_offset = end_offset;
         Ok(Some(segment))
     }
 
@@ -151,7 +152,9 @@ impl Segment {
     }
 
     /// Open a segment and keep its longest valid prefix: whole batches with a correct
-    /// CRC-32C and contiguous offsets starting at `base`. Everything after is truncated,
+    /// CRC-32C and increasing offsets from `base` (contiguous unless the log cleaner removed
+    /// whole batches; power loss cannot make a gap inside one file, whose surviving bytes
+    /// are always a prefix of what was written). Everything after is truncated,
     /// and the indexes are rebuilt. Returns the segment and whether bytes were cut.
     pub fn recover(
         fs: &dyn FileSystem,
@@ -174,7 +177,7 @@ impl Segment {
         );
         let mut position = 0u64;
         while let Some(header) = reader.checked_batch(position)? {
-            if header.base_offset != segment.next_offset {
+            if header.base_offset < segment.next_offset {
                 break;
             }
             segment.index_batch(&header, position, index_interval_bytes);

@@ -44,6 +44,11 @@ struct State {
     generation: u64,
     fail_next_sync: bool,
     fail_writes: bool,
+    /// Mutating operations (writes, syncs, creates, renames, removes) so far.
+    ops: u64,
+    /// Once `ops` reaches this, every mutating operation fails: the process is as good as
+    /// dead, and the test crashes the filesystem next.
+    ops_max: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -99,6 +104,18 @@ impl SimFs {
         self.lock().fail_next_sync = true;
     }
 
+    /// Mutating operations so far (for picking a crash point inside an operation).
+    pub fn ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    /// Let `count` more mutating operations succeed and fail every one after them, until
+    /// the next [`SimFs::crash`]: a process killed in the middle of what it was doing.
+    pub fn die_after_ops(&self, count: u64) {
+        let mut state = self.lock();
+        state.ops_max = Some(state.ops + count);
+    }
+
     /// Make every write (append, write_at, set_len) fail while `fail` is true.
     pub fn fail_writes(&self, fail: bool) {
         self.lock().fail_writes = fail;
@@ -113,6 +130,7 @@ impl SimFs {
         state.generation += 1;
         state.fail_next_sync = false;
         state.fail_writes = false;
+        state.ops_max = None;
         let mut paths: Vec<PathBuf> = state
             .names
             .keys()
@@ -205,7 +223,17 @@ impl State {
         }
     }
 
+    /// Count one mutating operation; fail it if the process is "dead".
+    fn op(&mut self) -> io::Result<()> {
+        self.ops += 1;
+        match self.ops_max {
+            Some(max) if self.ops > max => Err(injected("operation (process died)")),
+            _ => Ok(()),
+        }
+    }
+
     fn take_sync_failure(&mut self) -> io::Result<()> {
+        self.op()?;
         if std::mem::take(&mut self.fail_next_sync) {
             Err(injected("fsync"))
         } else {
@@ -249,6 +277,7 @@ impl FileSystem for SimFs {
         let inode = match state.names.get(path) {
             Some(inode) => *inode,
             None if create => {
+                state.op()?;
                 let id = state.next_inode;
                 state.next_inode += 1;
                 state.inodes.insert(id, Inode::default());
@@ -268,6 +297,7 @@ impl FileSystem for SimFs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.op()?;
         state
             .names
             .remove(path)
@@ -290,6 +320,7 @@ impl FileSystem for SimFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.op()?;
         state.check_dir(to)?;
         let inode = state.names.remove(from).ok_or_else(|| not_found(from))?;
         state.names.insert(to.to_path_buf(), inode);
@@ -330,6 +361,7 @@ impl SimFile {
 
     fn write(&self, f: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
         self.with(|state, id| {
+            state.op()?;
             if state.fail_writes {
                 return Err(injected("write"));
             }

@@ -13,6 +13,7 @@ use crate::client::{
     Client, EARLIEST_TIMESTAMP, GroupListing, GroupMember, LATEST_TIMESTAMP, TopicPartition,
     error_name,
 };
+use crate::output::{line, or_dash, print_json, print_table};
 
 /// DescribeGroups v5 describes a group the broker does not know as Dead.
 const DEAD_STATE: &str = "Dead";
@@ -106,7 +107,7 @@ fn list(client: &mut Client, states: &[String], json: bool) -> anyhow::Result<()
         .into_iter()
         .map(|g| vec![g.group, g.state, or_dash(g.protocol_type)])
         .collect();
-    print_table(&["GROUP", "STATE", "PROTOCOL-TYPE"], rows);
+    print_table(&["GROUP", "STATE", "PROTOCOL-TYPE"], rows)?;
     Ok(())
 }
 
@@ -167,8 +168,7 @@ fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> 
     if json {
         print_json(&description)
     } else {
-        print_description(&description);
-        Ok(())
+        print_description(&description)
     }
 }
 
@@ -188,7 +188,7 @@ fn describe_group(client: &mut Client, group: &str) -> anyhow::Result<Descriptio
     })
 }
 
-fn print_description(d: &Description) {
+fn print_description(d: &Description) -> anyhow::Result<()> {
     let protocol = format!("{} {}", or_dash(d.protocol_type.clone()), d.protocol);
     print_table(
         &["GROUP", "STATE", "PROTOCOL"],
@@ -197,10 +197,10 @@ fn print_description(d: &Description) {
             d.state.clone(),
             protocol.trim().to_string(),
         ]],
-    );
-    println!();
+    )?;
+    line("")?;
     if d.members.is_empty() {
-        println!("Group {} has no active members.", d.group);
+        line(&format!("Group {} has no active members.", d.group))?;
     } else {
         let rows = d
             .members
@@ -222,9 +222,9 @@ fn print_description(d: &Description) {
             "HOST",
             "ASSIGNMENT",
         ];
-        print_table(&headers, rows);
+        print_table(&headers, rows)?;
     }
-    println!();
+    line("")?;
     let rows = d
         .offsets
         .iter()
@@ -247,7 +247,7 @@ fn print_description(d: &Description) {
         "LAG",
         "MEMBER-ID",
     ];
-    print_table(&headers, rows);
+    print_table(&headers, rows)
 }
 
 /// "orders(0,1) payments(2)"
@@ -310,7 +310,7 @@ fn reset_offsets(client: &mut Client, args: &ResetArgs, json: bool) -> anyhow::R
                 vec![reset.group.clone(), reset.topic.clone(), partition, offset]
             })
             .collect();
-        print_table(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], rows);
+        print_table(&["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], rows)?;
     }
     if !args.execute {
         eprintln!("Dry run: nothing committed. Add --execute to commit these offsets.");
@@ -397,35 +397,4 @@ fn commit(
 
 fn number(value: Option<i64>) -> String {
     value.map_or("-".to_string(), |v| v.to_string())
-}
-
-fn or_dash(text: String) -> String {
-    if text.is_empty() {
-        "-".to_string()
-    } else {
-        text
-    }
-}
-
-fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-/// Left-aligned columns two spaces apart, no trailing blanks.
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(header).chain(rows) {
-        let mut line = String::new();
-        for (cell, width) in row.iter().zip(&widths) {
-            line.push_str(&format!("{cell:<width$}  "));
-        }
-        println!("{}", line.trim_end());
-    }
 }

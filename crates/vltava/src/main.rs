@@ -1,8 +1,11 @@
 //! `vltava`: a Kafka-compatible event broker in one binary.
 
 mod client;
+mod configs;
 mod group;
+mod output;
 mod serve;
+mod topic;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +24,10 @@ struct Cli {
 enum Command {
     /// Run a broker (127.0.0.1:9092, data in ./vltava-data, no configuration needed).
     Serve(serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics on a running broker.
+    Topic(topic::TopicArgs),
+    /// Describe, set and delete topic and broker configs on a running broker.
+    Config(configs::ConfigArgs),
     /// List, describe and reset the offsets of consumer groups on a running broker.
     Group(group::GroupArgs),
 }
@@ -36,6 +43,8 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Topic(args) => topic::run(args),
+        Command::Config(args) => configs::run(args),
         Command::Group(args) => group::run(args),
     };
     match result {

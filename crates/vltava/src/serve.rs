@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// How often retention is applied, in ms [default: 30000].
     #[arg(long, env = "VLTAVA_LOG_RETENTION_CHECK_INTERVAL_MS")]
     log_retention_check_interval_ms: Option<u64>,
+    /// Compact topics whose cleanup.policy has `compact` (Kafka's log.cleaner.enable);
+    /// experimental, off by default [default: false].
+    #[arg(long, env = "VLTAVA_LOG_CLEANER_ENABLE")]
+    log_cleaner_enable: Option<bool>,
     /// How long the first rebalance of an empty group waits for more members, in ms
     /// (Kafka's group.initial.rebalance.delay.ms) [default: 3000].
     #[arg(long, env = "VLTAVA_GROUP_INITIAL_REBALANCE_DELAY_MS")]
@@ -99,6 +103,7 @@ impl ServeArgs {
             log_retention_check_interval_ms: self
                 .log_retention_check_interval_ms
                 .or(file.log_retention_check_interval_ms),
+            log_cleaner_enable: self.log_cleaner_enable.or(file.log_cleaner_enable),
             group_initial_rebalance_delay_ms: self
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms),
@@ -153,6 +158,7 @@ impl ServeArgs {
         config.retention_check_interval_ms = self
             .log_retention_check_interval_ms
             .unwrap_or(config.retention_check_interval_ms);
+        config.log_cleaner_enable = self.log_cleaner_enable.unwrap_or(config.log_cleaner_enable);
         config.group.initial_rebalance_delay_ms = self
             .group_initial_rebalance_delay_ms
             .unwrap_or(config.group.initial_rebalance_delay_ms);

@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{BoxError, CLIENT_TIMEOUT, TestResult};
@@ -18,47 +17,18 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
-/// How long one run of the command line may take.
-const CLI_TIMEOUT: Duration = Duration::from_secs(60);
-
 fn start_broker() -> std::io::Result<vltava_testkit::Broker> {
     vltava_testkit::start_broker(&["--group-initial-rebalance-delay-ms", "0"])
 }
 
-/// Runs `vltava group ARGS` against `bootstrap` (given through VLTAVA_BOOTSTRAP, as a script
-/// would) and returns its output, waiting at most `CLI_TIMEOUT`.
+/// Runs `vltava group ARGS` against `bootstrap`.
 fn group_cli(bootstrap: &str, args: &[&str]) -> Result<Output, BoxError> {
-    let child = Command::new(vltava_testkit::vltava_bin())
-        .arg("group")
-        .args(args)
-        .env("VLTAVA_BOOTSTRAP", bootstrap)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = rx
-        .recv_timeout(CLI_TIMEOUT)
-        .map_err(|_| format!("vltava group {args:?} did not finish in {CLI_TIMEOUT:?}"))??;
-    Ok(output)
+    common::cli(bootstrap, "group", args)
 }
 
-/// Runs a command that must succeed and print JSON.
+/// Runs a `vltava group` command that must succeed and print JSON.
 fn group_json(bootstrap: &str, args: &[&str]) -> Result<Value, BoxError> {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let output = group_cli(bootstrap, &all)?;
-    if !output.status.success() {
-        return Err(format!(
-            "vltava group {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    Ok(serde_json::from_slice(&output.stdout)?)
+    common::cli_json(bootstrap, "group", args)
 }
 
 /// Produces `counts[p]` records to partition `p` of `topic`.

@@ -19,7 +19,8 @@ use common::{CLIENT_TIMEOUT, TestResult, assign, consume, consumer, producer};
 
 const RECORDS: usize = 300;
 const VALUE_BYTES: usize = 1000;
-/// Small segments so that a few hundred records make many of them.
+/// Small segments so that a few hundred records make many of them (Kafka's testing knob:
+/// `segment.bytes` itself must be at least 1 MiB).
 const SEGMENT_BYTES: &str = "16384";
 const RETENTION_BYTES: &str = "65536";
 const RETENTION_DEADLINE: Duration = Duration::from_secs(20);
@@ -32,7 +33,7 @@ async fn retention_by_size_deletes_old_segments_and_moves_the_log_start_offset()
         .set("bootstrap.servers", broker.bootstrap())
         .create()?;
     let new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(1))
-        .set("segment.bytes", SEGMENT_BYTES)
+        .set("internal.segment.bytes", SEGMENT_BYTES)
         .set("retention.bytes", RETENTION_BYTES);
     let created = admin
         .create_topics([&new_topic], &AdminOptions::new())

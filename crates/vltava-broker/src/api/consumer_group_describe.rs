@@ -31,12 +31,23 @@ pub async fn handle(context: RequestContext, request: ConsumerGroupDescribeReque
                 .groups
                 .consumer_describe(&GroupId::new(name.0.to_string()))
             {
-                Err(error) => described
-                    .with_error_code(group_error_code(&error))
-                    .with_error_message(Some(str_bytes(format!(
-                        "Group {} is not a consumer group.",
-                        name.0
-                    )))),
+                Err(error) => {
+                    // Kafka's wording, which admin clients show after their fallback: a classic
+                    // group "is not a consumer group", a missing one is "not found".
+                    let classic = context
+                        .broker
+                        .groups
+                        .describe(&GroupId::new(name.0.to_string()))
+                        .is_ok_and(|d| d.state != vltava_group::GroupState::Dead);
+                    let message = if classic {
+                        format!("Group {} is not a consumer group.", name.0)
+                    } else {
+                        format!("Group {} not found.", name.0)
+                    };
+                    described
+                        .with_error_code(group_error_code(&error))
+                        .with_error_message(Some(str_bytes(message)))
+                }
                 Ok(group) => {
                     let names = &group.topic_names;
                     let members = group

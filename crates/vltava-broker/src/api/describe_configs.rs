@@ -1,46 +1,70 @@
-//! DescribeConfigs (KIP-133), the subset a single-node broker needs today: a topic's configs
-//! (its overrides, then the broker defaults vltava applies) and the broker's own settings.
-//! The full registry of every Kafka config is issue 7's work.
+//! DescribeConfigs (KIP-133, KIP-226): every config Kafka defines for a topic or the broker,
+//! with its value and source, synonyms (v1+, when asked), and type and documentation (v3+,
+//! when asked). The configs come from the registry in `configs/`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
 use crate::broker::Broker;
+use crate::configs::{ConfigEntry, describe_broker, describe_topic};
 use crate::dispatch::{Reply, RequestContext};
 
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-/// Kafka's `ConfigSource` ids.
-const SOURCE_DYNAMIC_TOPIC: i8 = 1;
-const SOURCE_STATIC_BROKER: i8 = 4;
-const SOURCE_DEFAULT: i8 = 5;
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// What the request asked to see besides names and values.
+#[derive(Debug, Clone, Copy)]
+struct Detail {
+    synonyms: bool,
+    documentation: bool,
+}
 
 pub async fn handle(context: RequestContext, request: DescribeConfigsRequest) -> Reply {
+    let detail = Detail {
+        synonyms: request.include_synonyms,
+        documentation: context.api_version >= 3 && request.include_documentation,
+    };
     let results = request
         .resources
         .into_iter()
-        .map(|resource| describe(&context.broker, resource))
+        .map(|resource| describe(&context.broker, resource, detail))
         .collect();
     DescribeConfigsResponse::default()
         .with_results(results)
         .into()
 }
 
-fn describe(broker: &Broker, resource: DescribeConfigsResource) -> DescribeConfigsResult {
+fn describe(
+    broker: &Broker,
+    resource: DescribeConfigsResource,
+    detail: Detail,
+) -> DescribeConfigsResult {
     let result = DescribeConfigsResult::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
     let entries = match resource.resource_type {
         RESOURCE_TOPIC => match broker.topics.get(&resource.resource_name) {
-            Some(topic) => topic_configs(broker, &topic.configs),
+            Some(topic) => describe_topic(&broker.config, &topic.configs),
             None => return result.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
         },
-        RESOURCE_BROKER => broker_configs(broker),
+        RESOURCE_BROKER => {
+            // "" is the cluster-wide default entity; any other name must be this broker.
+            let name = resource.resource_name.as_str();
+            if !name.is_empty() && name != broker.node_id().to_string() {
+                return result
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(str_bytes(format!(
+                        "Unexpected broker id, expected {}",
+                        broker.node_id()
+                    ))));
+            }
+            describe_broker(&broker.config, broker.advertised_port)
+        }
         _ => {
             return result
                 .with_error_code(ResponseError::InvalidRequest.code())
@@ -50,66 +74,46 @@ fn describe(broker: &Broker, resource: DescribeConfigsResource) -> DescribeConfi
     let wanted = resource.configuration_keys;
     let configs = entries
         .into_iter()
-        .filter(|(name, _, _)| {
+        .filter(|entry| {
             wanted
                 .as_ref()
-                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.def.name))
         })
-        .map(|(name, value, source)| {
-            DescribeConfigsResourceResult::default()
-                .with_name(str_bytes(name))
-                .with_value(Some(str_bytes(value)))
-                .with_config_source(source)
-        })
+        .map(|entry| result_entry(entry, detail))
         .collect();
     result.with_configs(configs)
 }
 
-/// `(name, value, source)` for a topic: its overrides win over the broker's defaults.
-fn topic_configs(
-    broker: &Broker,
-    overrides: &std::collections::BTreeMap<String, String>,
-) -> Vec<(String, String, i8)> {
-    let log = &broker.config.log;
-    let defaults = [
-        ("cleanup.policy", "delete".to_string()),
-        ("index.interval.bytes", log.index_interval_bytes.to_string()),
-        ("max.message.bytes", log.max_message_bytes.to_string()),
-        ("retention.bytes", log.retention_bytes.to_string()),
-        ("retention.ms", log.retention_ms.to_string()),
-        ("segment.bytes", log.segment_bytes.to_string()),
-        ("segment.ms", log.segment_ms.to_string()),
-    ];
-    let mut entries: Vec<(String, String, i8)> = overrides
-        .iter()
-        .map(|(name, value)| (name.clone(), value.clone(), SOURCE_DYNAMIC_TOPIC))
-        .collect();
-    for (name, value) in defaults {
-        if !overrides.contains_key(name) {
-            entries.push((name.to_string(), value, SOURCE_DEFAULT));
-        }
-    }
-    entries.sort();
-    entries
-}
-
-fn broker_configs(broker: &Broker) -> Vec<(String, String, i8)> {
-    let config = &broker.config;
-    [
-        (
-            "auto.create.topics.enable",
-            config.auto_create_topics.to_string(),
-        ),
-        ("log.retention.ms", config.log.retention_ms.to_string()),
-        ("log.segment.bytes", config.log.segment_bytes.to_string()),
-        ("node.id", config.node_id.to_string()),
-        ("num.partitions", config.num_partitions.to_string()),
-        (
-            "socket.request.max.bytes",
-            config.frame_bytes_max.to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value, SOURCE_STATIC_BROKER))
-    .collect()
+fn result_entry(entry: ConfigEntry, detail: Detail) -> DescribeConfigsResourceResult {
+    let synonyms = if detail.synonyms {
+        entry
+            .synonyms
+            .into_iter()
+            .map(|(name, value, source)| {
+                DescribeConfigsSynonym::default()
+                    .with_name(str_bytes(name))
+                    .with_value(if entry.sensitive {
+                        None
+                    } else {
+                        value.map(str_bytes)
+                    })
+                    .with_source(source as i8)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(entry.def.name.clone()))
+        .with_value(entry.value.map(str_bytes))
+        .with_read_only(entry.read_only)
+        .with_config_source(entry.source as i8)
+        .with_is_sensitive(entry.sensitive)
+        .with_synonyms(synonyms)
+        .with_config_type(entry.def.kind as i8)
+        .with_documentation(
+            detail
+                .documentation
+                .then(|| str_bytes(entry.def.documentation.clone())),
+        )
 }

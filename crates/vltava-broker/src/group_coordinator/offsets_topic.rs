@@ -258,11 +258,17 @@ fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> R
     let end = partition.high_watermark();
     while offset < end {
         let mut bytes = partition.read(offset, LOAD_READ_BYTES, true)?.records;
-        let batches = RecordBatchDecoder::decode_all(&mut bytes)
-            .map_err(|e| corrupt(offset, e.to_string()))?;
         let start = offset;
+        // Continue after each batch's last offset, not its last record's: log compaction
+        // removes records (and whole batches), leaving gaps that must be stepped over.
+        let mut at = 0;
+        while let Ok(header) = vltava_storage::BatchHeader::parse(&bytes[at.min(bytes.len())..]) {
+            offset = offset.max(header.last_offset() + 1);
+            at += header.total_size();
+        }
+        let batches = RecordBatchDecoder::decode_all(&mut bytes)
+            .map_err(|e| corrupt(start, e.to_string()))?;
         for record in batches.into_iter().flat_map(|b| b.records) {
-            offset = offset.max(record.offset + 1);
             if record.control {
                 continue;
             }
@@ -274,7 +280,7 @@ fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> R
             apply(decoded, record.offset);
         }
         if offset == start {
-            // An empty read or a batch without records: nothing more can be learnt here.
+            // An empty read: nothing more can be learnt here.
             break;
         }
     }

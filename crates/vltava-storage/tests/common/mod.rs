@@ -2,6 +2,8 @@
 //! with arbitrary record bytes.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod kv;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

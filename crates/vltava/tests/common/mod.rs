@@ -5,6 +5,8 @@
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -196,4 +198,47 @@ impl XorShift {
         out.truncate(len);
         out
     }
+}
+
+/// How long one run of the `vltava` command line may take.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `vltava COMMAND ARGS` against `bootstrap` (given through VLTAVA_BOOTSTRAP, as a script
+/// would) and returns its output, waiting at most `CLI_TIMEOUT`.
+pub fn cli(bootstrap: &str, command: &str, args: &[&str]) -> Result<Output, BoxError> {
+    let child = Command::new(vltava_testkit::vltava_bin())
+        .arg(command)
+        .args(args)
+        .env("VLTAVA_BOOTSTRAP", bootstrap)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = rx
+        .recv_timeout(CLI_TIMEOUT)
+        .map_err(|_| format!("vltava {command} {args:?} did not finish in {CLI_TIMEOUT:?}"))??;
+    Ok(output)
+}
+
+/// Runs a command that must succeed with `--json` and returns what it printed.
+pub fn cli_json(
+    bootstrap: &str,
+    command: &str,
+    args: &[&str],
+) -> Result<serde_json::Value, BoxError> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = cli(bootstrap, command, &all)?;
+    if !output.status.success() {
+        return Err(format!(
+            "vltava {command} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
 }

@@ -1,0 +1,59 @@
+//! AlterConfigs (the legacy API): replaces all of a topic's config overrides with the request's
+//! set. Broker configs are static in vltava and refused. Kafka tools use
+//! IncrementalAlterConfigs; this serves older clients.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+
+use super::describe_configs::RESOURCE_TOPIC;
+use super::str_bytes;
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::BrokerError;
+
+pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Reply {
+    let broker = &context.broker;
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let outcome = if resource.resource_type == RESOURCE_TOPIC {
+                let configs: BTreeMap<String, String> = resource
+                    .configs
+                    .iter()
+                    .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                    .collect();
+                tokio::task::block_in_place(|| {
+                    broker.topics.set_configs(
+                        &resource.resource_name,
+                        configs,
+                        request.validate_only,
+                    )
+                })
+            } else {
+                Err(super::incremental_alter_configs::static_broker_configs())
+            };
+            response(resource.resource_type, resource.resource_name, outcome)
+        })
+        .collect();
+    AlterConfigsResponse::default()
+        .with_responses(responses)
+        .into()
+}
+
+fn response(
+    resource_type: i8,
+    resource_name: kafka_protocol::protocol::StrBytes,
+    outcome: Result<(), BrokerError>,
+) -> AlterConfigsResourceResponse {
+    let response = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(resource_name);
+    match outcome {
+        Ok(()) => response,
+        Err(error) => response
+            .with_error_code(error.code())
+            .with_error_message(Some(str_bytes(error.message()))),
+    }
+}

@@ -1,0 +1,199 @@
+//! The requests `vltava group` makes: partition counts and offsets, group listings and
+//! descriptions, committed offsets.
+
+use super::*;
+
+impl Client {
+    /// The partition count of `topic`; an unknown topic is an error (and is not created).
+    pub fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
+        let request = MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(TopicName(text(topic)))),
+            ]))
+            .with_allow_auto_topic_creation(false);
+        let response = self.call(METADATA_VERSION, &request)?;
+        let found = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+            .with_context(|| format!("the broker sent no metadata for topic {topic}"))?;
+        check(found.error_code, || format!("topic {topic}"))?;
+        i32::try_from(found.partitions.len()).context("partition count")
+    }
+
+    /// The offset of each partition at `timestamp` (`LATEST_TIMESTAMP`, `EARLIEST_TIMESTAMP`),
+    /// or the name of the error the broker answered for it.
+    pub fn list_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timestamp: i64,
+    ) -> anyhow::Result<BTreeMap<TopicPartition, Result<i64, String>>> {
+        let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+        for p in partitions {
+            by_topic.entry(&p.topic).or_default().push(
+                ListOffsetsPartition::default()
+                    .with_partition_index(p.partition)
+                    .with_timestamp(timestamp),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(name, partitions)| {
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(text(name)))
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(CONSUMER_REPLICA_ID))
+            .with_topics(topics);
+        let response = self.call(LIST_OFFSETS_VERSION, &request)?;
+        let mut answered = BTreeMap::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                let key = TopicPartition {
+                    topic: topic.name.0.to_string(),
+                    partition: p.partition_index,
+                };
+                let offset = match p.error_code {
+                    0 => Ok(p.offset),
+                    code => Err(error_name(code)),
+                };
+                answered.insert(key, offset);
+            }
+        }
+        // A partition the broker left out of its answer is an error of that partition only.
+        Ok(partitions
+            .iter()
+            .map(|p| {
+                let offset = answered
+                    .remove(p)
+                    .unwrap_or_else(|| Err("not in the broker's answer".to_string()));
+                (p.clone(), offset)
+            })
+            .collect())
+    }
+
+    /// Every group, or those in `states` (Kafka's state names, any case).
+    pub fn list_groups(&mut self, states: &[String]) -> anyhow::Result<Vec<GroupListing>> {
+        let states = states.iter().map(|s| text(s)).collect();
+        let request = ListGroupsRequest::default().with_states_filter(states);
+        let response = self.call(LIST_GROUPS_VERSION, &request)?;
+        check(response.error_code, || "listing groups".to_string())?;
+        Ok(response
+            .groups
+            .into_iter()
+            .map(|g| GroupListing {
+                group: g.group_id.0.to_string(),
+                state: g.group_state.to_string(),
+                protocol_type: g.protocol_type.to_string(),
+            })
+            .collect())
+    }
+
+    pub fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(text(group))]);
+        let response = self.call(DESCRIBE_GROUPS_VERSION, &request)?;
+        let described = response
+            .groups
+            .into_iter()
+            .find(|g| g.group_id.0.as_str() == group)
+            .with_context(|| format!("the broker did not describe group {group}"))?;
+        check(described.error_code, || format!("describing group {group}"))?;
+        let consumer = described.protocol_type.as_str() == CONSUMER_PROTOCOL_TYPE;
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| group_member(m, consumer))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(GroupDescription {
+            state: described.group_state.to_string(),
+            protocol_type: described.protocol_type.to_string(),
+            protocol: described.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    /// Every committed offset of `group` (OffsetFetch with topics = null).
+    pub fn committed_offsets(
+        &mut self,
+        group: &str,
+    ) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
+        let request = OffsetFetchRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_topics(None);
+        let response = self.call(OFFSET_FETCH_VERSION, &request)?;
+        check(response.error_code, || {
+            format!("the offsets of group {group}")
+        })?;
+        let mut committed = BTreeMap::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                let partition = TopicPartition {
+                    topic: topic.name.0.to_string(),
+                    partition: p.partition_index,
+                };
+                check(p.error_code, || {
+                    format!("the committed offset of {partition}")
+                })?;
+                // -1: nothing committed.
+                if p.committed_offset >= 0 {
+                    committed.insert(partition, p.committed_offset);
+                }
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Commits `offsets` from outside the group (no member id, no generation). Returns the
+    /// partitions the broker refused, with its error code: all of them while the group has
+    /// members.
+    pub fn commit_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(TopicPartition, i64)],
+    ) -> anyhow::Result<Vec<(TopicPartition, i16)>> {
+        let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (p, offset) in offsets {
+            by_topic.entry(&p.topic).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(p.partition)
+                    .with_committed_offset(*offset),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(name, partitions)| {
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(text(name)))
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_generation_id_or_member_epoch(NO_GENERATION)
+            .with_member_id(text(""))
+            .with_topics(topics);
+        let response = self.call(OFFSET_COMMIT_VERSION, &request)?;
+        let mut answered = 0;
+        let mut refused = Vec::new();
+        for topic in response.topics {
+            for p in topic.partitions {
+                answered += 1;
+                if p.error_code != 0 {
+                    let partition = TopicPartition {
+                        topic: topic.name.0.to_string(),
+                        partition: p.partition_index,
+                    };
+                    refused.push((partition, p.error_code));
+                }
+            }
+        }
+        anyhow::ensure!(
+            answered == offsets.len(),
+            "OffsetCommit: the broker answered {answered} of {} partitions",
+            offsets.len()
+        );
+        Ok(refused)
+    }
+}
