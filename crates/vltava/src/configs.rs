@@ -5,24 +5,15 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde::Serialize;
 
 use crate::client::{Client, ConfigOp, ConfigValue, Resource};
-use crate::output::{print_json, print_table};
+use crate::output::{Connection, print_json, print_table};
 use crate::topic::parse_assignment;
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     #[command(subcommand)]
     command: ConfigCommand,
-    /// Broker to connect to, HOST:PORT.
-    #[arg(
-        long,
-        global = true,
-        env = "VLTAVA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap: String,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    output: Connection,
 }
 
 /// Whose configs: a topic, or the broker with this id.
@@ -71,11 +62,11 @@ enum ConfigCommand {
 }
 
 pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap)?;
+    let mut client = Client::connect(&args.output.bootstrap)?;
     match args.command {
         ConfigCommand::Describe { entity, overrides } => {
             let (resource, name) = entity.resource();
-            describe(&mut client, resource, &name, overrides, args.json)
+            describe(&mut client, resource, &name, overrides, args.output.json)
         }
         ConfigCommand::Set { entity, configs } => {
             let (resource, name) = entity.resource();

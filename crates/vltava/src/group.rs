@@ -13,7 +13,7 @@ use crate::client::{
     Client, EARLIEST_TIMESTAMP, GroupListing, GroupMember, LATEST_TIMESTAMP, TopicPartition,
     error_name,
 };
-use crate::output::{line, or_dash, print_json, print_table};
+use crate::output::{Connection, line, or_dash, print_json, print_table};
 
 /// DescribeGroups v5 describes a group the broker does not know as Dead.
 const DEAD_STATE: &str = "Dead";
@@ -22,17 +22,8 @@ const DEAD_STATE: &str = "Dead";
 pub struct GroupArgs {
     #[command(subcommand)]
     command: GroupCommand,
-    /// Broker to connect to, HOST:PORT.
-    #[arg(
-        long,
-        global = true,
-        env = "VLTAVA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap: String,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    output: Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,11 +75,11 @@ enum ResetTarget {
 }
 
 pub fn run(args: GroupArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap)?;
+    let mut client = Client::connect(&args.output.bootstrap)?;
     match args.command {
-        GroupCommand::List { states } => list(&mut client, &states, args.json),
-        GroupCommand::Describe { group } => describe(&mut client, &group, args.json),
-        GroupCommand::ResetOffsets(reset) => reset_offsets(&mut client, &reset, args.json),
+        GroupCommand::List { states } => list(&mut client, &states, args.output.json),
+        GroupCommand::Describe { group } => describe(&mut client, &group, args.output.json),
+        GroupCommand::ResetOffsets(reset) => reset_offsets(&mut client, &reset, args.output.json),
     }
 }
 

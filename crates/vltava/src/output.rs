@@ -5,7 +5,24 @@
 
 use std::io::Write;
 
+use clap::Args;
 use serde::Serialize;
+
+/// What every client command takes: where the broker is and how to print.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Broker to connect to, HOST:PORT.
+    #[arg(
+        long,
+        global = true,
+        env = "VLTAVA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
 
 /// Writes one line to stdout; a reader that went away is not an error.
 pub fn line(text: &str) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use crate::client::{
     Client, ConfigOp, ConfigValue, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, PartitionInfo, Resource,
     TopicInfo, TopicPartition,
 };
-use crate::output::{line, print_json, print_table};
+use crate::output::{Connection, line, print_json, print_table};
 
 /// The config source of a topic's own overrides.
 const TOPIC_OVERRIDE: &str = "DYNAMIC_TOPIC_CONFIG";
@@ -19,17 +19,8 @@ const TOPIC_OVERRIDE: &str = "DYNAMIC_TOPIC_CONFIG";
 pub struct TopicArgs {
     #[command(subcommand)]
     command: TopicCommand,
-    /// Broker to connect to, HOST:PORT.
-    #[arg(
-        long,
-        global = true,
-        env = "VLTAVA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    bootstrap: String,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    output: Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +65,7 @@ pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: TopicArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap)?;
+    let mut client = Client::connect(&args.output.bootstrap)?;
     match args.command {
         TopicCommand::Create {
             topic,
@@ -85,8 +76,8 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
             eprintln!("Created topic {topic}.");
             Ok(())
         }
-        TopicCommand::List { internal } => list(&mut client, internal, args.json),
-        TopicCommand::Describe { topic } => describe(&mut client, &topic, args.json),
+        TopicCommand::List { internal } => list(&mut client, internal, args.output.json),
+        TopicCommand::Describe { topic } => describe(&mut client, &topic, args.output.json),
         TopicCommand::Alter {
             topic,
             partitions,

@@ -2,8 +2,8 @@
 //! the file in step: `VLTAVA_UPDATE_DOCS=1 cargo test -p vltava-broker configs::docs` rewrites
 //! the table when the registry or the implemented set changes.
 
-use super::{CLEANER_TOPIC_CONFIGS, IMPLEMENTED_TOPIC_CONFIGS};
 use super::registry::registry;
+use super::{CLEANER_TOPIC_CONFIGS, IMPLEMENTED_TOPIC_CONFIGS};
 
 pub const BEGIN: &str =
     "<!-- BEGIN GENERATED: topic configs (crates/vltava-broker/src/configs/docs.rs) -->";
