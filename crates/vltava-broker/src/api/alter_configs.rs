@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::describe_configs::RESOURCE_TOPIC;
+use super::incremental_alter_configs::alter_resource;
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
@@ -18,22 +18,19 @@ pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Re
         .resources
         .into_iter()
         .map(|resource| {
-            let outcome = if resource.resource_type == RESOURCE_TOPIC {
-                let configs: BTreeMap<String, String> = resource
-                    .configs
-                    .iter()
-                    .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                    .collect();
-                tokio::task::block_in_place(|| {
-                    broker.topics.set_configs(
-                        &resource.resource_name,
-                        configs,
-                        request.validate_only,
-                    )
-                })
-            } else {
-                Err(super::incremental_alter_configs::static_broker_configs())
-            };
+            // The request's set replaces the topic's overrides whole; a null value is no override.
+            let configs: BTreeMap<String, String> = resource
+                .configs
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                .collect();
+            let outcome = alter_resource(
+                broker,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |_| Ok(configs),
+            );
             response(resource.resource_type, resource.resource_name, outcome)
         })
         .collect();

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 
 use super::describe_configs::RESOURCE_TOPIC;
 use super::str_bytes;
+use crate::broker::Broker;
 use crate::configs::registry::{ConfigType, registry};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
@@ -25,23 +26,13 @@ pub async fn handle(context: RequestContext, request: IncrementalAlterConfigsReq
         .resources
         .into_iter()
         .map(|resource| {
-            let outcome = if resource.resource_type == RESOURCE_TOPIC {
-                let name = resource.resource_name.as_str();
-                broker
-                    .topics
-                    .get(name)
-                    .ok_or(BrokerError::UnknownTopicOrPartition)
-                    .and_then(|topic| apply(&topic.configs, &resource.configs))
-                    .and_then(|configs| {
-                        tokio::task::block_in_place(|| {
-                            broker
-                                .topics
-                                .set_configs(name, configs, request.validate_only)
-                        })
-                    })
-            } else {
-                Err(static_broker_configs())
-            };
+            let outcome = alter_resource(
+                broker,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |current| apply(current, &resource.configs),
+            );
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
@@ -122,8 +113,30 @@ fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// The alteration both config APIs make: `new_configs` computes a topic's overrides from its
+/// current ones; they are validated, persisted and applied (or only checked). Broker configs
+/// are refused.
+pub(super) fn alter_resource(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    new_configs: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, BrokerError>,
+) -> Result<(), BrokerError> {
+    if resource_type != RESOURCE_TOPIC {
+        return Err(static_broker_configs());
+    }
+    let topic = broker
+        .topics
+        .get(name)
+        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let configs = new_configs(&topic.configs)?;
+    // Persisting topics.json fsyncs: off the async workers.
+    tokio::task::block_in_place(|| broker.topics.set_configs(name, configs, validate_only))
+}
+
 /// Broker configs cannot change at run time in vltava yet (Kafka's dynamic broker configs).
-pub(super) fn static_broker_configs() -> BrokerError {
+fn static_broker_configs() -> BrokerError {
     BrokerError::InvalidRequest(
         "vltava's broker configs are static: set them with flags or vltava.toml".into(),
     )

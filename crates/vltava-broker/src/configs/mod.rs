@@ -72,17 +72,43 @@ pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), 
     Ok(())
 }
 
-/// The broker-level values vltava itself sets for topic configs (its flags), by topic config.
-fn broker_values(config: &BrokerConfig) -> BTreeMap<&'static str, String> {
+/// vltava's log settings (its flags) under their broker names; each is the first synonym of a
+/// topic config, so topics see them as their broker-level value.
+fn log_settings(config: &BrokerConfig) -> BTreeMap<&'static str, String> {
     let log = &config.log;
     BTreeMap::from([
-        ("index.interval.bytes", log.index_interval_bytes.to_string()),
-        ("max.message.bytes", log.max_message_bytes.to_string()),
-        ("retention.bytes", log.retention_bytes.to_string()),
-        ("retention.ms", log.retention_ms.to_string()),
-        ("segment.bytes", log.segment_bytes.to_string()),
-        ("segment.ms", log.segment_ms.to_string()),
+        (
+            "log.index.interval.bytes",
+            log.index_interval_bytes.to_string(),
+        ),
+        ("log.retention.bytes", log.retention_bytes.to_string()),
+        ("log.retention.ms", log.retention_ms.to_string()),
+        ("log.roll.ms", log.segment_ms.to_string()),
+        ("log.segment.bytes", log.segment_bytes.to_string()),
+        ("message.max.bytes", log.max_message_bytes.to_string()),
     ])
+}
+
+/// The entry of `def` given where its candidate values come from, most specific first; with no
+/// candidate it shows the config's own default.
+fn entry(
+    def: &'static ConfigDef,
+    synonyms: Vec<(String, Option<String>, ConfigSource)>,
+    read_only: bool,
+) -> ConfigEntry {
+    let sensitive = def.kind == ConfigType::Password;
+    let (value, source) = match synonyms.first() {
+        Some((_, value, source)) => (value.clone(), *source),
+        None => (def.default.clone(), ConfigSource::Default),
+    };
+    ConfigEntry {
+        def,
+        value: if sensitive { None } else { value },
+        source,
+        read_only,
+        sensitive,
+        synonyms,
+    }
 }
 
 /// Every topic config of a topic, as Kafka resolves it: the topic's override, else the broker's
@@ -93,12 +119,11 @@ pub fn describe_topic(
     config: &BrokerConfig,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<ConfigEntry> {
-    let broker = broker_values(config);
+    let log = log_settings(config);
     registry()
         .topic_configs()
         .filter(|def| !def.internal)
         .map(|def| {
-            let sensitive = def.kind == ConfigType::Password;
             let first_synonym = def.synonyms.first();
             let mut synonyms = Vec::new();
             if let Some(value) = overrides.get(&def.name) {
@@ -110,7 +135,8 @@ pub fn describe_topic(
             }
             // A broker value that differs from Kafka's default was configured (a flag or the
             // file): Kafka reports that as a static broker config.
-            if let (Some(value), Some(synonym)) = (broker.get(def.name.as_str()), first_synonym)
+            if let Some((synonym, value)) =
+                first_synonym.and_then(|s| Some((s, log.get(s.as_str())?)))
                 && def.default.as_deref() != Some(value.as_str())
             {
                 synonyms.push((
@@ -125,25 +151,15 @@ pub fn describe_topic(
             if let Some((name, default)) = broker_default {
                 synonyms.push((name, Some(default), ConfigSource::Default));
             }
-            let (value, source) = match synonyms.first() {
-                Some((_, value, source)) => (value.clone(), *source),
-                None => (def.default.clone(), ConfigSource::Default),
-            };
-            ConfigEntry {
-                def,
-                value: if sensitive { None } else { value },
-                source,
-                read_only: false,
-                sensitive,
-                synonyms,
-            }
+            entry(def, synonyms, false)
         })
         .collect()
 }
 
 /// The broker's own settings vltava has, by Kafka name.
 fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
+    let mut settings = log_settings(config);
+    settings.extend([
         (
             "advertised.listeners",
             format!("PLAINTEXT://{}:{advertised_port}", config.advertised_host),
@@ -169,23 +185,8 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
         ("log.cleaner.enable", config.log_cleaner_enable.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         (
-            "log.index.interval.bytes",
-            config.log.index_interval_bytes.to_string(),
-        ),
-        (
-            "log.retention.bytes",
-            config.log.retention_bytes.to_string(),
-        ),
-        (
             "log.retention.check.interval.ms",
             config.retention_check_interval_ms.to_string(),
-        ),
-        ("log.retention.ms", config.log.retention_ms.to_string()),
-        ("log.roll.ms", config.log.segment_ms.to_string()),
-        ("log.segment.bytes", config.log.segment_bytes.to_string()),
-        (
-            "message.max.bytes",
-            config.log.max_message_bytes.to_string(),
         ),
         ("node.id", config.node_id.to_string()),
         ("num.partitions", config.num_partitions.to_string()),
@@ -197,7 +198,8 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             "socket.request.max.bytes",
             config.frame_bytes_max.to_string(),
         ),
-    ])
+    ]);
+    settings
 }
 
 /// Every broker config: vltava's setting where it has one (static), else Kafka's default.
@@ -209,7 +211,6 @@ pub fn describe_broker(config: &BrokerConfig, advertised_port: i32) -> Vec<Confi
         .broker_configs()
         .filter(|def| !def.internal)
         .map(|def| {
-            let sensitive = def.kind == ConfigType::Password;
             let mut synonyms = Vec::new();
             if let Some(value) = settings.get(def.name.as_str()) {
                 synonyms.push((
@@ -225,18 +226,7 @@ pub fn describe_broker(config: &BrokerConfig, advertised_port: i32) -> Vec<Confi
                     ConfigSource::Default,
                 ));
             }
-            let (value, source) = synonyms
-                .first()
-                .map(|(_, value, source)| (value.clone(), *source))
-                .unwrap_or((None, ConfigSource::Default));
-            ConfigEntry {
-                def,
-                value: if sensitive { None } else { value },
-                source,
-                read_only: true,
-                sensitive,
-                synonyms,
-            }
+            entry(def, synonyms, true)
         })
         .collect()
 }
