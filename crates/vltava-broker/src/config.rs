@@ -39,9 +39,8 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// How often retention and time-based segment rolls are checked.
     pub retention_check_interval_ms: u64,
-    /// `log.cleaner.enable`: compact topics whose cleanup.policy has `compact`. Off by default
-    /// until the cleaner passes its kill -9 test reliably (issue 7): a compacted topic then
-    /// keeps every record, which loses nothing.
+    /// `log.cleaner.enable`: compact topics whose cleanup.policy has `compact` (on by default,
+    /// as in Kafka; off, a compacted topic keeps every record).
     pub log_cleaner_enable: bool,
     /// The group coordinator's `group.*` settings.
     pub group: GroupConfig,
@@ -72,7 +71,7 @@ impl BrokerConfig {
             inflight_requests_max: 32,
             log: LogConfig::default(),
             retention_check_interval_ms: 30_000,
-            log_cleaner_enable: false,
+            log_cleaner_enable: true,
             group: GroupConfig::default(),
             offsets_topic_partitions: vltava_group::OFFSETS_TOPIC_PARTITIONS_DEFAULT,
             offset_metadata_bytes_max: 4096,

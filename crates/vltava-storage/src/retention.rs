@@ -17,7 +17,12 @@ impl Log {
         self.check_online()?;
         let closed = self.segments.len() - 1;
         let mut count = 0;
-        while count < closed && self.segments[count].next_offset <= self.log_start_offset {
+        // Wholly below the log start: an empty segment starting at it (the cleaner's) is not.
+        while count < closed && {
+            let segment = &self.segments[count];
+            segment.next_offset <= self.log_start_offset
+                && segment.base_offset < self.log_start_offset
+        } {
             count += 1;
         }
         let by_time_and_size = self.config.cleanup_policy.delete;

@@ -355,3 +355,70 @@ fn a_failed_fsync_during_cleaning_takes_the_log_offline() {
     let log = open(&fs, compacted());
     assert_eq!(latest(&consume(&log)).len(), 40);
 }
+
+/// `.log` files in the log's directory.
+fn segment_files(fs: &SimFs) -> usize {
+    use vltava_storage::FileSystem;
+    fs.read_dir(&dir())
+        .unwrap()
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .count()
+}
+
+#[test]
+fn segments_the_cleaner_empties_go_but_the_log_start_offset_stays() {
+    let fs = SimFs::new();
+    let mut log = open(&fs, compacted());
+    // Three segments' worth of the same ten keys, then a fourth round that supersedes all of
+    // them and closes by the padding after it.
+    for round in 0..4 {
+        for _ in 0..4 {
+            let value = format!("r{round}-{}", noise(60));
+            let pairs: Vec<(String, String)> =
+                (0..10).map(|i| (format!("k{i}"), value.clone())).collect();
+            let refs: Vec<(&str, Option<&str>)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+                .collect();
+            put(&mut log, &refs, 1000 + round, Compression::None);
+        }
+    }
+    for _ in 0..2 {
+        put(
+            &mut log,
+            &[("pad", Some(&noise(1500)))],
+            1500,
+            Compression::None,
+        );
+    }
+    flush(&mut log);
+    let before = consume(&log);
+    let files_before = segment_files(&fs);
+
+    log.clean(2000, force()).unwrap();
+    // Retention passes must not treat the emptied first segment as below the log start.
+    for _ in 0..3 {
+        assert_eq!(log.apply_retention(3000).unwrap(), 0);
+    }
+
+    assert_eq!(log.log_start_offset(), 0);
+    assert!(
+        segment_files(&fs) < files_before,
+        "no emptied segment was removed"
+    );
+    let after = consume(&log);
+    assert_eq!(latest(&after), latest(&before));
+    // A read at offset 0, compacted away, answers with the first record after it.
+    let bytes = log
+        .read(0, i64::MAX, 1 << 20, true)
+        .unwrap()
+        .read()
+        .unwrap();
+    let header = BatchHeader::parse(&bytes).unwrap();
+    assert!(header.last_offset() >= after[0].0 && header.base_offset <= after[0].0);
+    drop(log);
+    let log = open(&fs, compacted());
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(consume(&log), after);
+}

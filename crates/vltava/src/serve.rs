@@ -61,8 +61,8 @@ pub struct ServeArgs {
     /// How often retention is applied, in ms [default: 30000].
     #[arg(long, env = "VLTAVA_LOG_RETENTION_CHECK_INTERVAL_MS")]
     log_retention_check_interval_ms: Option<u64>,
-    /// Compact topics whose cleanup.policy has `compact` (Kafka's log.cleaner.enable);
-    /// experimental, off by default [default: false].
+    /// Compact topics whose cleanup.policy has `compact` (Kafka's log.cleaner.enable)
+    /// [default: true].
     #[arg(long, env = "VLTAVA_LOG_CLEANER_ENABLE")]
     log_cleaner_enable: Option<bool>,
     /// How long the first rebalance of an empty group waits for more members, in ms

@@ -26,7 +26,7 @@
 //! Records without a key are kept: Kafka's cleaner drops them, but vltava does not yet refuse
 //! them at produce time on compacted topics, and the cleaner drops nothing it cannot key.
 
-mod codec;
+pub(crate) mod codec;
 mod filter;
 
 use std::path::PathBuf;
@@ -218,7 +218,9 @@ impl Log {
                 *i + 1 < self.segments.len() && self.segments[*i].size == replacement.old_size
             });
             let result = match (still_there, swapped_all) {
-                (Some(i), true) => self.swap_segment(i, &replacement.cleaned),
+                (Some(i), true) => self
+                    .swap_segment(i, &replacement.cleaned)
+                    .and_then(|()| self.remove_if_emptied(i)),
                 _ => {
                     swapped_all = false;
                     remove_if_present(&*self.fs, &replacement.cleaned)
@@ -261,6 +263,25 @@ impl Log {
         fs.sync_dir(dir).map_err(io_at(dir))?;
         tracing::debug!(dir = %dir.display(), base, size = segment.size, "swapped in cleaned segment");
         self.segments[index] = segment;
+        Ok(())
+    }
+}
+
+impl Log {
+    /// Drop segment `index` if cleaning left it without records and it is not the first: its
+    /// offsets become a gap before the next segment, which reads already skip. The first
+    /// segment stays even empty, so the log start offset never moves by compaction (a
+    /// consumer at a compacted-away offset gets the next record, not OFFSET_OUT_OF_RANGE).
+    /// A crash that undoes the removal leaves an empty segment below the recovery point,
+    /// which recovery keeps.
+    fn remove_if_emptied(&mut self, index: usize) -> Result<()> {
+        if index == 0 || !self.segments[index].is_empty() {
+            return Ok(());
+        }
+        let segment = self.segments.remove(index);
+        segment.delete_files(&*self.fs)?;
+        self.fs.sync_dir(&self.dir).map_err(io_at(&self.dir))?;
+        tracing::debug!(dir = %self.dir.display(), base = segment.base_offset, "removed a segment the cleaner emptied");
         Ok(())
     }
 }
