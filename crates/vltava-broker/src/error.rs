@@ -159,6 +159,7 @@ pub fn storage_error_code(error: &StorageError) -> i16 {
         StorageError::CorruptBatch { .. } => ResponseError::CorruptMessage,
         StorageError::InvalidBatch { .. } => ResponseError::InvalidRecord,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::Io { .. }
         | StorageError::LogOffline { .. }

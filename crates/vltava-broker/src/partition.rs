@@ -45,6 +45,8 @@ pub struct Appended {
     pub base_offset: i64,
     pub last_offset: i64,
     pub log_start_offset: i64,
+    /// The broker time the batches were stamped with under LogAppendTime, else -1.
+    pub log_append_time_ms: i64,
     /// True when the batch was a retry already in the log; nothing was written.
     pub duplicate: bool,
 }
@@ -105,6 +107,8 @@ impl Partition {
                 base_offset: first_offset,
                 last_offset,
                 log_start_offset,
+                // Kafka answers a retry with no append time either (RecordBatch.NO_TIMESTAMP).
+                log_append_time_ms: -1,
                 duplicate: true,
             });
         }
@@ -123,6 +127,7 @@ impl Partition {
             base_offset: info.base_offset,
             last_offset: info.last_offset,
             log_start_offset: state.log.log_start_offset(),
+            log_append_time_ms: info.log_append_time_ms,
             duplicate: false,
         })
     }

@@ -465,6 +465,13 @@ pub fn log_config(defaults: &LogConfig, configs: &BTreeMap<String, String>) -> R
             "min.cleanable.dirty.ratio" => config.min_cleanable_dirty_ratio = parse(name, value)?,
             "min.compaction.lag.ms" => config.min_compaction_lag_ms = parse(name, value)?,
             "max.compaction.lag.ms" => config.max_compaction_lag_ms = parse(name, value)?,
+            "message.timestamp.type" => config.message_timestamp_type = timestamp_type(value)?,
+            "message.timestamp.before.max.ms" => {
+                config.message_timestamp_before_max_ms = parse(name, value)?
+            }
+            "message.timestamp.after.max.ms" => {
+                config.message_timestamp_after_max_ms = parse(name, value)?
+            }
             _ => {}
         }
     }
@@ -483,6 +490,15 @@ fn cleanup_policy(value: &str) -> vltava_storage::CleanupPolicy {
         delete: has("delete"),
         compact: has("compact"),
     }
+}
+
+/// `message.timestamp.type`, already checked by the registry against Kafka's two values.
+fn timestamp_type(value: &str) -> Result<vltava_storage::TimestampType> {
+    vltava_storage::TimestampType::parse(value).ok_or_else(|| {
+        BrokerError::InvalidConfig(format!(
+            "Invalid value {value} for configuration message.timestamp.type"
+        ))
+    })
 }
 
 /// A validated number in the type the log wants; a value the registry accepted but that does

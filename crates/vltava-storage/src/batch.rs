@@ -29,7 +29,8 @@ pub const MAGIC_V2: i8 = 2;
 
 const COMPRESSION_MASK: i16 = 0x07;
 const COMPRESSION_MAX: u8 = 4;
-const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
+/// Set when the broker stamped the batch with its append time (LogAppendTime).
+pub const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 /// KIP-534: the batch's baseTimestamp holds the delete horizon of its tombstones, set when

@@ -20,6 +20,33 @@ impl CleanupPolicy {
     };
 }
 
+/// `message.timestamp.type`: whose clock the record timestamps are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// The producer's timestamps, checked against the before/after limits.
+    CreateTime,
+    /// The broker's clock when it appends the batch.
+    LogAppendTime,
+}
+
+impl TimestampType {
+    /// Kafka's config value; `None` for anything else (the registry refuses it first).
+    pub fn parse(value: &str) -> Option<TimestampType> {
+        match value {
+            "CreateTime" => Some(TimestampType::CreateTime),
+            "LogAppendTime" => Some(TimestampType::LogAppendTime),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        }
+    }
+}
+
 /// Kafka's topic-level log settings that the storage layer acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -48,9 +75,19 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: clean regardless of the dirty ratio once the oldest dirty
     /// segment is older than this.
     pub max_compaction_lag_ms: i64,
+    /// `message.timestamp.type`: CreateTime keeps the producer's timestamps, LogAppendTime
+    /// stamps every batch with the broker's clock.
+    pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: under CreateTime, a record older than now minus
+    /// this is refused (INVALID_TIMESTAMP).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: under CreateTime, a record newer than now plus this
+    /// is refused (INVALID_TIMESTAMP).
+    pub message_timestamp_after_max_ms: i64,
 }
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+const HOUR_MS: i64 = 60 * 60 * 1000;
+const DAY_MS: i64 = 24 * HOUR_MS;
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -66,6 +103,9 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: HOUR_MS,
         }
     }
 }

@@ -25,6 +25,11 @@ pub enum StorageError {
         reason: &'static str,
     },
 
+    /// Records whose timestamps the topic's `message.timestamp.*` configs refuse; nothing of
+    /// the append is written. Kafka: INVALID_TIMESTAMP, with one error per refused record.
+    #[error("One or more records have been rejected due to invalid timestamp")]
+    InvalidTimestamp { record_errors: Vec<RecordError> },
+
     /// A batch larger than `max.message.bytes`. Kafka: MESSAGE_TOO_LARGE.
     #[error("record batch of {size} bytes exceeds the limit of {max_bytes} bytes")]
     MessageTooLarge { size: usize, max_bytes: usize },
@@ -54,6 +59,14 @@ pub enum StorageError {
     /// checkpoint with a bad CRC). Recovery decides whether it can be rebuilt.
     #[error("malformed file {path}: {reason}")]
     Malformed { path: PathBuf, reason: &'static str },
+}
+
+/// Why one record of a batch was refused (Kafka's `ProduceResponse.RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's position in its batch, from 0.
+    pub batch_index: i32,
+    pub message: String,
 }
 
 /// The result type of this crate.

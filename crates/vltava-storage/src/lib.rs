@@ -21,15 +21,17 @@ mod segment;
 pub mod sim_fs;
 pub mod test_batch;
 mod time_index;
+mod timestamps;
 
 pub use batch::{BatchHeader, set_base_offset, set_partition_leader_epoch, validate_batches};
 pub use compaction::{
     CleanOptions, CleanStats, CleanedSegments, DECOMPRESSED_BATCH_BYTES_MAX, PreparedClean,
 };
-pub use config::{CleanupPolicy, LogConfig};
-pub use error::{Result, StorageError};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use error::{RecordError, Result, StorageError};
 pub use flush::PendingFlush;
 pub use fs::{FileSystem, LogFile, RealFs};
 pub use log::{AppendInfo, AppendOptions, Log, ReadSlice};
 pub use sim_fs::SimFs;
 pub use test_batch::TestBatch;
+pub use timestamps::INVALID_TIMESTAMP_MESSAGE;

@@ -12,12 +12,13 @@ use bytes::Bytes;
 
 use crate::batch::{BatchHeader, for_each_batch, set_base_offset, set_partition_leader_epoch};
 use crate::checkpoint::Checkpoint;
-use crate::config::LogConfig;
+use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError, io_at};
 use crate::flush::PendingFlush;
 use crate::fs::{FileSystem, LogFile};
 use crate::recovery;
 use crate::segment::{SEGMENT_BYTES_MAX, Segment};
+use crate::timestamps;
 
 /// What the broker decides for an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,9 @@ pub struct AppendInfo {
     pub last_offset: i64,
     /// Largest batch max timestamp in the append.
     pub max_timestamp: i64,
+    /// The broker time every batch was stamped with under LogAppendTime; -1 under CreateTime
+    /// (Kafka's `log_append_time_ms` in the Produce response).
+    pub log_append_time_ms: i64,
     pub batch_count: usize,
     pub bytes: usize,
 }
@@ -160,10 +164,16 @@ impl Log {
     pub fn append(&mut self, batches: &mut [u8], opts: AppendOptions) -> Result<AppendInfo> {
         self.check_online()?;
         let (mut batch_count, mut offset_count) = (0usize, 0i64);
-        for_each_batch(batches, self.config.max_message_bytes, |h, _| {
+        let mut timestamps = Ok(());
+        for_each_batch(batches, self.config.max_message_bytes, |h, at| {
             batch_count += 1;
             offset_count += i64::from(h.last_offset_delta) + 1;
+            if timestamps.is_ok() {
+                timestamps = timestamps::validate(&batches[at..], h, &self.config, opts.now_ms);
+            }
         })?;
+        timestamps?;
+        let log_append_time_ms = self.stamp_log_append_time(batches, opts.now_ms)?;
         if batches.len() as u64 > SEGMENT_BYTES_MAX {
             return Err(StorageError::MessageTooLarge {
                 size: batches.len(),
@@ -191,9 +201,24 @@ impl Log {
             base_offset,
             last_offset: next - 1,
             max_timestamp,
+            log_append_time_ms,
             batch_count,
             bytes: batches.len(),
         })
+    }
+
+    /// Under LogAppendTime, stamps every batch with `now_ms` and returns it; -1 otherwise.
+    fn stamp_log_append_time(&self, batches: &mut [u8], now_ms: i64) -> Result<i64> {
+        if self.config.message_timestamp_type != TimestampType::LogAppendTime {
+            return Ok(-1);
+        }
+        let mut at = 0;
+        while at < batches.len() {
+            let size = BatchHeader::parse(&batches[at..])?.total_size();
+            timestamps::stamp_log_append_time(&mut batches[at..at + size], now_ms);
+            at += size;
+        }
+        Ok(now_ms)
     }
 
     fn roll_needed(&self, bytes: u64, offset_count: i64, now_ms: i64) -> bool {

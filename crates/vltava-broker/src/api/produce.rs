@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use vltava_storage::{INVALID_TIMESTAMP_MESSAGE, StorageError};
 
 use super::str_bytes;
 use crate::broker::now_ms;
@@ -18,6 +22,8 @@ use crate::partition::Partition;
 const ACKS_NONE: i16 = 0;
 const ACKS_LEADER: i16 = 1;
 const ACKS_ALL: i16 = -1;
+/// Kafka's `ProduceResponse.INVALID_OFFSET`.
+const INVALID_OFFSET: i64 = -1;
 
 /// A partition whose acks=all answer waits for its high watermark to pass `last_offset`.
 struct AwaitDurable {
@@ -50,7 +56,11 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
         };
         let mut partitions = Vec::with_capacity(data.partition_data.len());
         for (index, partition_data) in data.partition_data.into_iter().enumerate() {
-            let response = PartitionProduceResponse::default().with_index(partition_data.index);
+            // Kafka answers a refused partition with base offset -1 (INVALID_OFFSET); an
+            // append overwrites it.
+            let response = PartitionProduceResponse::default()
+                .with_index(partition_data.index)
+                .with_base_offset(INVALID_OFFSET);
             let target = topic.as_ref().map_err(|e| e.code()).and_then(|t| {
                 t.partition(partition_data.index)
                     .cloned()
@@ -83,14 +93,11 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                     partitions.push(
                         response
                             .with_base_offset(appended.base_offset)
+                            .with_log_append_time_ms(appended.log_append_time_ms)
                             .with_log_start_offset(appended.log_start_offset),
                     );
                 }
-                Err(error) => partitions.push(
-                    response
-                        .with_error_code(error.code())
-                        .with_error_message(Some(str_bytes(error.message()))),
-                ),
+                Err(error) => partitions.push(with_error(response, &error)),
             }
         }
         responses.push(
@@ -131,6 +138,28 @@ async fn await_durable(
         }
     }
     response.into()
+}
+
+/// A refused append as Kafka reports it: the code, the message and, for records refused one
+/// by one (INVALID_TIMESTAMP), each record's index in its batch with its reason.
+fn with_error(response: PartitionProduceResponse, error: &BrokerError) -> PartitionProduceResponse {
+    let response = response.with_error_code(error.code());
+    match error {
+        BrokerError::Storage(StorageError::InvalidTimestamp { record_errors }) => {
+            let record_errors = record_errors
+                .iter()
+                .map(|e| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(e.batch_index)
+                        .with_batch_index_error_message(Some(str_bytes(e.message.clone())))
+                })
+                .collect();
+            response
+                .with_record_errors(record_errors)
+                .with_error_message(Some(str_bytes(INVALID_TIMESTAMP_MESSAGE.to_string())))
+        }
+        _ => response.with_error_message(Some(str_bytes(error.message()))),
+    }
 }
 
 fn error_response(request: ProduceRequest, code: i16) -> ProduceResponse {
