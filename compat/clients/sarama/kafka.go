@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// newConfig is the base configuration: a protocol version Kafka 4 still serves (it dropped the
+// oldest request versions sarama's default would use) and no auto topic creation.
+func newConfig() *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "compat-sarama"
+	cfg.Version = sarama.V4_0_0_0
+	cfg.Metadata.AllowAutoTopicCreation = false
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	return cfg
+}
+
+// withAdmin runs f with a cluster admin that is closed afterwards.
+func withAdmin(e *env, f func(adm sarama.ClusterAdmin) error) error {
+	adm, err := sarama.NewClusterAdmin([]string{e.bootstrap}, newConfig())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = adm.Close() }()
+	return f(adm)
+}
+
+// withClient runs f with a plain client that is closed afterwards.
+func withClient(e *env, f func(cl sarama.Client) error) error {
+	cl, err := sarama.NewClient([]string{e.bootstrap}, newConfig())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cl.Close() }()
+	return f(cl)
+}
+
+// createTopic creates a topic with replication factor 1 and waits until every partition has a leader.
+func createTopic(ctx context.Context, e *env, topic string, partitions int32, configs map[string]*string) error {
+	err := withAdmin(e, func(adm sarama.ClusterAdmin) error {
+		return adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false)
+	})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return waitForLeaders(ctx, e, topic, int(partitions))
+}
+
+// waitForLeaders polls metadata until topic has the partition count with a leader each.
+func waitForLeaders(ctx context.Context, e *env, topic string, partitions int) error {
+	var last error
+	for attempt := 0; attempt < 100; attempt++ {
+		last = withClient(e, func(cl sarama.Client) error {
+			ps, err := cl.Partitions(topic)
+			if err != nil {
+				return err
+			}
+			if len(ps) != partitions {
+				return fmt.Errorf("%d partitions, want %d", len(ps), partitions)
+			}
+			for _, p := range ps {
+				if _, err := cl.Leader(topic, p); err != nil {
+					return fmt.Errorf("partition %d: %w", p, err)
+				}
+			}
+			return nil
+		})
+		if last == nil {
+			return nil
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("topic %s not ready (%v): %w", topic, last, err)
+		}
+	}
+	return fmt.Errorf("topic %s not ready: %w", topic, last)
+}
+
+// produceSync sends msgs with a sync producer whose config tune adjusts.
+func produceSync(e *env, msgs []*sarama.ProducerMessage, tune func(*sarama.Config)) error {
+	cfg := newConfig()
+	if tune != nil {
+		tune(cfg)
+	}
+	p, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = p.Close() }()
+	if err := p.SendMessages(msgs); err != nil {
+		var perrs sarama.ProducerErrors
+		if errors.As(err, &perrs) && len(perrs) > 0 {
+			return perrs[0].Err
+		}
+		return err
+	}
+	return nil
+}
+
+// consumePartition reads n messages of one partition starting at offset (no group).
+func consumePartition(ctx context.Context, e *env, topic string, partition int32, offset int64, n int) ([]*sarama.ConsumerMessage, error) {
+	cfg := newConfig()
+	cfg.Consumer.Fetch.Default = 4 << 20
+	c, err := sarama.NewConsumer([]string{e.bootstrap}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = c.Close() }()
+	pc, err := c.ConsumePartition(topic, partition, offset)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = pc.Close() }()
+	var msgs []*sarama.ConsumerMessage
+	for len(msgs) < n {
+		select {
+		case m := <-pc.Messages():
+			msgs = append(msgs, m)
+		case cerr := <-pc.Errors():
+			return msgs, cerr
+		case <-ctx.Done():
+			return msgs, fmt.Errorf("consumed %d of %d messages of %s[%d]: %w", len(msgs), n, topic, partition, ctx.Err())
+		}
+	}
+	return msgs, nil
+}
+
+// consumeAll reads n messages across all partitions of topic from the start.
+func consumeAll(ctx context.Context, e *env, topic string, partitions int32, n int) ([]*sarama.ConsumerMessage, error) {
+	cfg := newConfig()
+	c, err := sarama.NewConsumer([]string{e.bootstrap}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = c.Close() }()
+	in := make(chan *sarama.ConsumerMessage)
+	errs := make(chan error, partitions)
+	for p := int32(0); p < partitions; p++ {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = pc.Close() }()
+		go func() {
+			for {
+				select {
+				case m, ok := <-pc.Messages():
+					if !ok {
+						return
+					}
+					select {
+					case in <- m:
+					case <-ctx.Done():
+						return
+					}
+				case cerr, ok := <-pc.Errors():
+					if ok {
+						errs <- cerr
+					}
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	var msgs []*sarama.ConsumerMessage
+	for len(msgs) < n {
+		select {
+		case m := <-in:
+			msgs = append(msgs, m)
+		case cerr := <-errs:
+			return msgs, cerr
+		case <-ctx.Done():
+			return msgs, fmt.Errorf("consumed %d of %d messages: %w", len(msgs), n, ctx.Err())
+		}
+	}
+	return msgs, nil
+}
+
+// sleepCtx waits d or until ctx ends; used only as the back-off of bounded polling loops.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func strPtr(s string) *string { return &s }
+
+// logf writes a progress line to stderr (stdout carries only results).
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "sarama: "+format+"\n", args...)
+}
+
+// loadExpectedMurmur2 reads compat/expected/murmur2-12.json (key → Java partition of 12).
+func loadExpectedMurmur2(e *env) (map[string]int32, error) {
+	raw, err := os.ReadFile(filepath.Join(e.compatDir, "expected", "murmur2-12.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]int32
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("murmur2-12.json: %w", err)
+	}
+	return m, nil
+}
