@@ -10,6 +10,7 @@ config change that does not reach the next produce.
 
 import time
 
+import pytest
 from confluent_kafka import (TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Consumer,
                              KafkaError, Producer, TopicPartition)
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
@@ -30,25 +31,28 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def produce(bootstrap: str, topic: str, timestamp: int) -> tuple:
+def produce(bootstrap: str, topic: str, timestamp: int, compression: str = "none") -> tuple:
     """Produces one record stamped `timestamp`; returns (error or None, delivered message)."""
     reports = []
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    producer.produce(topic, value=b"v", partition=0, timestamp=timestamp,
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
+                         "compression.type": compression})
+    # Compressible, so that librdkafka keeps the compression (it sends a batch uncompressed
+    # when compressing does not make it smaller).
+    producer.produce(topic, value=b"v" * 4096, partition=0, timestamp=timestamp,
                      on_delivery=lambda err, msg: reports.append((err, msg)))
     assert producer.flush(DELIVERY_TIMEOUT_S) == 0, "record not delivered in time"
     assert len(reports) == 1
     return reports[0]
 
 
-def assert_refused(bootstrap: str, topic: str, timestamp: int) -> None:
-    error, _ = produce(bootstrap, topic, timestamp)
+def assert_refused(bootstrap: str, topic: str, timestamp: int, compression: str = "none") -> None:
+    error, _ = produce(bootstrap, topic, timestamp, compression)
     assert error is not None, f"record stamped {timestamp} (now {now_ms()}) was accepted"
     assert error.code() == KafkaError.INVALID_TIMESTAMP, error
 
 
-def assert_accepted(bootstrap: str, topic: str, timestamp: int):
-    error, message = produce(bootstrap, topic, timestamp)
+def assert_accepted(bootstrap: str, topic: str, timestamp: int, compression: str = "none"):
+    error, message = produce(bootstrap, topic, timestamp, compression)
     assert error is None, f"record stamped {timestamp} (now {now_ms()}) refused: {error}"
     return message
 
@@ -77,11 +81,14 @@ def read_all(bootstrap: str, topic: str) -> list:
     return read_partitions(bootstrap, topic, {0: end})[0]
 
 
-def test_log_append_time_topic_stamps_records_with_the_broker_clock(broker, topic_name):
+# Compressed batches too: only their header changes, the records are not re-compressed.
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_log_append_time_topic_stamps_records_with_the_broker_clock(broker, topic_name, compression):
     create_topic(broker.bootstrap, topic_name, config={"message.timestamp.type": "LogAppendTime"})
     producer_stamp = now_ms() - DAY_MS
     window_start = now_ms()
-    delivered = [assert_accepted(broker.bootstrap, topic_name, producer_stamp) for _ in range(3)]
+    delivered = [assert_accepted(broker.bootstrap, topic_name, producer_stamp, compression)
+                 for _ in range(3)]
     window_end = now_ms()
 
     # The produce response carries the append time, and librdkafka reports it as such.
@@ -111,11 +118,13 @@ def test_log_append_time_topic_stamps_records_with_the_broker_clock(broker, topi
         consumer.close()
 
 
-def test_after_max_ms_refuses_a_record_from_the_future(broker, topic_name):
+# Compressed records are checked one by one as well (the broker decompresses them).
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+def test_after_max_ms_refuses_a_record_from_the_future(broker, topic_name, compression):
     create_topic(broker.bootstrap, topic_name, config={"message.timestamp.after.max.ms": "60000"})
-    assert_refused(broker.bootstrap, topic_name, now_ms() + 2 * HOUR_MS)
+    assert_refused(broker.bootstrap, topic_name, now_ms() + 2 * HOUR_MS, compression)
     stamp = now_ms()
-    assert_accepted(broker.bootstrap, topic_name, stamp)
+    assert_accepted(broker.bootstrap, topic_name, stamp, compression)
     records = read_all(broker.bootstrap, topic_name)
     # Nothing of the refused batch was appended; the accepted record keeps its CreateTime.
     assert [r.timestamp() for r in records] == [(TIMESTAMP_CREATE_TIME, stamp)]
