@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func scenarioSeek(ctx context.Context, e *env) error {
+	topic := e.prefix + "-seek"
+	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
+		return err
+	}
+	// Ten records one second apart, in the recent past, so offsets_for_times has a clear answer.
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	msgs := make([]kafka.Message, 10)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Topic: topic, Value: []byte(strconv.Itoa(i)), Time: base.Add(time.Duration(i) * time.Second)}
+	}
+	if err := produceSync(ctx, e, msgs, nil); err != nil {
+		return err
+	}
+	if byTime, err := offsetOf(ctx, e, topic, 0, kafka.TimeOffsetOf(0, base.Add(4500*time.Millisecond))); err != nil || byTime != 5 {
+		return fmt.Errorf("offset for timestamp is %d (%v), want 5", byTime, err)
+	}
+	r, err := newPartitionReader(e, topic, 0, kafka.FirstOffset)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = r.Close() }()
+	expect := func(what string, want int64) error {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("seek to %s: %w", what, err)
+		}
+		if m.Offset != want || string(m.Value) != strconv.FormatInt(want, 10) {
+			return fmt.Errorf("seek to %s landed on offset %d (%q), want %d", what, m.Offset, m.Value, want)
+		}
+		return nil
+	}
+	if err := expect("beginning", 0); err != nil {
+		return err
+	}
+	if err := r.SetOffsetAt(ctx, base.Add(4500*time.Millisecond)); err != nil {
+		return fmt.Errorf("seek to timestamp: %w", err)
+	}
+	if err := expect("timestamp", 5); err != nil {
+		return err
+	}
+	// Seek to end through a connection to the leader: Seek answers with the resolved offset.
+	conn, err := kafka.DialLeader(ctx, "tcp", e.bootstrap, topic, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	end, err := conn.Seek(0, kafka.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("seek to end: %w", err)
+	}
+	if end != 10 {
+		return fmt.Errorf("seek to end landed on offset %d, want 10", end)
+	}
+	if err := produceSync(ctx, e, []kafka.Message{{Topic: topic, Value: []byte("10")}}, nil); err != nil {
+		return err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
+	m, err := conn.ReadMessage(1 << 20)
+	if err != nil {
+		return fmt.Errorf("read after seek to end: %w", err)
+	}
+	if m.Offset != 10 || string(m.Value) != "10" {
+		return fmt.Errorf("read after seek to end got offset %d (%q), want 10", m.Offset, m.Value)
+	}
+	return nil
+}
