@@ -1,6 +1,7 @@
 //! The state every request handler shares: configuration, topics, producer ids, fetch sessions,
 //! the group coordinator.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use vltava_storage::fs::RealFs;
 
 use crate::config::BrokerConfig;
+use crate::configs::dynamic::{self, DynamicConfigStore, DynamicConfigs, Level};
 use crate::error::{BrokerError, Result};
 use crate::fetch_session::FetchSessions;
 use crate::flusher::Flusher;
@@ -33,6 +35,8 @@ pub struct Broker {
     /// The port clients are told to use (the bound one unless configured).
     pub advertised_port: i32,
     pub topics: Topics,
+    /// Broker configs set at run time (AlterConfigs on a BROKER resource).
+    pub dynamic_configs: DynamicConfigStore,
     pub flusher: Flusher,
     pub producer_ids: ProducerIds,
     pub fetch_sessions: FetchSessions,
@@ -73,11 +77,12 @@ impl Broker {
             return Err(StartError::DataDirLocked(dir));
         }
         let cluster_id = load_or_create_meta(&dir, config.node_id)?;
+        let dynamic_configs = DynamicConfigStore::open(&dir)?;
         let topics = Topics::open(
             &dir,
             Arc::new(RealFs),
             config.flush,
-            config.log.clone(),
+            dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
             now_ms(),
         )?;
         let flusher = Flusher::start().map_err(dir_error)?;
@@ -87,6 +92,7 @@ impl Broker {
             advertised_port: i32::from(config.advertised_port.unwrap_or(bound_port)),
             cluster_id,
             topics,
+            dynamic_configs,
             flusher,
             producer_ids: ProducerIds::open(&dir)?,
             fetch_sessions: FetchSessions::default(),
@@ -98,6 +104,38 @@ impl Broker {
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
+    }
+
+    /// Alters the dynamic broker configs of one level: `new_configs` computes them from the
+    /// current ones; they are checked as Kafka checks them, persisted, and the topic defaults
+    /// they set are applied to every topic at once. `validate_only` checks only.
+    pub fn alter_broker_configs(
+        &self,
+        level: Level,
+        validate_only: bool,
+        new_configs: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>>,
+    ) -> Result<()> {
+        let _altering = self.dynamic_configs.lock();
+        let current = self.dynamic_configs.current();
+        let configs = new_configs(current.level(level))?;
+        dynamic::validate_level(level, &configs)?;
+        let next: DynamicConfigs = current.with_level(level, configs);
+        let defaults = dynamic::log_defaults(&self.config.log, &next)?;
+        if validate_only {
+            return Ok(());
+        }
+        self.dynamic_configs.replace(next)?;
+        self.topics.set_defaults(defaults)?;
+        // Names only: some broker configs are passwords.
+        let names: Vec<String> = self
+            .dynamic_configs
+            .current()
+            .level(level)
+            .keys()
+            .cloned()
+            .collect();
+        tracing::info!(?level, ?names, "altered dynamic broker configs");
+        Ok(())
     }
 
     /// The topic, created with the broker defaults when auto-creation allows it.

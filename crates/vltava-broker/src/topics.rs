@@ -67,7 +67,9 @@ pub struct Topics {
     data_dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     flush: FlushPolicy,
-    defaults: LogConfig,
+    /// The broker's topic defaults: static settings under dynamic broker configs. Replaced
+    /// (under the map's write lock) when a dynamic broker config changes.
+    defaults: RwLock<LogConfig>,
     map: RwLock<TopicMap>,
     /// Held while a topic grows (CreatePartitions): two growths at once would open the same
     /// partition directories.
@@ -87,7 +89,7 @@ impl Topics {
             data_dir: data_dir.to_path_buf(),
             fs,
             flush,
-            defaults,
+            defaults: RwLock::new(defaults),
             map: RwLock::new(TopicMap::default()),
             growing: Mutex::new(()),
         };
@@ -124,6 +126,33 @@ impl Topics {
         self.map.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn defaults(&self) -> LogConfig {
+        self.defaults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the broker's topic defaults (a dynamic broker config changed) and re-applies
+    /// the log config of every topic, so that those without their own override follow the new
+    /// defaults at once. Every topic's config is computed before any is applied.
+    pub fn set_defaults(&self, defaults: LogConfig) -> Result<()> {
+        // The write lock: no topic is created or reconfigured with the old defaults meanwhile.
+        let map = self.write();
+        let configs = map
+            .by_name
+            .values()
+            .map(|topic| Ok((topic.clone(), log_config(&defaults, &topic.configs)?)))
+            .collect::<Result<Vec<_>>>()?;
+        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = defaults;
+        for (topic, config) in configs {
+            for partition in &topic.partitions {
+                partition.set_log_config(config.clone());
+            }
+        }
+        Ok(())
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.read().by_name.get(name).cloned()
     }
@@ -145,7 +174,7 @@ impl Topics {
         if spec.partitions < 1 || spec.partitions > PARTITIONS_PER_TOPIC_MAX {
             return Err(BrokerError::InvalidPartitions(spec.partitions));
         }
-        log_config(&self.defaults, &spec.configs)?;
+        log_config(&self.defaults(), &spec.configs)?;
         if self.read().by_name.contains_key(spec.name.as_str()) {
             return Err(BrokerError::TopicAlreadyExists);
         }
@@ -203,8 +232,9 @@ impl Topics {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<()> {
-        let log = log_config(&self.defaults, &configs)?;
+        // Under the write lock, so that a change of the defaults cannot slip in between.
         let mut map = self.write();
+        let log = log_config(&self.defaults(), &configs)?;
         let current = map
             .by_name
             .get(name)
@@ -236,7 +266,7 @@ impl Topics {
         configs: BTreeMap<String, String>,
         now_ms: i64,
     ) -> Result<Arc<Topic>> {
-        let config = log_config(&self.defaults, &configs)?;
+        let config = log_config(&self.defaults(), &configs)?;
         let name: Arc<str> = name.into();
         let mut opened = Vec::new();
         for index in 0..partitions {
@@ -350,7 +380,7 @@ impl Topics {
         now_ms: i64,
     ) -> Result<Vec<Arc<Partition>>> {
         check_growth(topic, partitions)?;
-        let config = log_config(&self.defaults, &topic.configs)?;
+        let config = log_config(&self.defaults(), &topic.configs)?;
         let mut added = Vec::new();
         for index in partition_count(topic)..partitions {
             let dir = self.partition_dir(&topic.name, index);

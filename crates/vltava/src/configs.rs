@@ -16,21 +16,27 @@ pub struct ConfigArgs {
     output: Connection,
 }
 
-/// Whose configs: a topic, or the broker with this id.
+/// Whose configs: a topic, the broker with this id, or the cluster-wide broker defaults.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("entity").required(true).args(["topic", "broker"])))]
+#[command(group(ArgGroup::new("entity").required(true).args(["topic", "broker", "broker_defaults"])))]
 struct Entity {
     #[arg(long)]
     topic: Option<String>,
+    /// The broker with this node id (its dynamic configs: DYNAMIC_BROKER_CONFIG).
     #[arg(long, value_name = "ID")]
     broker: Option<i32>,
+    /// The default of every broker (DYNAMIC_DEFAULT_BROKER_CONFIG), Kafka's `--entity-default`.
+    #[arg(long)]
+    broker_defaults: bool,
 }
 
 impl Entity {
     fn resource(&self) -> (Resource, String) {
         match (&self.topic, self.broker) {
             (Some(topic), _) => (Resource::Topic, topic.clone()),
-            (None, broker) => (Resource::Broker, broker.unwrap_or_default().to_string()),
+            (None, Some(broker)) => (Resource::Broker, broker.to_string()),
+            // The cluster-wide default entity is the broker resource named "".
+            (None, None) => (Resource::Broker, String::new()),
         }
     }
 }
@@ -75,7 +81,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
                 .map(|(k, v)| (k, ConfigOp::Set, Some(v)))
                 .collect();
             client.alter_configs(resource, &name, &changes)?;
-            eprintln!("Updated the configs of {name}.");
+            eprintln!("Updated the configs of {}.", label(resource, &name));
             Ok(())
         }
         ConfigCommand::Delete { entity, names } => {
@@ -85,9 +91,21 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
                 .map(|k| (k, ConfigOp::Delete, None))
                 .collect();
             client.alter_configs(resource, &name, &changes)?;
-            eprintln!("Deleted the configs of {name}; their defaults apply.");
+            eprintln!(
+                "Deleted the configs of {}; their defaults apply.",
+                label(resource, &name)
+            );
             Ok(())
         }
+    }
+}
+
+/// What the messages call an entity.
+fn label(resource: Resource, name: &str) -> String {
+    match resource {
+        Resource::Broker if name.is_empty() => "the cluster-wide broker defaults".to_string(),
+        Resource::Broker => format!("broker {name}"),
+        _ => name.to_string(),
     }
 }
 

@@ -1,13 +1,13 @@
-//! AlterConfigs (the legacy API): replaces all of a topic's config overrides with the request's
-//! set. Broker configs are static in vltava and refused. Kafka tools use
-//! IncrementalAlterConfigs; this serves older clients.
+//! AlterConfigs (the legacy API): replaces all of a topic's config overrides, or all of one
+//! level of the dynamic broker configs (this node id, or "" for the cluster-wide default), with
+//! the request's set. Kafka tools use IncrementalAlterConfigs; this serves older clients.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::incremental_alter_configs::alter_resource;
+use super::incremental_alter_configs::{alter_resource, kafka_message};
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
@@ -18,7 +18,7 @@ pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Re
         .resources
         .into_iter()
         .map(|resource| {
-            // The request's set replaces the topic's overrides whole; a null value is no override.
+            // The request's set replaces the configs whole; a null value is no value.
             let configs: BTreeMap<String, String> = resource
                 .configs
                 .iter()
@@ -29,7 +29,7 @@ pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Re
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |_| Ok(configs),
+                |_, _| Ok(configs),
             );
             response(resource.resource_type, resource.resource_name, outcome)
         })
@@ -48,9 +48,10 @@ fn response(
         .with_resource_type(resource_type)
         .with_resource_name(resource_name);
     match outcome {
-        Ok(()) => response,
+        // Kafka sends a null message on success (the generated default is "").
+        Ok(()) => response.with_error_message(None),
         Err(error) => response
             .with_error_code(error.code())
-            .with_error_message(Some(str_bytes(error.message()))),
+            .with_error_message(Some(str_bytes(kafka_message(&error)))),
     }
 }

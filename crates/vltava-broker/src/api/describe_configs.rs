@@ -1,6 +1,7 @@
 //! DescribeConfigs (KIP-133, KIP-226): every config Kafka defines for a topic or the broker,
-//! with its value and source, synonyms (v1+, when asked), and type and documentation (v3+,
-//! when asked). The configs come from the registry in `configs/`.
+//! with its value and source (dynamic broker configs included), synonyms (v1+, when asked), and
+//! type and documentation (v3+, when asked). The configs come from the registry in `configs/`;
+//! the broker entity "" (the cluster-wide default) lists only the configs set there.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -11,7 +12,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
 use crate::broker::Broker;
-use crate::configs::{ConfigEntry, describe_broker, describe_topic};
+use crate::configs::dynamic::Level;
+use crate::configs::{ConfigEntry, describe_broker, describe_broker_defaults, describe_topic};
 use crate::dispatch::{Reply, RequestContext};
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -49,21 +51,27 @@ fn describe(
         .with_resource_name(resource.resource_name.clone());
     let entries = match resource.resource_type {
         RESOURCE_TOPIC => match broker.topics.get(&resource.resource_name) {
-            Some(topic) => describe_topic(&broker.config, &topic.configs),
+            Some(topic) => describe_topic(
+                &broker.config,
+                &broker.dynamic_configs.current(),
+                &topic.configs,
+            ),
             None => return result.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
         },
         RESOURCE_BROKER => {
             // "" is the cluster-wide default entity; any other name must be this broker.
-            let name = resource.resource_name.as_str();
-            if !name.is_empty() && name != broker.node_id().to_string() {
-                return result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(str_bytes(format!(
-                        "Unexpected broker id, expected {}",
-                        broker.node_id()
-                    ))));
+            let dynamic = broker.dynamic_configs.current();
+            match broker_level(&resource.resource_name, broker.node_id()) {
+                Ok(Level::PerBroker) => {
+                    describe_broker(&broker.config, &dynamic, broker.advertised_port)
+                }
+                Ok(Level::ClusterDefault) => describe_broker_defaults(&dynamic),
+                Err(message) => {
+                    return result
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(str_bytes(message)));
+                }
             }
-            describe_broker(&broker.config, broker.advertised_port)
         }
         _ => {
             return result
@@ -77,11 +85,26 @@ fn describe(
         .filter(|entry| {
             wanted
                 .as_ref()
-                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.def.name))
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.name))
         })
         .map(|entry| result_entry(entry, detail))
         .collect();
     result.with_configs(configs)
+}
+
+/// The entity a BROKER resource name describes, with Kafka's words for a bad name (they differ
+/// from AlterConfigs').
+fn broker_level(name: &str, node_id: i32) -> Result<Level, String> {
+    if name.is_empty() {
+        return Ok(Level::ClusterDefault);
+    }
+    match name.parse::<i32>() {
+        Ok(id) if id == node_id => Ok(Level::PerBroker),
+        Ok(_) => Err(format!(
+            "Unexpected broker id, expected {node_id} or empty string, but received {name}"
+        )),
+        Err(_) => Err(format!("Broker id must be an integer, but it is: {name}")),
+    }
 }
 
 fn result_entry(entry: ConfigEntry, detail: Detail) -> DescribeConfigsResourceResult {
@@ -104,16 +127,18 @@ fn result_entry(entry: ConfigEntry, detail: Detail) -> DescribeConfigsResourceRe
         Vec::new()
     };
     DescribeConfigsResourceResult::default()
-        .with_name(str_bytes(entry.def.name.clone()))
+        .with_name(str_bytes(entry.name.clone()))
         .with_value(entry.value.map(str_bytes))
         .with_read_only(entry.read_only)
         .with_config_source(entry.source as i8)
         .with_is_sensitive(entry.sensitive)
         .with_synonyms(synonyms)
-        .with_config_type(entry.def.kind as i8)
+        // 0 is UNKNOWN: a name Kafka does not define has no type.
+        .with_config_type(entry.def.map_or(0, |def| def.kind as i8))
         .with_documentation(
             detail
                 .documentation
-                .then(|| str_bytes(entry.def.documentation.clone())),
+                .then(|| entry.def.map(|def| str_bytes(def.documentation.clone())))
+                .flatten(),
         )
 }

@@ -1,6 +1,9 @@
 //! IncrementalAlterConfigs (KIP-339): SET a value, DELETE back to the default, APPEND to and
-//! SUBTRACT from list configs, per topic; validate_only checks without changing anything.
-//! Unknown names and invalid values are INVALID_CONFIG, as in Kafka.
+//! SUBTRACT from list configs, of a topic or of the dynamic broker configs (resource name: this
+//! node id, or "" for the cluster-wide default); validate_only checks without changing
+//! anything. Errors as Kafka answers them: for topics, unknown names and invalid values are
+//! INVALID_CONFIG; for brokers, invalid values and configs that cannot change at run time are
+//! INVALID_REQUEST, and unknown names are stored.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +11,11 @@ use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::describe_configs::RESOURCE_TOPIC;
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::str_bytes;
 use crate::broker::Broker;
-use crate::configs::registry::{ConfigType, registry};
+use crate::configs::dynamic::Level;
+use crate::configs::registry::{ConfigDef, ConfigType, Scope, registry};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 
@@ -31,16 +35,17 @@ pub async fn handle(context: RequestContext, request: IncrementalAlterConfigsReq
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |current| apply(current, &resource.configs),
+                |scope, current| apply(scope, current, &resource.configs),
             );
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
             match outcome {
-                Ok(()) => response,
+                // Kafka sends a null message on success (the generated default is "").
+                Ok(()) => response.with_error_message(None),
                 Err(error) => response
                     .with_error_code(error.code())
-                    .with_error_message(Some(str_bytes(error.message()))),
+                    .with_error_message(Some(str_bytes(kafka_message(&error)))),
             }
         })
         .collect();
@@ -49,22 +54,48 @@ pub async fn handle(context: RequestContext, request: IncrementalAlterConfigsReq
         .into()
 }
 
-/// The overrides after the operations, in request order; validated by the caller.
+/// The message beside the error code: for INVALID_REQUEST the reason alone, worded as Kafka
+/// words it (the error's display adds a prefix for logs).
+pub(super) fn kafka_message(error: &BrokerError) -> String {
+    match error {
+        BrokerError::InvalidRequest(why) => why.clone(),
+        other => other.message(),
+    }
+}
+
+/// The definition an operation on `name` works with. Topic configs must exist; a broker config
+/// Kafka does not define is still stored (SET and DELETE only: it has no type to append to).
+fn definition(scope: Scope, name: &str) -> Result<Option<&'static ConfigDef>, BrokerError> {
+    match scope {
+        Scope::Topic => registry().topic(name).map(Some).ok_or_else(|| {
+            BrokerError::InvalidConfig(format!("Unknown topic config name: {name}"))
+        }),
+        Scope::Broker => Ok(registry().broker(name)),
+    }
+}
+
+/// The configs after the operations, in request order; validated by the caller.
 fn apply(
+    scope: Scope,
     current: &BTreeMap<String, String>,
     operations: &[AlterableConfig],
 ) -> Result<BTreeMap<String, String>, BrokerError> {
+    let mut names: Vec<&str> = operations.iter().map(|op| op.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(BrokerError::InvalidRequest(
+            "Error due to duplicate config keys".into(),
+        ));
+    }
     let mut configs = current.clone();
     for op in operations {
         let name = op.name.to_string();
-        let def = registry().topic(&name).ok_or_else(|| {
-            BrokerError::InvalidConfig(format!("Unknown topic config name: {name}"))
-        })?;
+        let def = definition(scope, &name)?;
         let value = op.value.as_ref().map(|v| v.to_string());
         match op.config_operation {
             OP_SET => {
                 let value = value.ok_or_else(|| {
-                    BrokerError::InvalidRequest(format!("Null value not supported for: {name}"))
+                    BrokerError::InvalidRequest(format!("Null value not supported for : {name}"))
                 })?;
                 configs.insert(name, value);
             }
@@ -72,6 +103,9 @@ fn apply(
                 configs.remove(&name);
             }
             OP_APPEND | OP_SUBTRACT => {
+                let def = def.ok_or_else(|| {
+                    BrokerError::InvalidConfig(format!("Unknown config name: {name}"))
+                })?;
                 if def.kind != ConfigType::List {
                     return Err(BrokerError::InvalidConfig(format!(
                         "Config value append is not allowed for config key: {name}"
@@ -96,7 +130,7 @@ fn apply(
             }
             other => {
                 return Err(BrokerError::InvalidRequest(format!(
-                    "unknown config operation {other} for {name}"
+                    "Unknown operations type {other}"
                 )));
             }
         }
@@ -113,31 +147,40 @@ fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// The alteration both config APIs make: `new_configs` computes a topic's overrides from its
-/// current ones; they are validated, persisted and applied (or only checked). Broker configs
-/// are refused.
+/// The alteration both config APIs make: `new_configs` computes a topic's overrides, or one
+/// level of the dynamic broker configs, from the current ones; they are validated, persisted
+/// and applied (or only checked).
 pub(super) fn alter_resource(
     broker: &Broker,
     resource_type: i8,
     name: &str,
     validate_only: bool,
-    new_configs: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, BrokerError>,
+    new_configs: impl FnOnce(
+        Scope,
+        &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, BrokerError>,
 ) -> Result<(), BrokerError> {
-    if resource_type != RESOURCE_TOPIC {
-        return Err(static_broker_configs());
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let topic = broker
+                .topics
+                .get(name)
+                .ok_or(BrokerError::UnknownTopicOrPartition)?;
+            let configs = new_configs(Scope::Topic, &topic.configs)?;
+            // Persisting topics.json fsyncs: off the async workers.
+            tokio::task::block_in_place(|| broker.topics.set_configs(name, configs, validate_only))
+        }
+        RESOURCE_BROKER => {
+            let level = Level::of_resource(name, broker.node_id())?;
+            // Persisting broker-configs.json fsyncs: off the async workers.
+            tokio::task::block_in_place(|| {
+                broker.alter_broker_configs(level, validate_only, |current| {
+                    new_configs(Scope::Broker, current)
+                })
+            })
+        }
+        other => Err(BrokerError::InvalidRequest(format!(
+            "vltava does not alter configs of resource type {other}"
+        ))),
     }
-    let topic = broker
-        .topics
-        .get(name)
-        .ok_or(BrokerError::UnknownTopicOrPartition)?;
-    let configs = new_configs(&topic.configs)?;
-    // Persisting topics.json fsyncs: off the async workers.
-    tokio::task::block_in_place(|| broker.topics.set_configs(name, configs, validate_only))
-}
-
-/// Broker configs cannot change at run time in vltava yet (Kafka's dynamic broker configs).
-fn static_broker_configs() -> BrokerError {
-    BrokerError::InvalidRequest(
-        "vltava's broker configs are static: set them with flags or vltava.toml".into(),
-    )
 }

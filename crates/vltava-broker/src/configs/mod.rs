@@ -3,11 +3,13 @@
 //! resolved view DescribeConfigs reports: each config's value and where it came from.
 
 pub mod docs;
+pub mod dynamic;
 pub mod registry;
 
 use std::collections::BTreeMap;
 
-use registry::{ConfigDef, ConfigType, registry, validate};
+use dynamic::DynamicConfigs;
+use registry::{ConfigDef, ConfigType, UpdateMode, registry, validate};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
@@ -46,21 +48,35 @@ pub const CLEANER_TOPIC_CONFIGS: &[&str] = &[
 pub enum ConfigSource {
     DynamicTopic = 1,
     DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
 }
 
+/// Where a value comes from: the config's name there, its value, the source.
+pub type Synonym = (String, Option<String>, ConfigSource);
+
+/// The sources of broker config values, most specific first.
+const BROKER_SOURCES: [ConfigSource; 4] = [
+    ConfigSource::DynamicBroker,
+    ConfigSource::DynamicDefaultBroker,
+    ConfigSource::StaticBroker,
+    ConfigSource::Default,
+];
+
 /// One config as DescribeConfigs shows it.
 #[derive(Debug, Clone)]
 pub struct ConfigEntry {
-    pub def: &'static ConfigDef,
+    pub name: String,
+    /// `None` for a name Kafka does not define (a dynamic broker config it stores anyway).
+    pub def: Option<&'static ConfigDef>,
     /// `None` for sensitive values and configs without a value.
     pub value: Option<String>,
     pub source: ConfigSource,
     pub read_only: bool,
     pub sensitive: bool,
     /// Where else a value comes from, most specific first (include_synonyms).
-    pub synonyms: Vec<(String, Option<String>, ConfigSource)>,
+    pub synonyms: Vec<Synonym>,
 }
 
 /// Checks topic configs as CreateTopics, AlterConfigs and IncrementalAlterConfigs must:
@@ -92,19 +108,22 @@ fn log_settings(config: &BrokerConfig) -> BTreeMap<&'static str, String> {
     ])
 }
 
-/// The entry of `def` given where its candidate values come from, most specific first; with no
-/// candidate it shows the config's own default.
+/// The entry of a config given where its candidate values come from, most specific first;
+/// with no candidate it shows the config's own default. A name Kafka does not define is
+/// sensitive, as Kafka treats a config of unknown type.
 fn entry(
-    def: &'static ConfigDef,
-    synonyms: Vec<(String, Option<String>, ConfigSource)>,
+    name: &str,
+    def: Option<&'static ConfigDef>,
+    synonyms: Vec<Synonym>,
     read_only: bool,
 ) -> ConfigEntry {
-    let sensitive = def.kind == ConfigType::Password;
+    let sensitive = def.is_none_or(|d| d.kind == ConfigType::Password);
     let (value, source) = match synonyms.first() {
         Some((_, value, source)) => (value.clone(), *source),
-        None => (def.default.clone(), ConfigSource::Default),
+        None => (def.and_then(|d| d.default.clone()), ConfigSource::Default),
     };
     ConfigEntry {
+        name: name.to_string(),
         def,
         value: if sensitive { None } else { value },
         source,
@@ -114,20 +133,83 @@ fn entry(
     }
 }
 
+/// Broker configs that set the same thing in another unit, most specific first, as Kafka's
+/// `DynamicBrokerConfig.brokerConfigSynonyms` lists them.
+fn broker_synonym_names(name: &str) -> Vec<&str> {
+    const GROUPS: [&[&str]; 4] = [
+        &["log.roll.ms", "log.roll.hours"],
+        &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
+        &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+    ];
+    // log.flush.scheduler.interval.ms is a synonym of log.flush.interval.ms, not the reverse.
+    match GROUPS
+        .iter()
+        .find(|g| g.contains(&name) && name != "log.flush.scheduler.interval.ms")
+    {
+        Some(group) => group.to_vec(),
+        None => vec![name],
+    }
+}
+
+/// The values broker configs have, by source.
+struct BrokerValues<'a> {
+    dynamic: &'a DynamicConfigs,
+    statics: &'a BTreeMap<&'static str, String>,
+}
+
+impl BrokerValues<'_> {
+    fn get(&self, source: ConfigSource, name: &str) -> Option<String> {
+        match source {
+            ConfigSource::StaticBroker => self.statics.get(name).cloned(),
+            ConfigSource::Default => registry().broker(name)?.default.clone(),
+            dynamic => self.dynamic.value(dynamic, name).cloned(),
+        }
+    }
+
+    /// The synonyms of broker config `name` as Kafka lists them: by source, then by unit;
+    /// those before the first one named `name` itself are left out (so a config with no value
+    /// of its own and no default lists none, even when another unit has a default).
+    fn synonyms(&self, name: &str) -> Vec<Synonym> {
+        let names = broker_synonym_names(name);
+        let mut synonyms: Vec<Synonym> = BROKER_SOURCES
+            .iter()
+            .flat_map(|&source| {
+                names.iter().filter_map(move |&n| {
+                    self.get(source, n)
+                        .map(|value| (n.to_string(), Some(value), source))
+                })
+            })
+            .collect();
+        let first_own = synonyms
+            .iter()
+            .position(|s| s.0 == name)
+            .unwrap_or(synonyms.len());
+        synonyms.split_off(first_own)
+    }
+}
+
 /// Every topic config of a topic, as Kafka resolves it: the topic's override, else the broker's
-/// configured value, else the default. Synonyms name where each candidate value comes from;
-/// like Kafka, a broker default is listed only for the first synonym and only when that broker
-/// config has a default of its own.
+/// value (dynamic per-broker, dynamic cluster default, static), else the default. Synonyms
+/// name where each candidate value comes from, as Kafka lists them.
 pub fn describe_topic(
     config: &BrokerConfig,
+    dynamic: &DynamicConfigs,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<ConfigEntry> {
-    let log = log_settings(config);
+    let statics = topic_static_values(config);
+    let values = BrokerValues {
+        dynamic,
+        statics: &statics,
+    };
     registry()
         .topic_configs()
         .filter(|def| !def.internal)
         .map(|def| {
-            let first_synonym = def.synonyms.first();
             let mut synonyms = Vec::new();
             if let Some(value) = overrides.get(&def.name) {
                 synonyms.push((
@@ -136,25 +218,24 @@ pub fn describe_topic(
                     ConfigSource::DynamicTopic,
                 ));
             }
-            // A broker value that differs from Kafka's default was configured (a flag or the
-            // file): Kafka reports that as a static broker config.
-            if let Some((synonym, value)) =
-                first_synonym.and_then(|s| Some((s, log.get(s.as_str())?)))
-                && def.default.as_deref() != Some(value.as_str())
-            {
-                synonyms.push((
-                    synonym.clone(),
-                    Some(value.clone()),
-                    ConfigSource::StaticBroker,
-                ));
+            if let Some(broker_name) = def.synonyms.first() {
+                synonyms.extend(values.synonyms(broker_name));
             }
-            let broker_default = first_synonym
-                .and_then(|s| registry().broker(s))
-                .and_then(|b| Some((b.name.clone(), b.default.clone()?)));
-            if let Some((name, default)) = broker_default {
-                synonyms.push((name, Some(default), ConfigSource::Default));
-            }
-            entry(def, synonyms, false)
+            entry(&def.name, Some(def), synonyms, false)
+        })
+        .collect()
+}
+
+/// vltava's log settings that topics see as static broker configs: a value that differs from
+/// the topic config's Kafka default was configured (a flag or the file); one equal to it is
+/// Kafka's default, not a setting.
+fn topic_static_values(config: &BrokerConfig) -> BTreeMap<&'static str, String> {
+    let log = log_settings(config);
+    registry()
+        .topic_configs()
+        .filter_map(|def| {
+            let (name, value) = log.get_key_value(def.synonyms.first()?.as_str())?;
+            (def.default.as_deref() != Some(value.as_str())).then(|| (*name, value.clone()))
         })
         .collect()
 }
@@ -205,31 +286,54 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
     settings
 }
 
-/// Every broker config: vltava's setting where it has one (static), else Kafka's default.
-/// Static broker configs are read-only, as in Kafka.
-/// `advertised_port` is the port clients are told (the bound one unless configured).
-pub fn describe_broker(config: &BrokerConfig, advertised_port: i32) -> Vec<ConfigEntry> {
-    let settings = broker_settings(config, advertised_port);
-    registry()
+/// Every broker config of this broker: its dynamic value (per-broker, then cluster default),
+/// else vltava's setting (static), else Kafka's default. Configs Kafka cannot change at run
+/// time are read-only. Names Kafka does not define but that were set dynamically are listed
+/// too, as Kafka does. `advertised_port` is the port clients are told.
+pub fn describe_broker(
+    config: &BrokerConfig,
+    dynamic: &DynamicConfigs,
+    advertised_port: i32,
+) -> Vec<ConfigEntry> {
+    let statics = broker_settings(config, advertised_port);
+    let values = BrokerValues {
+        dynamic,
+        statics: &statics,
+    };
+    let known = registry()
         .broker_configs()
         .filter(|def| !def.internal)
         .map(|def| {
-            let mut synonyms = Vec::new();
-            if let Some(value) = settings.get(def.name.as_str()) {
-                synonyms.push((
-                    def.name.clone(),
-                    Some(value.clone()),
-                    ConfigSource::StaticBroker,
-                ));
-            }
-            if let Some(default) = &def.default {
-                synonyms.push((
-                    def.name.clone(),
-                    Some(default.clone()),
-                    ConfigSource::Default,
-                ));
-            }
-            entry(def, synonyms, true)
+            let read_only = def.update_mode == UpdateMode::ReadOnly;
+            entry(&def.name, Some(def), values.synonyms(&def.name), read_only)
+        });
+    let unknown_names: std::collections::BTreeSet<&String> =
+        [dynamic::Level::PerBroker, dynamic::Level::ClusterDefault]
+            .into_iter()
+            .flat_map(|level| dynamic.level(level).keys())
+            .filter(|name| registry().broker(name).is_none())
+            .collect();
+    let unknown = unknown_names
+        .into_iter()
+        .map(|name| entry(name, None, values.synonyms(name), true));
+    known.chain(unknown).collect()
+}
+
+/// The cluster-wide default entity (resource name ""): only the configs set there, as Kafka
+/// lists them.
+pub fn describe_broker_defaults(dynamic: &DynamicConfigs) -> Vec<ConfigEntry> {
+    dynamic
+        .level(dynamic::Level::ClusterDefault)
+        .iter()
+        .map(|(name, value)| {
+            let def = registry().broker(name);
+            let read_only = def.is_none_or(|d| d.update_mode == UpdateMode::ReadOnly);
+            let synonym = (
+                name.clone(),
+                Some(value.clone()),
+                ConfigSource::DynamicDefaultBroker,
+            );
+            entry(name, def, vec![synonym], read_only)
         })
         .collect()
 }
@@ -242,10 +346,10 @@ mod tests {
     fn a_topic_override_wins_and_names_its_synonyms() {
         let config = BrokerConfig::new("data".into());
         let overrides = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        let entries = describe_topic(&config, &overrides);
+        let entries = describe_topic(&config, &DynamicConfigs::default(), &overrides);
         let retention = entries
             .iter()
-            .find(|e| e.def.name == "retention.ms")
+            .find(|e| e.name == "retention.ms")
             .expect("retention.ms");
         assert_eq!(retention.value.as_deref(), Some("1000"));
         assert_eq!(retention.source, ConfigSource::DynamicTopic);
@@ -254,20 +358,78 @@ mod tests {
         assert_eq!(retention.synonyms.len(), 1);
         let segment = entries
             .iter()
-            .find(|e| e.def.name == "segment.bytes")
+            .find(|e| e.name == "segment.bytes")
             .expect("segment");
         assert_eq!(segment.synonyms[0].0, "log.segment.bytes");
-        assert!(
-            entries
-                .iter()
-                .all(|e| e.def.name != "internal.segment.bytes")
-        );
+        assert!(entries.iter().all(|e| e.name != "internal.segment.bytes"));
         let policy = entries
             .iter()
-            .find(|e| e.def.name == "cleanup.policy")
+            .find(|e| e.name == "cleanup.policy")
             .expect("policy");
         assert_eq!(policy.value.as_deref(), Some("delete"));
         assert_eq!(policy.source, ConfigSource::Default);
+    }
+
+    fn find<'a>(entries: &'a [ConfigEntry], name: &str) -> &'a ConfigEntry {
+        entries.iter().find(|e| e.name == name).expect(name)
+    }
+
+    #[test]
+    fn dynamic_broker_values_are_topic_defaults_below_a_topic_override() {
+        let config = BrokerConfig::new("data".into());
+        let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let dynamic = DynamicConfigs::default()
+            .with_level(
+                dynamic::Level::ClusterDefault,
+                set(&[("log.retention.ms", "7200000"), ("foo.bar", "x")]),
+            )
+            .with_level(
+                dynamic::Level::PerBroker,
+                set(&[("log.retention.ms", "3600000")]),
+            );
+        let topic = describe_topic(&config, &dynamic, &BTreeMap::new());
+        let retention = find(&topic, "retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("3600000"));
+        assert_eq!(retention.source, ConfigSource::DynamicBroker);
+        // As Kafka 4.4.0 answers: both dynamic levels, then the other units' defaults.
+        let sources: Vec<(&str, ConfigSource)> = retention
+            .synonyms
+            .iter()
+            .map(|(n, _, s)| (n.as_str(), *s))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("log.retention.ms", ConfigSource::DynamicBroker),
+                ("log.retention.ms", ConfigSource::DynamicDefaultBroker),
+                ("log.retention.hours", ConfigSource::Default),
+            ]
+        );
+        let overridden = describe_topic(&config, &dynamic, &set(&[("retention.ms", "1")]));
+        assert_eq!(
+            find(&overridden, "retention.ms").source,
+            ConfigSource::DynamicTopic
+        );
+
+        let broker = describe_broker(&config, &dynamic, 9092);
+        let retention = find(&broker, "log.retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("3600000"));
+        assert!(!retention.read_only);
+        assert!(find(&broker, "num.partitions").read_only);
+        let unknown = find(&broker, "foo.bar");
+        assert!(unknown.sensitive && unknown.read_only && unknown.value.is_none());
+        assert_eq!(unknown.source, ConfigSource::DynamicDefaultBroker);
+
+        let defaults = describe_broker_defaults(&dynamic);
+        assert_eq!(defaults.len(), 2);
+        let retention = find(&defaults, "log.retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("7200000"));
+        assert_eq!(retention.source, ConfigSource::DynamicDefaultBroker);
     }
 
     #[test]

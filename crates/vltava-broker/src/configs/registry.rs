@@ -28,6 +28,17 @@ pub enum ConfigType {
     Password = 9,
 }
 
+/// Whether Kafka lets a broker config change at run time, and at which level (its docs' "Update
+/// Mode", from `DynamicBrokerConfig`). Topic configs are always dynamic and carry `ReadOnly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateMode {
+    ReadOnly,
+    /// Only for one broker: the resource names a node id.
+    PerBroker,
+    /// For one broker or as the cluster-wide default (resource name "").
+    ClusterWide,
+}
+
 /// The valid values, as Kafka's validators describe them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validator {
@@ -61,6 +72,7 @@ pub struct ConfigDef {
     pub synonyms: Vec<String>,
     /// Kafka's internal configs (testing knobs): accepted, never described.
     pub internal: bool,
+    pub update_mode: UpdateMode,
     pub documentation: String,
 }
 
@@ -122,6 +134,7 @@ fn parse_row(line: &str) -> Option<ConfigDef> {
         valid,
         synonyms,
         internal,
+        update_mode,
         documentation,
     ] = fields[..]
     else {
@@ -148,6 +161,11 @@ fn parse_row(line: &str) -> Option<ConfigDef> {
             .map(str::to_string)
             .collect(),
         internal: internal == "true",
+        update_mode: match update_mode {
+            "per-broker" => UpdateMode::PerBroker,
+            "cluster-wide" => UpdateMode::ClusterWide,
+            _ => UpdateMode::ReadOnly,
+        },
         documentation: documentation.to_string(),
     })
 }
@@ -298,7 +316,12 @@ mod tests {
         assert_eq!(retention.default.as_deref(), Some("604800000"));
         assert_eq!(retention.synonyms[0], "log.retention.ms");
         assert!(!retention.documentation.is_empty());
-        assert!(r.broker("log.retention.ms").is_some());
+        let broker_retention = r.broker("log.retention.ms").expect("log.retention.ms");
+        assert_eq!(broker_retention.update_mode, UpdateMode::ClusterWide);
+        let listeners = r.broker("listeners").expect("listeners");
+        assert_eq!(listeners.update_mode, UpdateMode::PerBroker);
+        let dirs = r.broker("log.dirs").expect("log.dirs");
+        assert_eq!(dirs.update_mode, UpdateMode::ReadOnly);
     }
 
     #[test]
