@@ -17,7 +17,7 @@ import org.apache.kafka.common.TopicPartition;
  * every delivery by partition-offset, commits after each non-empty poll, publishes its assignment,
  * and leaves the group (close) when stopped.
  */
-final class GroupMember implements AutoCloseable {
+final class GroupMember {
     private static final Duration POLL = Duration.ofMillis(100);
     private static final long CLOSE_WAIT_MS = 30_000;
 
@@ -70,8 +70,7 @@ final class GroupMember implements AutoCloseable {
     }
 
     /** Stops polling and leaves the group; returns when the consumer is closed. */
-    @Override
-    public void close() throws InterruptedException {
+    void leave() throws InterruptedException {
         running.set(false);
         thread.join(CLOSE_WAIT_MS + 5_000);
     }

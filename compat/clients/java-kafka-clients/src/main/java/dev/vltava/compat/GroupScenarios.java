@@ -47,7 +47,7 @@ final class GroupScenarios {
                     + " distinct deliveries, duplicates " + duplicates(deliveries));
             String split = splitOf(members);
 
-            members.remove(2).close();
+            members.remove(2).leave();
             await("two remaining members own the 6 partitions", members, () -> ownAll(members));
             produce(ctx, topic, 600, 60);
             await("60 new records consumed", members, () -> deliveries.size() >= 660);
@@ -57,7 +57,7 @@ final class GroupScenarios {
                     + splitOf(members) + " consumed 60 more exactly once");
         } finally {
             for (GroupMember m : members) {
-                m.close();
+                m.leave();
             }
         }
     }
