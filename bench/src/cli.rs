@@ -122,6 +122,16 @@ pub struct ProduceArgs {
     /// Enable idempotence (librdkafka enable.idempotence).
     #[arg(long)]
     pub idempotence: bool,
+    /// Key records `key-0` … `key-(N-1)` in turn (a compacted topic's workload); 0: no keys.
+    #[arg(long, default_value_t = 0)]
+    pub keys: u64,
+    /// Send at this many records per second in total (fixed rate, so latency is measured
+    /// below saturation); 0: as fast as the client admits.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Config of the topic when this run creates it, KEY=VALUE, repeatable.
+    #[arg(long = "topic-config", value_name = "KEY=VALUE")]
+    pub topic_configs: Vec<String>,
     /// Stop sending after this many seconds even if fewer records were sent.
     #[arg(long, default_value_t = 60)]
     pub duration_s_max: u64,

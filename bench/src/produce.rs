@@ -1,5 +1,6 @@
 //! `produce`: K independent librdkafka producers, each on its own thread, sending fixed-size
-//! records as fast as the client's queue admits them. Each record's send instant travels in its
+//! records as fast as the client's queue admits them, or at a fixed rate (`--rate`), keyed or
+//! not (`--keys`). Each record's send instant travels in its
 //! delivery opaque (nanoseconds since the run's origin, a plain `usize`: no allocation per
 //! record), and the delivery callback records send→ack latency in an HdrHistogram.
 
@@ -111,7 +112,13 @@ fn producer_config(args: &ProduceArgs) -> anyhow::Result<ClientConfig> {
 pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.producers >= 1, "--producers must be at least 1");
     anyhow::ensure!(args.partitions >= 1, "--partitions must be at least 1");
-    ensure_topic(&args.bootstrap, &args.topic, args.partitions)?;
+    let topic_configs = parse_pairs(&args.topic_configs)?;
+    create_topic(
+        &args.bootstrap,
+        &args.topic,
+        args.partitions,
+        &topic_configs,
+    )?;
     let config = producer_config(args)?;
     let origin = Instant::now();
     let payload = payload(args.record_bytes);
@@ -123,6 +130,13 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
             let handles: Vec<_> = (0..args.producers)
                 .map(|i| {
                     let share = records_share(args.records, args.producers, i);
+                    let load = Load {
+                        count: share,
+                        keys: args.keys,
+                        // Each producer sends its share of the rate.
+                        rate: (args.rate > 0).then(|| args.rate as f64 / f64::from(args.producers)),
+                        deadline,
+                    };
                     let (config, payload, start, start_ns) = (&config, &payload, &start, &start_ns);
                     scope.spawn(move || {
                         let producer: BaseProducer<DeliveryStats> =
@@ -134,7 +148,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
                         start.wait();
                         warm.context("producer metadata")?;
                         start_ns.fetch_min(nanos_since(origin), Ordering::Relaxed);
-                        let sent = send_all(&producer, &args.topic, payload, share, deadline)?;
+                        let sent = send_all(&producer, &args.topic, payload, load)?;
                         let remaining = deadline
                             .saturating_duration_since(Instant::now())
                             .max(Duration::from_secs(30));
@@ -185,6 +199,8 @@ fn summarise(
         partitions: args.partitions,
         producers: args.producers,
         record_bytes: args.record_bytes,
+        keys: args.keys,
+        rate: args.rate,
         records_requested: args.records,
         records_sent: sent,
         records_acked: acked,
@@ -197,27 +213,53 @@ fn summarise(
     })
 }
 
-/// Sends `count` records (fewer if `deadline` passes first); returns how many were queued.
+/// What one producer sends.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    count: u64,
+    /// Keys cycled through (`key-0` …); 0: records without keys.
+    keys: u64,
+    /// Records per second, or as fast as possible.
+    rate: Option<f64>,
+    /// Stop early at this instant.
+    deadline: Instant,
+}
+
+/// Sends `load.count` records (fewer if the deadline passes first); returns how many were
+/// queued. At a fixed rate, record n leaves at n / rate after the start, never earlier, so a
+/// stall is followed by a burst rather than by a lower rate (what a real service would do).
 fn send_all(
     producer: &BaseProducer<DeliveryStats>,
     topic: &str,
     payload: &[u8],
-    count: u64,
-    deadline: Instant,
+    load: Load,
 ) -> anyhow::Result<u64> {
     let origin = producer.context().origin;
+    let started = Instant::now();
+    let keys: Vec<String> = (0..load.keys).map(|k| format!("key-{k}")).collect();
     let mut sent = 0;
-    while sent < count {
+    while sent < load.count {
         if sent % SENDS_PER_POLL == 0 {
             producer.poll(Duration::ZERO);
-            if Instant::now() >= deadline {
+            if Instant::now() >= load.deadline {
                 break;
+            }
+        }
+        if let Some(rate) = load.rate {
+            let due = started + Duration::from_secs_f64(sent as f64 / rate);
+            let now = Instant::now();
+            if due > now {
+                producer.poll(due - now);
+                continue;
             }
         }
         let sent_ns = usize::try_from(nanos_since(origin)).unwrap_or(usize::MAX);
         let mut record = BaseRecord::with_opaque_to(topic, sent_ns).payload(payload);
+        if !keys.is_empty() {
+            record = record.key(keys[(sent % load.keys) as usize].as_str());
+        }
         loop {
-            match producer.send::<(), [u8]>(record) {
+            match producer.send::<str, [u8]>(record) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
@@ -251,9 +293,32 @@ fn payload(bytes: usize) -> Vec<u8> {
         .collect()
 }
 
+/// `KEY=VALUE` arguments as pairs.
+fn parse_pairs(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (key, value) = pair
+                .split_once('=')
+                .with_context(|| format!("{pair}: expected KEY=VALUE"))?;
+            Ok((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
 /// Creates `topic` with `partitions` (replication factor 1) unless it exists, then waits until
 /// its metadata shows every partition with a leader.
 pub fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic(bootstrap, topic, partitions, &[])
+}
+
+/// [`ensure_topic`] with topic configs, applied only if this call creates the topic.
+fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(String, String)],
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -262,7 +327,10 @@ pub fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Re
         .enable_all()
         .build()
         .context("starting a runtime for the admin client")?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let new_topic = configs.iter().fold(
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        |new_topic, (key, value)| new_topic.set(key, value),
+    );
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let results = runtime
         .block_on(admin.create_topics([&new_topic], &options))

@@ -35,6 +35,9 @@ pub struct ProduceReport {
     pub partitions: i32,
     pub producers: u32,
     pub record_bytes: usize,
+    /// Distinct keys cycled through (0: no keys) and the fixed rate asked for (0: none).
+    pub keys: u64,
+    pub rate: u64,
     pub records_requested: u64,
     pub records_sent: u64,
     pub records_acked: u64,
