@@ -8,7 +8,8 @@ Kafka starts no second Kafka) and the other kind is started privately for this m
 
 Guards against: an admin API missing or answering differently from Kafka (kafka-topics create
 with configs, describe, alter --partitions up and down, list, delete; kafka-configs describe
---all, alter --add-config / --delete-config, invalid names, the broker entity; kafka-consumer-
+--all, alter --add-config / --delete-config, invalid names, the broker entity and the broker
+default, dynamic broker configs added and deleted, read-only ones refused; kafka-consumer-
 groups list, describe, --state, reset-offsets --to-earliest --execute, delete; kafka-delete-
 records and kafka-get-offsets showing the new low watermark; kafka-log-dirs), and error texts
 that are not Kafka's.
@@ -532,6 +533,61 @@ def test_kafka_configs_describe_alter_delete_and_broker_entity_match_kafka(tools
                            tools.run(CONFIGS, "--describe", "--all", *broker),
                            value_exceptions=BROKER_VALUE_EXCEPTIONS,
                            compare_values_of=WELL_KNOWN_BROKER_CONFIGS, compare_synonyms=False)
+    d.assert_none()
+
+
+def without_bootstrap_entries(lines: list[str]) -> list[str]:
+    """kafka-configs --describe of the broker default: render_configs without the configs that
+    `kafka-storage format` sets there on Kafka (vltava has no such step)."""
+    return [line for line in render_configs(lines)
+            if not any(line.startswith(f"{name}={value} ")
+                       for name, value in CLUSTER_BOOTSTRAP_CONFIGS.items())]
+
+
+def test_kafka_configs_alter_the_broker_entity_and_the_broker_default_match_kafka(tools,
+                                                                                differences):
+    d = differences
+    ids = {kind: broker_id(b.bootstrap) for kind, b in tools.brokers.items()}
+    assert ids["kafka"] == ids["vltava"], ids
+    broker = ["--entity-type", "brokers", "--entity-name", ids["kafka"]]
+    default = ["--entity-type", "brokers", "--entity-default"]
+    # Configs that neither broker sets statically, so that their synonyms compare exactly; the
+    # brokers are shared with other tests, so both are deleted again whatever happens.
+    per_broker, cluster = "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms"
+    updated_broker = [f"Completed updating config for broker {ids['kafka']}."]
+    updated_default = ["Completed updating default config for brokers in the cluster."]
+    try:
+        d.compare("kafka-configs --alter --add-config (broker entity)",
+                  tools.run(CONFIGS, "--alter", *broker, "--add-config", f"{per_broker}=3600000"),
+                  expect=lambda n: n["stdout"] == updated_broker)
+        d.compare("kafka-configs --alter --add-config (broker default)",
+                  tools.run(CONFIGS, "--alter", *default, "--add-config", f"{cluster}=1000"),
+                  expect=lambda n: n["stdout"] == updated_default)
+        d.compare("kafka-configs --describe (broker entity, after --add-config)",
+                  tools.run(CONFIGS, "--describe", *broker), render_configs,
+                  expect=lambda n: any(line.startswith(f"{per_broker}=3600000 ")
+                                       for line in n["stdout"]))
+        d.compare("kafka-configs --describe (broker default, after --add-config)",
+                  tools.run(CONFIGS, "--describe", *default), without_bootstrap_entries,
+                  expect=lambda n: any(line.startswith(f"{cluster}=1000 ") for line in n["stdout"]))
+        d.compare("kafka-configs --alter --add-config (read-only broker config refused)",
+                  tools.run(CONFIGS, "--alter", *broker, "--add-config", "num.partitions=3"),
+                  expect=lambda n: n["rc"] == 1 and any(
+                      "Cannot update these configs dynamically: [num.partitions]" in line
+                      for line in n["stderr"]))
+        d.compare("kafka-configs --alter --delete-config (broker entity)",
+                  tools.run(CONFIGS, "--alter", *broker, "--delete-config", per_broker),
+                  expect=lambda n: n["stdout"] == updated_broker)
+        d.compare("kafka-configs --alter --delete-config (broker default)",
+                  tools.run(CONFIGS, "--alter", *default, "--delete-config", cluster),
+                  expect=lambda n: n["stdout"] == updated_default)
+        d.compare("kafka-configs --describe (broker entity, after --delete-config)",
+                  tools.run(CONFIGS, "--describe", *broker), render_configs,
+                  expect=lambda n: n["stdout"] == [f"Dynamic configs for broker {ids['kafka']} are:"])
+    finally:
+        # Undo on both (an error for a config already deleted is expected and ignored).
+        tools.run(CONFIGS, "--alter", *broker, "--delete-config", per_broker)
+        tools.run(CONFIGS, "--alter", *default, "--delete-config", cluster)
     d.assert_none()
 
 

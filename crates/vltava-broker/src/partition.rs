@@ -107,7 +107,8 @@ impl Partition {
                 base_offset: first_offset,
                 last_offset,
                 log_start_offset,
-                // Kafka answers a retry with no append time either (RecordBatch.NO_TIMESTAMP).
+                // Kafka answers a retry with the first append's max timestamp, which its producer
+                // state keeps; ours keeps offsets only, so a retry reports none.
                 log_append_time_ms: -1,
                 duplicate: true,
             });
