@@ -57,11 +57,24 @@ def assert_accepted(bootstrap: str, topic: str, timestamp: int, compression: str
     return message
 
 
-def alter(bootstrap: str, topic: str, name: str, value: str) -> None:
-    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+def alter(bootstrap: str, topic: str, name: str, value: str,
+          resource_type: ResourceType = ResourceType.TOPIC) -> None:
+    resource = ConfigResource(resource_type, topic, incremental_configs=[
         ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)])
     client = admin(bootstrap)
     client.incremental_alter_configs([resource])[resource].result(timeout=ADMIN_TIMEOUT_S)
+
+
+def accepted_once_settled(bootstrap: str, topic: str, timestamp: int):
+    """After an alter: the delivered record once the new config lets it in."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        error, message = produce(bootstrap, topic, timestamp)
+        if error is None:
+            return message
+        assert error.code() == KafkaError.INVALID_TIMESTAMP, error
+        assert time.monotonic() < deadline, "the altered config never took effect"
+        time.sleep(0.2)  # poll interval while Kafka's metadata log applies the change
 
 
 def refused_once_settled(bootstrap: str, topic: str, timestamp: int) -> None:
@@ -180,16 +193,30 @@ def test_altering_the_timestamp_configs_takes_effect_on_the_next_produce(broker,
 
     # LogAppendTime ignores the limits and stamps the broker's time.
     alter(broker.bootstrap, topic_name, "message.timestamp.type", "LogAppendTime")
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while True:
-        error, message = produce(broker.bootstrap, topic_name, now_ms() - DAY_MS)
-        if error is None:
-            break
-        assert error.code() == KafkaError.INVALID_TIMESTAMP, error
-        assert time.monotonic() < deadline, "LogAppendTime never took effect"
-        time.sleep(0.2)  # poll interval while Kafka's metadata log applies the change
+    message = accepted_once_settled(broker.bootstrap, topic_name, now_ms() - DAY_MS)
     assert message.timestamp()[0] == TIMESTAMP_LOG_APPEND_TIME
     records = read_all(broker.bootstrap, topic_name)
     assert records[0].timestamp() == (TIMESTAMP_CREATE_TIME, a_day_ago)
     assert records[-1].timestamp()[0] == TIMESTAMP_LOG_APPEND_TIME
     assert records[-1].timestamp()[1] > now_ms() - HOUR_MS
+
+
+def test_broker_level_synonyms_are_the_default_of_topics_without_an_override(broker_factory,
+                                                                             topic_name):
+    # A private broker: the change is broker-wide.
+    broker = broker_factory()
+    create_topic(broker.bootstrap, topic_name)
+    node = str(next(iter(admin(broker.bootstrap).list_topics(timeout=ADMIN_TIMEOUT_S).brokers)))
+    assert_accepted(broker.bootstrap, topic_name, now_ms() - DAY_MS)
+
+    alter(broker.bootstrap, node, "log.message.timestamp.before.max.ms", str(HOUR_MS),
+          ResourceType.BROKER)
+    refused_once_settled(broker.bootstrap, topic_name, now_ms() - DAY_MS)
+
+    alter(broker.bootstrap, node, "log.message.timestamp.type", "LogAppendTime", ResourceType.BROKER)
+    message = accepted_once_settled(broker.bootstrap, topic_name, now_ms() - DAY_MS)
+    assert message.timestamp()[0] == TIMESTAMP_LOG_APPEND_TIME
+    # A topic's own value wins over the broker's.
+    other = topic_name + "-own"
+    create_topic(broker.bootstrap, other, config={"message.timestamp.type": "CreateTime"})
+    assert_refused(broker.bootstrap, other, now_ms() - DAY_MS)
