@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
@@ -18,18 +19,14 @@ pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Re
         .resources
         .into_iter()
         .map(|resource| {
-            // The request's set replaces the configs whole; a null value is no value.
-            let configs: BTreeMap<String, String> = resource
-                .configs
-                .iter()
-                .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                .collect();
+            // The request's set replaces the configs whole.
+            let configs = new_set(&resource.configs);
             let outcome = alter_resource(
                 broker,
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |_, _| Ok(configs),
+                |_, _| configs,
             );
             response(resource.resource_type, resource.resource_name, outcome)
         })
@@ -37,6 +34,19 @@ pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Re
     AlterConfigsResponse::default()
         .with_responses(responses)
         .into()
+}
+
+/// The configs a request sets; a null value is INVALID_REQUEST, as Kafka answers it.
+fn new_set(configs: &[AlterableConfig]) -> Result<BTreeMap<String, String>, BrokerError> {
+    configs
+        .iter()
+        .map(|c| {
+            let value = c.value.as_ref().ok_or_else(|| {
+                BrokerError::InvalidRequest(format!("Null value not supported for : {}", c.name))
+            })?;
+            Ok((c.name.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 fn response(

@@ -79,7 +79,8 @@ fn describe(
                 .with_error_message(Some(str_bytes("unsupported resource type")));
         }
     };
-    let wanted = resource.configuration_keys;
+    // Null or an empty list asks for every config, as in Kafka.
+    let wanted = resource.configuration_keys.filter(|keys| !keys.is_empty());
     let configs = entries
         .into_iter()
         .filter(|entry| {
