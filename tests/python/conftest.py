@@ -53,12 +53,15 @@ class VltavaBroker:
 
     kind = "vltava"
 
-    def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int):
+    def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
+                 retention_check_interval_ms: int | None):
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.options = [
             "--auto-create-topics", "true" if auto_create_topics else "false",
             "--num-partitions", str(num_partitions),
+            *(["--log-retention-check-interval-ms", str(retention_check_interval_ms)]
+              if retention_check_interval_ms is not None else []),
             # Kafka's default delays the first rebalance of a new group by 3 s; the Kafka
             # reference runs with 0 too (scripts/kafka-reference).
             "--group-initial-rebalance-delay-ms", "0",
@@ -143,12 +146,16 @@ class KafkaBroker:
 
     kind = "kafka"
 
-    def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int):
+    def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
+                 retention_check_interval_ms: int | None):
         self.data_dir = data_dir
         self.port = free_port()
+        extra = []
+        if retention_check_interval_ms is not None:
+            extra = ["--set", f"log.retention.check.interval.ms={retention_check_interval_ms}"]
         self._run("start", "--dir", str(data_dir), "--port", str(self.port),
                   "--set", f"auto.create.topics.enable={'true' if auto_create_topics else 'false'}",
-                  "--set", f"num.partitions={num_partitions}")
+                  "--set", f"num.partitions={num_partitions}", *extra)
 
     @property
     def bootstrap(self) -> str:
@@ -181,10 +188,14 @@ class KafkaBroker:
         self._run("start", "--dir", str(self.data_dir))
 
 
-def start_broker(base_dir: Path, auto_create_topics: bool = True, num_partitions: int = 1):
+def start_broker(base_dir: Path, auto_create_topics: bool = True, num_partitions: int = 1,
+                 retention_check_interval_ms: int | None = None):
+    """A broker of the kind under test; retention_check_interval_ms sets Kafka's
+    log.retention.check.interval.ms (its default is 5 minutes, vltava's 30 s)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{BROKER_KIND}-", dir=base_dir))
     cls = VltavaBroker if BROKER_KIND == "vltava" else KafkaBroker
-    return cls(data_dir, auto_create_topics=auto_create_topics, num_partitions=num_partitions)
+    return cls(data_dir, auto_create_topics=auto_create_topics, num_partitions=num_partitions,
+               retention_check_interval_ms=retention_check_interval_ms)
 
 
 @pytest.fixture(scope="session")

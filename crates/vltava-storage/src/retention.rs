@@ -28,9 +28,12 @@ impl Log {
         let by_time_and_size = self.config.cleanup_policy.delete;
         let retention_ms = self.config.retention_ms;
         if by_time_and_size && retention_ms >= 0 {
+            // An empty segment without a timestamp (one the cleaner emptied, reopened) holds
+            // nothing to retain.
             while count < closed && {
-                let ts = self.segments[count].max_timestamp;
-                ts >= 0 && now_ms - ts > retention_ms
+                let segment = &self.segments[count];
+                let ts = segment.max_timestamp;
+                (ts >= 0 && now_ms - ts > retention_ms) || (ts < 0 && segment.is_empty())
             } {
                 count += 1;
             }

@@ -422,3 +422,29 @@ fn segments_the_cleaner_empties_go_but_the_log_start_offset_stays() {
     assert_eq!(log.log_start_offset(), 0);
     assert_eq!(consume(&log), after);
 }
+
+#[test]
+fn under_compact_delete_time_retention_passes_a_segment_the_cleaner_emptied() {
+    let fs = SimFs::new();
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy {
+            compact: true,
+            delete: true,
+        },
+        retention_ms: 60_000,
+        ..compacted()
+    };
+    let mut log = open(&fs, config.clone());
+    churn(&mut log, Compression::None);
+    log.clean(2000, force()).unwrap();
+    // Before retention.ms nothing goes, the emptied first segment included.
+    assert_eq!(log.apply_retention(2000).unwrap(), 0);
+    assert_eq!(log.log_start_offset(), 0);
+    // Once every record is past retention.ms, every closed segment goes, emptied or not;
+    // after a reopen too (the emptied segment then has no timestamp at all).
+    drop(log);
+    let mut log = open(&fs, config);
+    let deleted = log.apply_retention(1_000_000).unwrap();
+    assert!(deleted > 0);
+    assert!(log.log_start_offset() > 0);
+}

@@ -252,8 +252,13 @@ impl Log {
         fs.sync_dir(dir).map_err(io_at(dir))?;
         fs.rename(cleaned, &log_path).map_err(io_at(&log_path))?;
         fs.sync_dir(dir).map_err(io_at(dir))?;
-        let (segment, truncated) =
+        let (mut segment, truncated) =
             Segment::recover(fs, dir, base, self.config.index_interval_bytes)?;
+        if segment.is_empty() {
+            // Age an emptied segment like the records it held, for time retention under
+            // compact,delete (Kafka keeps the cleaned file's modification time likewise).
+            segment.max_timestamp = self.segments[index].max_timestamp;
+        }
         if truncated {
             return Err(StorageError::Malformed {
                 path: log_path,
