@@ -32,6 +32,22 @@ func topicConfig(ctx context.Context, adm *kadm.Client, topic, key string) (stri
 	return "", fmt.Errorf("%s has no config %s", topic, key)
 }
 
+// waitConfig polls until the topic's key reads want: Kafka applies config changes through its
+// metadata log, so a describe straight after an alter may still show the old value.
+func waitConfig(ctx context.Context, adm *kadm.Client, topic, key, want string) error {
+	var v string
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		if v, err = topicConfig(ctx, adm, topic, key); err == nil && v == want {
+			return nil
+		}
+		if sleepCtx(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%s is %q (%v), want %s", key, v, err, want)
+}
+
 func scenarioAdminTopics(ctx context.Context, e *env) error {
 	topic := e.prefix + "-admin-topics"
 	return withAdmin(e, func(adm *kadm.Client) error {
@@ -45,8 +61,8 @@ func scenarioAdminTopics(ctx context.Context, e *env) error {
 		if err := waitForLeaders(ctx, adm, topic, 2); err != nil {
 			return err
 		}
-		if v, err := topicConfig(ctx, adm, topic, "retention.ms"); err != nil || v != "3600000" {
-			return fmt.Errorf("describe: retention.ms is %q (%v), want 3600000", v, err)
+		if err := waitConfig(ctx, adm, topic, "retention.ms", "3600000"); err != nil {
+			return fmt.Errorf("describe: %w", err)
 		}
 		listed, err := adm.ListTopics(ctx)
 		if err != nil {
@@ -113,9 +129,8 @@ func scenarioAdminConfigs(ctx context.Context, e *env) error {
 		if err != nil {
 			return fmt.Errorf("alter: %w", err)
 		}
-		v, err := topicConfig(ctx, adm, topic, "retention.ms")
-		if err != nil || v != "123456789" {
-			return fmt.Errorf("after alter retention.ms is %q (%v), want 123456789", v, err)
+		if err := waitConfig(ctx, adm, topic, "retention.ms", "123456789"); err != nil {
+			return fmt.Errorf("after alter: %w", err)
 		}
 		return nil
 	})

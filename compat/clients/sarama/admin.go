@@ -23,14 +23,30 @@ func topicConfig(adm sarama.ClusterAdmin, topic, key string) (string, error) {
 	return "", fmt.Errorf("%s has no config %s", topic, key)
 }
 
+// waitConfig polls until the topic's key reads want: Kafka applies config changes through its
+// metadata log, so a describe straight after an alter may still show the old value.
+func waitConfig(ctx context.Context, adm sarama.ClusterAdmin, topic, key, want string) error {
+	var v string
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		if v, err = topicConfig(adm, topic, key); err == nil && v == want {
+			return nil
+		}
+		if sleepCtx(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%s is %q (%v), want %s", key, v, err, want)
+}
+
 func scenarioAdminTopics(ctx context.Context, e *env) error {
 	topic := e.prefix + "-admin-topics"
 	if err := createTopic(ctx, e, topic, 2, map[string]*string{"retention.ms": strPtr("3600000")}); err != nil {
 		return err
 	}
 	err := withAdmin(e, func(adm sarama.ClusterAdmin) error {
-		if v, err := topicConfig(adm, topic, "retention.ms"); err != nil || v != "3600000" {
-			return fmt.Errorf("describe config: retention.ms is %q (%v), want 3600000", v, err)
+		if err := waitConfig(ctx, adm, topic, "retention.ms", "3600000"); err != nil {
+			return fmt.Errorf("describe config: %w", err)
 		}
 		md, err := adm.DescribeTopics([]string{topic})
 		if err != nil {
@@ -85,9 +101,8 @@ func scenarioAdminConfigs(ctx context.Context, e *env) error {
 		if err := adm.IncrementalAlterConfig(sarama.TopicResource, topic, entries, false); err != nil {
 			return fmt.Errorf("incremental alter: %w", err)
 		}
-		v, err := topicConfig(adm, topic, "retention.ms")
-		if err != nil || v != value {
-			return fmt.Errorf("after alter retention.ms is %q (%v), want %s", v, err, value)
+		if err := waitConfig(ctx, adm, topic, "retention.ms", value); err != nil {
+			return fmt.Errorf("after alter: %w", err)
 		}
 		return nil
 	})
