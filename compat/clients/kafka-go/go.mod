@@ -1,6 +1,6 @@
 module vltava.local/compat/kafka-go
 
-go 1.26.8
+go 1.26.0
 
 require github.com/segmentio/kafka-go v0.4.51
 
