@@ -52,13 +52,8 @@ pub(crate) fn validate(
     if !producer_set_log_append_time && (!create_time || bounds.accept_all()) {
         return Ok(());
     }
-    let Some(records) = record_times(batch, header) else {
-        // Records that do not decode are judged by the header: its base and max timestamps
-        // bound what every well-made producer writes.
-        return validate_header_only(header, create_time, &bounds);
-    };
     let mut errors = Vec::new();
-    for (index, record) in records.iter().enumerate() {
+    let decoded = for_each_record(batch, header, |index, record| {
         let message = if create_time && record.timestamp != NO_TIMESTAMP {
             bounds
                 .refuses(record.timestamp)
@@ -72,6 +67,11 @@ pub(crate) fn validate(
                 message,
             });
         }
+    });
+    if decoded.is_none() {
+        // Records that do not decode are judged by the header: its base and max timestamps
+        // bound what every well-made producer writes.
+        return validate_header_only(header, create_time, &bounds);
     }
     match errors.is_empty() {
         true => Ok(()),
@@ -172,8 +172,14 @@ fn validate_header_only(header: &BatchHeader, create_time: bool, bounds: &Bounds
     })
 }
 
-/// The records of a batch, decompressed if need be; `None` if they do not decode.
-fn record_times(batch: &[u8], header: &BatchHeader) -> Option<Vec<RecordTime>> {
+/// Calls `f` with the index and time of each record of a batch, decompressed if need be;
+/// `None` if they do not decode. Allocates nothing for an uncompressed batch: this runs on
+/// every produce.
+fn for_each_record(
+    batch: &[u8],
+    header: &BatchHeader,
+    mut f: impl FnMut(usize, &RecordTime),
+) -> Option<()> {
     let section = batch.get(HEADER_BYTES..header.total_size())?;
     let decompressed;
     let raw = match header.compression() {
@@ -185,15 +191,14 @@ fn record_times(batch: &[u8], header: &BatchHeader) -> Option<Vec<RecordTime>> {
         }
     };
     let count = usize::try_from(header.records_count).ok()?;
-    // The count is the producer's claim: allocate for what the bytes can hold at most.
-    let mut records = Vec::with_capacity(count.min(raw.len()));
     let mut position = 0;
-    for _ in 0..count {
+    // Bounded by the producer's count, and each record consumes at least one byte.
+    for index in 0..count {
         let (record, end) = record_time(raw, position, header)?;
-        records.push(record);
+        f(index, &record);
         position = end;
     }
-    Some(records)
+    Some(())
 }
 
 /// The record at `start` and where it ends. Layout (Kafka's `DefaultRecord`): length,
