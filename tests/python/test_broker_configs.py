@@ -67,7 +67,9 @@ def refusal(call) -> KafkaError:
 
 
 # confluent-kafka refuses a BROKER resource named "" (the cluster-wide default) before sending
-# it, so that entity is altered with a hand-encoded IncrementalAlterConfigs v0 over a socket.
+# it, so that entity is altered and described with hand-encoded IncrementalAlterConfigs v0 and
+# DescribeConfigs v1 over a socket.
+API_DESCRIBE_CONFIGS = 32
 API_INCREMENTAL_ALTER_CONFIGS = 44
 RESOURCE_BROKER = 4
 OP_SET, OP_DELETE = 0, 1
@@ -90,6 +92,58 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return data
 
 
+def _call(bootstrap: str, api_key: int, version: int, body: bytes) -> bytes:
+    """One request (header v1) and its response after the correlation id."""
+    request = struct.pack(">hhi", api_key, version, 1) + _string("raw") + body
+    host, port = bootstrap.split(":")
+    with socket.create_connection((host, int(port)), timeout=ADMIN_TIMEOUT_S) as sock:
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        size = struct.unpack(">i", _read_exactly(sock, 4))[0]
+        return _read_exactly(sock, size)[4:]
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.offset = data, 0
+
+    def take(self, fmt: str):
+        value = struct.unpack_from(fmt, self.data, self.offset)[0]
+        self.offset += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str | None:
+        length = self.take(">h")
+        if length < 0:
+            return None
+        value = self.data[self.offset:self.offset + length].decode()
+        self.offset += length
+        return value
+
+
+def raw_describe_broker_defaults(bootstrap: str) -> dict:
+    """DescribeConfigs v1 (with synonyms) of BROKER "": {name: (value, source, synonyms)}."""
+    body = struct.pack(">i", 1) + struct.pack(">b", RESOURCE_BROKER) + _string("")
+    body += struct.pack(">i", -1) + struct.pack(">?", True)  # every key; synonyms
+    reader = _Reader(_call(bootstrap, API_DESCRIBE_CONFIGS, 1, body))
+    reader.take(">i")  # throttle time
+    assert reader.take(">i") == 1
+    code, message = reader.take(">h"), reader.string()
+    assert code == 0, (code, message)
+    reader.take(">b")
+    reader.string()
+    configs = {}
+    for _ in range(reader.take(">i")):
+        name, value = reader.string(), reader.string()
+        reader.take(">?")  # read only
+        source = reader.take(">b")
+        reader.take(">?")  # sensitive
+        synonyms = []
+        for _ in range(reader.take(">i")):
+            synonyms.append((reader.string(), reader.string(), reader.take(">b")))
+        configs[name] = (value, source, synonyms)
+    return configs
+
+
 def raw_alter_broker(bootstrap: str, name: str, ops: list, validate_only: bool = False):
     """IncrementalAlterConfigs v0 on BROKER `name`; returns (error_code, error_message)."""
     body = struct.pack(">i", 1) + struct.pack(">b", RESOURCE_BROKER) + _string(name)
@@ -97,22 +151,10 @@ def raw_alter_broker(bootstrap: str, name: str, ops: list, validate_only: bool =
     for config, op, value in ops:
         body += _string(config) + struct.pack(">b", op) + _string(value)
     body += struct.pack(">?", validate_only)
-    request = struct.pack(">hhi", API_INCREMENTAL_ALTER_CONFIGS, 0, 1) + _string("raw") + body
-    host, port = bootstrap.split(":")
-    with socket.create_connection((host, int(port)), timeout=ADMIN_TIMEOUT_S) as sock:
-        sock.sendall(struct.pack(">i", len(request)) + request)
-        size = struct.unpack(">i", _read_exactly(sock, 4))[0]
-        response = _read_exactly(sock, size)
-    # correlation id, throttle time, one result: error code, error message, type, name.
-    offset = 4 + 4
-    assert struct.unpack_from(">i", response, offset)[0] == 1
-    offset += 4
-    code = struct.unpack_from(">h", response, offset)[0]
-    offset += 2
-    length = struct.unpack_from(">h", response, offset)[0]
-    offset += 2
-    message = None if length < 0 else response[offset:offset + length].decode()
-    return code, message
+    reader = _Reader(_call(bootstrap, API_INCREMENTAL_ALTER_CONFIGS, 0, body))
+    reader.take(">i")  # throttle time
+    assert reader.take(">i") == 1
+    return reader.take(">h"), reader.string()
 
 
 def test_dynamic_log_retention_ms_is_described_and_becomes_the_topic_default(broker_factory,
@@ -159,6 +201,10 @@ def test_per_broker_value_wins_over_the_cluster_default(broker_factory, topic_na
     assert segment.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
     on_broker = describe(client, ResourceType.BROKER, broker_id)["log.segment.bytes"]
     assert on_broker.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    default_source = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    # Kafka also lists what `kafka-storage format` set there (min.insync.replicas).
+    assert raw_describe_broker_defaults(broker.bootstrap)["log.segment.bytes"] == (
+        "2000000", default_source, [("log.segment.bytes", "2000000", default_source)])
 
     alter_broker(client, broker_id, set_op("log.segment.bytes", "3000000"))
     segment = settled(client, ResourceType.TOPIC, topic_name, "segment.bytes",

@@ -352,6 +352,12 @@ impl Topics {
                 (current, added)
             }
         };
+        // The new logs were opened under the read lock: the broker defaults (dynamic broker
+        // configs) may have changed since. Under the write lock they are current.
+        let config = log_config(&self.defaults(), &base.configs)?;
+        for partition in &added {
+            partition.set_log_config(config.clone());
+        }
         let mut all = base.partitions.clone();
         all.extend(added);
         let grown = Arc::new(Topic {
