@@ -118,11 +118,18 @@ class Connection:
 
     def send(self, request_class, version: int, fields: dict) -> dict:
         """Send one request and return the decoded response body as plain data."""
-        request = build(request_class, fields)
-        flexible = request_class.flexible_version_q(version)
+        body = bytes(build(request_class, fields).encode(version=version))
+        return self.send_body(request_class, version, body, version)
+
+    def send_body(self, request_class, header_version: int, body: bytes,
+                  response_version: int) -> dict:
+        """Send `body` under a header naming `header_version` (which kafka-python may not know,
+        e.g. an ApiVersions version from the future) and decode the answer at
+        `response_version`."""
+        api_key = request_class.API_KEY
+        flexible = request_class.flexible_version_q(min(header_version, request_class.max_version))
         correlation_id = next(self.correlation_ids)
-        body = bytes(request.encode(version=version))
-        frame = request_header(request_class.API_KEY, version, correlation_id, self.client_id,
+        frame = request_header(api_key, header_version, correlation_id, self.client_id,
                                flexible) + body
         self.sock.sendall(struct.pack(">i", len(frame)) + frame)
 
@@ -134,7 +141,7 @@ class Connection:
         if answered != correlation_id:
             raise WireError(f"correlation id {answered} answers request {correlation_id}")
         pos = 4
-        if flexible and request_class.API_KEY != API_VERSIONS_KEY:
+        if request_class.flexible_version_q(response_version) and api_key != API_VERSIONS_KEY:
             pos = skip_tagged_fields(data, pos)
-        response = response_class_for(request_class).decode(data[pos:], version=version)
+        response = response_class_for(request_class).decode(data[pos:], version=response_version)
         return plain(response)

@@ -42,7 +42,7 @@ from kafka.protocol.producer.transaction import InitProducerIdRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from conftest import KafkaBroker, VltavaBroker
-from kafka_wire import Connection
+from kafka_wire import Connection, build
 
 TOPIC = "differential"                 # created by the fixture, 2 partitions, 3 records in p0
 MISSING_TOPIC = "differential-missing"  # never created (auto creation is off on both)
@@ -55,6 +55,7 @@ TRANSIENT_COORDINATOR_ERRORS = {14, 15, 16}
 POLL_S = 0.1
 REQUEST_TIMEOUT_MS = 30_000
 EARLIEST, LATEST = -2, -1              # ListOffsets special timestamps
+FUTURE_VERSION = 99                    # an API version no broker knows yet
 # Set to a file path to have every difference found (known or not) appended there.
 REPORT_PATH = os.environ.get("VLTAVA_DIFFERENTIAL_REPORT")
 
@@ -177,6 +178,12 @@ def api_range_known() -> list[Known]:
 NO_FEATURES = ("vltava has no feature flags (KIP-584): it answers ApiVersions v3+ with empty "
                "supported and finalized features; Java clients only read them in "
                "Admin.describeFeatures, which then shows none")
+PRODUCE_ERROR_OFFSET = (
+    "vltava bug: a partition answered with an error (UNKNOWN_TOPIC_OR_PARTITION, "
+    "UNKNOWN_TOPIC_ID, INVALID_REQUIRED_ACKS) carries base_offset 0. Fix: base_offset -1 "
+    "(Kafka's PartitionResponse(error) uses INVALID_OFFSET) for every errored partition")
+UNKNOWN_ID = ("vltava bug: a topic asked for by an unknown id is answered with name '' instead "
+              "of null (the error code agrees). Fix: name null (nullable from v12 on)")
 ERROR_TEXT = "the error code agrees; the error_message text is vltava's own. Fix: send Kafka's text"
 KNOWN_DIFFERENCES: dict[str, list[Known]] = {
     "api_versions_v0": api_range_known(),
@@ -186,10 +193,7 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
     ],
     **{f"produce_{target}_{which}": [Known(
         f"Produce v*: responses[{where}].partition_responses[index={partition}].base_offset: "
-        "kafka=-1 vltava=0",
-        "vltava bug: a partition answered with an error (UNKNOWN_TOPIC_OR_PARTITION, "
-        "UNKNOWN_TOPIC_ID) carries base_offset 0. Fix: base_offset -1 (Kafka's "
-        "PartitionResponse(error) uses INVALID_OFFSET) for every errored partition", 5)]
+        "kafka=-1 vltava=0", PRODUCE_ERROR_OFFSET, 5)]
        for target, partition, by_name in (("missing_partition", 7, TOPIC),
                                           ("missing_topic", 0, "differential-missing"))
        for which, where in (("newest", "#0"), ("by_name", f"name={by_name}"))},
@@ -242,6 +246,54 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
               "min.insync.replicas has source DYNAMIC_DEFAULT_BROKER_CONFIG from its cluster "
               "bootstrap, see test_kafka_cli.py; vltava would say DEFAULT_CONFIG)", 7),
     ],
+    "api_versions_from_the_future": [
+        Known("ApiVersions v*: api_keys[ApiVersions(18)]: kafka='0..5' vltava='0..4'",
+              NEWER_IN_KAFKA, 5),
+        Known("ApiVersions v*: api_keys[*]: kafka=<absent> vltava=*",
+              "to a version it does not know Kafka answers UNSUPPORTED_VERSION listing only its "
+              "ApiVersions range (all a client needs to retry); vltava lists every API. "
+              "Harmless; to match, list only ApiVersions in that answer", 5),
+    ],
+    "metadata_missing_topic_id": [
+        Known("Metadata v*: topics[name=None]: kafka={error_code: 100, name: None, is_internal: "
+              "False, partitions: [], authorized_operations: None} vltava=<absent>", UNKNOWN_ID, 5),
+        Known("Metadata v*: topics[name=]: kafka=<absent> vltava={error_code: 100, name: '', "
+              "is_internal: False, partitions: [], authorized_operations: None}", UNKNOWN_ID, 5),
+    ],
+    "produce_invalid_acks": [Known(
+        "Produce v*: responses[name=differential].partition_responses[index=0].base_offset: "
+        "kafka=-1 vltava=0", PRODUCE_ERROR_OFFSET, 5)],
+    **{f"fetch_{target}_{which}": [Known(
+        f"Fetch v*: responses[{where}].partitions[partition_index={partition}]"
+        ".aborted_transactions: kafka=[] vltava=None",
+        "vltava sends a null aborted_transactions for a partition it does not have; Kafka an "
+        "empty list (clients treat both alike). Fix: an empty list for an UNKNOWN_TOPIC_OR_"
+        "PARTITION / UNKNOWN_TOPIC_ID partition", 5)]
+       for target, partition, by_name in (("missing_partition", 7, TOPIC),
+                                          ("missing_topic", 0, "differential-missing"))
+       for which, where in (("newest", "#0"), ("by_name", f"topic={by_name}"))},
+    "list_offsets_future_leader_epoch": [Known(
+        f"ListOffsets v*: topics[name=differential].partitions[partition_index=0].{name}: "
+        f"kafka={kafka} vltava={vltava}",
+        "vltava bug: current_leader_epoch is not checked. Fix: a current_leader_epoch above "
+        "the partition's leader epoch answers UNKNOWN_LEADER_EPOCH (75), one below it "
+        "FENCED_LEADER_EPOCH (74), with offset, timestamp and leader_epoch -1 (-1 = no check)", 5)
+        for name, kafka, vltava in (("error_code", 75, 0), ("offset", -1, 3),
+                                    ("leader_epoch", -1, 0))],
+    "create_topics_null_config_value": [Known(
+        "CreateTopics v*: topics[name=differential-null].error_message: kafka='Null value not "
+        "supported for topic configs: retention.ms' vltava=*", ERROR_TEXT, 7)],
+    "create_topics_negative_partitions_other_than_default": [Known(
+        "CreateTopics v*: topics[name=differential-pneg].error_message: kafka='Number of "
+        "partitions was set to an invalid non-positive value.' vltava=*", ERROR_TEXT, 7)],
+    "delete_topics_unknown_topic_id": [Known(
+        "DeleteTopics v*: responses[name=None].error_message: kafka='This server does not host "
+        "this topic ID.' vltava='unknown topic id'",
+        ERROR_TEXT + " (Kafka sends the code's default message)", 7)],
+    "describe_configs_other_broker": [Known(
+        "DescribeConfigs v*: results[resource_name=99].error_message: kafka='Unexpected broker "
+        "id, expected 1 or empty string, but received 99' vltava='Unexpected broker id, "
+        "expected 1'", ERROR_TEXT + " (append ' or empty string, but received <id>')", 7)],
     "find_coordinator_bad_key_type": [Known(
         "FindCoordinator v*: coordinators[key=differential-group].error_message: kafka='This "
         "most likely occurs because of a request being malformed by the client library or the "
@@ -373,7 +425,7 @@ def normalise(value, node_id: int):
         items = [normalise(item, node_id) for item in value]
         if items and all(isinstance(item, dict) for item in items):
             key = next((k for k in IDENTITY_FIELDS if all(k in item for item in items)), None)
-            if key is not None:
+            if key is not None and len({item[key] for item in items}) == len(items):
                 return {f"{key}={item[key]}": item for item in items}
             # No identity (e.g. Produce v13 answers by topic id, which is ignored): by position.
             return {f"#{i}": item for i, item in enumerate(items)}
@@ -514,6 +566,19 @@ def test_api_versions(brokers, which):
                  compare_answers("ApiVersions", version, answers, brokers))
 
 
+def test_api_versions_from_the_future(brokers):
+    """A client newer than the broker sends ApiVersions at a version the broker does not know:
+    the broker answers UNSUPPORTED_VERSION with its ranges in a v0 body (KIP-511)."""
+    body = bytes(build(ApiVersionsRequest, {"client_software_name": "vltava-differential",
+                                            "client_software_version": "1.0"}).encode(version=3))
+    answers = {side.kind: api_ranges(side.conn.send_body(ApiVersionsRequest, FUTURE_VERSION,
+                                                         body, 0))
+               for side in brokers.sides()}
+    assert answers["kafka"]["error_code"] == 35, answers["kafka"]  # UNSUPPORTED_VERSION
+    assert_known("api_versions_from_the_future",
+                 compare_answers("ApiVersions", FUTURE_VERSION, answers, brokers))
+
+
 def test_metadata_all_topics(brokers):
     version, answers = brokers.metadata_all
     assert TOPIC in [t["name"] for t in answers["kafka"]["topics"]], answers["kafka"]
@@ -525,6 +590,14 @@ def test_metadata_missing_topic(brokers):
     found = compare(brokers, MetadataRequest, version, {
         "topics": [{"name": MISSING_TOPIC}], "allow_auto_topic_creation": False})
     assert_known("metadata_missing_topic", found)
+
+
+def test_metadata_missing_topic_id(brokers):
+    version = newest_common(brokers, MetadataRequest)
+    found = compare(brokers, MetadataRequest, version, {
+        "topics": [{"name": None, "topic_id": MISSING_TOPIC_ID}],
+        "allow_auto_topic_creation": False})
+    assert_known("metadata_missing_topic_id", found)
 
 
 # Produce and Fetch name topics by id from v13 on (KIP-516): the newest version sends each
@@ -551,21 +624,44 @@ def test_produce(brokers, which, target):
     assert_known(f"produce_{target}_{which}", found)
 
 
-@pytest.mark.parametrize("which", ["newest", "by_name"])
-def test_fetch_out_of_range_offset(brokers, which):
-    cap = BY_NAME_VERSION if which == "by_name" else None
-    version = newest_common(brokers, FetchRequest, cap)
+def test_produce_invalid_acks(brokers):
+    version = newest_common(brokers, ProduceRequest, BY_NAME_VERSION)
+    fields = produce_fields(TOPIC, 0)
+    found = compare(brokers, ProduceRequest, version, lambda side: {**fields(side), "acks": 2})
+    assert_known("produce_invalid_acks", found)
 
+
+def fetch_fields(topic: str, partition: int, offset: int):
     def fields(side: Side) -> dict:
         return {"replica_id": -1, "replica_state": {"replica_id": -1, "replica_epoch": -1},
                 "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
                 "session_id": 0, "session_epoch": -1, "rack_id": "",
                 "forgotten_topics_data": [],
-                "topics": [{"topic": TOPIC, "topic_id": side.topic_ids[TOPIC], "partitions": [
-                    {"partition": 0, "current_leader_epoch": -1, "fetch_offset": 100,
-                     "last_fetched_epoch": -1, "log_start_offset": -1,
-                     "partition_max_bytes": 1 << 20}]}]}
-    assert_known(f"fetch_out_of_range_{which}", compare(brokers, FetchRequest, version, fields))
+                "topics": [{"topic": topic,
+                            "topic_id": side.topic_ids.get(topic, MISSING_TOPIC_ID),
+                            "partitions": [
+                                {"partition": partition, "current_leader_epoch": -1,
+                                 "fetch_offset": offset, "last_fetched_epoch": -1,
+                                 "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]}
+    return fields
+
+
+@pytest.mark.parametrize("which", ["newest", "by_name"])
+@pytest.mark.parametrize("target", ["missing_partition", "missing_topic"])
+def test_fetch_missing(brokers, which, target):
+    cap = BY_NAME_VERSION if which == "by_name" else None
+    version = newest_common(brokers, FetchRequest, cap)
+    topic, partition = (TOPIC, 7) if target == "missing_partition" else (MISSING_TOPIC, 0)
+    found = compare(brokers, FetchRequest, version, fetch_fields(topic, partition, 0))
+    assert_known(f"fetch_{target}_{which}", found)
+
+
+@pytest.mark.parametrize("which", ["newest", "by_name"])
+def test_fetch_out_of_range_offset(brokers, which):
+    cap = BY_NAME_VERSION if which == "by_name" else None
+    version = newest_common(brokers, FetchRequest, cap)
+    found = compare(brokers, FetchRequest, version, fetch_fields(TOPIC, 0, 100))
+    assert_known(f"fetch_out_of_range_{which}", found)
 
 
 LIST_OFFSETS_CASES = {
@@ -577,17 +673,21 @@ LIST_OFFSETS_CASES = {
     "empty_partition": (TOPIC, 1, LATEST),
     "missing_partition": (TOPIC, 9, LATEST),
     "missing_topic": (MISSING_TOPIC, 0, LATEST),
+    "future_leader_epoch": (TOPIC, 0, LATEST),
 }
 
 
 @pytest.mark.parametrize("case", list(LIST_OFFSETS_CASES))
 def test_list_offsets(brokers, case):
     topic, partition, timestamp = LIST_OFFSETS_CASES[case]
+    # A leader epoch from the future: the client knows a newer leader than this broker.
+    leader_epoch = 7 if case == "future_leader_epoch" else -1
     version = newest_common(brokers, ListOffsetsRequest)
     found = compare(brokers, ListOffsetsRequest, version, {
         "replica_id": -1, "isolation_level": 0, "timeout_ms": REQUEST_TIMEOUT_MS,
         "topics": [{"name": topic, "partitions": [
-            {"partition_index": partition, "current_leader_epoch": -1, "timestamp": timestamp,
+            {"partition_index": partition, "current_leader_epoch": leader_epoch,
+             "timestamp": timestamp,
              "max_num_offsets": 1}]}]})
     assert_known(f"list_offsets_{case}", found)
 
@@ -603,6 +703,8 @@ CREATE_TOPICS_CASES = {
     "unknown_config": ("differential-cfg", 1, 1, [("no.such.config", "1")], False),
     "invalid_config_value": ("differential-val", 1, 1, [("retention.ms", "abc")], False),
     "validate_only": ("differential-validate", 3, 1, [("retention.ms", "86400000")], True),
+    "null_config_value": ("differential-null", 1, 1, [("retention.ms", None)], False),
+    "negative_partitions_other_than_default": ("differential-pneg", -2, 1, [], False),
 }
 
 
@@ -657,6 +759,14 @@ def test_delete_topics_missing_topic(brokers):
     assert_known("delete_topics_missing_topic", found)
 
 
+def test_delete_topics_unknown_topic_id(brokers):
+    version = newest_common(brokers, DeleteTopicsRequest)
+    found = compare(brokers, DeleteTopicsRequest, version, {
+        "topics": [{"name": None, "topic_id": MISSING_TOPIC_ID}],
+        "topic_names": [], "timeout_ms": REQUEST_TIMEOUT_MS})
+    assert_known("delete_topics_unknown_topic_id", found)
+
+
 def test_describe_configs_missing_topic(brokers):
     version = newest_common(brokers, DescribeConfigsRequest)
     found = compare(brokers, DescribeConfigsRequest, version, {
@@ -664,6 +774,15 @@ def test_describe_configs_missing_topic(brokers):
                        "configuration_keys": None}],
         "include_synonyms": False, "include_documentation": False})
     assert_known("describe_configs_missing_topic", found)
+
+
+def test_describe_configs_other_broker(brokers):
+    version = newest_common(brokers, DescribeConfigsRequest)
+    found = compare(brokers, DescribeConfigsRequest, version, {
+        "resources": [{"resource_type": 4, "resource_name": "99",
+                       "configuration_keys": ["num.partitions"]}],
+        "include_synonyms": False, "include_documentation": False})
+    assert_known("describe_configs_other_broker", found)
 
 
 def test_init_producer_id_without_transactional_id(brokers):
