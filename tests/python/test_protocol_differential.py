@@ -179,9 +179,10 @@ NO_FEATURES = ("vltava has no feature flags (KIP-584): it answers ApiVersions v3
                "supported and finalized features; Java clients only read them in "
                "Admin.describeFeatures, which then shows none")
 PRODUCE_ERROR_OFFSET = (
-    "vltava bug: a partition answered with an error (UNKNOWN_TOPIC_OR_PARTITION, "
-    "UNKNOWN_TOPIC_ID, INVALID_REQUIRED_ACKS) carries base_offset 0. Fix: base_offset -1 "
-    "(Kafka's PartitionResponse(error) uses INVALID_OFFSET) for every errored partition")
+    "vltava bug: with acks=2 every partition is answered INVALID_REQUIRED_ACKS (as Kafka) but "
+    "with base_offset 0. Fix: .with_base_offset(INVALID_OFFSET) in error_response of "
+    "api/produce.rs, as Kafka's PartitionResponse(error) (missing partitions and topics "
+    "already answer -1)")
 UNKNOWN_ID = ("vltava bug: a topic asked for by an unknown id is answered with name '' instead "
               "of null (the error code agrees). Fix: name null (nullable from v12 on)")
 ERROR_TEXT = "the error code agrees; the error_message text is vltava's own. Fix: send Kafka's text"
@@ -191,12 +192,6 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
         Known("ApiVersions v*: supported_features: kafka={*} vltava=[]", NO_FEATURES, 5),
         Known("ApiVersions v*: finalized_features: kafka={*} vltava=[]", NO_FEATURES, 5),
     ],
-    **{f"produce_{target}_{which}": [Known(
-        f"Produce v*: responses[{where}].partition_responses[index={partition}].base_offset: "
-        "kafka=-1 vltava=0", PRODUCE_ERROR_OFFSET, 5)]
-       for target, partition, by_name in (("missing_partition", 7, TOPIC),
-                                          ("missing_topic", 0, "differential-missing"))
-       for which, where in (("newest", "#0"), ("by_name", f"name={by_name}"))},
     **{f"fetch_out_of_range_{which}": [Known(
         f"Fetch v*: responses[{where}].partitions[partition_index=0].{name}: kafka=-1 vltava={value}",
         "vltava bug: a partition answered with an error (here OFFSET_OUT_OF_RANGE) carries the "
@@ -290,10 +285,6 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
         "DeleteTopics v*: responses[name=None].error_message: kafka='This server does not host "
         "this topic ID.' vltava='unknown topic id'",
         ERROR_TEXT + " (Kafka sends the code's default message)", 7)],
-    "describe_configs_other_broker": [Known(
-        "DescribeConfigs v*: results[resource_name=99].error_message: kafka='Unexpected broker "
-        "id, expected 1 or empty string, but received 99' vltava='Unexpected broker id, "
-        "expected 1'", ERROR_TEXT + " (append ' or empty string, but received <id>')", 7)],
     "find_coordinator_bad_key_type": [Known(
         "FindCoordinator v*: coordinators[key=differential-group].error_message: kafka='This "
         "most likely occurs because of a request being malformed by the client library or the "
