@@ -328,7 +328,8 @@ def tools(request, tmp_path_factory):
                 brokers[kind] = request.getfixturevalue("broker")
             else:
                 data_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=base))
-                brokers[kind] = cls(data_dir, auto_create_topics=True, num_partitions=1)
+                brokers[kind] = cls(data_dir, auto_create_topics=True, num_partitions=1,
+                                    retention_check_interval_ms=None)
                 private.append(brokers[kind])
         result = subprocess.run([str(KAFKA_REFERENCE), "classpath"], capture_output=True,
                                 text=True, timeout=FETCH_TIMEOUT_S, stdin=subprocess.DEVNULL)
