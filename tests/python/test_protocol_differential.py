@@ -28,11 +28,13 @@ from pathlib import Path
 
 import pytest
 from kafka.protocol.admin.configs import DescribeConfigsRequest
-from kafka.protocol.admin.groups import DescribeGroupsRequest
-from kafka.protocol.admin.topics import CreateTopicsRequest, DeleteTopicsRequest
+from kafka.protocol.admin.cluster import DescribeClusterRequest
+from kafka.protocol.admin.groups import DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest
+from kafka.protocol.admin.topics import (CreatePartitionsRequest, CreateTopicsRequest,
+                                         DeleteRecordsRequest, DeleteTopicsRequest)
 from kafka.protocol.api_key import ApiKey
 from kafka.protocol.consumer.fetch import FetchRequest
-from kafka.protocol.consumer.group import OffsetFetchRequest
+from kafka.protocol.consumer.group import HeartbeatRequest, JoinGroupRequest, OffsetFetchRequest
 from kafka.protocol.consumer.offsets import ListOffsetsRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest
 from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest
@@ -285,6 +287,11 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
         "DeleteTopics v*: responses[name=None].error_message: kafka='This server does not host "
         "this topic ID.' vltava='unknown topic id'",
         ERROR_TEXT + " (Kafka sends the code's default message)", 7)],
+    "create_partitions_missing_topic": [Known(
+        "CreatePartitions v*: results[name=differential-missing].error_message: kafka=None "
+        "vltava='unknown topic or partition'",
+        "UNKNOWN_TOPIC_OR_PARTITION agrees; Kafka sends no message. Fix: error_message null "
+        "for a missing topic in CreatePartitions", 7)],
     "find_coordinator_bad_key_type": [Known(
         "FindCoordinator v*: coordinators[key=differential-group].error_message: kafka='This "
         "most likely occurs because of a request being malformed by the client library or the "
@@ -782,3 +789,80 @@ def test_init_producer_id_without_transactional_id(brokers):
         "transactional_id": None, "transaction_timeout_ms": 60_000, "producer_id": -1,
         "producer_epoch": -1})
     assert_known("init_producer_id_without_transactional_id", found)
+
+
+DELETE_RECORDS_CASES = {
+    "beyond_high_watermark": (TOPIC, 0, 10),
+    "missing_partition": (TOPIC, 7, 0),
+    "missing_topic": (MISSING_TOPIC, 0, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(DELETE_RECORDS_CASES))
+def test_delete_records_bad_offsets(brokers, case):
+    topic, partition, offset = DELETE_RECORDS_CASES[case]
+    version = newest_common(brokers, DeleteRecordsRequest)
+    found = compare(brokers, DeleteRecordsRequest, version, {
+        "topics": [{"name": topic, "partitions": [
+            {"partition_index": partition, "offset": offset}]}],
+        "timeout_ms": REQUEST_TIMEOUT_MS})
+    assert_known(f"delete_records_{case}", found)
+
+
+# validate_only throughout: none of these may change TOPIC, which the other tests rely on.
+CREATE_PARTITIONS_CASES = {
+    "fewer": (TOPIC, 1),
+    "same_count": (TOPIC, 2),
+    "missing_topic": (MISSING_TOPIC, 3),
+}
+
+
+@pytest.mark.parametrize("case", list(CREATE_PARTITIONS_CASES))
+def test_create_partitions_bad_counts(brokers, case):
+    topic, count = CREATE_PARTITIONS_CASES[case]
+    version = newest_common(brokers, CreatePartitionsRequest)
+    found = compare(brokers, CreatePartitionsRequest, version, {
+        "topics": [{"name": topic, "count": count, "assignments": None}],
+        "timeout_ms": REQUEST_TIMEOUT_MS, "validate_only": True})
+    assert_known(f"create_partitions_{case}", found)
+
+
+def test_delete_groups_unknown_group(brokers):
+    version = newest_common(brokers, DeleteGroupsRequest)
+    found = compare(brokers, DeleteGroupsRequest, version,
+                    {"groups_names": ["differential-unknown"]})
+    assert_known("delete_groups_unknown_group", found)
+
+
+def test_list_groups_none(brokers):
+    """No test in this module creates a group, so both list none."""
+    version = newest_common(brokers, ListGroupsRequest)
+    found = compare(brokers, ListGroupsRequest, version, {"states_filter": [],
+                                                          "types_filter": []})
+    assert_known("list_groups_none", found)
+
+
+def test_heartbeat_unknown_group(brokers):
+    version = newest_common(brokers, HeartbeatRequest)
+    found = compare(brokers, HeartbeatRequest, version, {
+        "group_id": "differential-unknown", "generation_id": 1,
+        "member_id": "differential-member", "group_instance_id": None})
+    assert_known("heartbeat_unknown_group", found)
+
+
+def test_join_group_invalid_session_timeout(brokers):
+    version = newest_common(brokers, JoinGroupRequest)
+    found = compare(brokers, JoinGroupRequest, version, {
+        "group_id": "differential-join", "session_timeout_ms": 1,
+        "rebalance_timeout_ms": 30_000, "member_id": "", "group_instance_id": None,
+        "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": b""}],
+        "reason": None})
+    assert_known("join_group_invalid_session_timeout", found)
+
+
+def test_describe_cluster(brokers):
+    version = newest_common(brokers, DescribeClusterRequest)
+    found = compare(brokers, DescribeClusterRequest, version, {
+        "include_cluster_authorized_operations": False, "endpoint_type": 1,
+        "include_fenced_brokers": False})
+    assert_known("describe_cluster", found)
