@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 from kafka.protocol.admin.configs import DescribeConfigsRequest
 from kafka.protocol.admin.cluster import DescribeClusterRequest
-from kafka.protocol.admin.groups import DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest
+from kafka.protocol.admin.groups import (DeleteGroupsRequest, DescribeGroupsRequest,
+                                         ListGroupsRequest)
 from kafka.protocol.admin.topics import (CreatePartitionsRequest, CreateTopicsRequest,
                                          DeleteRecordsRequest, DeleteTopicsRequest)
 from kafka.protocol.api_key import ApiKey
@@ -84,8 +85,9 @@ IGNORED_FIELDS = {
 # Fields that hold node ids: the broker's own id becomes "<self>" (each instance may number
 # itself differently), any other value (-1 for no leader, another node) is compared.
 NODE_ID_FIELDS = {"node_id", "leader_id", "controller_id", "replica_nodes", "isr_nodes",
-                  "offline_replicas", "coordinator_id"}
-# Lists whose order carries no meaning are matched by these identity fields, first found wins.
+                  "offline_replicas"}
+# Order within an answer is not compared (Kafka answers topics and APIs in hash-map order):
+# the entries of a list of structs are matched by the first of these fields that all have.
 IDENTITY_FIELDS = ("api_key", "name", "topic", "partition_index", "partition", "index",
                    "group_id", "key", "resource_name", "node_id")
 
@@ -107,7 +109,7 @@ class Known:
 # version both sides offer, so a lower max is not a bug; a missing API is a missing feature).
 # "Name(key)": (Kafka's range, vltava's range or None when vltava does not offer it, issue, why).
 NEWER_IN_KAFKA = "Kafka 4.4 offers a newer version; clients negotiate down to vltava's"
-TRANSACTIONS = "transactions are not implemented yet (issue 5 scenario list: skipped until they exist)"
+TRANSACTIONS = "transactions are not implemented yet (issue 5 skips their scenarios until then)"
 SECURITY = "no SASL, ACLs, SCRAM or delegation tokens: vltava serves PLAINTEXT only"
 KRAFT = "vltava has no KRaft quorum or controller to describe, vote in or unregister from"
 SHARE = "share groups (KIP-932) are not implemented"
@@ -148,7 +150,8 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "UnregisterBroker(64)": ("0..0", None, 7, KRAFT),
     "DescribeTransactions(65)": ("0..0", None, 5, TRANSACTIONS),
     "ListTransactions(66)": ("0..2", None, 5, TRANSACTIONS),
-    "ListConfigResources(74)": ("0..1", None, 7, "not implemented (KIP-1142, Admin.listConfigResources)"),
+    "ListConfigResources(74)": ("0..1", None, 7,
+                                "not implemented (KIP-1142, Admin.listConfigResources)"),
     "ShareGroupHeartbeat(76)": ("1..1", None, 4, SHARE),
     "ShareGroupDescribe(77)": ("1..1", None, 4, SHARE),
     "ShareFetch(78)": ("1..2", None, 4, SHARE),
@@ -195,7 +198,8 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
         Known("ApiVersions v*: finalized_features: kafka={*} vltava=[]", NO_FEATURES, 5),
     ],
     **{f"fetch_out_of_range_{which}": [Known(
-        f"Fetch v*: responses[{where}].partitions[partition_index=0].{name}: kafka=-1 vltava={value}",
+        f"Fetch v*: responses[{where}].partitions[partition_index=0].{name}: "
+        f"kafka=-1 vltava={value}",
         "vltava bug: a partition answered with an error (here OFFSET_OUT_OF_RANGE) carries the "
         "log's real offsets. Fix: high_watermark, last_stable_offset and log_start_offset -1 "
         "for an errored partition, as Kafka's FetchResponse.partitionResponse(tp, error)", 5)
