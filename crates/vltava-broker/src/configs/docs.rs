@@ -2,8 +2,8 @@
 //! the file in step: `VLTAVA_UPDATE_DOCS=1 cargo test -p vltava-broker configs::docs` rewrites
 //! the table when the registry or the implemented set changes.
 
+use super::IMPLEMENTED_TOPIC_CONFIGS;
 use super::registry::registry;
-use super::{CLEANER_TOPIC_CONFIGS, IMPLEMENTED_TOPIC_CONFIGS};
 
 pub const BEGIN: &str =
     "<!-- BEGIN GENERATED: topic configs (crates/vltava-broker/src/configs/docs.rs) -->";
@@ -16,9 +16,7 @@ pub fn topic_table() -> String {
         "| topic config | type | default | valid values | broker default from | vltava |\n|---|---|---|---|---|---|\n",
     );
     for def in registry().topic_configs().filter(|d| !d.internal) {
-        let implemented = if CLEANER_TOPIC_CONFIGS.contains(&def.name.as_str()) {
-            "takes effect with `--log-cleaner-enable`"
-        } else if IMPLEMENTED_TOPIC_CONFIGS.contains(&def.name.as_str()) {
+        let implemented = if IMPLEMENTED_TOPIC_CONFIGS.contains(&def.name.as_str()) {
             "takes effect"
         } else {
             "stored, described"

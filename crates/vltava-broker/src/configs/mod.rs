@@ -34,15 +34,6 @@ pub const IMPLEMENTED_TOPIC_CONFIGS: &[&str] = &[
     "segment.ms",
 ];
 
-/// Topic configs of log compaction: they act only when the cleaner is on
-/// (`--log-cleaner-enable`).
-pub const CLEANER_TOPIC_CONFIGS: &[&str] = &[
-    "delete.retention.ms",
-    "max.compaction.lag.ms",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-];
-
 /// Kafka's `ConfigSource`, with the ids DescribeConfigs reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
