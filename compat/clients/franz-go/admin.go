@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"vltava.dev/compat"
 )
 
 // topicConfig returns the value of key in the topic's described configs.
@@ -32,26 +31,15 @@ func topicConfig(ctx context.Context, adm *kadm.Client, topic, key string) (stri
 	return "", fmt.Errorf("%s has no config %s", topic, key)
 }
 
-// waitConfig polls until the topic's key reads want: Kafka applies config changes through its
-// metadata log, so a describe straight after an alter may still show the old value.
+// waitConfig waits until the topic's key reads want (see compat.WaitConfig).
 func waitConfig(ctx context.Context, adm *kadm.Client, topic, key, want string) error {
-	var v string
-	var err error
-	for attempt := 0; attempt < 100; attempt++ {
-		if v, err = topicConfig(ctx, adm, topic, key); err == nil && v == want {
-			return nil
-		}
-		if sleepCtx(ctx, 100*time.Millisecond) != nil {
-			break
-		}
-	}
-	return fmt.Errorf("%s is %q (%v), want %s", key, v, err, want)
+	return compat.WaitConfig(ctx, key, want, func() (string, error) { return topicConfig(ctx, adm, topic, key) })
 }
 
-func scenarioAdminTopics(ctx context.Context, e *env) error {
-	topic := e.prefix + "-admin-topics"
+func (client) AdminTopics(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-admin-topics"
 	return withAdmin(e, func(adm *kadm.Client) error {
-		resp, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": strPtr("3600000")}, topic)
+		resp, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": compat.StrPtr("3600000")}, topic)
 		if err == nil {
 			err = resp.Err
 		}
@@ -96,20 +84,17 @@ func scenarioAdminTopics(ctx context.Context, e *env) error {
 }
 
 func waitTopicGone(ctx context.Context, adm *kadm.Client, topic string) error {
-	for attempt := 0; attempt < 100; attempt++ {
+	return compat.Poll(ctx, 100, func() error {
 		listed, err := adm.ListTopics(ctx)
-		if err == nil && !listed.Has(topic) {
-			return nil
+		if err == nil && listed.Has(topic) {
+			err = fmt.Errorf("deleted topic %s still listed", topic)
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("deleted topic %s still listed: %w", topic, err)
-		}
-	}
-	return fmt.Errorf("deleted topic %s still listed", topic)
+		return err
+	})
 }
 
-func scenarioAdminConfigs(ctx context.Context, e *env) error {
-	topic := e.prefix + "-admin-configs"
+func (client) AdminConfigs(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-admin-configs"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -118,7 +103,7 @@ func scenarioAdminConfigs(ctx context.Context, e *env) error {
 			return fmt.Errorf("describe: %w", err)
 		}
 		// AlterTopicConfigs is the incremental API (IncrementalAlterConfigs).
-		resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: strPtr("123456789")}}, topic)
+		resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: compat.StrPtr("123456789")}}, topic)
 		if err == nil {
 			for _, r := range resps {
 				if r.Err != nil {
@@ -136,8 +121,8 @@ func scenarioAdminConfigs(ctx context.Context, e *env) error {
 	})
 }
 
-func scenarioAdminGroups(ctx context.Context, e *env) error {
-	topic, group := e.prefix+"-admin-groups", e.prefix+"-admin-groups"
+func (client) AdminGroups(ctx context.Context, e *compat.Env) error {
+	topic, group := e.Prefix+"-admin-groups", e.Prefix+"-admin-groups"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -191,8 +176,8 @@ func scenarioAdminGroups(ctx context.Context, e *env) error {
 	})
 }
 
-func scenarioAdminDeleteRecords(ctx context.Context, e *env) error {
-	topic := e.prefix + "-delete-records"
+func (client) AdminDeleteRecords(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-delete-records"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -222,57 +207,45 @@ func scenarioAdminDeleteRecords(ctx context.Context, e *env) error {
 	})
 }
 
-func scenarioErrorUnknownTopic(ctx context.Context, e *env) error {
-	topic := e.prefix + "-missing"
+func (client) ErrorUnknownTopic(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-missing"
 	err := withAdmin(e, func(adm *kadm.Client) error {
 		md, err := adm.Metadata(ctx, topic)
 		if err != nil {
 			return err
 		}
-		if got := md.Topics[topic].Err; !errors.Is(got, kerr.UnknownTopicOrPartition) {
-			return fmt.Errorf("metadata for a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", got)
-		}
-		return nil
+		return compat.WantError(md.Topics[topic].Err, kerr.UnknownTopicOrPartition, "metadata for a missing topic", compat.UnknownTopicOrPartition)
 	})
 	if err != nil {
 		return err
 	}
 	err = produceSync(ctx, e, []*kgo.Record{{Topic: topic, Value: []byte("x")}}, kgo.UnknownTopicRetries(2))
-	if !errors.Is(err, kerr.UnknownTopicOrPartition) {
-		return fmt.Errorf("produce to a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
-	}
-	return nil
+	return compat.WantError(err, kerr.UnknownTopicOrPartition, "produce to a missing topic", compat.UnknownTopicOrPartition)
 }
 
-func scenarioErrorRecordTooLarge(ctx context.Context, e *env) error {
-	topic := e.prefix + "-too-large"
-	if err := createTopic(ctx, e, topic, 1, map[string]*string{"max.message.bytes": strPtr("1024")}); err != nil {
+func (client) ErrorRecordTooLarge(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-too-large"
+	if err := createTopic(ctx, e, topic, 1, map[string]*string{"max.message.bytes": compat.StrPtr("1024")}); err != nil {
 		return err
 	}
 	// Uncompressed, since franz-go compresses with snappy by default and zeros would shrink.
 	err := produceSync(ctx, e, []*kgo.Record{{Topic: topic, Value: make([]byte, 4096)}},
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
-	if !errors.Is(err, kerr.MessageTooLarge) {
-		return fmt.Errorf("produce over max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
-	}
-	return nil
+	return compat.WantError(err, kerr.MessageTooLarge, "produce over max.message.bytes", compat.MessageTooLarge)
 }
 
-func scenarioErrorInvalidTopicName(ctx context.Context, e *env) error {
+func (client) ErrorInvalidTopicName(ctx context.Context, e *compat.Env) error {
 	return withAdmin(e, func(adm *kadm.Client) error {
 		resp, err := adm.CreateTopic(ctx, 1, 1, nil, "bad name!")
 		if err == nil {
 			err = resp.Err
 		}
-		if !errors.Is(err, kerr.InvalidTopicException) {
-			return fmt.Errorf("create 'bad name!': %v, want INVALID_TOPIC_EXCEPTION", err)
-		}
-		return nil
+		return compat.WantError(err, kerr.InvalidTopicException, "create 'bad name!'", compat.InvalidTopicException)
 	})
 }
 
-func scenarioErrorTopicExists(ctx context.Context, e *env) error {
-	topic := e.prefix + "-exists"
+func (client) ErrorTopicExists(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-exists"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -281,9 +254,6 @@ func scenarioErrorTopicExists(ctx context.Context, e *env) error {
 		if err == nil {
 			err = resp.Err
 		}
-		if !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create an existing topic: %v, want TOPIC_ALREADY_EXISTS", err)
-		}
-		return nil
+		return compat.WantError(err, kerr.TopicAlreadyExists, "create an existing topic", compat.TopicAlreadyExists)
 	})
 }

@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"vltava.dev/compat"
 )
 
 // checkEndOffset fails unless partition 0 of topic ends at want (no duplicates were written).
-func checkEndOffset(ctx context.Context, e *env, topic string, want int64) error {
+func checkEndOffset(ctx context.Context, e *compat.Env, topic string, want int64) error {
 	return withAdmin(e, func(adm *kadm.Client) error {
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {
@@ -29,7 +29,7 @@ func checkEndOffset(ctx context.Context, e *env, topic string, want int64) error
 }
 
 // firstAt consumes partition 0 of topic from offset and returns the first record.
-func firstAt(ctx context.Context, e *env, topic string, offset kgo.Offset) (*kgo.Record, error) {
+func firstAt(ctx context.Context, e *compat.Env, topic string, offset kgo.Offset) (*kgo.Record, error) {
 	cl, err := newClient(e, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: offset}}))
 	if err != nil {
 		return nil, err
@@ -42,17 +42,13 @@ func firstAt(ctx context.Context, e *env, topic string, offset kgo.Offset) (*kgo
 	return recs[0], nil
 }
 
-func scenarioSeek(ctx context.Context, e *env) error {
-	topic := e.prefix + "-seek"
+func (client) Seek(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-seek"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
-	// Ten records one second apart, in the recent past, so offsets_for_times has a clear answer.
-	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-	recs := make([]*kgo.Record, 10)
-	for i := range recs {
-		recs[i] = &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i)), Timestamp: base.Add(time.Duration(i) * time.Second)}
-	}
+	base, seekRecs := compat.SeekRecords()
+	recs := toKgo(topic, seekRecs)
 	if err := produceSync(ctx, e, recs); err != nil {
 		return err
 	}
@@ -63,7 +59,7 @@ func scenarioSeek(ctx context.Context, e *env) error {
 	if first.Offset != 0 {
 		return fmt.Errorf("seek to beginning landed on offset %d", first.Offset)
 	}
-	byTime, err := firstAt(ctx, e, topic, kgo.NewOffset().AfterMilli(base.Add(4500*time.Millisecond).UnixMilli()))
+	byTime, err := firstAt(ctx, e, topic, kgo.NewOffset().AfterMilli(compat.SeekTime(base).UnixMilli()))
 	if err != nil {
 		return fmt.Errorf("seek to timestamp: %w", err)
 	}

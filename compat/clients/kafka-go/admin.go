@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/segmentio/kafka-go"
+	"vltava.dev/compat"
 )
 
 // topicConfig returns the value of key in the topic's described configs.
-func topicConfig(ctx context.Context, e *env, topic, key string) (string, error) {
+func topicConfig(ctx context.Context, e *compat.Env, topic, key string) (string, error) {
 	resp, err := adminClient(e).DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
 		Resources: []kafka.DescribeConfigRequestResource{{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic}},
 	})
@@ -30,24 +30,13 @@ func topicConfig(ctx context.Context, e *env, topic, key string) (string, error)
 	return "", fmt.Errorf("%s has no config %s", topic, key)
 }
 
-// waitConfig polls until the topic's key reads want: Kafka applies config changes through its
-// metadata log, so a describe straight after an alter may still show the old value.
-func waitConfig(ctx context.Context, e *env, topic, key, want string) error {
-	var v string
-	var err error
-	for attempt := 0; attempt < 100; attempt++ {
-		if v, err = topicConfig(ctx, e, topic, key); err == nil && v == want {
-			return nil
-		}
-		if sleepCtx(ctx, 100*time.Millisecond) != nil {
-			break
-		}
-	}
-	return fmt.Errorf("%s is %q (%v), want %s", key, v, err, want)
+// waitConfig waits until the topic's key reads want (see compat.WaitConfig).
+func waitConfig(ctx context.Context, e *compat.Env, topic, key, want string) error {
+	return compat.WaitConfig(ctx, key, want, func() (string, error) { return topicConfig(ctx, e, topic, key) })
 }
 
-func scenarioAdminTopics(ctx context.Context, e *env) error {
-	topic := e.prefix + "-admin-topics"
+func (client) AdminTopics(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-admin-topics"
 	if err := createTopic(ctx, e, topic, 2, map[string]string{"retention.ms": "3600000"}); err != nil {
 		return err
 	}
@@ -72,20 +61,17 @@ func scenarioAdminTopics(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	for attempt := 0; attempt < 100; attempt++ {
+	return compat.Poll(ctx, 100, func() error {
 		t, err := topicMetadata(ctx, e, topic)
-		if err == nil && errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-			return nil
+		if err == nil && !errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			err = fmt.Errorf("deleted topic %s still in metadata", topic)
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			break
-		}
-	}
-	return fmt.Errorf("deleted topic %s still in metadata", topic)
+		return err
+	})
 }
 
-func scenarioAdminConfigs(ctx context.Context, e *env) error {
-	topic := e.prefix + "-admin-configs"
+func (client) AdminConfigs(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-admin-configs"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -114,7 +100,7 @@ func scenarioAdminConfigs(ctx context.Context, e *env) error {
 	return nil
 }
 
-func listedGroup(ctx context.Context, e *env, group string) (bool, error) {
+func listedGroup(ctx context.Context, e *compat.Env, group string) (bool, error) {
 	resp, err := adminClient(e).ListGroups(ctx, &kafka.ListGroupsRequest{})
 	if err != nil {
 		return false, err
@@ -130,22 +116,9 @@ func listedGroup(ctx context.Context, e *env, group string) (bool, error) {
 	return false, nil
 }
 
-func scenarioAdminGroups(ctx context.Context, e *env) error {
-	topic, group := e.prefix+"-admin-groups", e.prefix+"-admin-groups"
-	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
-		return err
-	}
-	if err := produceToPartitions(ctx, e, topic, 1, 1, "g"); err != nil {
-		return err
-	}
-	records := make(chan groupRecord, 10)
-	m := startMember(ctx, e, 0, group, topic, records, commitAll)
-	_, err := collect(ctx, records, 1, map[string]int{})
-	if err == nil {
-		err = waitCommitted(ctx, e, group, topic, 1, 1)
-	}
-	m.close() // leaves the group, which keeps its committed offset and no member: Empty
-	if err != nil {
+func (client) AdminGroups(ctx context.Context, e *compat.Env) error {
+	topic, group := e.Prefix+"-admin-groups", e.Prefix+"-admin-groups"
+	if err := compat.LeaveEmptyGroup(ctx, groupClient{e}, group, topic); err != nil {
 		return err
 	}
 	if found, err := listedGroup(ctx, e, group); err != nil || !found {
@@ -172,54 +145,43 @@ func scenarioAdminGroups(ctx context.Context, e *env) error {
 	return nil
 }
 
-func scenarioAdminDeleteRecords(context.Context, *env) error {
-	return skipError{"kafka-go has no DeleteRecords API"}
-}
-
-func scenarioErrorUnknownTopic(ctx context.Context, e *env) error {
-	topic := e.prefix + "-missing"
+func (client) ErrorUnknownTopic(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-missing"
 	t, err := topicMetadata(ctx, e, topic)
 	if err != nil {
 		return err
 	}
-	if !errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-		return fmt.Errorf("metadata for a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", t.Error)
+	if err := compat.WantError(t.Error, kafka.UnknownTopicOrPartition, "metadata for a missing topic", compat.UnknownTopicOrPartition); err != nil {
+		return err
 	}
 	err = produceSync(ctx, e, []kafka.Message{{Topic: topic, Value: []byte("x")}}, func(w *kafka.Writer) { w.MaxAttempts = 2 })
-	if !errors.Is(err, kafka.UnknownTopicOrPartition) {
-		return fmt.Errorf("produce to a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
-	}
-	return nil
+	return compat.WantError(err, kafka.UnknownTopicOrPartition, "produce to a missing topic", compat.UnknownTopicOrPartition)
 }
 
-func scenarioErrorRecordTooLarge(ctx context.Context, e *env) error {
-	topic := e.prefix + "-too-large"
+func (client) ErrorRecordTooLarge(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-too-large"
 	if err := createTopic(ctx, e, topic, 1, map[string]string{"max.message.bytes": "1024"}); err != nil {
 		return err
 	}
 	// Under the writer's own BatchBytes limit, so the broker is the one to refuse it.
 	err := produceSync(ctx, e, []kafka.Message{{Topic: topic, Value: make([]byte, 4096)}}, nil)
-	if !errors.Is(err, kafka.MessageSizeTooLarge) {
-		return fmt.Errorf("produce over max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
-	}
-	return nil
+	return compat.WantError(err, kafka.MessageSizeTooLarge, "produce over max.message.bytes", compat.MessageTooLarge)
 }
 
-func scenarioErrorInvalidTopicName(ctx context.Context, e *env) error {
-	err := createTopicOnce(ctx, e, "bad name!", 1, nil)
-	if !errors.Is(err, kafka.InvalidTopic) {
-		return fmt.Errorf("create 'bad name!': %v, want INVALID_TOPIC_EXCEPTION", err)
-	}
-	return nil
+func (client) ErrorInvalidTopicName(ctx context.Context, e *compat.Env) error {
+	err := createTopicOnce(ctx, e, compat.InvalidTopicName, 1, nil)
+	return compat.WantError(err, kafka.InvalidTopic, "create 'bad name!'", compat.InvalidTopicException)
 }
 
-func scenarioErrorTopicExists(ctx context.Context, e *env) error {
-	topic := e.prefix + "-exists"
+func (client) ErrorTopicExists(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-exists"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
-	if err := createTopicOnce(ctx, e, topic, 1, nil); !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create an existing topic: %v, want TOPIC_ALREADY_EXISTS", err)
-	}
-	return nil
+	err := createTopicOnce(ctx, e, topic, 1, nil)
+	return compat.WantError(err, kafka.TopicAlreadyExists, "create an existing topic", compat.TopicAlreadyExists)
+}
+
+func (client) AdminDeleteRecords(context.Context, *compat.Env) error {
+	return compat.Skip("kafka-go has no DeleteRecords API")
 }

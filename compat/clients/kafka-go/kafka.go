@@ -2,23 +2,21 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"vltava.dev/compat"
 )
 
 // adminClient is kafka-go's request-level client, used for everything that is not produce/consume.
-func adminClient(e *env) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(e.bootstrap), Timeout: 15 * time.Second}
+func adminClient(e *compat.Env) *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(e.Bootstrap), Timeout: 15 * time.Second}
 }
 
 // createTopic creates a topic with replication factor 1 and waits until every partition has a leader.
-func createTopic(ctx context.Context, e *env, topic string, partitions int, configs map[string]string) error {
+func createTopic(ctx context.Context, e *compat.Env, topic string, partitions int, configs map[string]string) error {
 	if err := createTopicOnce(ctx, e, topic, partitions, configs); err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
@@ -26,7 +24,7 @@ func createTopic(ctx context.Context, e *env, topic string, partitions int, conf
 }
 
 // createTopicOnce sends one CreateTopics request and returns the topic's error.
-func createTopicOnce(ctx context.Context, e *env, topic string, partitions int, configs map[string]string) error {
+func createTopicOnce(ctx context.Context, e *compat.Env, topic string, partitions int, configs map[string]string) error {
 	tc := kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}
 	for k, v := range configs {
 		tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
@@ -39,7 +37,7 @@ func createTopicOnce(ctx context.Context, e *env, topic string, partitions int, 
 }
 
 // topicMetadata returns the metadata of one topic (its Error set when it does not exist).
-func topicMetadata(ctx context.Context, e *env, topic string) (kafka.Topic, error) {
+func topicMetadata(ctx context.Context, e *compat.Env, topic string) (kafka.Topic, error) {
 	resp, err := adminClient(e).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return kafka.Topic{}, err
@@ -53,39 +51,58 @@ func topicMetadata(ctx context.Context, e *env, topic string) (kafka.Topic, erro
 }
 
 // waitForLeaders polls metadata until topic has the partition count with a leader each.
-func waitForLeaders(ctx context.Context, e *env, topic string, partitions int) error {
-	var last error
-	for attempt := 0; attempt < 100; attempt++ {
+func waitForLeaders(ctx context.Context, e *compat.Env, topic string, partitions int) error {
+	err := compat.Poll(ctx, 100, func() error {
 		t, err := topicMetadata(ctx, e, topic)
 		switch {
 		case err != nil:
-			last = err
+			return err
 		case t.Error != nil:
-			last = t.Error
+			return t.Error
 		case len(t.Partitions) != partitions:
-			last = fmt.Errorf("%d partitions, want %d", len(t.Partitions), partitions)
-		default:
-			last = nil
-			for _, p := range t.Partitions {
-				if p.Error != nil || p.Leader.ID < 0 {
-					last = fmt.Errorf("partition %d has no leader (%v)", p.ID, p.Error)
-				}
+			return fmt.Errorf("%d partitions, want %d", len(t.Partitions), partitions)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.ID < 0 {
+				return fmt.Errorf("partition %d has no leader (%v)", p.ID, p.Error)
 			}
 		}
-		if last == nil {
-			return nil
-		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("topic %s not ready (%v): %w", topic, last, err)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("topic %s not ready: %w", topic, err)
+	}
+	return nil
+}
+
+// toKafkaGo is recs as kafka-go messages to topic.
+func toKafkaGo(topic string, recs []compat.Record) []kafka.Message {
+	out := make([]kafka.Message, len(recs))
+	for i, r := range recs {
+		out[i] = kafka.Message{Topic: topic, Partition: int(r.Partition), Key: r.Key, Value: r.Value, Time: r.Timestamp}
+		for _, h := range r.Headers {
+			out[i].Headers = append(out[i].Headers, kafka.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	return fmt.Errorf("topic %s not ready: %w", topic, last)
+	return out
+}
+
+// fromKafkaGo is what the checks need of consumed messages.
+func fromKafkaGo(msgs []kafka.Message) []compat.Record {
+	out := make([]compat.Record, len(msgs))
+	for i, m := range msgs {
+		out[i] = compat.Record{Key: m.Key, Value: m.Value, Partition: int32(m.Partition), Offset: m.Offset}
+		for _, h := range m.Headers {
+			out[i].Headers = append(out[i].Headers, compat.Header{Key: h.Key, Value: h.Value})
+		}
+	}
+	return out
 }
 
 // newWriter is a synchronous writer with acks=all, tuned by tune.
-func newWriter(e *env, tune func(*kafka.Writer)) *kafka.Writer {
+func newWriter(e *compat.Env, tune func(*kafka.Writer)) *kafka.Writer {
 	w := &kafka.Writer{
-		Addr:                   kafka.TCP(e.bootstrap),
+		Addr:                   kafka.TCP(e.Bootstrap),
 		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           5 * time.Millisecond,
@@ -99,7 +116,7 @@ func newWriter(e *env, tune func(*kafka.Writer)) *kafka.Writer {
 }
 
 // produceSync writes msgs and returns the first per-message error, if any.
-func produceSync(ctx context.Context, e *env, msgs []kafka.Message, tune func(*kafka.Writer)) error {
+func produceSync(ctx context.Context, e *compat.Env, msgs []kafka.Message, tune func(*kafka.Writer)) error {
 	w := newWriter(e, tune)
 	defer func() { _ = w.Close() }()
 	err := w.WriteMessages(ctx, msgs...)
@@ -118,9 +135,9 @@ func produceSync(ctx context.Context, e *env, msgs []kafka.Message, tune func(*k
 var manualPartition = kafka.BalancerFunc(func(msg kafka.Message, _ ...int) int { return msg.Partition })
 
 // newPartitionReader reads one partition (no group) starting at offset.
-func newPartitionReader(e *env, topic string, partition int, offset int64) (*kafka.Reader, error) {
+func newPartitionReader(e *compat.Env, topic string, partition int, offset int64) (*kafka.Reader, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   []string{e.bootstrap},
+		Brokers:   []string{e.Bootstrap},
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,
@@ -135,7 +152,7 @@ func newPartitionReader(e *env, topic string, partition int, offset int64) (*kaf
 }
 
 // consumePartition reads n messages of one partition starting at offset.
-func consumePartition(ctx context.Context, e *env, topic string, partition int, offset int64, n int) ([]kafka.Message, error) {
+func consumePartition(ctx context.Context, e *compat.Env, topic string, partition int, offset int64, n int) ([]kafka.Message, error) {
 	r, err := newPartitionReader(e, topic, partition, offset)
 	if err != nil {
 		return nil, err
@@ -153,7 +170,7 @@ func consumePartition(ctx context.Context, e *env, topic string, partition int, 
 }
 
 // consumeAll reads everything up to each partition's end offset, all partitions of topic.
-func consumeAll(ctx context.Context, e *env, topic string, partitions int) ([]kafka.Message, error) {
+func consumeAll(ctx context.Context, e *compat.Env, topic string, partitions int) ([]kafka.Message, error) {
 	var all []kafka.Message
 	for p := 0; p < partitions; p++ {
 		end, err := offsetOf(ctx, e, topic, p, kafka.LastOffsetOf(p))
@@ -173,7 +190,7 @@ func consumeAll(ctx context.Context, e *env, topic string, partitions int) ([]ka
 }
 
 // offsetOf answers one ListOffsets question (first, last or by time) for one partition.
-func offsetOf(ctx context.Context, e *env, topic string, partition int, req kafka.OffsetRequest) (int64, error) {
+func offsetOf(ctx context.Context, e *compat.Env, topic string, partition int, req kafka.OffsetRequest) (int64, error) {
 	resp, err := adminClient(e).ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {req}}})
 	if err != nil {
 		return 0, err
@@ -197,34 +214,4 @@ func offsetOf(ctx context.Context, e *env, topic string, partition int, req kafk
 		return -1, nil
 	}
 	return 0, fmt.Errorf("no offsets for %s[%d]", topic, partition)
-}
-
-// sleepCtx waits d or until ctx ends; used only as the back-off of bounded polling loops.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// logf writes a progress line to stderr (stdout carries only results).
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "kafka-go: "+format+"\n", args...)
-}
-
-// loadExpectedMurmur2 reads compat/expected/murmur2-12.json (key → Java partition of 12).
-func loadExpectedMurmur2(e *env) (map[string]int, error) {
-	raw, err := os.ReadFile(filepath.Join(e.compatDir, "expected", "murmur2-12.json"))
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]int
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("murmur2-12.json: %w", err)
-	}
-	return m, nil
 }

@@ -7,23 +7,20 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"vltava.dev/compat"
 )
 
-func scenarioSeek(ctx context.Context, e *env) error {
-	topic := e.prefix + "-seek"
+func (client) Seek(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-seek"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
-	// Ten records one second apart, in the recent past, so offsets_for_times has a clear answer.
-	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-	msgs := make([]kafka.Message, 10)
-	for i := range msgs {
-		msgs[i] = kafka.Message{Topic: topic, Value: []byte(strconv.Itoa(i)), Time: base.Add(time.Duration(i) * time.Second)}
-	}
+	base, recs := compat.SeekRecords()
+	msgs := toKafkaGo(topic, recs)
 	if err := produceSync(ctx, e, msgs, nil); err != nil {
 		return err
 	}
-	if byTime, err := offsetOf(ctx, e, topic, 0, kafka.TimeOffsetOf(0, base.Add(4500*time.Millisecond))); err != nil || byTime != 5 {
+	if byTime, err := offsetOf(ctx, e, topic, 0, kafka.TimeOffsetOf(0, compat.SeekTime(base))); err != nil || byTime != 5 {
 		return fmt.Errorf("offset for timestamp is %d (%v), want 5", byTime, err)
 	}
 	r, err := newPartitionReader(e, topic, 0, kafka.FirstOffset)
@@ -44,14 +41,14 @@ func scenarioSeek(ctx context.Context, e *env) error {
 	if err := expect("beginning", 0); err != nil {
 		return err
 	}
-	if err := r.SetOffsetAt(ctx, base.Add(4500*time.Millisecond)); err != nil {
+	if err := r.SetOffsetAt(ctx, compat.SeekTime(base)); err != nil {
 		return fmt.Errorf("seek to timestamp: %w", err)
 	}
 	if err := expect("timestamp", 5); err != nil {
 		return err
 	}
 	// Seek to end through a connection to the leader: Seek answers with the resolved offset.
-	conn, err := kafka.DialLeader(ctx, "tcp", e.bootstrap, topic, 0)
+	conn, err := kafka.DialLeader(ctx, "tcp", e.Bootstrap, topic, 0)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/IBM/sarama"
+	"vltava.dev/compat"
 )
 
 // topicConfig returns the value of key in the topic's described configs.
@@ -23,25 +23,14 @@ func topicConfig(adm sarama.ClusterAdmin, topic, key string) (string, error) {
 	return "", fmt.Errorf("%s has no config %s", topic, key)
 }
 
-// waitConfig polls until the topic's key reads want: Kafka applies config changes through its
-// metadata log, so a describe straight after an alter may still show the old value.
+// waitConfig waits until the topic's key reads want (see compat.WaitConfig).
 func waitConfig(ctx context.Context, adm sarama.ClusterAdmin, topic, key, want string) error {
-	var v string
-	var err error
-	for attempt := 0; attempt < 100; attempt++ {
-		if v, err = topicConfig(adm, topic, key); err == nil && v == want {
-			return nil
-		}
-		if sleepCtx(ctx, 100*time.Millisecond) != nil {
-			break
-		}
-	}
-	return fmt.Errorf("%s is %q (%v), want %s", key, v, err, want)
+	return compat.WaitConfig(ctx, key, want, func() (string, error) { return topicConfig(adm, topic, key) })
 }
 
-func scenarioAdminTopics(ctx context.Context, e *env) error {
-	topic := e.prefix + "-admin-topics"
-	if err := createTopic(ctx, e, topic, 2, map[string]*string{"retention.ms": strPtr("3600000")}); err != nil {
+func (client) AdminTopics(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-admin-topics"
+	if err := createTopic(ctx, e, topic, 2, map[string]*string{"retention.ms": compat.StrPtr("3600000")}); err != nil {
 		return err
 	}
 	err := withAdmin(e, func(adm sarama.ClusterAdmin) error {
@@ -70,23 +59,21 @@ func scenarioAdminTopics(ctx context.Context, e *env) error {
 		if err := adm.DeleteTopic(topic); err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
-		for attempt := 0; attempt < 100; attempt++ {
+		return compat.Poll(ctx, 100, func() error {
 			topics, err := adm.ListTopics()
-			if err == nil {
-				if _, still := topics[topic]; !still {
-					return nil
-				}
+			if err != nil {
+				return err
 			}
-			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-				break
+			if _, still := topics[topic]; still {
+				return fmt.Errorf("deleted topic %s still listed", topic)
 			}
-		}
-		return fmt.Errorf("deleted topic %s still listed", topic)
+			return nil
+		})
 	})
 }
 
-func scenarioAdminConfigs(ctx context.Context, e *env) error {
-	topic := e.prefix + "-admin-configs"
+func (client) AdminConfigs(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-admin-configs"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -108,25 +95,9 @@ func scenarioAdminConfigs(ctx context.Context, e *env) error {
 	})
 }
 
-func scenarioAdminGroups(ctx context.Context, e *env) error {
-	topic, group := e.prefix+"-admin-groups", e.prefix+"-admin-groups"
-	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
-		return err
-	}
-	if err := produceToPartitions(e, topic, 1, 1, "g"); err != nil {
-		return err
-	}
-	records := make(chan groupRecord, 10)
-	m, err := startMember(ctx, e, 0, group, topic, records, commitAll)
-	if err != nil {
-		return err
-	}
-	_, err = collect(ctx, records, 1, map[string]int{})
-	if err == nil {
-		err = waitCommitted(ctx, e, group, topic, 1, 1)
-	}
-	m.close() // leaves the group, which keeps its committed offset and no member: Empty
-	if err != nil {
+func (client) AdminGroups(ctx context.Context, e *compat.Env) error {
+	topic, group := e.Prefix+"-admin-groups", e.Prefix+"-admin-groups"
+	if err := compat.LeaveEmptyGroup(ctx, groupClient{e}, group, topic); err != nil {
 		return err
 	}
 	return withAdmin(e, func(adm sarama.ClusterAdmin) error {
@@ -158,8 +129,8 @@ func scenarioAdminGroups(ctx context.Context, e *env) error {
 	})
 }
 
-func scenarioAdminDeleteRecords(ctx context.Context, e *env) error {
-	topic := e.prefix + "-delete-records"
+func (client) AdminDeleteRecords(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-delete-records"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
@@ -184,57 +155,45 @@ func scenarioAdminDeleteRecords(ctx context.Context, e *env) error {
 	})
 }
 
-func scenarioErrorUnknownTopic(ctx context.Context, e *env) error {
-	topic := e.prefix + "-missing"
+func (client) ErrorUnknownTopic(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-missing"
 	err := withClient(e, func(cl sarama.Client) error {
 		_, err := cl.Partitions(topic)
 		return err
 	})
-	if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return fmt.Errorf("metadata for a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	if err := compat.WantError(err, sarama.ErrUnknownTopicOrPartition, "metadata for a missing topic", compat.UnknownTopicOrPartition); err != nil {
+		return err
 	}
 	msg := &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("x")}
 	err = produceSync(e, []*sarama.ProducerMessage{msg}, func(c *sarama.Config) { c.Producer.Retry.Max = 1 })
-	if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return fmt.Errorf("produce to a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
-	}
-	return nil
+	return compat.WantError(err, sarama.ErrUnknownTopicOrPartition, "produce to a missing topic", compat.UnknownTopicOrPartition)
 }
 
-func scenarioErrorRecordTooLarge(ctx context.Context, e *env) error {
-	topic := e.prefix + "-too-large"
-	if err := createTopic(ctx, e, topic, 1, map[string]*string{"max.message.bytes": strPtr("1024")}); err != nil {
+func (client) ErrorRecordTooLarge(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-too-large"
+	if err := createTopic(ctx, e, topic, 1, map[string]*string{"max.message.bytes": compat.StrPtr("1024")}); err != nil {
 		return err
 	}
 	// Under sarama's own Producer.MaxMessageBytes, so the broker is the one to refuse it.
 	msg := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(make([]byte, 4096))}
 	err := produceSync(e, []*sarama.ProducerMessage{msg}, nil)
-	if !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
-		return fmt.Errorf("produce over max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
-	}
-	return nil
+	return compat.WantError(err, sarama.ErrMessageSizeTooLarge, "produce over max.message.bytes", compat.MessageTooLarge)
 }
 
-func scenarioErrorInvalidTopicName(ctx context.Context, e *env) error {
+func (client) ErrorInvalidTopicName(ctx context.Context, e *compat.Env) error {
 	err := withAdmin(e, func(adm sarama.ClusterAdmin) error {
-		return adm.CreateTopic("bad name!", &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
+		return adm.CreateTopic(compat.InvalidTopicName, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
 	})
-	if !errors.Is(err, sarama.ErrInvalidTopic) {
-		return fmt.Errorf("create 'bad name!': %v, want INVALID_TOPIC_EXCEPTION", err)
-	}
-	return nil
+	return compat.WantError(err, sarama.ErrInvalidTopic, "create 'bad name!'", compat.InvalidTopicException)
 }
 
-func scenarioErrorTopicExists(ctx context.Context, e *env) error {
-	topic := e.prefix + "-exists"
+func (client) ErrorTopicExists(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-exists"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
 	err := withAdmin(e, func(adm sarama.ClusterAdmin) error {
 		return adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
 	})
-	if !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("create an existing topic: %v, want TOPIC_ALREADY_EXISTS", err)
-	}
-	return nil
+	return compat.WantError(err, sarama.ErrTopicAlreadyExists, "create an existing topic", compat.TopicAlreadyExists)
 }

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/IBM/sarama"
+	"vltava.dev/compat"
 )
 
 // newConfig is the base configuration: a protocol version Kafka 4 still serves (it dropped the
@@ -28,8 +25,8 @@ func newConfig() *sarama.Config {
 }
 
 // withAdmin runs f with a cluster admin that is closed afterwards.
-func withAdmin(e *env, f func(adm sarama.ClusterAdmin) error) error {
-	adm, err := sarama.NewClusterAdmin([]string{e.bootstrap}, newConfig())
+func withAdmin(e *compat.Env, f func(adm sarama.ClusterAdmin) error) error {
+	adm, err := sarama.NewClusterAdmin([]string{e.Bootstrap}, newConfig())
 	if err != nil {
 		return err
 	}
@@ -38,8 +35,8 @@ func withAdmin(e *env, f func(adm sarama.ClusterAdmin) error) error {
 }
 
 // withClient runs f with a plain client that is closed afterwards.
-func withClient(e *env, f func(cl sarama.Client) error) error {
-	cl, err := sarama.NewClient([]string{e.bootstrap}, newConfig())
+func withClient(e *compat.Env, f func(cl sarama.Client) error) error {
+	cl, err := sarama.NewClient([]string{e.Bootstrap}, newConfig())
 	if err != nil {
 		return err
 	}
@@ -48,7 +45,7 @@ func withClient(e *env, f func(cl sarama.Client) error) error {
 }
 
 // createTopic creates a topic with replication factor 1 and waits until every partition has a leader.
-func createTopic(ctx context.Context, e *env, topic string, partitions int32, configs map[string]*string) error {
+func createTopic(ctx context.Context, e *compat.Env, topic string, partitions int32, configs map[string]*string) error {
 	err := withAdmin(e, func(adm sarama.ClusterAdmin) error {
 		return adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs}, false)
 	})
@@ -59,10 +56,9 @@ func createTopic(ctx context.Context, e *env, topic string, partitions int32, co
 }
 
 // waitForLeaders polls metadata until topic has the partition count with a leader each.
-func waitForLeaders(ctx context.Context, e *env, topic string, partitions int) error {
-	var last error
-	for attempt := 0; attempt < 100; attempt++ {
-		last = withClient(e, func(cl sarama.Client) error {
+func waitForLeaders(ctx context.Context, e *compat.Env, topic string, partitions int) error {
+	err := compat.Poll(ctx, 100, func() error {
+		return withClient(e, func(cl sarama.Client) error {
 			ps, err := cl.Partitions(topic)
 			if err != nil {
 				return err
@@ -77,23 +73,64 @@ func waitForLeaders(ctx context.Context, e *env, topic string, partitions int) e
 			}
 			return nil
 		})
-		if last == nil {
-			return nil
+	})
+	if err != nil {
+		return fmt.Errorf("topic %s not ready: %w", topic, err)
+	}
+	return nil
+}
+
+// toSarama is recs as sarama messages to topic; a nil key or value stays null.
+func toSarama(topic string, recs []compat.Record) []*sarama.ProducerMessage {
+	out := make([]*sarama.ProducerMessage, len(recs))
+	for i, r := range recs {
+		m := &sarama.ProducerMessage{Topic: topic, Partition: r.Partition, Timestamp: r.Timestamp}
+		if r.Key != nil {
+			m.Key = sarama.ByteEncoder(r.Key)
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("topic %s not ready (%v): %w", topic, last, err)
+		if r.Value != nil {
+			m.Value = sarama.ByteEncoder(r.Value)
+		}
+		for _, h := range r.Headers {
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// fromSarama is what the checks need of consumed messages.
+func fromSarama(msgs []*sarama.ConsumerMessage) []compat.Record {
+	out := make([]compat.Record, len(msgs))
+	for i, m := range msgs {
+		out[i] = compat.Record{Key: m.Key, Value: m.Value, Partition: m.Partition, Offset: m.Offset}
+		for _, h := range m.Headers {
+			out[i].Headers = append(out[i].Headers, compat.Header{Key: string(h.Key), Value: h.Value})
 		}
 	}
-	return fmt.Errorf("topic %s not ready: %w", topic, last)
+	return out
+}
+
+// placed is the key and partition of each acknowledged message (the producer sets Partition).
+func placed(msgs []*sarama.ProducerMessage) ([]compat.Record, error) {
+	out := make([]compat.Record, len(msgs))
+	for i, m := range msgs {
+		key, err := m.Key.Encode()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = compat.Record{Key: key, Partition: m.Partition, Offset: m.Offset}
+	}
+	return out, nil
 }
 
 // produceSync sends msgs with a sync producer whose config tune adjusts.
-func produceSync(e *env, msgs []*sarama.ProducerMessage, tune func(*sarama.Config)) error {
+func produceSync(e *compat.Env, msgs []*sarama.ProducerMessage, tune func(*sarama.Config)) error {
 	cfg := newConfig()
 	if tune != nil {
 		tune(cfg)
 	}
-	p, err := sarama.NewSyncProducer([]string{e.bootstrap}, cfg)
+	p, err := sarama.NewSyncProducer([]string{e.Bootstrap}, cfg)
 	if err != nil {
 		return err
 	}
@@ -109,10 +146,10 @@ func produceSync(e *env, msgs []*sarama.ProducerMessage, tune func(*sarama.Confi
 }
 
 // consumePartition reads n messages of one partition starting at offset (no group).
-func consumePartition(ctx context.Context, e *env, topic string, partition int32, offset int64, n int) ([]*sarama.ConsumerMessage, error) {
+func consumePartition(ctx context.Context, e *compat.Env, topic string, partition int32, offset int64, n int) ([]*sarama.ConsumerMessage, error) {
 	cfg := newConfig()
 	cfg.Consumer.Fetch.Default = 4 << 20
-	c, err := sarama.NewConsumer([]string{e.bootstrap}, cfg)
+	c, err := sarama.NewConsumer([]string{e.Bootstrap}, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +174,9 @@ func consumePartition(ctx context.Context, e *env, topic string, partition int32
 }
 
 // consumeAll reads n messages across all partitions of topic from the start.
-func consumeAll(ctx context.Context, e *env, topic string, partitions int32, n int) ([]*sarama.ConsumerMessage, error) {
+func consumeAll(ctx context.Context, e *compat.Env, topic string, partitions int32, n int) ([]*sarama.ConsumerMessage, error) {
 	cfg := newConfig()
-	c, err := sarama.NewConsumer([]string{e.bootstrap}, cfg)
+	c, err := sarama.NewConsumer([]string{e.Bootstrap}, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -187,36 +224,4 @@ func consumeAll(ctx context.Context, e *env, topic string, partitions int32, n i
 		}
 	}
 	return msgs, nil
-}
-
-// sleepCtx waits d or until ctx ends; used only as the back-off of bounded polling loops.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func strPtr(s string) *string { return &s }
-
-// logf writes a progress line to stderr (stdout carries only results).
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "sarama: "+format+"\n", args...)
-}
-
-// loadExpectedMurmur2 reads compat/expected/murmur2-12.json (key → Java partition of 12).
-func loadExpectedMurmur2(e *env) (map[string]int32, error) {
-	raw, err := os.ReadFile(filepath.Join(e.compatDir, "expected", "murmur2-12.json"))
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]int32
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("murmur2-12.json: %w", err)
-	}
-	return m, nil
 }

@@ -4,29 +4,25 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/IBM/sarama"
+	"vltava.dev/compat"
 )
 
-func scenarioSeek(ctx context.Context, e *env) error {
-	topic := e.prefix + "-seek"
+func (client) Seek(ctx context.Context, e *compat.Env) error {
+	topic := e.Prefix + "-seek"
 	if err := createTopic(ctx, e, topic, 1, nil); err != nil {
 		return err
 	}
-	// Ten records one second apart, in the recent past, so offsets_for_times has a clear answer.
-	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-	msgs := make([]*sarama.ProducerMessage, 10)
-	for i := range msgs {
-		msgs[i] = &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(strconv.Itoa(i)), Timestamp: base.Add(time.Duration(i) * time.Second)}
-	}
+	base, recs := compat.SeekRecords()
+	msgs := toSarama(topic, recs)
 	if err := produceSync(e, msgs, nil); err != nil {
 		return err
 	}
 	var byTime, end int64
 	err := withClient(e, func(cl sarama.Client) error {
 		var err error
-		if byTime, err = cl.GetOffset(topic, 0, base.Add(4500*time.Millisecond).UnixMilli()); err != nil {
+		if byTime, err = cl.GetOffset(topic, 0, compat.SeekTime(base).UnixMilli()); err != nil {
 			return err
 		}
 		end, err = cl.GetOffset(topic, 0, sarama.OffsetNewest)
@@ -57,7 +53,7 @@ func scenarioSeek(ctx context.Context, e *env) error {
 		}
 	}
 	// Seek to end: a consumer at OffsetNewest sees only what is produced after it started.
-	c, err := sarama.NewConsumer([]string{e.bootstrap}, newConfig())
+	c, err := sarama.NewConsumer([]string{e.Bootstrap}, newConfig())
 	if err != nil {
 		return err
 	}

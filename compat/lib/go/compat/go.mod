@@ -1,0 +1,3 @@
+module vltava.dev/compat
+
+go 1.26.0
