@@ -29,6 +29,9 @@ pub enum Command {
     Rebalance(RebalanceArgs),
     /// One group consumer commits offsets synchronously N times: commits/s and latency.
     Commit(CommitArgs),
+    /// Produce at a fixed rate while a consumer (assigned, from the end) reads the same
+    /// records: per-record latency from the send instant carried in the record to its receipt.
+    E2e(E2eArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,6 +141,14 @@ pub struct ProduceArgs {
     /// Extra librdkafka properties, KEY=VALUE, repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Open this many more connections before producing (each answered one Metadata request)
+    /// and keep them open, idle, until the run ends: the fan-out workload.
+    #[arg(long, default_value_t = 0)]
+    pub idle_connections: u32,
+    /// The broker's process id (same machine): its VmRSS and VmHWM are read at the end of the
+    /// run, while the producers and idle connections are still open.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -257,6 +268,40 @@ pub struct CommitArgs {
     /// Stop after this many seconds even if fewer commits were made.
     #[arg(long, default_value_t = 60)]
     pub duration_s_max: u64,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Topic, created with --partitions if it does not exist.
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Bytes per record value; the first 16 carry the sequence number and the send instant.
+    #[arg(long, default_value_t = 1024)]
+    pub record_bytes: usize,
+    /// Records per second, sent on a fixed schedule.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    /// How long to send.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    #[arg(long, value_enum, default_value = "all")]
+    pub acks: Acks,
+    #[arg(long, default_value_t = 1)]
+    pub linger_ms: u64,
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Compression,
+    /// After the last send, how long to wait for the consumer to read every acknowledged record.
+    #[arg(long, default_value_t = 30)]
+    pub drain_s_max: u64,
+    /// Extra librdkafka properties for the producer, KEY=VALUE, repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     #[arg(long)]

@@ -11,6 +11,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::cli::ConsumeArgs;
 use crate::kafka_config::apply_overrides;
+use crate::progress::Progress;
 use crate::report::{ConsumeReport, mb_rate, rate};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,7 +70,9 @@ pub fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         .assign(&assignment)
         .context("assigning partitions")?;
     let (mut records, mut bytes, mut last) = (0u64, 0u64, start);
+    let mut progress = Progress::new(format!("consume {}", args.topic), "records", args.records);
     while records < args.records && Instant::now() < deadline {
+        progress.tick(records);
         match consumer.poll(POLL_TIMEOUT) {
             Some(Ok(message)) => {
                 records += 1;

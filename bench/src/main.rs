@@ -3,10 +3,13 @@
 
 mod cli;
 mod consume;
+mod e2e;
+mod fanout;
 mod group;
 mod kafka_config;
 mod probe;
 mod produce;
+mod progress;
 mod report;
 
 use clap::Parser;
@@ -20,6 +23,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Startup(args) => probe::startup(&args),
         cli::Command::Rebalance(args) => group::rebalance(&args),
         cli::Command::Commit(args) => group::commit(&args),
+        cli::Command::E2e(args) => e2e::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -35,30 +35,40 @@ fn metadata_request(correlation_id: i32) -> Vec<u8> {
     frame
 }
 
-/// One Metadata round trip; true when the answer carries our correlation id and ≥ 1 broker.
+/// One Metadata round trip on a new connection; true when it was answered.
 fn metadata_answered(addr: SocketAddr) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        stream.set_nodelay(true)?;
-        stream.write_all(&metadata_request(1))?;
-        let mut size = [0u8; 4];
-        stream.read_exact(&mut size)?;
-        let size = i32::from_be_bytes(size);
-        let size = usize::try_from(size).unwrap_or(0);
-        if !(8..=RESPONSE_BYTES_MAX).contains(&size) {
-            return Ok(false);
-        }
-        let mut frame = vec![0u8; size];
-        stream.read_exact(&mut frame)?;
-        let correlation_id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-        let brokers = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        Ok(correlation_id == 1 && brokers >= 1)
-    };
-    attempt().unwrap_or(false)
+    connect(addr)
+        .and_then(|mut stream| metadata_round_trip(&mut stream, 1))
+        .unwrap_or(false)
 }
 
-fn resolve(bootstrap: &str) -> anyhow::Result<SocketAddr> {
+/// A connection with the probe's timeouts and no Nagle delay.
+pub fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// One Metadata request on `stream`; true when the answer carries `correlation_id` and
+/// names at least one broker.
+pub fn metadata_round_trip(stream: &mut TcpStream, correlation_id: i32) -> std::io::Result<bool> {
+    stream.write_all(&metadata_request(correlation_id))?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size)?;
+    let size = i32::from_be_bytes(size);
+    let size = usize::try_from(size).unwrap_or(0);
+    if !(8..=RESPONSE_BYTES_MAX).contains(&size) {
+        return Ok(false);
+    }
+    let mut frame = vec![0u8; size];
+    stream.read_exact(&mut frame)?;
+    let answered_id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+    let brokers = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    Ok(answered_id == correlation_id && brokers >= 1)
+}
+
+pub fn resolve(bootstrap: &str) -> anyhow::Result<SocketAddr> {
     bootstrap
         .to_socket_addrs()
         .with_context(|| format!("resolving {bootstrap}"))?

@@ -4,7 +4,7 @@
 //! delivery opaque (nanoseconds since the run's origin, a plain `usize`: no allocation per
 //! record), and the delivery callback records send→ack latency in an HdrHistogram.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,10 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 use crate::cli::ProduceArgs;
+use crate::fanout::IdleConnections;
 use crate::kafka_config::apply_overrides;
+use crate::probe::rss_kib;
+use crate::progress::{self, Progress};
 use crate::report::{LatencyUs, ProduceReport, mb_rate, rate};
 
 /// Highest latency the histogram tracks exactly; larger values are clamped to it.
@@ -34,17 +37,17 @@ const QUEUE_MESSAGES_MAX: &str = "2000000";
 const QUEUE_KBYTES_MAX: &str = "2097151";
 
 /// Delivery-callback state of one producer.
-struct DeliveryStats {
-    origin: Instant,
-    latency_us: Mutex<Histogram<u64>>,
-    acked: AtomicU64,
-    failed: AtomicU64,
+pub struct DeliveryStats {
+    pub origin: Instant,
+    pub latency_us: Mutex<Histogram<u64>>,
+    pub acked: AtomicU64,
+    pub failed: AtomicU64,
     last_ack_ns: AtomicU64,
-    first_error: Mutex<Option<String>>,
+    pub first_error: Mutex<Option<String>>,
 }
 
 impl DeliveryStats {
-    fn new(origin: Instant) -> anyhow::Result<DeliveryStats> {
+    pub fn new(origin: Instant) -> anyhow::Result<DeliveryStats> {
         Ok(DeliveryStats {
             origin,
             latency_us: Mutex::new(new_histogram()?),
@@ -56,7 +59,7 @@ impl DeliveryStats {
     }
 }
 
-fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGNIFICANT_DIGITS)
         .context("creating the latency histogram")
 }
@@ -120,13 +123,26 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         &topic_configs,
     )?;
     let config = producer_config(args)?;
+    // Before the clock starts: the fan-out is the condition the run is measured under.
+    let mut idle = IdleConnections::open(&args.bootstrap, args.idle_connections)?;
     let origin = Instant::now();
     let payload = payload(args.record_bytes);
     let deadline = origin + Duration::from_secs(args.duration_s_max);
     let start = Barrier::new(args.producers as usize);
     let start_ns = AtomicU64::new(u64::MAX);
+    let queued = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
     let results: Vec<anyhow::Result<(u64, BaseProducer<DeliveryStats>)>> =
         std::thread::scope(|scope| {
+            let (queued, finished) = (&queued, &finished);
+            let label = format!("produce {}", args.topic);
+            scope.spawn(move || {
+                progress::watch(
+                    Progress::new(label, "records", args.records),
+                    queued,
+                    finished,
+                );
+            });
             let handles: Vec<_> = (0..args.producers)
                 .map(|i| {
                     let share = records_share(args.records, args.producers, i);
@@ -148,7 +164,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
                         start.wait();
                         warm.context("producer metadata")?;
                         start_ns.fetch_min(nanos_since(origin), Ordering::Relaxed);
-                        let sent = send_all(&producer, &args.topic, payload, load)?;
+                        let sent = send_all(&producer, &args.topic, payload, load, queued)?;
                         let remaining = deadline
                             .saturating_duration_since(Instant::now())
                             .max(Duration::from_secs(30));
@@ -157,16 +173,29 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            handles
+            let results = handles
                 .into_iter()
                 .map(|h| {
                     h.join()
                         .unwrap_or_else(|_| Err(anyhow::anyhow!("producer thread panicked")))
                 })
-                .collect()
+                .collect();
+            finished.store(true, Ordering::Relaxed);
+            results
         });
     let start_ns = start_ns.load(Ordering::Relaxed);
-    summarise(args, results, start_ns)?.print(args.json)
+    let mut report = summarise(args, results, start_ns)?;
+    report.idle_connections = args.idle_connections;
+    if args.idle_connections > 0 {
+        report.idle_connections_answering = Some(idle.still_answering());
+    }
+    if let Some(pid) = args.broker_pid {
+        report.broker_rss_kib = Some(rss_kib(pid, "VmRSS:")?);
+        report.broker_hwm_kib = Some(rss_kib(pid, "VmHWM:")?);
+    }
+    debug_assert_eq!(idle.len(), args.idle_connections as usize);
+    drop(idle);
+    report.print(args.json)
 }
 
 fn summarise(
@@ -210,6 +239,10 @@ fn summarise(
         mb_per_s: mb_rate(acked * args.record_bytes as u64, elapsed_s),
         latency_us: LatencyUs::from_histogram(&latency),
         first_error,
+        idle_connections: 0,
+        idle_connections_answering: None,
+        broker_rss_kib: None,
+        broker_hwm_kib: None,
     })
 }
 
@@ -233,13 +266,16 @@ fn send_all(
     topic: &str,
     payload: &[u8],
     load: Load,
+    queued: &AtomicU64,
 ) -> anyhow::Result<u64> {
     let origin = producer.context().origin;
     let started = Instant::now();
     let keys: Vec<String> = (0..load.keys).map(|k| format!("key-{k}")).collect();
-    let mut sent = 0;
+    let (mut sent, mut reported) = (0, 0);
     while sent < load.count {
         if sent % SENDS_PER_POLL == 0 {
+            queued.fetch_add(sent - reported, Ordering::Relaxed);
+            reported = sent;
             producer.poll(Duration::ZERO);
             if Instant::now() >= load.deadline {
                 break;
@@ -281,7 +317,7 @@ fn records_share(total: u64, producers: u32, index: u32) -> u64 {
 
 /// Upper-case letters from a fixed-seed generator, like Kafka's ProducerPerformance: compressible
 /// about as much as text, and the same bytes every run.
-fn payload(bytes: usize) -> Vec<u8> {
+pub fn payload(bytes: usize) -> Vec<u8> {
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..bytes)
         .map(|_| {

@@ -13,7 +13,15 @@ pub struct LatencyUs {
     pub p999: u64,
     pub max: u64,
     pub mean: f64,
+    pub count: u64,
+    /// `[percentile, µs]` at the points of [`CURVE_PERCENTILES`], for percentile plots.
+    pub curve: Vec<(f64, u64)>,
 }
+
+/// Where the latency curve is sampled: denser toward the tail, as HdrHistogram plots are.
+const CURVE_PERCENTILES: [f64; 12] = [
+    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0,
+];
 
 impl LatencyUs {
     pub fn from_histogram(h: &Histogram<u64>) -> LatencyUs {
@@ -23,6 +31,11 @@ impl LatencyUs {
             p999: h.value_at_quantile(0.999),
             max: h.max(),
             mean: h.mean(),
+            count: h.len(),
+            curve: CURVE_PERCENTILES
+                .iter()
+                .map(|&p| (p, h.value_at_percentile(p)))
+                .collect(),
         }
     }
 }
@@ -49,6 +62,13 @@ pub struct ProduceReport {
     pub mb_per_s: f64,
     pub latency_us: LatencyUs,
     pub first_error: Option<String>,
+    /// Extra idle connections held open during the run, and how many still answered a
+    /// Metadata request at its end.
+    pub idle_connections: u32,
+    pub idle_connections_answering: Option<usize>,
+    /// The broker's memory at the end of the run (`--broker-pid`), KiB.
+    pub broker_rss_kib: Option<u64>,
+    pub broker_hwm_kib: Option<u64>,
 }
 
 impl ProduceReport {
@@ -80,6 +100,15 @@ impl ProduceReport {
         );
         if let Some(e) = &self.first_error {
             println!("first error: {e}");
+        }
+        if let Some(answering) = self.idle_connections_answering {
+            println!(
+                "idle connections: {} opened, {answering} still answering at the end",
+                self.idle_connections
+            );
+        }
+        if let (Some(rss), Some(hwm)) = (self.broker_rss_kib, self.broker_hwm_kib) {
+            println!("broker VmRSS {rss} KiB, VmHWM {hwm} KiB at the end of the run");
         }
         Ok(())
     }
