@@ -35,7 +35,9 @@ from kafka.protocol.admin.topics import (CreatePartitionsRequest, CreateTopicsRe
                                          DeleteRecordsRequest, DeleteTopicsRequest)
 from kafka.protocol.api_key import ApiKey
 from kafka.protocol.consumer.fetch import FetchRequest
-from kafka.protocol.consumer.group import HeartbeatRequest, JoinGroupRequest, OffsetFetchRequest
+from kafka.protocol.consumer.group import (HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+                                          OffsetCommitRequest, OffsetFetchRequest,
+                                          SyncGroupRequest)
 from kafka.protocol.consumer.offsets import ListOffsetsRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest
 from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest
@@ -296,6 +298,13 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
         "vltava='unknown topic or partition'",
         "UNKNOWN_TOPIC_OR_PARTITION agrees; Kafka sends no message. Fix: error_message null "
         "for a missing topic in CreatePartitions", 7)],
+    "offset_commit_unknown_group_with_a_generation": [Known(
+        "OffsetCommit v*: topics[name=differential].partitions[partition_index=0].error_code: "
+        "kafka=69 vltava=22",
+        "vltava bug: a commit with generation 5 to a group that does not exist is answered "
+        "ILLEGAL_GENERATION (22); Kafka 4.4 answers GROUP_ID_NOT_FOUND (69). Fix: for a "
+        "missing group, GROUP_ID_NOT_FOUND unless generation_id_or_member_epoch is -1 (which "
+        "commits for a simple group, as now)", 4)],
     "find_coordinator_bad_key_type": [Known(
         "FindCoordinator v*: coordinators[key=differential-group].error_message: kafka='This "
         "most likely occurs because of a request being malformed by the client library or the "
@@ -594,6 +603,14 @@ def test_metadata_missing_topic(brokers):
     assert_known("metadata_missing_topic", found)
 
 
+def test_metadata_missing_topic_asking_for_auto_creation(brokers):
+    """The client asks for auto creation, the broker has it off: nothing is created."""
+    version = newest_common(brokers, MetadataRequest)
+    found = compare(brokers, MetadataRequest, version, {
+        "topics": [{"name": MISSING_TOPIC}], "allow_auto_topic_creation": True})
+    assert_known("metadata_missing_topic_asking_for_auto_creation", found)
+
+
 def test_metadata_missing_topic_id(brokers):
     version = newest_common(brokers, MetadataRequest)
     found = compare(brokers, MetadataRequest, version, {
@@ -870,3 +887,35 @@ def test_describe_cluster(brokers):
         "include_cluster_authorized_operations": False, "endpoint_type": 1,
         "include_fenced_brokers": False})
     assert_known("describe_cluster", found)
+
+
+def test_sync_group_unknown_group(brokers):
+    version = newest_common(brokers, SyncGroupRequest)
+    found = compare(brokers, SyncGroupRequest, version, {
+        "group_id": "differential-unknown", "generation_id": 1,
+        "member_id": "differential-member", "group_instance_id": None,
+        "protocol_type": "consumer", "protocol_name": "range", "assignments": []})
+    assert_known("sync_group_unknown_group", found)
+
+
+def test_leave_group_unknown_group(brokers):
+    version = newest_common(brokers, LeaveGroupRequest)
+    found = compare(brokers, LeaveGroupRequest, version, {
+        "group_id": "differential-unknown", "member_id": "differential-member",
+        "members": [{"member_id": "differential-member", "group_instance_id": None,
+                     "reason": None}]})
+    assert_known("leave_group_unknown_group", found)
+
+
+# Last in the module: a broker that wrongly accepted this commit would create the group, which
+# test_list_groups_none must not see.
+def test_offset_commit_unknown_group_with_a_generation(brokers):
+    version = newest_common(brokers, OffsetCommitRequest)
+    found = compare(brokers, OffsetCommitRequest, version, {
+        "group_id": "differential-commit", "generation_id_or_member_epoch": 5,
+        "member_id": "differential-member", "group_instance_id": None,
+        "retention_time_ms": -1,
+        "topics": [{"name": TOPIC, "partitions": [
+            {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
+             "commit_timestamp": -1, "committed_metadata": ""}]}]})
+    assert_known("offset_commit_unknown_group_with_a_generation", found)
