@@ -290,7 +290,7 @@ def test_describe_log_dirs_reports_each_partition_size(broker, topic_name):
         [log_dir] = by_broker["log_dirs"]
         assert log_dir["error_code"] == 0 and log_dir["log_dir"].startswith("/"), log_dir
         # vltava reports -1 (unknown) for the volume; Kafka the file store's bytes.
-        assert log_dir["total_bytes"] == -1 or log_dir["total_bytes"] >= log_dir["usable_bytes"] >= 0
+        assert log_dir["total_bytes"] > 0 and log_dir["total_bytes"] >= log_dir["usable_bytes"] >= 0
         [topic] = [t for t in log_dir["topics"] if t["name"] == topic_name]
         sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
         assert sizes[1] == 0

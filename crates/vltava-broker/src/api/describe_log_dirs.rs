@@ -17,9 +17,20 @@ use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::topics::Topic;
 
-/// Kafka's `DescribeLogDirsResponse.UNKNOWN_VOLUME_BYTES`: the volume's total and usable
-/// bytes need statvfs, which std does not offer and the workspace forbids unsafe code for.
+/// Kafka's `DescribeLogDirsResponse.UNKNOWN_VOLUME_BYTES`, when statvfs fails.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
+
+/// The total and usable bytes of the volume holding `dir` (KIP-827), as Java's
+/// `FileStore.getTotalSpace` and `getUsableSpace` give them: usable is what an unprivileged
+/// process may still write.
+fn volume_bytes(dir: &std::path::Path) -> (i64, i64) {
+    let Ok(stats) = rustix::fs::statvfs(dir) else {
+        return (UNKNOWN_VOLUME_BYTES, UNKNOWN_VOLUME_BYTES);
+    };
+    let bytes =
+        |blocks: u64| i64::try_from(blocks.saturating_mul(stats.f_frsize)).unwrap_or(i64::MAX);
+    (bytes(stats.f_blocks), bytes(stats.f_bavail))
+}
 
 pub async fn handle(context: RequestContext, request: DescribeLogDirsRequest) -> Reply {
     let broker = &context.broker;
@@ -34,11 +45,12 @@ pub async fn handle(context: RequestContext, request: DescribeLogDirsRequest) ->
     };
     let data_dir = &broker.config.data_dir;
     let log_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+    let (total_bytes, usable_bytes) = volume_bytes(&log_dir);
     let result = DescribeLogDirsResult::default()
         .with_log_dir(str_bytes(log_dir.to_string_lossy()))
         .with_topics(topics)
-        .with_total_bytes(UNKNOWN_VOLUME_BYTES)
-        .with_usable_bytes(UNKNOWN_VOLUME_BYTES);
+        .with_total_bytes(total_bytes)
+        .with_usable_bytes(usable_bytes);
     DescribeLogDirsResponse::default()
         .with_results(vec![result])
         .into()
