@@ -289,7 +289,7 @@ def test_describe_log_dirs_reports_each_partition_size(broker, topic_name):
         [by_broker] = client.describe_log_dirs()
         [log_dir] = by_broker["log_dirs"]
         assert log_dir["error_code"] == 0 and log_dir["log_dir"].startswith("/"), log_dir
-        # vltava reports -1 (unknown) for the volume; Kafka the file store's bytes.
+        # The volume of the data directory, as both brokers read it from the file system.
         assert log_dir["total_bytes"] > 0 and log_dir["total_bytes"] >= log_dir["usable_bytes"] >= 0
         [topic] = [t for t in log_dir["topics"] if t["name"] == topic_name]
         sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
