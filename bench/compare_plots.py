@@ -27,7 +27,7 @@ THROUGHPUT = [("W1", "W1 acks=1\n100 B, 1 partition"), ("W2", "W2 acks=all\n100 
               ("W3", "W3 acks=all, lz4\n4 producers, 1 KiB, 8 part."), ("W4", "W4 catch-up read\n100 B"),
               ("KP", "KP Kafka ProducerPerformance\n100 B, acks=all"), ("KC", "KC Kafka ConsumerPerformance")]
 CURVES = [("W2", "latency_us", "W2 send→ack (saturation)"), ("W3", "latency_us", "W3 send→ack (saturation)"),
-          ("W5", "latency_us", "W5 end-to-end, 20k records/s"), ("W7", "latency_us", "W7 send→ack, 1,000 partitions")]
+          ("W5", "latency_us", "W5 end-to-end, 20k records/s"), ("W7", "latency_us", "W7 send→ack, 1,000 partitions, fixed rate")]
 
 
 def load(path):
