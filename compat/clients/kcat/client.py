@@ -4,16 +4,19 @@ compat/lib/create-topic and the admin scenarios are skipped.
 """
 
 import json
+import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
 
 from compat_common import (  # noqa: E402
     CODECS, COMPAT_DIR, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP,
-    VALUE_1MIB_BYTES, Fail, Skip, check, codec_expected, codec_topic, compare_codec_records, log,
-    murmur2_expected, parse_args, run_scenarios)
+    VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic, compare_codec_records,
+    deadline, log, murmur2_expected, parse_args, run_scenarios)
 
 KCAT_TIMEOUT_S = 40
 NO_ADMIN = "kcat has no admin API"
@@ -178,6 +181,80 @@ def scenario_seek(args):
     return "beginning 0, end-1 9, timestamp 5"
 
 
+class GroupMember:
+    """One `kcat -G` process: its stdout lines are records read, its stderr reports each
+    rebalance ("assigned: T [0], T [1]" / "revoked: ..."), read by two threads."""
+
+    def __init__(self, args, group: str, topic: str):
+        self.process = subprocess.Popen(
+            ["kcat", "-b", args.bootstrap, "-u", "-G", group, "-f", "%p %o %s\\n", "-X", "auto.offset.reset=earliest",
+             "-X", "enable.partition.eof=false", topic],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.values: list = []
+        self.assigned: list = []
+        self.readers = [threading.Thread(target=self.read_records, daemon=True),
+                        threading.Thread(target=self.read_rebalances, daemon=True)]
+        for reader in self.readers:
+            reader.start()
+
+    def read_records(self) -> None:
+        for line in self.process.stdout:
+            self.values.append(int(line.split()[2]))
+
+    def read_rebalances(self) -> None:
+        for line in self.process.stderr:
+            if "rebalanced" not in line:
+                continue
+            partitions = sorted(int(p) for p in re.findall(r"\[(\d+)\]", line))
+            self.assigned = partitions if "assigned:" in line else []
+
+    def leave(self) -> None:
+        """SIGTERM: kcat closes its consumer, which commits and leaves the group."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(KCAT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_for(condition, what) -> None:
+    end = deadline(KCAT_TIMEOUT_S)
+    while not condition() and before(end):
+        time.sleep(0.05)
+    check(condition(), what())
+
+
+def scenario_consumer_group(args):
+    topic, group = f"{args.prefix}-group", f"{args.prefix}-group"
+    create_topic(args, topic, 6)
+    members = [GroupMember(args, group, topic) for _ in range(3)]
+
+    def owned_by_all() -> bool:
+        owned = [p for m in members for p in m.assigned]
+        return sorted(owned) == list(range(6)) and all(m.assigned for m in members)
+
+    def values() -> list:
+        return sorted(v for m in members for v in m.values)
+
+    try:
+        wait_for(owned_by_all, lambda: f"assignment {[m.assigned for m in members]}")
+        produce(args, topic, [f"k{i}:{i}".encode() for i in range(600)], "-K:")
+        wait_for(lambda: len(values()) >= 600, lambda: f"{len(values())} of 600 read")
+        check(values() == list(range(600)), f"{len(values())} read, {len(set(values()))} distinct of 600")
+        members.pop().leave()
+        wait_for(owned_by_all, lambda: f"after leave: assignment {[m.assigned for m in members]}")
+        produce(args, topic, [f"k{i}:{i}".encode() for i in range(600, 660)], "-K:")
+        new = lambda: [v for v in values() if v >= 600]  # noqa: E731
+        wait_for(lambda: len(new()) >= 60, lambda: f"after leave: {len(new())} of 60 new read")
+        check(new() == list(range(600, 660)), f"after leave: new records {new()[:5]}...")
+        return "3 kcat -G members read 600 once; after one left 2 own 6 partitions and read 60 new"
+    finally:
+        for member in members:
+            member.leave()
+
+
 def scenario_idempotent_producer(args):
     topic = f"{args.prefix}-idempotent"
     create_topic(args, topic)
@@ -218,6 +295,7 @@ SCENARIOS = {
     "value_1mib": scenario_value_1mib,
     **{f"compression_{codec}": codec_scenario(codec) for codec in CODECS},
     "partitioner_murmur2": scenario_partitioner_murmur2,
+    "consumer_group": scenario_consumer_group,
     "commit_and_resume": scenario_commit_and_resume,
     "seek": scenario_seek,
     "idempotent_producer": scenario_idempotent_producer,
