@@ -2,6 +2,8 @@
 //! `run --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]` prints one JSON line per
 //! scenario on stdout; logs go to stderr. Each scenario is bounded by its own timeouts.
 
+mod extra;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -563,19 +565,26 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let scenarios: [(&str, Scenario); 14] = [
+    let scenarios: [(&str, Scenario); 21] = [
         ("metadata", metadata),
         ("produce_consume", produce_consume),
         ("headers", headers),
         ("null_and_empty_values", null_and_empty_values),
+        ("value_1mib", extra::value_1mib),
         ("compression_gzip", compression_gzip),
         ("compression_snappy", compression_snappy),
         ("compression_lz4", compression_lz4),
         ("compression_zstd", compression_zstd),
         ("partitioner_murmur2", partitioner_murmur2),
+        ("commit_and_resume", extra::commit_and_resume),
+        ("seek", extra::seek),
         ("idempotent_producer", idempotent_producer),
         ("transactions", transactions),
+        ("admin_topics", extra::admin_topics),
+        ("admin_configs", extra::admin_configs),
+        ("admin_delete_records", extra::admin_delete_records),
         ("error_unknown_topic", error_unknown_topic),
+        ("error_record_too_large", extra::error_record_too_large),
         ("error_invalid_topic_name", error_invalid_topic_name),
         ("error_topic_exists", error_topic_exists),
     ];
