@@ -3,6 +3,7 @@
 //! scenario on stdout; logs go to stderr. Each scenario is bounded by its own timeouts.
 
 mod extra;
+mod groups;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -565,7 +566,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let scenarios: [(&str, Scenario); 21] = [
+    let scenarios: [(&str, Scenario); 23] = [
         ("metadata", metadata),
         ("produce_consume", produce_consume),
         ("headers", headers),
@@ -576,12 +577,14 @@ fn main() -> std::process::ExitCode {
         ("compression_lz4", compression_lz4),
         ("compression_zstd", compression_zstd),
         ("partitioner_murmur2", partitioner_murmur2),
+        ("consumer_group", groups::consumer_group),
         ("commit_and_resume", extra::commit_and_resume),
         ("seek", extra::seek),
         ("idempotent_producer", idempotent_producer),
         ("transactions", transactions),
         ("admin_topics", extra::admin_topics),
         ("admin_configs", extra::admin_configs),
+        ("admin_groups", groups::admin_groups),
         ("admin_delete_records", extra::admin_delete_records),
         ("error_unknown_topic", error_unknown_topic),
         ("error_record_too_large", extra::error_record_too_large),
