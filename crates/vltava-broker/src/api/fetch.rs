@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::select_all;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use tokio::sync::watch;
@@ -18,6 +17,18 @@ use crate::fetch_session::{FetchTarget, PartitionKey, Reported, ResolvedFetch};
 use crate::partition::Partition;
 
 const READ_COMMITTED: i8 = 1;
+/// Kafka's `UnifiedLog.UNKNOWN_OFFSET`, in every offset of a partition answered with an error.
+const UNKNOWN_OFFSET: i64 = -1;
+
+/// Where and how much to read from one partition.
+struct PartitionRead {
+    offset: i64,
+    max_bytes: usize,
+    /// The first partition of a response returns at least one batch, even above `max_bytes`.
+    min_one_batch: bool,
+    /// Read committed answers carry an aborted-transactions list (empty: none are aborted).
+    read_committed: bool,
+}
 
 /// One fetch, resolved against its session and ready to be (re)read.
 struct PlannedFetch {
@@ -145,33 +156,30 @@ impl PlannedFetch {
         for (target, partition) in self.resolved.targets.iter().zip(partitions) {
             let budget = self.max_bytes.saturating_sub(total);
             let partition_max = usize::try_from(target.max_bytes).unwrap_or(0).min(budget);
-            let data = match partition {
+            let (data, news) = match partition {
                 Ok(partition) => {
-                    read_partition(partition, target.fetch_offset, partition_max, total == 0)
-                }
-                Err(error) => Err(error.code()),
-            };
-            let (data, news) = match data {
-                Ok((data, records)) => {
+                    let read = PartitionRead {
+                        offset: target.fetch_offset,
+                        max_bytes: partition_max,
+                        min_one_batch: total == 0,
+                        read_committed: self.read_committed,
+                    };
+                    let (data, records) = read_partition(partition, read);
                     total += records;
-                    errors |= data.error_code != 0;
-                    let news = records > 0 || data.error_code != 0;
-                    (data, news)
+                    let errored = data.error_code != 0;
+                    errors |= errored;
+                    (data, records > 0 || errored)
                 }
-                Err(code) => {
+                Err(error) => {
                     errors = true;
-                    (
-                        PartitionData::default()
-                            .with_error_code(code)
-                            .with_high_watermark(-1)
-                            .with_last_stable_offset(-1),
-                        true,
-                    )
+                    // As Kafka's `FetchResponse.partitionResponse(tp, error)` for a partition it
+                    // does not have: no offsets, and an empty (not null) aborted list.
+                    let data =
+                        errored_partition(error.code()).with_aborted_transactions(Some(Vec::new()));
+                    (data, true)
                 }
             };
-            let data = data
-                .with_partition_index(target.key.partition)
-                .with_aborted_transactions(self.read_committed.then(Vec::new));
+            let data = data.with_partition_index(target.key.partition);
             let reported = Reported {
                 high_watermark: data.high_watermark,
                 log_start_offset: data.log_start_offset,
@@ -194,12 +202,14 @@ impl PlannedFetch {
     }
 }
 
-fn read_partition(
-    partition: &Partition,
-    offset: i64,
-    max_bytes: usize,
-    min_one_batch: bool,
-) -> Result<(PartitionData, usize), i16> {
+/// Reads one partition: its data and the record bytes in it, or the error it is answered with.
+fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData, usize) {
+    let PartitionRead {
+        offset,
+        max_bytes,
+        min_one_batch,
+        read_committed,
+    } = read;
     match partition.read(offset, max_bytes, min_one_batch) {
         Ok(fetched) => {
             let bytes = fetched.records.len();
@@ -207,27 +217,29 @@ fn read_partition(
                 .with_high_watermark(fetched.high_watermark)
                 .with_last_stable_offset(fetched.high_watermark)
                 .with_log_start_offset(fetched.log_start_offset)
-                .with_records(Some(fetched.records));
-            Ok((data, bytes))
+                .with_records(Some(fetched.records))
+                .with_aborted_transactions(read_committed.then(Vec::new));
+            (data, bytes)
         }
-        Err(error) => {
-            let code = error.code();
-            if code == ResponseError::OffsetOutOfRange.code() {
-                let offsets = partition.offsets();
-                // Not `Err`: the client needs the offsets to reset; it is still an error code.
-                return Ok((
-                    PartitionData::default()
-                        .with_error_code(code)
-                        .with_high_watermark(offsets.high_watermark)
-                        .with_last_stable_offset(offsets.high_watermark)
-                        .with_log_start_offset(offsets.log_start_offset)
-                        .with_records(Some(Bytes::new())),
-                    0,
-                ));
-            }
-            Err(code)
-        }
+        // The partition exists, so, as Kafka's replica manager answers a failed read, the
+        // aborted list stays null. After OFFSET_OUT_OF_RANGE the client finds the offset to
+        // reset to with ListOffsets; Kafka sends no offsets here.
+        Err(error) => (
+            errored_partition(error.code()).with_aborted_transactions(None),
+            0,
+        ),
     }
+}
+
+/// A partition answered with an error: high watermark, last stable offset and log start
+/// offset all -1 (Kafka's unknown offset), and no records.
+fn errored_partition(code: i16) -> PartitionData {
+    PartitionData::default()
+        .with_error_code(code)
+        .with_high_watermark(UNKNOWN_OFFSET)
+        .with_last_stable_offset(UNKNOWN_OFFSET)
+        .with_log_start_offset(UNKNOWN_OFFSET)
+        .with_records(Some(Bytes::new()))
 }
 
 fn push(topics: &mut Vec<FetchableTopicResponse>, key: &PartitionKey, data: PartitionData) {

@@ -171,9 +171,11 @@ fn error_response(request: ProduceRequest, code: i16) -> ProduceResponse {
                 .partition_data
                 .iter()
                 .map(|p| {
+                    // As Kafka's `PartitionResponse(error)`: no offset was assigned.
                     PartitionProduceResponse::default()
                         .with_index(p.index)
                         .with_error_code(code)
+                        .with_base_offset(INVALID_OFFSET)
                 })
                 .collect();
             TopicProduceResponse::default()
