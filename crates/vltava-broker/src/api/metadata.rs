@@ -17,6 +17,9 @@ use crate::partition::LEADER_EPOCH;
 use crate::topic_name;
 use crate::topics::Topic;
 
+/// Metadata v12 made a response topic's `name` nullable.
+const NULLABLE_NAME_VERSION_MIN: i16 = 12;
+
 pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply {
     let broker = &context.broker;
     // v0 asks for all topics with an empty list; v1+ with null.
@@ -40,7 +43,7 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
             .into_iter()
             .map(|wanted| match wanted.name {
                 Some(name) => lookup_by_name(broker, name, allow_auto_create),
-                None => lookup_by_id(broker, wanted.topic_id),
+                None => lookup_by_id(broker, wanted.topic_id, context.api_version),
             })
             .collect()
     };
@@ -71,10 +74,12 @@ fn lookup_by_name(
     }
 }
 
-fn lookup_by_id(broker: &Broker, id: Uuid) -> MetadataResponseTopic {
+fn lookup_by_id(broker: &Broker, id: Uuid, api_version: i16) -> MetadataResponseTopic {
     match broker.topics.get_by_id(&id) {
         Some(topic) => describe(broker, &topic),
+        // Kafka names no topic for an id it does not know; `name` is nullable from v12 on.
         None => MetadataResponseTopic::default()
+            .with_name((api_version < NULLABLE_NAME_VERSION_MIN).then(TopicName::default))
             .with_topic_id(id)
             .with_error_code(BrokerError::UnknownTopicId.code()),
     }
