@@ -205,8 +205,11 @@ impl Coordinator {
         }
         match self.groups.get(group_id) {
             Some(group) => group.validate_offset_commit(committer),
+            // A commit from outside group management creates a simple group.
             None if committer.generation_id.0 < 0 => Ok(()),
-            None => Err(GroupError::IllegalGeneration),
+            // A generation names a group that does not exist (Kafka 4's coordinator; the broker
+            // answers OffsetCommit v8 and older ILLEGAL_GENERATION for it, as Kafka does).
+            None => Err(GroupError::GroupIdNotFound),
         }
     }
 

@@ -96,15 +96,18 @@ async fn group_requests_are_refused_with_kafkas_error_codes() -> TestResult {
     assert_eq!(stranger.error_code, ResponseError::UnknownMemberId.code());
 
     // A member of the group commits with a stale generation; a stranger with a generation
-    // commits to a group that does not exist.
-    for (group, member, generation, expected) in [
+    // commits to a group that does not exist: GROUP_ID_NOT_FOUND from v9 on, and, as Kafka 4
+    // answers older clients, ILLEGAL_GENERATION before.
+    for (group, member, generation, version, expected) in [
         (
             "g",
             first.member_id.as_str(),
             0,
+            9,
             ResponseError::IllegalGeneration,
         ),
-        ("nowhere", "ghost", 3, ResponseError::IllegalGeneration),
+        ("nowhere", "ghost", 3, 9, ResponseError::GroupIdNotFound),
+        ("nowhere", "ghost", 3, 8, ResponseError::IllegalGeneration),
     ] {
         let commit = OffsetCommitRequest::default()
             .with_group_id(GroupId(text(group)))
@@ -116,14 +119,14 @@ async fn group_requests_are_refused_with_kafkas_error_codes() -> TestResult {
                     .with_partitions(vec![OffsetCommitRequestPartition::default()]),
             ]);
         let ResponseKind::OffsetCommit(answer) =
-            call(&mut stream, ApiKey::OffsetCommit, 9, commit.into())?
+            call(&mut stream, ApiKey::OffsetCommit, version, commit.into())?
         else {
             return Err("not an OffsetCommit response".into());
         };
         assert_eq!(
             answer.topics[0].partitions[0].error_code,
             expected.code(),
-            "{group}"
+            "{group} v{version}"
         );
     }
 

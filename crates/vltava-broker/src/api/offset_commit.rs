@@ -6,13 +6,16 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
-use vltava_group::{CommittedOffset, CommitterRef, GenerationId, TopicPartition};
+use vltava_group::{CommittedOffset, CommitterRef, GenerationId, GroupError, TopicPartition};
 
 use super::{group_id, instance_id, member_id};
 use crate::broker::now_ms;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{coordinator_write_error_code, group_error_code};
 use crate::group_coordinator::OffsetCommit;
+
+/// OffsetCommit v9 (KIP-848) answers a commit to a missing group GROUP_ID_NOT_FOUND.
+const GROUP_ID_NOT_FOUND_VERSION_MIN: i16 = 9;
 
 pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Reply {
     let broker = context.broker.clone();
@@ -28,7 +31,7 @@ pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Re
             .groups
             .validate_offset_commit(&group, &committer)
             .map(|()| group)
-            .map_err(|e| group_error_code(&e))
+            .map_err(|e| commit_error_code(&e, context.api_version))
     });
     let group = match group {
         Ok(group) => group,
@@ -90,6 +93,17 @@ pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Re
         })
         .into()
     }))
+}
+
+/// Kafka answers a generation for a group that does not exist GROUP_ID_NOT_FOUND from v9 on,
+/// and ILLEGAL_GENERATION to older clients, which do not expect the newer code.
+fn commit_error_code(error: &GroupError, api_version: i16) -> i16 {
+    match error {
+        GroupError::GroupIdNotFound if api_version < GROUP_ID_NOT_FOUND_VERSION_MIN => {
+            ResponseError::IllegalGeneration.code()
+        }
+        other => group_error_code(other),
+    }
 }
 
 /// The response naming every requested partition, with `code(topic, partition)` for each.

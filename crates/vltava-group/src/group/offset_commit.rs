@@ -124,12 +124,12 @@ mod tests {
     }
 
     #[test]
-    fn a_member_commit_to_an_unknown_group_is_an_illegal_generation() {
+    fn a_member_commit_to_an_unknown_group_finds_no_group() {
         let c = coordinator();
         let member = MemberId::new("ghost");
         let result =
             c.validate_offset_commit(&GroupId::new("gone"), &committer(&member, GenerationId(3)));
-        assert_eq!(result, Err(GroupError::IllegalGeneration));
+        assert_eq!(result, Err(GroupError::GroupIdNotFound));
     }
 
     #[test]
