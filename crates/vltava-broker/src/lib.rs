@@ -15,6 +15,7 @@ pub mod error;
 pub mod fetch_session;
 pub mod flusher;
 pub mod group_coordinator;
+pub mod leader_epoch;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 use vltava_storage::batch::BatchHeader;
-use vltava_storage::records::first_record_at_or_after;
+use vltava_storage::records::{first_record_at, first_record_at_or_after};
 use vltava_storage::{AppendOptions, Log, ReadSlice};
 
 use crate::config::FlushPolicy;
@@ -197,12 +197,28 @@ impl Partition {
             .map(|stamp| (stamp.offset, stamp.timestamp)))
     }
 
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+    /// ListOffsets MAX_TIMESTAMP (KIP-734): the largest timestamp below the high watermark
+    /// and the offset of the first record carrying it, as (offset, timestamp). The log knows
+    /// the batch; its records (decompressed if need be) name the record, as in Kafka.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
         let high_watermark = self.high_watermark();
-        self.state()
-            .log
-            .max_timestamp()
-            .filter(|(offset, _)| *offset < high_watermark)
+        let (slice, batch_offset, timestamp) = {
+            let state = self.state();
+            match state.log.max_timestamp() {
+                Some((offset, timestamp)) if offset < high_watermark => (
+                    state.log.read(offset, high_watermark, 1, true)?,
+                    offset,
+                    timestamp,
+                ),
+                _ => return Ok(None),
+            }
+        };
+        let batch = slice.read()?;
+        // Records that do not decode leave the batch's answer, which the log vouches for; a
+        // record below the log start offset (DeleteRecords inside the batch) is gone.
+        let offset = first_record_at(&batch, timestamp)
+            .map_or(batch_offset, |stamp| stamp.offset.max(batch_offset));
+        Ok((offset < high_watermark).then_some((offset, timestamp)))
     }
 
     /// fsyncs what was appended and moves the high watermark over it. Called by the flusher

@@ -1,10 +1,11 @@
-//! Reading individual records inside an uncompressed v2 batch, for the few features that need
-//! them (ListOffsets by timestamp). The produce and fetch paths never come here.
+//! Reading individual records inside a v2 batch, for the few features that need them
+//! (ListOffsets by timestamp and MAX_TIMESTAMP). The produce and fetch paths never come here.
 //!
 //! Record layout (Kafka's `DefaultRecord`): length varint, attributes i8, timestampDelta
 //! varlong, offsetDelta varint, key, value, headers. Varints are zigzag-encoded.
 
 use crate::batch::{BatchHeader, HEADER_BYTES};
+use crate::timestamps::for_each_record;
 
 /// Where and when one record sits inside its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,24 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<RecordSt
     Some(batch_level)
 }
 
+/// The first record of `batch` whose timestamp is `timestamp` (ListOffsets MAX_TIMESTAMP,
+/// KIP-734: the batch's max timestamp names the time, this the offset). A compressed batch
+/// is decompressed, as Kafka reads its records; every record of a LogAppendTime batch carries
+/// the batch's max timestamp. `None` when the records do not decode or none has that time.
+pub fn first_record_at(batch: &[u8], timestamp: i64) -> Option<RecordStamp> {
+    let header = BatchHeader::parse(batch).ok()?;
+    let mut first = None;
+    for_each_record(batch, &header, |_, record| {
+        if first.is_none() && record.timestamp == timestamp {
+            first = Some(RecordStamp {
+                offset: record.offset,
+                timestamp: record.timestamp,
+            });
+        }
+    })?;
+    first
+}
+
 /// A zigzag varint (up to 64 bits) at `position`, not reading at or past `end`.
 pub(crate) fn varint(bytes: &[u8], mut position: usize, end: usize) -> Option<(i64, usize)> {
     let mut raw: u64 = 0;
@@ -88,6 +107,7 @@ pub(crate) fn put_varint(value: i64, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn zigzag(value: i64, out: &mut Vec<u8>) {
@@ -105,6 +125,13 @@ mod tests {
 
     /// An uncompressed batch of records with the given timestamp deltas and no key or value.
     fn batch(base_timestamp: i64, deltas: &[i64]) -> Vec<u8> {
+        batch_compressed(base_timestamp, deltas, crate::compaction::codec::NONE)
+    }
+
+    /// A batch of records with the given timestamp deltas, compressed with `codec`.
+    fn batch_compressed(base_timestamp: i64, deltas: &[i64], codec: u8) -> Vec<u8> {
+        use crate::batch::{ATTRIBUTES_OFFSET, CRC_OFFSET, compute_crc};
+        use crate::compaction::codec as codecs;
         let mut records = Vec::new();
         for (i, delta) in deltas.iter().enumerate() {
             let mut body = vec![0u8];
@@ -117,11 +144,61 @@ mod tests {
             records.extend_from_slice(&body);
         }
         let max = base_timestamp + deltas.iter().copied().max().unwrap_or(0);
-        let mut test = crate::TestBatch::new(deltas.len() as i32, base_timestamp, &records);
+        let section = match codec {
+            codecs::NONE => records,
+            codec => codecs::compress(codec, &records).unwrap(),
+        };
+        let mut test = crate::TestBatch::new(deltas.len() as i32, base_timestamp, &section);
         test.max_timestamp = max;
         let mut bytes = test.encode();
+        bytes[ATTRIBUTES_OFFSET + 1] |= codec;
+        let crc = compute_crc(&bytes);
+        bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
         crate::set_base_offset(&mut bytes, 100);
         bytes
+    }
+
+    #[test]
+    fn the_max_timestamp_names_its_first_record_not_the_batch() {
+        // The maximum is carried by the third record, and again by the fourth.
+        let bytes = batch(1_000, &[0, 2_000, 3_000, 3_000, 1_000]);
+        assert_eq!(
+            first_record_at(&bytes, 4_000),
+            Some(RecordStamp {
+                offset: 102,
+                timestamp: 4_000
+            })
+        );
+        assert_eq!(first_record_at(&bytes, 4_500), None);
+    }
+
+    #[test]
+    fn the_max_timestamp_record_is_found_inside_a_compressed_batch() {
+        use crate::compaction::codec;
+        for compression in [codec::GZIP, codec::SNAPPY, codec::LZ4, codec::ZSTD] {
+            let bytes = batch_compressed(1_000, &[0, 5_000, 1_000], compression);
+            assert_eq!(
+                first_record_at(&bytes, 6_000),
+                Some(RecordStamp {
+                    offset: 101,
+                    timestamp: 6_000
+                }),
+                "codec {compression}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_record_of_a_log_append_time_batch_has_the_max_timestamp() {
+        let mut bytes = batch(1_000, &[0, 5_000]);
+        crate::timestamps::stamp_log_append_time(&mut bytes, 9_000);
+        assert_eq!(
+            first_record_at(&bytes, 9_000),
+            Some(RecordStamp {
+                offset: 100,
+                timestamp: 9_000
+            })
+        );
     }
 
     #[test]

@@ -27,12 +27,12 @@ const NO_TIMESTAMP: i64 = -1;
 pub const INVALID_TIMESTAMP_MESSAGE: &str =
     "One or more records have been rejected due to invalid timestamp";
 
-/// One record's place and time, as the timestamp rules need them.
+/// One record's place and time, as the timestamp rules (and ListOffsets) need them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RecordTime {
+pub(crate) struct RecordTime {
     /// The offset the producer gave it: its batch's base offset plus its offset delta.
-    offset: i64,
-    timestamp: i64,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
     key_bytes: i64,
     value_bytes: i64,
 }
@@ -175,7 +175,7 @@ fn validate_header_only(header: &BatchHeader, create_time: bool, bounds: &Bounds
 /// Calls `f` with the index and time of each record of a batch, decompressed if need be;
 /// `None` if they do not decode. Allocates nothing for an uncompressed batch: this runs on
 /// every produce.
-fn for_each_record(
+pub(crate) fn for_each_record(
     batch: &[u8],
     header: &BatchHeader,
     mut f: impl FnMut(usize, &RecordTime),

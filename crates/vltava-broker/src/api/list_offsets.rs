@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::Result;
+use crate::leader_epoch::check_current_leader_epoch;
 use crate::partition::{LEADER_EPOCH, Partition};
 
 const LATEST_TIMESTAMP: i64 = -1;
@@ -36,31 +37,10 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    let response = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(wanted.partition_index);
-                    match found
+                    let partition = found
                         .as_ref()
-                        .and_then(|t| t.partition(wanted.partition_index))
-                    {
-                        None => response
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_timestamp(UNKNOWN)
-                            .with_offset(UNKNOWN),
-                        Some(partition) => match lookup(partition, wanted) {
-                            Ok((offset, timestamp)) => response
-                                .with_offset(offset)
-                                .with_timestamp(timestamp)
-                                .with_leader_epoch(if offset == UNKNOWN || !with_epoch {
-                                    -1
-                                } else {
-                                    LEADER_EPOCH
-                                }),
-                            Err(error) => response
-                                .with_error_code(error.code())
-                                .with_timestamp(UNKNOWN)
-                                .with_offset(UNKNOWN),
-                        },
-                    }
+                        .and_then(|t| t.partition(wanted.partition_index));
+                    answer(partition.map(|p| p.as_ref()), wanted, with_epoch)
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
@@ -71,13 +51,45 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
     ListOffsetsResponse::default().with_topics(topics).into()
 }
 
+/// The answer for one partition (`None`: this broker does not have it).
+fn answer(
+    partition: Option<&Partition>,
+    wanted: &ListOffsetsPartition,
+    with_epoch: bool,
+) -> ListOffsetsPartitionResponse {
+    let response =
+        ListOffsetsPartitionResponse::default().with_partition_index(wanted.partition_index);
+    let found = partition
+        .ok_or(ResponseError::UnknownTopicOrPartition.code())
+        .and_then(|partition| {
+            check_current_leader_epoch(wanted.current_leader_epoch).map_err(|e| e.code())?;
+            lookup(partition, wanted).map_err(|e| e.code())
+        });
+    match found {
+        Ok((offset, timestamp)) => response
+            .with_offset(offset)
+            .with_timestamp(timestamp)
+            .with_leader_epoch(if offset == UNKNOWN || !with_epoch {
+                -1
+            } else {
+                LEADER_EPOCH
+            }),
+        // As Kafka's `buildErrorResponse`: no offset, no timestamp, leader epoch -1.
+        Err(code) => response
+            .with_error_code(code)
+            .with_timestamp(UNKNOWN)
+            .with_offset(UNKNOWN)
+            .with_leader_epoch(-1),
+    }
+}
+
 /// `(offset, timestamp)` for one partition.
 fn lookup(partition: &Partition, wanted: &ListOffsetsPartition) -> Result<(i64, i64)> {
     let offsets = partition.offsets();
     Ok(match wanted.timestamp {
         LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => (offsets.high_watermark, UNKNOWN),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => (offsets.log_start_offset, UNKNOWN),
-        MAX_TIMESTAMP => partition.max_timestamp().unwrap_or((UNKNOWN, UNKNOWN)),
+        MAX_TIMESTAMP => partition.max_timestamp()?.unwrap_or((UNKNOWN, UNKNOWN)),
         timestamp => partition
             .offset_for_timestamp(timestamp)?
             .unwrap_or((UNKNOWN, UNKNOWN)),
