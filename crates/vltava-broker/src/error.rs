@@ -13,7 +13,8 @@ pub enum BrokerError {
     UnknownTopicOrPartition,
     #[error("unknown topic id")]
     UnknownTopicId,
-    #[error("invalid topic name: {0}")]
+    /// Kafka's `InvalidTopicException` message: its prefix and the reason `Topic.validate` gives.
+    #[error("Topic name is invalid: {0}")]
     InvalidTopic(String),
     #[error("topic already exists")]
     TopicAlreadyExists,

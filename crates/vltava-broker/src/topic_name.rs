@@ -5,29 +5,27 @@ use crate::error::{BrokerError, Result};
 /// Kafka's limit: 249 characters, so that `<topic>-<partition>` fits a 255-byte file name.
 pub const TOPIC_NAME_CHARS_MAX: usize = 249;
 
+/// Checks `name` in Kafka's order; the error holds Kafka's reason, word for word.
 pub fn validate(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(BrokerError::InvalidTopic("topic name is empty".into()));
-    }
-    if name == "." || name == ".." {
-        return Err(BrokerError::InvalidTopic(format!(
-            "topic name cannot be \"{name}\""
-        )));
-    }
-    if name.len() > TOPIC_NAME_CHARS_MAX {
-        return Err(BrokerError::InvalidTopic(format!(
-            "topic name is longer than {TOPIC_NAME_CHARS_MAX} characters"
-        )));
-    }
-    if let Some(bad) = name
+    let reason = if name.is_empty() {
+        "the empty string is not allowed".to_string()
+    } else if name == "." || name == ".." {
+        format!("'{name}' is not allowed")
+    } else if name.len() > TOPIC_NAME_CHARS_MAX {
+        format!(
+            "the length of '{name}' is longer than the max allowed length {TOPIC_NAME_CHARS_MAX}"
+        )
+    } else if name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(BrokerError::InvalidTopic(format!(
-            "topic name {name:?} contains {bad:?}: legal characters are ASCII letters, digits, '.', '_' and '-'"
-        )));
-    }
-    Ok(())
+        format!(
+            "'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(BrokerError::InvalidTopic(reason))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use kafka_protocol::messages::create_partitions_request::{
 };
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
@@ -41,7 +42,7 @@ pub async fn handle(context: RequestContext, request: CreatePartitionsRequest) -
                 Ok(()) => answer,
                 Err(error) => answer
                     .with_error_code(error.code())
-                    .with_error_message(Some(str_bytes(error.message()))),
+                    .with_error_message(error_message(&error)),
             });
         }
         results
@@ -49,6 +50,14 @@ pub async fn handle(context: RequestContext, request: CreatePartitionsRequest) -
     CreatePartitionsResponse::default()
         .with_results(results)
         .into()
+}
+
+/// Kafka sends no message for a topic it does not have; its own text for every other refusal.
+fn error_message(error: &BrokerError) -> Option<StrBytes> {
+    match error {
+        BrokerError::UnknownTopicOrPartition => None,
+        other => Some(str_bytes(other.message())),
+    }
 }
 
 fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: bool) -> Result<()> {

@@ -10,12 +10,15 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
 use crate::broker::{Broker, now_ms};
+use crate::configs::describe_topic;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::topics::TopicSpec;
 
-/// Kafka's `DYNAMIC_TOPIC_CONFIG` source id in CreateTopics v5+ responses.
-const CONFIG_SOURCE_DYNAMIC_TOPIC: i8 = 1;
+/// The brokers a replication factor can use: this one.
+const BROKERS: i16 = 1;
+/// Every partition has one replica, on this broker.
+const REPLICATION_FACTOR: i16 = 1;
 
 pub async fn handle(context: RequestContext, request: CreateTopicsRequest) -> Reply {
     let broker = &context.broker;
@@ -40,31 +43,36 @@ fn create(broker: &Broker, topic: CreatableTopic, validate_only: bool) -> Creata
         Ok((spec, Some(created.id)))
     });
     match result {
-        Ok((spec, id)) => {
-            let configs = spec
-                .configs
-                .iter()
-                .map(|(name, value)| {
-                    CreatableTopicConfigs::default()
-                        .with_name(str_bytes(name.clone()))
-                        .with_value(Some(str_bytes(value.clone())))
-                        .with_config_source(CONFIG_SOURCE_DYNAMIC_TOPIC)
-                })
-                .collect();
-            CreatableTopicResult::default()
-                .with_name(name)
-                .with_topic_id(id.unwrap_or_default())
-                .with_num_partitions(spec.partitions)
-                .with_replication_factor(1)
-                .with_configs(Some(configs))
-        }
-        Err(error) => CreatableTopicResult::default()
+        Ok((spec, id)) => CreatableTopicResult::default()
             .with_name(name)
+            .with_error_message(None)
+            .with_topic_id(id.unwrap_or_default())
+            .with_num_partitions(spec.partitions)
+            .with_replication_factor(REPLICATION_FACTOR)
+            .with_configs(Some(configs(broker, &spec.configs))),
+        Err(error) => CreatableTopicResult::default()
             .with_error_code(error.code())
-            .with_error_message(Some(str_bytes(error.message())))
+            .with_error_message(Some(str_bytes(error_message(&error, &name.0))))
+            .with_name(name)
             .with_num_partitions(-1)
             .with_replication_factor(-1),
     }
+}
+
+/// KIP-525 (v5+): every config the new topic has, resolved as DescribeConfigs resolves it
+/// (its own values, else the broker's, else the defaults), so a client need not ask again.
+fn configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+    describe_topic(&broker.config, &broker.dynamic_configs.current(), overrides)
+        .into_iter()
+        .map(|entry| {
+            CreatableTopicConfigs::default()
+                .with_name(str_bytes(entry.name))
+                .with_value(entry.value.map(str_bytes))
+                .with_read_only(entry.read_only)
+                .with_config_source(entry.source as i8)
+                .with_is_sensitive(entry.sensitive)
+        })
+        .collect()
 }
 
 /// Turns the wire request into a spec: -1 means the broker default.
@@ -98,7 +106,7 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
     for config in topic.configs {
         let Some(value) = config.value else {
             return Err(BrokerError::InvalidConfig(format!(
-                "null value for {}",
+                "Null value not supported for topic configs: {}",
                 config.name.as_str()
             )));
         };
@@ -109,4 +117,24 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
         partitions,
         configs,
     })
+}
+
+/// The message beside a refusal, in the words of Kafka's controller where vltava's own
+/// error text differs from them.
+fn error_message(error: &BrokerError, topic: &str) -> String {
+    match error {
+        BrokerError::TopicAlreadyExists => format!("Topic '{topic}' already exists."),
+        BrokerError::InvalidPartitions(partitions) if *partitions < 1 => {
+            "Number of partitions was set to an invalid non-positive value.".to_string()
+        }
+        BrokerError::InvalidReplicationFactor(factor) if *factor < 1 => {
+            "Replication factor must be larger than 0, or -1 to use the default value.".to_string()
+        }
+        BrokerError::InvalidReplicationFactor(factor) => format!(
+            "Unable to replicate the partition {factor} time(s): The target replication factor \
+             of {factor} cannot be reached because only {BROKERS} broker(s) are registered or \
+             some brokers have all their log directories cordoned."
+        ),
+        other => other.message(),
+    }
 }

@@ -55,6 +55,17 @@ fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTopicR
             .with_name(name)
             .with_topic_id(id)
             .with_error_code(error.code())
-            .with_error_message(Some(str_bytes(error.message()))),
+            .with_error_message(Some(str_bytes(error_message(&error)))),
+    }
+}
+
+/// Kafka answers a topic it does not have with the code's default message.
+fn error_message(error: &BrokerError) -> String {
+    match error {
+        BrokerError::UnknownTopicOrPartition => {
+            "This server does not host this topic-partition.".to_string()
+        }
+        BrokerError::UnknownTopicId => "This server does not host this topic ID.".to_string(),
+        other => other.message(),
     }
 }

@@ -11,6 +11,10 @@ use crate::dispatch::{Reply, RequestContext};
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+/// Kafka answers a bad key type with INVALID_REQUEST's default message (`Errors.message()`).
+const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a request being \
+    malformed by the client library or the message was sent to an incompatible broker. See the \
+    broker logs for more details.";
 
 pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) -> Reply {
     let broker = &context.broker;
@@ -22,7 +26,7 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
                 .with_key(key)
                 .with_node_id(BrokerId(-1))
                 .with_error_code(error.code())
-                .with_error_message(Some(str_bytes(error.to_string())))
+                .with_error_message(Some(str_bytes(INVALID_REQUEST_MESSAGE.to_string())))
         } else {
             Coordinator::default()
                 .with_key(key)
