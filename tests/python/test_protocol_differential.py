@@ -185,70 +185,21 @@ def api_range_known() -> list[Known]:
 NO_FEATURES = ("vltava has no feature flags (KIP-584): it answers ApiVersions v3+ with empty "
                "supported and finalized features; Java clients only read them in "
                "Admin.describeFeatures, which then shows none")
-PRODUCE_ERROR_OFFSET = (
-    "vltava bug: with acks=2 every partition is answered INVALID_REQUIRED_ACKS (as Kafka) but "
-    "with base_offset 0. Fix: .with_base_offset(INVALID_OFFSET) in error_response of "
-    "api/produce.rs, as Kafka's PartitionResponse(error) (missing partitions and topics "
-    "already answer -1)")
-UNKNOWN_ID = ("vltava bug: a topic asked for by an unknown id is answered with name '' instead "
-              "of null (the error code agrees). Fix: name null (nullable from v12 on)")
-ERROR_TEXT = "the error code agrees; the error_message text is vltava's own. Fix: send Kafka's text"
+CLUSTER_BOOTSTRAP = (
+    "Kafka 4.x (KIP-966) writes a cluster-wide dynamic default min.insync.replicas=1 when the "
+    "cluster is formatted, so its new topics show that config with source "
+    "DYNAMIC_DEFAULT_BROKER_CONFIG (3); vltava has no such bootstrap config and reports the same "
+    "value 1 as DEFAULT_CONFIG (5), as in DescribeConfigs (see test_kafka_cli.py)")
 KNOWN_DIFFERENCES: dict[str, list[Known]] = {
     "api_versions_v0": api_range_known(),
     "api_versions_newest": api_range_known() + [
         Known("ApiVersions v*: supported_features: kafka={*} vltava=[]", NO_FEATURES, 5),
         Known("ApiVersions v*: finalized_features: kafka={*} vltava=[]", NO_FEATURES, 5),
     ],
-    **{f"fetch_out_of_range_{which}": [Known(
-        f"Fetch v*: responses[{where}].partitions[partition_index=0].{name}: "
-        f"kafka=-1 vltava={value}",
-        "vltava bug: a partition answered with an error (here OFFSET_OUT_OF_RANGE) carries the "
-        "log's real offsets. Fix: high_watermark, last_stable_offset and log_start_offset -1 "
-        "for an errored partition, as Kafka's FetchResponse.partitionResponse(tp, error)", 5)
-        for name, value in (("high_watermark", 3), ("last_stable_offset", 3),
-                            ("log_start_offset", 0))]
-       for which, where in (("newest", "#0"), ("by_name", f"topic={TOPIC}"))},
-    "list_offsets_max_timestamp": [Known(
-        "ListOffsets v*: topics[name=differential].partitions[partition_index=0].offset: "
-        "kafka=2 vltava=0",
-        "vltava bug: MAX_TIMESTAMP (-3, KIP-734) answers the right timestamp with the offset of "
-        "the batch's first record. Fix: the offset of the (first) record whose timestamp is the "
-        "maximum, here the third record of a 3-record batch", 5)],
-    "create_topics_invalid_name": [Known(
-        "CreateTopics v*: topics[name=bad/name].error_message: kafka=\"Topic name is invalid: "
-        "'bad/name' contains one or more characters other than ASCII alphanumerics, '.', '_' "
-        "and '-'\" vltava=*", ERROR_TEXT, 7)],
-    "create_topics_name_too_long": [Known(
-        "CreateTopics v*: topics[name=xxx*].error_message: kafka=\"Topic name is invalid: the "
-        "length of 'xxx*' is longer than the max allowed length 249\" vltava=*", ERROR_TEXT, 7)],
-    "create_topics_existing_topic": [Known(
-        "CreateTopics v*: topics[name=differential].error_message: kafka=\"Topic 'differential' "
-        "already exists.\" vltava='topic already exists'", ERROR_TEXT, 7)],
-    "create_topics_zero_partitions": [Known(
-        "CreateTopics v*: topics[name=differential-p0].error_message: kafka='Number of "
-        "partitions was set to an invalid non-positive value.' vltava=*", ERROR_TEXT, 7)],
-    "create_topics_replication_factor_above_brokers": [Known(
-        "CreateTopics v*: topics[name=differential-rf3].error_message: kafka='Unable to "
-        "replicate the partition 3 time(s): The target replication factor of 3 cannot be "
-        "reached because only 1 broker(s) are registered or some brokers have all their log "
-        "directories cordoned.' vltava=*", ERROR_TEXT, 7)],
-    "create_topics_zero_replication_factor": [Known(
-        "CreateTopics v*: topics[name=differential-rf0].error_message: kafka='Replication "
-        "factor must be larger than 0, or -1 to use the default value.' vltava=*",
-        ERROR_TEXT, 7)],
-    "create_topics_validate_only": [
-        Known("CreateTopics v*: topics[name=differential-validate].error_message: kafka=None "
-              "vltava=''",
-              "vltava bug: a topic that passed validation has error_message '' instead of "
-              "null. Fix: null when error_code is 0 (also for a real creation)", 7),
-        Known("CreateTopics v*: topics[name=differential-validate].configs[name=*]: "
-              "kafka={*} vltava=<absent>",
-              "vltava lists only the configs given in the request; Kafka (KIP-525, v5+) lists "
-              "every topic config with its value, read_only, config_source and is_sensitive, "
-              "as DescribeConfigs would. Fix: answer the full effective config set (Kafka's "
-              "min.insync.replicas has source DYNAMIC_DEFAULT_BROKER_CONFIG from its cluster "
-              "bootstrap, see test_kafka_cli.py; vltava would say DEFAULT_CONFIG)", 7),
-    ],
+    **{f"create_topics_{case}": [Known(
+        f"CreateTopics v*: topics[name=differential-{name}].configs[name=min.insync.replicas]"
+        ".config_source: kafka=3 vltava=5", CLUSTER_BOOTSTRAP, 7)]
+       for case, name in (("validate_only", "validate"), ("created", "created"))},
     "api_versions_from_the_future": [
         Known("ApiVersions v*: api_keys[ApiVersions(18)]: kafka='0..5' vltava='0..4'",
               NEWER_IN_KAFKA, 5),
@@ -257,65 +208,6 @@ KNOWN_DIFFERENCES: dict[str, list[Known]] = {
               "ApiVersions range (all a client needs to retry); vltava lists every API. "
               "Harmless; to match, list only ApiVersions in that answer", 5),
     ],
-    "metadata_missing_topic_id": [
-        Known("Metadata v*: topics[name=None]: kafka={error_code: 100, name: None, is_internal: "
-              "False, partitions: [], authorized_operations: None} vltava=<absent>", UNKNOWN_ID, 5),
-        Known("Metadata v*: topics[name=]: kafka=<absent> vltava={error_code: 100, name: '', "
-              "is_internal: False, partitions: [], authorized_operations: None}", UNKNOWN_ID, 5),
-    ],
-    "produce_invalid_acks": [Known(
-        "Produce v*: responses[name=differential].partition_responses[index=0].base_offset: "
-        "kafka=-1 vltava=0", PRODUCE_ERROR_OFFSET, 5)],
-    **{f"fetch_{target}_{which}": [Known(
-        f"Fetch v*: responses[{where}].partitions[partition_index={partition}]"
-        ".aborted_transactions: kafka=[] vltava=None",
-        "vltava sends a null aborted_transactions for a partition it does not have; Kafka an "
-        "empty list (clients treat both alike). Fix: an empty list for an UNKNOWN_TOPIC_OR_"
-        "PARTITION / UNKNOWN_TOPIC_ID partition", 5)]
-       for target, partition, by_name in (("missing_partition", 7, TOPIC),
-                                          ("missing_topic", 0, "differential-missing"))
-       for which, where in (("newest", "#0"), ("by_name", f"topic={by_name}"))},
-    "list_offsets_future_leader_epoch": [Known(
-        f"ListOffsets v*: topics[name=differential].partitions[partition_index=0].{name}: "
-        f"kafka={kafka} vltava={vltava}",
-        "vltava bug: current_leader_epoch is not checked. Fix: a current_leader_epoch above "
-        "the partition's leader epoch answers UNKNOWN_LEADER_EPOCH (75), one below it "
-        "FENCED_LEADER_EPOCH (74), with offset, timestamp and leader_epoch -1 (-1 = no check)", 5)
-        for name, kafka, vltava in (("error_code", 75, 0), ("offset", -1, 3),
-                                    ("leader_epoch", -1, 0))],
-    "create_topics_null_config_value": [Known(
-        "CreateTopics v*: topics[name=differential-null].error_message: kafka='Null value not "
-        "supported for topic configs: retention.ms' vltava=*", ERROR_TEXT, 7)],
-    "create_topics_negative_partitions_other_than_default": [Known(
-        "CreateTopics v*: topics[name=differential-pneg].error_message: kafka='Number of "
-        "partitions was set to an invalid non-positive value.' vltava=*", ERROR_TEXT, 7)],
-    "delete_topics_unknown_topic_id": [Known(
-        "DeleteTopics v*: responses[name=None].error_message: kafka='This server does not host "
-        "this topic ID.' vltava='unknown topic id'",
-        ERROR_TEXT + " (Kafka sends the code's default message)", 7)],
-    "create_partitions_missing_topic": [Known(
-        "CreatePartitions v*: results[name=differential-missing].error_message: kafka=None "
-        "vltava='unknown topic or partition'",
-        "UNKNOWN_TOPIC_OR_PARTITION agrees; Kafka sends no message. Fix: error_message null "
-        "for a missing topic in CreatePartitions", 7)],
-    "offset_commit_unknown_group_with_a_generation": [Known(
-        "OffsetCommit v*: topics[name=differential].partitions[partition_index=0].error_code: "
-        "kafka=69 vltava=22",
-        "vltava bug: a commit with generation 5 to a group that does not exist is answered "
-        "ILLEGAL_GENERATION (22); Kafka 4.4 answers GROUP_ID_NOT_FOUND (69). Fix: for a "
-        "missing group, GROUP_ID_NOT_FOUND unless generation_id_or_member_epoch is -1 (which "
-        "commits for a simple group, as now)", 4)],
-    "find_coordinator_bad_key_type": [Known(
-        "FindCoordinator v*: coordinators[key=differential-group].error_message: kafka='This "
-        "most likely occurs because of a request being malformed by the client library or the "
-        "message was sent to an incompatible broker. See the broker logs for more details.' "
-        "vltava='InvalidRequest'",
-        "INVALID_REQUEST agrees; vltava sends the error's name as its message. Fix: send "
-        "Kafka's default message for the code (Errors.INVALID_REQUEST.message())", 4)],
-    "delete_topics_missing_topic": [Known(
-        "DeleteTopics v*: responses[name=differential-missing].error_message: kafka='This "
-        "server does not host this topic-partition.' vltava='unknown topic or partition'",
-        ERROR_TEXT + " (Kafka sends the code's default message)", 7)],
 }
 
 
@@ -693,14 +585,17 @@ LIST_OFFSETS_CASES = {
     "missing_partition": (TOPIC, 9, LATEST),
     "missing_topic": (MISSING_TOPIC, 0, LATEST),
     "future_leader_epoch": (TOPIC, 0, LATEST),
+    "past_leader_epoch": (TOPIC, 0, LATEST),
 }
+# current_leader_epoch per case (-1: no check). 7 is from the future: the client knows a newer
+# leader than this broker. The leader's epoch is 0 on both, so the only one below it is -2.
+LIST_OFFSETS_LEADER_EPOCHS = {"future_leader_epoch": 7, "past_leader_epoch": -2}
 
 
 @pytest.mark.parametrize("case", list(LIST_OFFSETS_CASES))
 def test_list_offsets(brokers, case):
     topic, partition, timestamp = LIST_OFFSETS_CASES[case]
-    # A leader epoch from the future: the client knows a newer leader than this broker.
-    leader_epoch = 7 if case == "future_leader_epoch" else -1
+    leader_epoch = LIST_OFFSETS_LEADER_EPOCHS.get(case, -1)
     version = newest_common(brokers, ListOffsetsRequest)
     found = compare(brokers, ListOffsetsRequest, version, {
         "replica_id": -1, "isolation_level": 0, "timeout_ms": REQUEST_TIMEOUT_MS,
@@ -724,6 +619,8 @@ CREATE_TOPICS_CASES = {
     "validate_only": ("differential-validate", 3, 1, [("retention.ms", "86400000")], True),
     "null_config_value": ("differential-null", 1, 1, [("retention.ms", None)], False),
     "negative_partitions_other_than_default": ("differential-pneg", -2, 1, [], False),
+    # Not bad at all: a real creation, answered with every config of the new topic (KIP-525).
+    "created": ("differential-created", 2, -1, [("cleanup.policy", "compact")], False),
 }
 
 
