@@ -542,7 +542,7 @@ def test_produce_invalid_acks(brokers):
     assert_known("produce_invalid_acks", found)
 
 
-def fetch_fields(topic: str, partition: int, offset: int):
+def fetch_fields(topic: str, partition: int, offset: int, leader_epoch: int = -1):
     def fields(side: Side) -> dict:
         return {"replica_id": -1, "replica_state": {"replica_id": -1, "replica_epoch": -1},
                 "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
@@ -551,7 +551,7 @@ def fetch_fields(topic: str, partition: int, offset: int):
                 "topics": [{"topic": topic,
                             "topic_id": side.topic_ids.get(topic, MISSING_TOPIC_ID),
                             "partitions": [
-                                {"partition": partition, "current_leader_epoch": -1,
+                                {"partition": partition, "current_leader_epoch": leader_epoch,
                                  "fetch_offset": offset, "last_fetched_epoch": -1,
                                  "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]}
     return fields
@@ -573,6 +573,17 @@ def test_fetch_out_of_range_offset(brokers, which):
     version = newest_common(brokers, FetchRequest, cap)
     found = compare(brokers, FetchRequest, version, fetch_fields(TOPIC, 0, 100))
     assert_known(f"fetch_out_of_range_{which}", found)
+
+
+# A current leader epoch from the future (7; the leader's is 0): the consumer knows a newer
+# leader than this broker. The only one from the past is -2 (-1 means no check).
+@pytest.mark.parametrize("which", ["newest", "by_name"])
+@pytest.mark.parametrize("case,leader_epoch", [("future", 7), ("past", -2)])
+def test_fetch_leader_epoch(brokers, which, case, leader_epoch):
+    cap = BY_NAME_VERSION if which == "by_name" else None
+    version = newest_common(brokers, FetchRequest, cap)
+    found = compare(brokers, FetchRequest, version, fetch_fields(TOPIC, 0, 0, leader_epoch))
+    assert_known(f"fetch_{case}_leader_epoch_{which}", found)
 
 
 LIST_OFFSETS_CASES = {

@@ -30,6 +30,8 @@ pub struct FetchTarget {
     pub key: PartitionKey,
     pub fetch_offset: i64,
     pub max_bytes: i32,
+    /// The leader epoch the client saw (KIP-320), kept with the session like the offset.
+    pub current_leader_epoch: i32,
 }
 
 /// What was last reported for a partition in this session.
@@ -213,6 +215,7 @@ mod tests {
             },
             fetch_offset: offset,
             max_bytes: 1024,
+            current_leader_epoch: -1,
         }
     }
 

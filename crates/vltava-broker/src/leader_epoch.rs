@@ -8,16 +8,26 @@ use crate::partition::LEADER_EPOCH;
 /// The client did not say which epoch it saw: no check.
 pub const NO_LEADER_EPOCH: i32 = -1;
 
-/// `Ok` when `current` is the leader's epoch or [`NO_LEADER_EPOCH`]. An older epoch means the
+/// `Ok` when the client saw no epoch (`None`) or the leader's. An older epoch means the
 /// client's metadata is stale (FENCED_LEADER_EPOCH, it refreshes it); a newer one means this
 /// broker has not caught up with a leader change yet (UNKNOWN_LEADER_EPOCH, it retries).
-pub fn check_current_leader_epoch(current: i32) -> Result<(), ResponseError> {
+pub fn check_current_leader_epoch(current: Option<i32>) -> Result<(), ResponseError> {
     match current {
-        NO_LEADER_EPOCH => Ok(()),
-        epoch if epoch < LEADER_EPOCH => Err(ResponseError::FencedLeaderEpoch),
-        epoch if epoch > LEADER_EPOCH => Err(ResponseError::UnknownLeaderEpoch),
+        Some(epoch) if epoch < LEADER_EPOCH => Err(ResponseError::FencedLeaderEpoch),
+        Some(epoch) if epoch > LEADER_EPOCH => Err(ResponseError::UnknownLeaderEpoch),
         _ => Ok(()),
     }
+}
+
+/// ListOffsets' reading of `current_leader_epoch`: only -1 means none, so -2 is fenced.
+pub fn list_offsets_epoch(current: i32) -> Option<i32> {
+    (current != NO_LEADER_EPOCH).then_some(current)
+}
+
+/// Fetch's reading of `current_leader_epoch`: any negative value means none (Kafka's
+/// `FetchRequest.optionalEpoch`).
+pub fn fetch_epoch(current: i32) -> Option<i32> {
+    (current >= 0).then_some(current)
 }
 
 #[cfg(test)]
@@ -26,24 +36,33 @@ mod tests {
 
     #[test]
     fn no_epoch_and_the_leaders_epoch_pass() {
-        assert_eq!(check_current_leader_epoch(NO_LEADER_EPOCH), Ok(()));
-        assert_eq!(check_current_leader_epoch(LEADER_EPOCH), Ok(()));
+        assert_eq!(check_current_leader_epoch(None), Ok(()));
+        assert_eq!(check_current_leader_epoch(Some(LEADER_EPOCH)), Ok(()));
     }
 
     #[test]
     fn a_newer_epoch_is_unknown() {
         assert_eq!(
-            check_current_leader_epoch(LEADER_EPOCH + 7),
+            check_current_leader_epoch(Some(LEADER_EPOCH + 7)),
             Err(ResponseError::UnknownLeaderEpoch)
         );
     }
 
     #[test]
     fn an_older_epoch_is_fenced() {
-        // On one node the leader epoch is 0, so only a negative epoch other than -1 is older.
+        // On one node the leader epoch is 0, so only a negative epoch is older.
         assert_eq!(
-            check_current_leader_epoch(-2),
+            check_current_leader_epoch(Some(-2)),
             Err(ResponseError::FencedLeaderEpoch)
         );
+    }
+
+    #[test]
+    fn list_offsets_checks_every_epoch_but_minus_one_and_fetch_only_the_non_negative() {
+        assert_eq!(list_offsets_epoch(NO_LEADER_EPOCH), None);
+        assert_eq!(list_offsets_epoch(-2), Some(-2));
+        assert_eq!(fetch_epoch(NO_LEADER_EPOCH), None);
+        assert_eq!(fetch_epoch(-2), None);
+        assert_eq!(fetch_epoch(7), Some(7));
     }
 }

@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::fetch_session::{FetchTarget, PartitionKey, Reported, ResolvedFetch};
+use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
 use crate::partition::Partition;
 
 const READ_COMMITTED: i8 = 1;
@@ -28,6 +29,7 @@ struct PartitionRead {
     min_one_batch: bool,
     /// Read committed answers carry an aborted-transactions list (empty: none are aborted).
     read_committed: bool,
+    current_leader_epoch: i32,
 }
 
 /// One fetch, resolved against its session and ready to be (re)read.
@@ -54,6 +56,7 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
                 },
                 fetch_offset: partition.fetch_offset,
                 max_bytes: partition.partition_max_bytes,
+                current_leader_epoch: partition.current_leader_epoch,
             });
         }
     }
@@ -163,6 +166,7 @@ impl PlannedFetch {
                         max_bytes: partition_max,
                         min_one_batch: total == 0,
                         read_committed: self.read_committed,
+                        current_leader_epoch: target.current_leader_epoch,
                     };
                     let (data, records) = read_partition(partition, read);
                     total += records;
@@ -209,8 +213,16 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         max_bytes,
         min_one_batch,
         read_committed,
+        current_leader_epoch,
     } = read;
-    match partition.read(offset, max_bytes, min_one_batch) {
+    let read = check_current_leader_epoch(fetch_epoch(current_leader_epoch))
+        .map_err(|error| error.code())
+        .and_then(|()| {
+            partition
+                .read(offset, max_bytes, min_one_batch)
+                .map_err(|error| error.code())
+        });
+    match read {
         Ok(fetched) => {
             let bytes = fetched.records.len();
             let data = PartitionData::default()
@@ -224,10 +236,7 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         // The partition exists, so, as Kafka's replica manager answers a failed read, the
         // aborted list stays null. After OFFSET_OUT_OF_RANGE the client finds the offset to
         // reset to with ListOffsets; Kafka sends no offsets here.
-        Err(error) => (
-            errored_partition(error.code()).with_aborted_transactions(None),
-            0,
-        ),
+        Err(code) => (errored_partition(code).with_aborted_transactions(None), 0),
     }
 }
 

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::Result;
-use crate::leader_epoch::check_current_leader_epoch;
+use crate::leader_epoch::{check_current_leader_epoch, list_offsets_epoch};
 use crate::partition::{LEADER_EPOCH, Partition};
 
 const LATEST_TIMESTAMP: i64 = -1;
@@ -62,7 +62,8 @@ fn answer(
     let found = partition
         .ok_or(ResponseError::UnknownTopicOrPartition.code())
         .and_then(|partition| {
-            check_current_leader_epoch(wanted.current_leader_epoch).map_err(|e| e.code())?;
+            check_current_leader_epoch(list_offsets_epoch(wanted.current_leader_epoch))
+                .map_err(|e| e.code())?;
             lookup(partition, wanted).map_err(|e| e.code())
         });
     match found {
