@@ -233,8 +233,9 @@ class Brokers:
         return self.kafka, self.vltava
 
 
-def record_batch(timestamps_ms: list[int]) -> bytes:
-    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+def record_batch(timestamps_ms: list[int], compression_type: int = 0) -> bytes:
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=compression_type,
+                                        is_transactional=False,
                                         producer_id=-1, producer_epoch=-1, base_sequence=-1,
                                         batch_size=1 << 20)
     for offset, timestamp in enumerate(timestamps_ms):
@@ -615,6 +616,42 @@ def test_list_offsets(brokers, case):
              "timestamp": timestamp,
              "max_num_offsets": 1}]}]})
     assert_known(f"list_offsets_{case}", found)
+
+
+GZIP = 1  # the record batch attribute for gzip compression
+# The max timestamp is carried by the second record and again by the fourth: the first wins.
+COMPRESSED_TIMESTAMPS_MS = [RECORD_TIMESTAMPS_MS[0] + delta for delta in (0, 5_000, 1_000, 5_000)]
+
+
+def test_list_offsets_max_timestamp_in_a_compressed_batch(brokers):
+    # Kafka reads the records of the batch (decompressing it) to name the first record that
+    # carries the max timestamp; the batch's base offset would be 0 here, the record is 1.
+    topic = "differential-gzip"
+    for side in brokers.sides():
+        created = side.conn.send(CreateTopicsRequest, 7, {
+            "topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1,
+                        "assignments": [], "configs": []}],
+            "timeout_ms": REQUEST_TIMEOUT_MS, "validate_only": False})
+        assert created["topics"][0]["error_code"] == 0, (side.kind, created)
+        wait_for_leaders(side, topic, 1)
+        produced = side.conn.send(ProduceRequest, 9, {
+            "transactional_id": None, "acks": -1, "timeout_ms": REQUEST_TIMEOUT_MS,
+            "topic_data": [{"name": topic, "partition_data": [
+                {"index": 0, "records": record_batch(COMPRESSED_TIMESTAMPS_MS, GZIP)}]}]})
+        error = produced["responses"][0]["partition_responses"][0]["error_code"]
+        assert error == 0, (side.kind, produced)
+    version = newest_common(brokers, ListOffsetsRequest)
+    request = {"replica_id": -1, "isolation_level": 0, "timeout_ms": REQUEST_TIMEOUT_MS,
+               "topics": [{"name": topic, "partitions": [
+                   {"partition_index": 0, "current_leader_epoch": -1, "timestamp": -3,
+                    "max_num_offsets": 1}]}]}
+    for side in brokers.sides():  # the premise, on Kafka; the fix, on vltava
+        answer = side.conn.send(ListOffsetsRequest, version, request)
+        (partition,) = answer["topics"][0]["partitions"]
+        assert (partition["offset"], partition["timestamp"]) == (
+            1, max(COMPRESSED_TIMESTAMPS_MS)), (side.kind, answer)
+    assert_known("list_offsets_max_timestamp_compressed",
+                 compare(brokers, ListOffsetsRequest, version, request))
 
 
 CREATE_TOPICS_CASES = {
