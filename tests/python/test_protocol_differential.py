@@ -623,9 +623,10 @@ GZIP = 1  # the record batch attribute for gzip compression
 COMPRESSED_TIMESTAMPS_MS = [RECORD_TIMESTAMPS_MS[0] + delta for delta in (0, 5_000, 1_000, 5_000)]
 
 
-def test_list_offsets_max_timestamp_in_a_compressed_batch(brokers):
-    # Kafka reads the records of the batch (decompressing it) to name the first record that
-    # carries the max timestamp; the batch's base offset would be 0 here, the record is 1.
+def test_list_offsets_inside_a_compressed_batch(brokers):
+    # Kafka reads the records of the batch (decompressing it) to name a record: for
+    # MAX_TIMESTAMP the first that carries the max timestamp, by time the first at or after
+    # it. Either way that is offset 1 here, where the batch's base offset would be 0.
     topic = "differential-gzip"
     for side in brokers.sides():
         created = side.conn.send(CreateTopicsRequest, 7, {
@@ -641,17 +642,19 @@ def test_list_offsets_max_timestamp_in_a_compressed_batch(brokers):
         error = produced["responses"][0]["partition_responses"][0]["error_code"]
         assert error == 0, (side.kind, produced)
     version = newest_common(brokers, ListOffsetsRequest)
-    request = {"replica_id": -1, "isolation_level": 0, "timeout_ms": REQUEST_TIMEOUT_MS,
-               "topics": [{"name": topic, "partitions": [
-                   {"partition_index": 0, "current_leader_epoch": -1, "timestamp": -3,
-                    "max_num_offsets": 1}]}]}
-    for side in brokers.sides():  # the premise, on Kafka; the fix, on vltava
-        answer = side.conn.send(ListOffsetsRequest, version, request)
-        (partition,) = answer["topics"][0]["partitions"]
-        assert (partition["offset"], partition["timestamp"]) == (
-            1, max(COMPRESSED_TIMESTAMPS_MS)), (side.kind, answer)
-    assert_known("list_offsets_max_timestamp_compressed",
-                 compare(brokers, ListOffsetsRequest, version, request))
+    after_first = COMPRESSED_TIMESTAMPS_MS[0] + 1
+    for case, timestamp in (("max_timestamp", -3), ("by_timestamp", after_first)):
+        request = {"replica_id": -1, "isolation_level": 0, "timeout_ms": REQUEST_TIMEOUT_MS,
+                   "topics": [{"name": topic, "partitions": [
+                       {"partition_index": 0, "current_leader_epoch": -1,
+                        "timestamp": timestamp, "max_num_offsets": 1}]}]}
+        for side in brokers.sides():  # the premise, on Kafka; the fix, on vltava
+            answer = side.conn.send(ListOffsetsRequest, version, request)
+            (partition,) = answer["topics"][0]["partitions"]
+            assert (partition["offset"], partition["timestamp"]) == (
+                1, max(COMPRESSED_TIMESTAMPS_MS)), (side.kind, case, answer)
+        assert_known(f"list_offsets_{case}_compressed",
+                     compare(brokers, ListOffsetsRequest, version, request))
 
 
 CREATE_TOPICS_CASES = {

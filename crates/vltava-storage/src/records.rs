@@ -4,7 +4,7 @@
 //! Record layout (Kafka's `DefaultRecord`): length varint, attributes i8, timestampDelta
 //! varlong, offsetDelta varint, key, value, headers. Varints are zigzag-encoded.
 
-use crate::batch::{BatchHeader, HEADER_BYTES};
+use crate::batch::BatchHeader;
 use crate::timestamps::for_each_record;
 
 /// Where and when one record sits inside its batch.
@@ -14,46 +14,21 @@ pub struct RecordStamp {
     pub timestamp: i64,
 }
 
-/// The first record of `batch` with a timestamp at or after `timestamp`.
-///
-/// Compressed batches are not decompressed here; for them, and for LogAppendTime batches,
-/// the batch is the unit: its base offset and max timestamp. That answer is never later
-/// than the exact one, so a consumer seeking by time misses nothing.
+/// The first record of `batch` with a timestamp at or after `timestamp` (ListOffsets by
+/// time). A compressed batch is decompressed, as Kafka reads its records; every record of a
+/// LogAppendTime batch carries the batch's max timestamp. Records that do not decode leave the
+/// batch as the unit (its base offset and max timestamp), never later than the exact answer,
+/// so a consumer seeking by time misses nothing.
 pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<RecordStamp> {
     let header = BatchHeader::parse(batch).ok()?;
+    if header.max_timestamp < timestamp {
+        return None;
+    }
     let batch_level = RecordStamp {
         offset: header.base_offset,
         timestamp: header.max_timestamp,
     };
-    if header.max_timestamp < timestamp {
-        return None;
-    }
-    if header.compression() != 0 || header.is_log_append_time() {
-        return Some(batch_level);
-    }
-    let end = header.total_size().min(batch.len());
-    let mut position = HEADER_BYTES;
-    for _ in 0..header.records_count.max(0) {
-        let (length, after_length) = varint(batch, position, end)?;
-        let record_end = after_length.checked_add(usize::try_from(length).ok()?)?;
-        // Skip the attributes byte.
-        let (timestamp_delta, next) = varint(batch, after_length + 1, record_end)?;
-        let (offset_delta, _) = varint(batch, next, record_end)?;
-        // The producer wrote the delta; the CRC does not make it sane.
-        if !(0..=i64::from(header.last_offset_delta)).contains(&offset_delta) {
-            break;
-        }
-        let stamp = RecordStamp {
-            offset: header.base_offset + offset_delta,
-            timestamp: header.base_timestamp.wrapping_add(timestamp_delta),
-        };
-        if stamp.timestamp >= timestamp {
-            return Some(stamp);
-        }
-        position = record_end;
-    }
-    // Malformed or inconsistent records: fall back to the batch, which is never too late.
-    Some(batch_level)
+    first_record_where(batch, &header, |record| record.timestamp >= timestamp).or(Some(batch_level))
 }
 
 /// The first record of `batch` whose timestamp is `timestamp` (ListOffsets MAX_TIMESTAMP,
@@ -62,16 +37,31 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<RecordSt
 /// the batch's max timestamp. `None` when the records do not decode or none has that time.
 pub fn first_record_at(batch: &[u8], timestamp: i64) -> Option<RecordStamp> {
     let header = BatchHeader::parse(batch).ok()?;
+    first_record_where(batch, &header, |record| record.timestamp == timestamp)
+}
+
+/// The first record of a batch that `wanted` accepts; `None` if none does or the records do not
+/// decode (a producer's offset delta outside the batch counts as not decoding).
+fn first_record_where(
+    batch: &[u8],
+    header: &BatchHeader,
+    wanted: impl Fn(&RecordStamp) -> bool,
+) -> Option<RecordStamp> {
+    let offsets = header.base_offset..=header.last_offset();
     let mut first = None;
-    for_each_record(batch, &header, |_, record| {
-        if first.is_none() && record.timestamp == timestamp {
-            first = Some(RecordStamp {
-                offset: record.offset,
-                timestamp: record.timestamp,
-            });
+    let mut sane = true;
+    for_each_record(batch, header, |_, record| {
+        let stamp = RecordStamp {
+            offset: record.offset,
+            timestamp: record.timestamp,
+        };
+        // The CRC covers the deltas but does not make them sane.
+        sane &= offsets.contains(&stamp.offset);
+        if sane && first.is_none() && wanted(&stamp) {
+            first = Some(stamp);
         }
     })?;
-    first
+    first.filter(|_| sane)
 }
 
 /// A zigzag varint (up to 64 bits) at `position`, not reading at or past `end`.
@@ -186,6 +176,38 @@ mod tests {
                 "codec {compression}"
             );
         }
+    }
+
+    #[test]
+    fn a_time_inside_a_compressed_batch_names_its_record() {
+        let bytes = batch_compressed(
+            1_000,
+            &[0, 1_000, 2_000, 3_000],
+            crate::compaction::codec::GZIP,
+        );
+        assert_eq!(
+            first_record_at_or_after(&bytes, 2_500),
+            Some(RecordStamp {
+                offset: 102,
+                timestamp: 3_000
+            })
+        );
+    }
+
+    #[test]
+    fn records_that_do_not_decode_leave_the_batch_as_the_answer() {
+        let mut bytes = batch(1_000, &[0, 1_000]);
+        // Claim one record more than the batch holds: the records section ends too early.
+        let count_at = crate::batch::RECORDS_COUNT_OFFSET;
+        bytes[count_at..count_at + 4].copy_from_slice(&3i32.to_be_bytes());
+        assert_eq!(
+            first_record_at_or_after(&bytes, 1_500),
+            Some(RecordStamp {
+                offset: 100,
+                timestamp: 2_000
+            })
+        );
+        assert_eq!(first_record_at(&bytes, 2_000), None);
     }
 
     #[test]
