@@ -36,9 +36,11 @@ fn measure(compression: Compression) {
             .map(|k| (k.as_str(), Some(value.as_str())))
             .collect();
         let mut batch = kv_batch(log.log_end_offset(), &pairs, i as i64, compression);
+        // The append time matches the records' timestamps (`i`), inside
+        // message.timestamp.after.max.ms.
         let opts = AppendOptions {
             leader_epoch: 0,
-            now_ms: 0,
+            now_ms: i as i64,
         };
         log.append(&mut batch, opts).unwrap();
         i += RECORDS_PER_BATCH;

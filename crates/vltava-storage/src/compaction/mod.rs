@@ -78,7 +78,7 @@ pub struct CleanStats {
     pub tombstones_removed: u64,
     pub batches_dropped: u64,
     /// Microseconds spent mapping keys and writing the cleaned copies (without the lock),
-    /// for the cleaner's throughput: `bytes_scanned / 2` per this time.
+    /// for the cleaner's throughput: `bytes_scanned` per this time.
     pub run_us: u64,
 }
 
