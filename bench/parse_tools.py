@@ -81,7 +81,7 @@ def fio(text):
         "write_lat_p50_us": percentile_us(write.get("clat_ns"), "50.000000"),
     }
     sync_lat = sync.get("lat_ns")
-    if sync_lat and sync.get("total_ios"):
+    if sync_lat and (sync_lat.get("N") or sync.get("total_ios")):
         out["fdatasync_p50_us"] = percentile_us(sync_lat, "50.000000")
         out["fdatasync_p99_us"] = percentile_us(sync_lat, "99.000000")
         out["fdatasync_mean_us"] = sync_lat["mean"] / 1000
