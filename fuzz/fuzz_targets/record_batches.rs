@@ -9,10 +9,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use vltava_fuzz::alloc_guard::{OnExceed, measure};
-use vltava_storage::batch::{
-    BATCH_LENGTH_OFFSET, BatchHeader, CRC_OFFSET, HEADER_BYTES, LOG_OVERHEAD_BYTES, MAGIC_V2,
-    compute_crc, validate_batches,
-};
+use vltava_fuzz::batches::fix_crcs;
+use vltava_storage::batch::{BatchHeader, HEADER_BYTES, MAGIC_V2, compute_crc, validate_batches};
 
 /// Kafka's default `message.max.bytes` (1 MiB + 12 bytes of log overhead), the broker's default.
 const MAX_BATCH_BYTES: usize = 1024 * 1024 + 12;
@@ -55,23 +53,3 @@ fuzz_target!(|input: &[u8]| {
         "accepted batches must cover the input exactly"
     );
 });
-
-/// Writes the right CRC-32C into each batch that `batchLength` delimits, until one does not fit.
-fn fix_crcs(data: &mut [u8]) {
-    let mut position = 0;
-    while data.len() - position >= HEADER_BYTES {
-        let at = position + BATCH_LENGTH_OFFSET;
-        let length = i32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
-        let Some(size) = usize::try_from(length)
-            .ok()
-            .map(|length| length + LOG_OVERHEAD_BYTES)
-            .filter(|size| (HEADER_BYTES..=data.len() - position).contains(size))
-        else {
-            return;
-        };
-        let batch = &mut data[position..position + size];
-        let crc = compute_crc(batch);
-        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        position += size;
-    }
-}

@@ -1,7 +1,8 @@
-//! Shared pieces of the fuzz targets: the allocation guard every target runs under, and the
-//! input layout of the structured request target.
+//! Shared pieces of the fuzz targets: the allocation guard every target runs under, record
+//! batches with fixed-up CRCs, and the input layout of the structured request target.
 
 pub mod alloc_guard;
+pub mod batches;
 pub mod structured;
 
 /// Every target runs under the guard: an input whose decoding allocates more than

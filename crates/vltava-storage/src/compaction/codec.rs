@@ -90,10 +90,16 @@ fn snappy_decompress(bytes: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The most a snappy block can expand: its densest element, a 3-byte copy, writes 64 bytes.
+/// A block claiming more than this many times its own size is malformed, and is refused before
+/// the claimed length is allocated (a few bytes of a produce request must not cost megabytes).
+const SNAPPY_EXPANSION_MAX: usize = 22;
+
 /// Append the decompressed `block` to `out`, if it fits under `max_bytes`.
 fn snappy_block(block: &[u8], mut out: Vec<u8>, max_bytes: usize) -> Option<Vec<u8>> {
     let len = snap::raw::decompress_len(block).ok()?;
-    if len > max_bytes.saturating_sub(out.len()) {
+    let possible = block.len().saturating_mul(SNAPPY_EXPANSION_MAX);
+    if len > max_bytes.saturating_sub(out.len()) || len > possible {
         return None;
     }
     let start = out.len();
@@ -138,5 +144,9 @@ mod tests {
         // A raw snappy stream starts with its decompressed length as a varint: claim 4 GiB.
         let claim = [0x80, 0x80, 0x80, 0x80, 0x10, 0x00];
         assert_eq!(decompress(SNAPPY, &claim, 1 << 20), None);
+        // The densest real snappy (a run of zeros, ~21x) passes the expansion bound.
+        let zeros = vec![0u8; 1 << 20];
+        let packed = compress(SNAPPY, &zeros).unwrap();
+        assert_eq!(decompress(SNAPPY, &packed, 1 << 20).unwrap(), zeros);
     }
 }
