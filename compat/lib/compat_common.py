@@ -53,6 +53,21 @@ def check(condition: bool, message: str) -> None:
         raise Fail(message)
 
 
+def scenario_table(namespace: dict) -> dict:
+    """The scenarios a client module defines, in compat/scenarios.txt order: `scenario_<id>`
+    functions, and the compression ids through its `codec_scenario(codec)`."""
+    table = {}
+    for line in (COMPAT_DIR / "scenarios.txt").read_text(encoding="utf-8").splitlines():
+        scenario = line.split(maxsplit=1)[0] if line.strip() and not line.startswith("#") else None
+        if scenario is None:
+            continue
+        if scenario.startswith("compression_") and "codec_scenario" in namespace:
+            table[scenario] = namespace["codec_scenario"](scenario.removeprefix("compression_"))
+        elif f"scenario_{scenario}" in namespace:
+            table[scenario] = namespace[f"scenario_{scenario}"]
+    return table
+
+
 def run_scenarios(scenarios: dict, args: argparse.Namespace) -> int:
     """Runs each scenario function (taking args) in a daemon thread bounded by SCENARIO_TIMEOUT_S,
     so one hanging client call fails its scenario instead of stalling the whole column."""

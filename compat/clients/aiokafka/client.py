@@ -16,9 +16,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  #
 from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionError  # noqa: E402
 from aiokafka.structs import OffsetAndMetadata  # noqa: E402
 from compat_common import (  # noqa: E402
-    CODECS, INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, SCENARIO_TIMEOUT_S, TOPIC_MAX_MESSAGE_BYTES,
+    INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, SCENARIO_TIMEOUT_S, TOPIC_MAX_MESSAGE_BYTES,
     TRANSACTIONS_SKIP, VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic,
-    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios)
+    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table)
 
 ADMIN_TIMEOUT_MS = 30_000
 CONSUME_TIMEOUT_S = 40.0
@@ -444,28 +444,7 @@ def synchronous(coroutine_function):
     return run
 
 
-SCENARIOS = {name: synchronous(function) for name, function in {
-    "metadata": scenario_metadata,
-    "produce_consume": scenario_produce_consume,
-    "headers": scenario_headers,
-    "null_and_empty_values": scenario_null_and_empty_values,
-    "value_1mib": scenario_value_1mib,
-    **{f"compression_{codec}": codec_scenario(codec) for codec in CODECS},
-    "partitioner_murmur2": scenario_partitioner_murmur2,
-    "consumer_group": scenario_consumer_group,
-    "commit_and_resume": scenario_commit_and_resume,
-    "seek": scenario_seek,
-    "idempotent_producer": scenario_idempotent_producer,
-    "transactions": scenario_transactions,
-    "admin_topics": scenario_admin_topics,
-    "admin_configs": scenario_admin_configs,
-    "admin_groups": scenario_admin_groups,
-    "admin_delete_records": scenario_admin_delete_records,
-    "error_unknown_topic": scenario_error_unknown_topic,
-    "error_record_too_large": scenario_error_record_too_large,
-    "error_invalid_topic_name": scenario_error_invalid_topic_name,
-    "error_topic_exists": scenario_error_topic_exists,
-}.items()}
+SCENARIOS = {name: synchronous(function) for name, function in scenario_table(globals()).items()}
 
 if __name__ == "__main__":
     log("aiokafka compat client")
