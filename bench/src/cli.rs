@@ -32,6 +32,12 @@ pub enum Command {
     /// Produce at a fixed rate while a consumer (assigned, from the end) reads the same
     /// records: per-record latency from the send instant carried in the record to its receipt.
     E2e(E2eArgs),
+    /// Raw Produce requests over TCP, no client library: one batch encoded once and resent,
+    /// C connections each writing its own partition, N requests in flight per connection.
+    WireProduce(WireProduceArgs),
+    /// Raw Fetch requests over TCP: read every partition from offset 0 to its end, counting
+    /// records from the batch headers.
+    WireFetch(WireFetchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -304,6 +310,81 @@ pub struct E2eArgs {
     /// Extra librdkafka properties for the producer, KEY=VALUE, repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WireProduceArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Topic, created with --partitions partitions if it does not exist.
+    #[arg(long)]
+    pub topic: String,
+    /// TCP connections; connection i writes partition i.
+    #[arg(long, default_value_t = 4)]
+    pub connections: u32,
+    /// Partitions of the topic [default: --connections]; at least --connections.
+    #[arg(long)]
+    pub partitions: Option<i32>,
+    /// Records per batch, one batch per request.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_records: usize,
+    #[arg(long, default_value_t = 100)]
+    pub record_bytes: usize,
+    /// 1 or all (acks=0 has no answer to check).
+    #[arg(long, value_enum, default_value = "all")]
+    pub acks: Acks,
+    /// Requests in flight per connection (Kafka answers a connection's requests in order).
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    /// Records to send in total, rounded up to whole batches; or use --seconds.
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// Send for this many seconds instead of a record count.
+    #[arg(long)]
+    pub seconds: Option<u64>,
+    /// Records per second across all connections, paced by timers; 0: as fast as answered.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Config of the topic when this run creates it, KEY=VALUE, repeatable.
+    #[arg(long = "topic-config", value_name = "KEY=VALUE")]
+    pub topic_configs: Vec<String>,
+    /// Give up after this many seconds even if not all records were sent.
+    #[arg(long, default_value_t = 120)]
+    pub duration_s_max: u64,
+    /// The broker's process id (same machine): the cores it used during the run.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WireFetchArgs {
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// TCP connections; partition p is read on connection p mod C.
+    #[arg(long, default_value_t = 1)]
+    pub connections: u32,
+    /// Fetch max_wait_ms: small, since the data is already there.
+    #[arg(long, default_value_t = 10)]
+    pub max_wait_ms: i32,
+    /// Fetch max_bytes (per response).
+    #[arg(long, default_value_t = 50 * 1024 * 1024)]
+    pub max_bytes: i32,
+    /// Fetch partition_max_bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub partition_max_bytes: i32,
+    /// Check the CRC-32C of every batch.
+    #[arg(long)]
+    pub verify_crc: bool,
+    #[arg(long, default_value_t = 120)]
+    pub duration_s_max: u64,
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
     #[arg(long)]
     pub json: bool,
 }

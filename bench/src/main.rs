@@ -11,6 +11,7 @@ mod probe;
 mod produce;
 mod progress;
 mod report;
+mod wire;
 
 use clap::Parser;
 
@@ -24,6 +25,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Rebalance(args) => group::rebalance(&args),
         cli::Command::Commit(args) => group::commit(&args),
         cli::Command::E2e(args) => e2e::run(&args),
+        cli::Command::WireProduce(args) => wire::produce::run(&args),
+        cli::Command::WireFetch(args) => wire::fetch::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
