@@ -17,6 +17,9 @@ use super::conn::Control;
 use super::{CREATE_TOPICS_VERSION, LIST_OFFSETS_VERSION, METADATA_VERSION};
 
 const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER: a partition not
+/// served yet.
+const RETRIABLE: [i16; 3] = [3, 5, 6];
 /// ListOffsets timestamp meaning "the end of the log".
 const LATEST: i64 = -1;
 /// How long a new topic may take to have a leader for every partition, and how often to ask.
@@ -70,16 +73,27 @@ pub async fn ensure(
     wait_for_leaders(control, topic).await
 }
 
-/// Asks Metadata until every partition of `topic` has a leader (a new topic's partitions may be
-/// created after CreateTopics answers); returns the partition count.
+/// Waits until every partition of `topic` has a leader in Metadata and that leader serves it
+/// (ListOffsets answers without error); returns the partition count. Kafka shows a new
+/// partition's leader in Metadata before its replica manager has the partition, and answers
+/// NOT_LEADER_OR_FOLLOWER to produce requests meanwhile.
 pub async fn wait_for_leaders(control: &mut Control, topic: &str) -> Result<i32> {
     let deadline = Instant::now() + LEADERS_WAIT;
     loop {
         if let Some(count) = leaders_ready(control, topic).await? {
-            return Ok(count);
+            let answers = list_latest(control, topic, count).await?;
+            if answers.iter().all(|&(_, error)| error == 0) {
+                return Ok(count);
+            }
+            let fatal = answers
+                .iter()
+                .position(|&(_, e)| e != 0 && !RETRIABLE.contains(&e));
+            if let Some(p) = fatal {
+                bail!("ListOffsets {topic}/{p}: error {}", answers[p].1);
+            }
         }
         if Instant::now() > deadline {
-            bail!("{topic}: partitions without a leader after {LEADERS_WAIT:?}");
+            bail!("{topic}: partitions without a serving leader after {LEADERS_WAIT:?}");
         }
         // Nothing announces a new leader to a client that is not a broker: ask again.
         tokio::time::sleep(LEADERS_POLL).await;
@@ -108,6 +122,25 @@ async fn leaders_ready(control: &mut Control, topic: &str) -> Result<Option<i32>
 
 /// The end offset (next offset to be written) of partitions 0..partitions of `topic`.
 pub async fn end_offsets(control: &mut Control, topic: &str, partitions: i32) -> Result<Vec<i64>> {
+    list_latest(control, topic, partitions)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(p, (offset, error))| {
+            if error != 0 {
+                bail!("ListOffsets {topic}/{p}: error {error}");
+            }
+            Ok(offset)
+        })
+        .collect()
+}
+
+/// ListOffsets (latest) of partitions 0..partitions: (offset, error code) of each.
+async fn list_latest(
+    control: &mut Control,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<(i64, i16)>> {
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![
@@ -130,18 +163,11 @@ pub async fn end_offsets(control: &mut Control, topic: &str, partitions: i32) ->
     let mut ends = vec![None; usize::try_from(partitions)?];
     for t in &response.topics {
         for p in &t.partitions {
-            if p.error_code != 0 {
-                bail!(
-                    "ListOffsets {topic}/{}: error {}",
-                    p.partition_index,
-                    p.error_code
-                );
-            }
             let slot = usize::try_from(p.partition_index)
                 .ok()
                 .and_then(|i| ends.get_mut(i))
                 .context("ListOffsets answered a partition not asked for")?;
-            *slot = Some(p.offset);
+            *slot = Some((p.offset, p.error_code));
         }
     }
     ends.into_iter()
