@@ -25,9 +25,12 @@ LABEL = {"kafka": "Kafka 4.4.0", "vltava": "vltava (fsync)", "vltava-nofsync": "
          "tansu": "Tansu (SQLite)"}
 THROUGHPUT = [("W1", "W1 acks=1\n100 B, 1 partition"), ("W2", "W2 acks=all\n100 B, 1 partition"),
               ("W3", "W3 acks=all, lz4\n4 producers, 1 KiB, 8 part."), ("W4", "W4 catch-up read\n100 B"),
-              ("KP", "KP Kafka ProducerPerformance\n100 B, acks=all"), ("KC", "KC Kafka ConsumerPerformance")]
+              ("KP", "KP Kafka ProducerPerformance\n100 B, acks=all"), ("KC", "KC Kafka ConsumerPerformance"),
+              ("W8", "W8 at the wire, acks=all\n4 connections, 100 B, 1,000/batch"),
+              ("W10", "W10 at the wire\ncatch-up read of W8's topic")]
 CURVES = [("W2", "latency_us", "W2 send→ack (saturation)"), ("W3", "latency_us", "W3 send→ack (saturation)"),
-          ("W5", "latency_us", "W5 end-to-end, 20k records/s"), ("W7", "latency_us", "W7 send→ack, 1,000 partitions, fixed rate")]
+          ("W5", "latency_us", "W5 end-to-end, 20k records/s"), ("W7", "latency_us", "W7 send→ack, 1,000 partitions, fixed rate"),
+          ("W11", "latency_us", "W11 at the wire, per request, half of W8's peak")]
 
 
 def load(path):
@@ -46,7 +49,10 @@ def load(path):
 
 
 def throughput(runs, systems, out):
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    rows = (len(THROUGHPUT) + 2) // 3
+    fig, axes = plt.subplots(rows, 3, figsize=(14, 4 * rows))
+    for ax in axes.flat[len(THROUGHPUT):]:
+        ax.set_visible(False)
     for ax, (workload, title) in zip(axes.flat, THROUGHPUT):
         names, meds, lows, highs = [], [], [], []
         for s in systems:
@@ -71,7 +77,10 @@ def throughput(runs, systems, out):
 
 
 def latency(runs, systems, out):
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    rows = (len(CURVES) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(13, 4.5 * rows))
+    for ax in axes.flat[len(CURVES):]:
+        ax.set_visible(False)
     for ax, (workload, field, title) in zip(axes.flat, CURVES):
         for s in systems:
             curves = [r[field]["curve"] for r in runs.get((s, workload), []) if r.get(field, {}).get("curve")]

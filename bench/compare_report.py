@@ -27,7 +27,11 @@ THROUGHPUT = [
     ("W4", "catch-up read, 100 B, from the start"),
     ("KP", "Kafka ProducerPerformance, 100 B, Java defaults (acks=all)"),
     ("KC", "Kafka ConsumerPerformance, reading KP's topic"),
+    ("W8", "at the wire: 4 connections × 1 partition, 100 B, 1,000/batch, acks=all"),
+    ("W10", "at the wire: catch-up read of W8's topic, 1 connection"),
 ]
+# Workloads whose payload is written to disk uncompressed: shown as a share of the fsynced limit.
+DISK_SHARE = ("W1", "W2", "KP", "W8")
 LATENCY = [
     ("W1", "latency_us", "W1 send→ack, at saturation"),
     ("W2", "latency_us", "W2 send→ack, at saturation"),
@@ -36,6 +40,9 @@ LATENCY = [
     ("W5", "ack_latency_us", "W5 send→ack (acks=all), same run"),
     ("W7", "latency_us", "W7 send→ack, 1,000 partitions + connections, fixed rate"),
     ("KP", "latency_us", "KP send→ack (Java client)"),
+    ("W8", "latency_us", "W8 request send→answer at the wire, saturation (1,000 records each)"),
+    ("W9", "latency_us", "W9 request send→answer at the wire, 1 record each, 8 × 32 in flight"),
+    ("W11", "latency_us", "W11 request send→answer at half of W8's peak (100 records each)"),
 ]
 
 
@@ -93,7 +100,7 @@ def throughput_table(runs, single, systems):
             frac = []
             if loop and mbs is not None:
                 frac.append(f"{100 * mbs / loop:.1f} % of loopback")
-            if disk and mbs is not None and workload in ("W1", "W2", "KP"):
+            if disk and mbs is not None and workload in DISK_SHARE:
                 frac.append(f"{100 * mbs / disk:.0f} % of disk")
             cells.append(f"**{fmt(rps)}** ({fmt(mbs, 1)} MB/s; {'; '.join(frac)}) [{spread}]")
         ratios = [ratio(meds.get(s), meds.get(BASE)) for s in systems if s != BASE]
@@ -101,6 +108,7 @@ def throughput_table(runs, single, systems):
     out += ["", "Fractions are of payload MB/s over the loopback TCP and the 1 MiB write+fdatasync "
             "rates measured in this run. W3's payload is lz4-compressed on the wire and on disk, so "
             "its MB/s (uncompressed) has no disk share and overstates its loopback share. "
+            "W10's MB/s counts whole record batches (headers included), the others payload. "
             "[..] lists every repetition.", ""]
     return out
 
@@ -124,6 +132,53 @@ def latency_table(runs, systems):
         ratios = [ratio(p99.get(s), p99.get(BASE)) for s in systems if s != BASE]
         out.append(f"| {what} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     out.append("")
+    return out
+
+
+def wire_table(runs, single, systems):
+    """The figures of the issue's goals that only a client costing little can show."""
+    disk = (single.get(("limits", "disk-seq-1m-fdatasync")) or {}).get("mb_per_s")
+    out = ["## At the wire (vltava-bench wire-*: the broker is the limit, not the client)", ""]
+    out += ["| figure | goal | " + " | ".join(LABEL[s] for s in systems)
+            + " | " + " | ".join(f"{s} / kafka" for s in systems if s != BASE) + " |",
+            "|---" * (2 + 2 * len(systems) - 1) + "|"]
+
+    def row(what, goal, workload, figure, digits=0):
+        values, spreads = {}, {}
+        for s in systems:
+            got = [figure(r) for r in runs.get((s, workload), [])]
+            got = [g for g in got if g is not None]
+            values[s] = med(got)
+            spreads[s] = ", ".join(fmt(g, digits) for g in got)
+        cells = [f"**{fmt(values[s], digits)}** [{spreads[s]}]" if values[s] is not None else "–"
+                 for s in systems]
+        ratios = [ratio(values.get(s), values.get(BASE)) for s in systems if s != BASE]
+        out.append(f"| {what} | {goal} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+
+    def result(field):
+        return lambda r: r["result"].get(field)
+
+    def cores(r):
+        return r["result"].get("broker_cores")
+
+    row("W8 records/s, 4 connections, acks=all", "≥ 3,500,000", "W8", result("records_per_s"))
+    if disk:
+        row("W8 share of the 1 MiB write+fdatasync limit, %", "90", "W8",
+            lambda r: 100 * r["result"]["mb_per_s"] / disk if r["result"].get("mb_per_s") else None, 1)
+    row("W8 broker cores busy", "", "W8", cores, 2)
+    row("W9 produce requests/s (1 record each)", "", "W9", result("requests_per_s"))
+    row("W9 requests/s per broker core", "≥ 50,000", "W9", result("requests_per_broker_core_s"))
+    row("W9 broker cores busy", "", "W9", cores, 2)
+    row("W10 catch-up read, records/s", "≥ 5,000,000", "W10", result("records_per_s"))
+    row("W11 rate asked (half of W8), records/s", "", "W11", result("rate"))
+    row("W11 rate achieved, records/s", "", "W11", result("records_per_s"))
+    row("W11 p50, ms", "≤ 0.5", "W11", lambda r: r["result"]["latency_us"]["p50"] / 1000, 3)
+    row("W11 p99, ms", "≤ 1", "W11", lambda r: r["result"]["latency_us"]["p99"] / 1000, 3)
+    row("W11 p99.9, ms", "", "W11", lambda r: r["result"]["latency_us"]["p999"] / 1000, 3)
+    out += ["", "Broker cores: the broker's CPU time over the run's first send to last answer "
+            "(/proc/PID/stat). W11 latency is per request (100 records), sent on a timer at half "
+            "the records/s W8 reached on the same system in the same repetition. "
+            "[..] lists every repetition.", ""]
     return out
 
 
@@ -160,7 +215,7 @@ def memory_table(runs, single, systems):
 def cpu_table(runs, systems):
     out = ["## CPU during each client run (cores busy = CPU seconds / wall seconds; broker / client)", ""]
     out += ["| workload | " + " | ".join(LABEL[s] for s in systems) + " |", "|---" * (1 + len(systems)) + "|"]
-    for workload in ("W1", "W2", "W3", "W4", "W5", "W7"):
+    for workload in ("W1", "W2", "W3", "W4", "W5", "W7", "W8", "W9", "W10", "W11"):
         cells = []
         for s in systems:
             rs = runs.get((s, workload), [])
@@ -217,6 +272,7 @@ def main():
     lines += limits_lines(single)
     lines += throughput_table(runs, single, systems)
     lines += latency_table(runs, systems)
+    lines += wire_table(runs, single, systems)
     lines += memory_table(runs, single, systems)
     lines += cpu_table(runs, systems)
     lines += errors_lines(errors)
