@@ -85,7 +85,7 @@ impl Broker {
             dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
             now_ms(),
         )?;
-        let flusher = Flusher::start().map_err(dir_error)?;
+        let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
         let groups = GroupCoordinator::new(&config);
         groups.load(&topics)?;
         Ok(Arc::new(Broker {

@@ -30,6 +30,9 @@ pub struct BrokerConfig {
     /// `auto.create.topics.enable`.
     pub auto_create_topics: bool,
     pub flush: FlushPolicy,
+    /// Threads that fsync partitions (group commit); more let fsyncs of different partitions
+    /// overlap on the device.
+    pub flush_threads: usize,
     /// `socket.request.max.bytes`: a frame longer than this closes its connection unread.
     pub frame_bytes_max: usize,
     pub connections_max: usize,
@@ -66,6 +69,7 @@ impl BrokerConfig {
             num_partitions: 1,
             auto_create_topics: true,
             flush: FlushPolicy::Always,
+            flush_threads: crate::flusher::FLUSH_THREADS_DEFAULT,
             frame_bytes_max: 100 * 1024 * 1024,
             connections_max: 10_000,
             inflight_requests_max: 32,

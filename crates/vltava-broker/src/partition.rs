@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use vltava_storage::batch::BatchHeader;
 use vltava_storage::records::{first_record_at, first_record_at_or_after};
-use vltava_storage::{AppendOptions, Log, ReadSlice};
+use vltava_storage::{AppendOptions, FlushScope, Log, ReadSlice};
 
 use crate::config::FlushPolicy;
 use crate::error::{BrokerError, Result};
@@ -223,8 +223,13 @@ impl Partition {
 
     /// fsyncs what was appended and moves the high watermark over it. Called by the flusher
     /// only; the lock is released during the fsync so producers keep appending (group commit).
+    /// Only the log's bytes: their index entries are synced by the periodic full flush.
     pub fn flush(&self) -> Result<()> {
-        let Some(pending) = self.state().log.prepare_flush()? else {
+        self.sync(FlushScope::Data)
+    }
+
+    fn sync(&self, scope: FlushScope) -> Result<()> {
+        let Some(pending) = self.state().log.prepare_flush(scope)? else {
             return Ok(());
         };
         pending.sync()?;
@@ -239,7 +244,7 @@ impl Partition {
 
     /// Flushes and records the recovery point, so the next start scans nothing: for shutdown.
     pub fn flush_and_checkpoint(&self) -> Result<()> {
-        self.flush()?;
+        self.sync(FlushScope::Full)?;
         Ok(self.state().log.checkpoint()?)
     }
 
@@ -258,6 +263,9 @@ impl Partition {
 
     /// Retention and time-based segment rolls; returns the segments deleted.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        // The full flush moves the recovery point (bounding the scan on open after a crash)
+        // and lets the cleaner, which works below it, reach the latest closed segments.
+        self.sync(FlushScope::Full)?;
         let mut state = self.state();
         state.log.roll_if_due(now_ms)?;
         let deleted = state.log.apply_retention(now_ms)?;

@@ -3,8 +3,8 @@
 //! Under the broker's mutex, `Log::prepare_flush` writes the pending index entries and
 //! collects the files holding unsynced data into a [`PendingFlush`]. Outside the mutex,
 //! [`PendingFlush::sync`] fsyncs them (and the directory if a segment was created) while
-//! appends go on. Back under the mutex, `Log::complete_flush` advances the recovery point to
-//! [`PendingFlush::end_offset`]. A failed fsync marks the log offline through a flag shared
+//! appends go on. Back under the mutex, `Log::complete_flush` advances the durable offset
+//! (and, for a [`FlushScope::Full`] flush, the recovery point) to [`PendingFlush::end_offset`]. A failed fsync marks the log offline through a flag shared
 //! with it: the bytes it covered are in an unknown state, and retrying fsync on Linux would
 //! report success for pages the kernel already dropped.
 
@@ -15,9 +15,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::error::{Result, io_at};
 use crate::fs::{FileSystem, LogFile};
 
+/// What a flush makes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushScope {
+    /// The log's bytes only: what acknowledgements wait for. One fdatasync per segment
+    /// instead of three; the index entries it leaves unsynced are rebuilt on open, because
+    /// the recovery point does not move over them.
+    Data,
+    /// The log and its indexes: moves the recovery point, so open scans less. Periodic,
+    /// like Kafka's recovery-point checkpoint, and on shutdown.
+    Full,
+}
+
 /// A flush prepared under the log's lock, to be synced outside it.
 #[derive(Debug)]
 pub struct PendingFlush {
+    pub(crate) scope: FlushScope,
     pub(crate) end_offset: i64,
     pub(crate) files: Vec<(PathBuf, Arc<dyn LogFile>)>,
     /// The directory to fsync (a segment was created since the last flush) and the count of

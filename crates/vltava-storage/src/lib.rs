@@ -29,7 +29,7 @@ pub use compaction::{
 };
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{RecordError, Result, StorageError};
-pub use flush::PendingFlush;
+pub use flush::{FlushScope, PendingFlush};
 pub use fs::{FileSystem, LogFile, RealFs};
 pub use log::{AppendInfo, AppendOptions, Log, ReadSlice};
 pub use sim_fs::SimFs;

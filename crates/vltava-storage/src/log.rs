@@ -14,7 +14,7 @@ use crate::batch::{BatchHeader, for_each_batch, set_base_offset, set_partition_l
 use crate::checkpoint::Checkpoint;
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError, io_at};
-use crate::flush::PendingFlush;
+use crate::flush::{FlushScope, PendingFlush};
 use crate::fs::{FileSystem, LogFile};
 use crate::recovery;
 use crate::segment::{SEGMENT_BYTES_MAX, Segment};
@@ -90,7 +90,11 @@ pub struct Log {
     /// a cleaned segment may even be empty.
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
+    /// Below this the log and its indexes are on disk: open trusts those segments unscanned.
     pub(crate) recovery_point: i64,
+    /// Below this the log's bytes are on disk (what acks=all waits for); at or above the
+    /// recovery point, because a data flush leaves the indexes, which open rebuilds.
+    pub(crate) durable_offset: i64,
     /// Set by any failed write or fsync, also from a `PendingFlush` running outside the lock.
     failed: Arc<AtomicBool>,
     /// Segment creations so far, and how many of them a completed flush made durable.
@@ -117,12 +121,14 @@ impl Log {
             segments: recovered.segments,
             log_start_offset: recovered.log_start_offset,
             recovery_point: 0,
+            durable_offset: 0,
             failed: Arc::new(AtomicBool::new(false)),
             dir_changes: 0,
             dir_changes_synced: 0,
             cleaner: Default::default(),
         };
         log.recovery_point = log.log_end_offset();
+        log.durable_offset = log.recovery_point;
         log.checkpoint()?;
         Ok(log)
     }
@@ -294,7 +300,7 @@ impl Log {
                 index += 1;
                 continue;
             }
-            let file = segment.files()[0].clone();
+            let file = segment.log_file();
             return Ok(ReadSlice {
                 file: Some(file),
                 position: range.position,
@@ -306,18 +312,22 @@ impl Log {
 
 impl Log {
     /// Prepare a group commit (under the broker's lock): write pending index entries and
-    /// collect the files holding data above the recovery point. `None` if all is durable.
-    pub fn prepare_flush(&mut self) -> Result<Option<PendingFlush>> {
+    /// collect the files to sync, from the segment holding the durable offset (a data
+    /// flush) or the recovery point (a full one) on. `None` if there is nothing to sync.
+    pub fn prepare_flush(&mut self, scope: FlushScope) -> Result<Option<PendingFlush>> {
         self.check_online()?;
         let end_offset = self.log_end_offset();
         let dir_pending = self.dir_changes_synced < self.dir_changes;
-        if end_offset <= self.recovery_point && !dir_pending {
+        let synced_to = match scope {
+            FlushScope::Data => self.durable_offset,
+            FlushScope::Full => self.recovery_point,
+        };
+        if end_offset <= synced_to && !dir_pending {
             return Ok(None);
         }
-        let recovery_point = self.recovery_point;
         let first = self
             .segments
-            .partition_point(|s| s.next_offset <= recovery_point);
+            .partition_point(|s| s.next_offset <= synced_to);
         let first = first.min(self.segments.len() - 1);
         let mut files = Vec::with_capacity(3 * (self.segments.len() - first));
         for segment in &mut self.segments[first..] {
@@ -326,10 +336,14 @@ impl Log {
                 self.failed.store(true, Ordering::Release);
                 result?;
             }
-            files.extend(segment.files());
+            match scope {
+                FlushScope::Data => files.push(segment.log_file()),
+                FlushScope::Full => files.extend(segment.files()),
+            }
         }
         let dir = dir_pending.then(|| (self.fs.clone(), self.dir.clone(), self.dir_changes));
         Ok(Some(PendingFlush {
+            scope,
             end_offset,
             files,
             dir,
@@ -339,18 +353,28 @@ impl Log {
     }
 
     /// Finish a group commit (under the broker's lock) whose `sync` succeeded: everything
-    /// below its end offset is durable. A flush that did not sync changes nothing.
+    /// below its end offset is durable, and after a full flush also recoverable without a
+    /// scan. A flush that did not sync changes nothing.
     pub fn complete_flush(&mut self, flushed: PendingFlush) {
         if !flushed.is_synced() || self.failed.load(Ordering::Acquire) {
             return;
         }
-        self.recovery_point = self.recovery_point.max(flushed.end_offset);
+        self.durable_offset = self.durable_offset.max(flushed.end_offset);
+        if flushed.scope == FlushScope::Full {
+            self.recovery_point = self.recovery_point.max(flushed.end_offset);
+        }
         if let Some((_, _, changes)) = flushed.dir {
             self.dir_changes_synced = self.dir_changes_synced.max(changes);
         }
     }
 
-    /// Every offset below this is durable (fsynced).
+    /// Every offset below this is on disk (fsynced): what acks=all and the high watermark
+    /// wait for.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_offset
+    }
+
+    /// Every offset below this is on disk with its index entries: open trusts it unscanned.
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point
     }

@@ -93,6 +93,7 @@ impl Log {
             segment.delete_files(&*self.fs)?;
         }
         self.recovery_point = recovery_point;
+        self.durable_offset = self.durable_offset.max(recovery_point);
         Ok(())
     }
 }

@@ -250,7 +250,12 @@ impl Segment {
         self.time_index.write_pending()
     }
 
-    /// The files a flush must fsync, with their paths.
+    /// The log file, with its path: what a data flush fsyncs.
+    pub fn log_file(&self) -> (PathBuf, Arc<dyn LogFile>) {
+        (self.log_path.clone(), self.log.clone())
+    }
+
+    /// The files a full flush fsyncs, with their paths.
     pub fn files(&self) -> [(PathBuf, Arc<dyn LogFile>); 3] {
         [
             (self.log_path.clone(), self.log.clone()),

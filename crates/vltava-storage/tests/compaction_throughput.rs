@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kafka_protocol::records::Compression;
-use vltava_storage::{AppendOptions, CleanOptions, CleanupPolicy, Log, LogConfig, RealFs};
+use vltava_storage::{
+    AppendOptions, CleanOptions, CleanupPolicy, FlushScope, Log, LogConfig, RealFs,
+};
 
 const LOG_BYTES: u64 = 100 * 1024 * 1024;
 const KEYS: usize = 10_000;
@@ -45,7 +47,7 @@ fn measure(compression: Compression) {
         log.append(&mut batch, opts).unwrap();
         i += RECORDS_PER_BATCH;
     }
-    let pending = log.prepare_flush().unwrap().unwrap();
+    let pending = log.prepare_flush(FlushScope::Full).unwrap().unwrap();
     pending.sync().unwrap();
     log.complete_flush(pending);
     let options = CleanOptions {

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use vltava_storage::{AppendOptions, LogConfig, SimFs, StorageError, names};
+use vltava_storage::{AppendOptions, FlushScope, LogConfig, SimFs, StorageError, names};
 
 fn log_path(base: i64) -> std::path::PathBuf {
     names::log_file(&dir(), base)
@@ -219,7 +219,7 @@ fn a_failed_fsync_takes_the_log_offline_until_reopened() {
     let fs = SimFs::new();
     let mut log = open(&fs, LogConfig::default());
     append(&mut log, &batch(1, 0, 10), 0);
-    let pending = log.prepare_flush().unwrap().unwrap();
+    let pending = log.prepare_flush(FlushScope::Full).unwrap().unwrap();
     fs.fail_next_sync();
     assert!(matches!(pending.sync(), Err(StorageError::Io { .. })));
     log.complete_flush(pending);

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use vltava_storage::{AppendOptions, BatchHeader, Log, LogConfig, PendingFlush, SimFs};
+use vltava_storage::{AppendOptions, BatchHeader, FlushScope, Log, LogConfig, PendingFlush, SimFs};
 
 const SEEDS: u64 = 1000;
 
@@ -76,7 +76,7 @@ fn append_some(log: &mut Log, model: &mut Model, rng: &mut StdRng, opts: &Option
 }
 
 fn consume(log: &Log, model: &mut Model, rng: &mut StdRng) {
-    let (start, end) = (log.log_start_offset(), log.recovery_point());
+    let (start, end) = (log.log_start_offset(), log.durable_offset());
     let offset = rng.random_range(start..=end);
     let bytes = log
         .read(offset, end, rng.random_range(1..4000), true)
@@ -88,7 +88,7 @@ fn consume(log: &Log, model: &mut Model, rng: &mut StdRng) {
         let h = BatchHeader::parse(&bytes[at..]).unwrap();
         assert!(
             h.last_offset() < end,
-            "served a batch at or above the recovery point"
+            "served a batch at or above the durable offset"
         );
         model.served.push(h.base_offset);
         at += h.total_size();
@@ -105,12 +105,21 @@ fn run_until_crash(fs: &SimFs, seed: u64, opts: &Options) -> Model {
     for _ in 0..rng.random_range(1..opts.ops_max) {
         match rng.random_range(0..10) {
             0..=4 => append_some(&mut log, &mut model, &mut rng, opts),
-            5 => pending = pending.or_else(|| log.prepare_flush().unwrap()),
+            5 => {
+                // Mostly data flushes, as the flusher does; now and then a full one, as
+                // the periodic checkpoint does.
+                let scope = if rng.random_bool(0.8) {
+                    FlushScope::Data
+                } else {
+                    FlushScope::Full
+                };
+                pending = pending.or_else(|| log.prepare_flush(scope).unwrap());
+            }
             6 => {
                 if let Some(p) = pending.take() {
                     p.sync().unwrap();
                     log.complete_flush(p);
-                    model.acked_end = log.recovery_point();
+                    model.acked_end = log.durable_offset();
                 }
             }
             7 | 8 => consume(&log, &mut model, &mut rng),

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// When acks=all is answered: after fsync (always) or from the page cache (never) [default: always].
     #[arg(long, value_enum, env = "VLTAVA_FLUSH")]
     flush: Option<Flush>,
+    /// Threads that fsync partitions; fsyncs of different partitions overlap on the device
+    /// [default: 4].
+    #[arg(long, env = "VLTAVA_FLUSH_THREADS")]
+    flush_threads: Option<usize>,
     /// Largest request frame in bytes (Kafka's socket.request.max.bytes) [default: 104857600].
     #[arg(long, env = "VLTAVA_SOCKET_REQUEST_MAX_BYTES")]
     socket_request_max_bytes: Option<usize>,
@@ -95,6 +99,7 @@ impl ServeArgs {
             num_partitions: self.num_partitions.or(file.num_partitions),
             auto_create_topics: self.auto_create_topics.or(file.auto_create_topics),
             flush: self.flush.or(file.flush),
+            flush_threads: self.flush_threads.or(file.flush_threads),
             socket_request_max_bytes: self
                 .socket_request_max_bytes
                 .or(file.socket_request_max_bytes),
@@ -150,6 +155,11 @@ impl ServeArgs {
             Flush::Always => FlushPolicy::Always,
             Flush::Never => FlushPolicy::Never,
         };
+        config.flush_threads = self.flush_threads.unwrap_or(config.flush_threads);
+        anyhow::ensure!(
+            config.flush_threads >= 1,
+            "flush-threads must be at least 1"
+        );
         config.frame_bytes_max = self
             .socket_request_max_bytes
             .unwrap_or(config.frame_bytes_max);

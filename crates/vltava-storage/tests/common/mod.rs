@@ -7,7 +7,7 @@ pub mod kv;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vltava_storage::{AppendInfo, AppendOptions, Log, LogConfig, SimFs, TestBatch};
+use vltava_storage::{AppendInfo, AppendOptions, FlushScope, Log, LogConfig, SimFs, TestBatch};
 
 pub fn dir() -> PathBuf {
     PathBuf::from("/data/topic-0")
@@ -44,7 +44,7 @@ pub fn append(log: &mut Log, batch: &[u8], now_ms: i64) -> AppendInfo {
 }
 
 pub fn flush(log: &mut Log) {
-    if let Some(pending) = log.prepare_flush().unwrap() {
+    if let Some(pending) = log.prepare_flush(FlushScope::Full).unwrap() {
         pending.sync().unwrap();
         log.complete_flush(pending);
     }
