@@ -344,7 +344,9 @@ pub struct WireProduceArgs {
     /// Send for this many seconds instead of a record count.
     #[arg(long)]
     pub seconds: Option<u64>,
-    /// Records per second across all connections, paced by timers; 0: as fast as answered.
+    /// Records per second across all connections, paced by tokio timers (no spinning): each
+    /// connection sends request n at start + n × period, and requests that fall due within one
+    /// timer tick (1 ms) leave in one write; 0: as fast as answered.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
     /// Config of the topic when this run creates it, KEY=VALUE, repeatable.
