@@ -266,7 +266,8 @@ def main():
     lines = [f"# bench/compare: {settings.get('started', '?')} → {finished.get('at', '?')}", "",
              f"work tree at {settings.get('vltava_commit', '?')}, vltava binary "
              f"{settings.get('vltava_bin', '?')}; {settings.get('reps', '?')} repetitions; "
-             f"{settings.get('records', '?'):,} records in W1/W2/W4; load average "
+             f"{settings.get('records', '?'):,} records in W1/W2/W4; workloads "
+             f"{settings.get('workloads', 'all')}; load average "
              f"{settings.get('load_avg_1m', '?')} at the start, {finished.get('load_avg_1m', '?')} at the end"
              + ("; SMOKE (tiny workloads, not figures)" if settings.get("smoke") else ""), ""]
     lines += limits_lines(single)
