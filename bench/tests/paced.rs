@@ -58,7 +58,10 @@ fn e2e_at_a_fixed_rate_reads_every_record_on_schedule() -> TestResult {
     assert_eq!(number(&report["latency_us"], "count")?, 10_000.0);
     // Record n leaves at n / rate, never earlier: the last at 1.9998 s.
     let send_s = number(&report, "send_s")?;
-    assert!(send_s >= 1.999, "10,000 records at 5,000/s sent in {send_s} s");
+    assert!(
+        send_s >= 1.999,
+        "10,000 records at 5,000/s sent in {send_s} s"
+    );
     Ok(())
 }
 
