@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::cli::E2eArgs;
 use crate::kafka_config::apply_overrides;
 use crate::produce::{
-    DeliveryStats, ensure_topic, nanos_since, new_histogram, payload, wait_until,
+    DeliveryStats, ensure_topic, nanos_since, new_histogram, payload, spin_window, wait_until,
 };
 use crate::progress::Progress;
 use crate::report::LatencyUs;
@@ -259,12 +259,13 @@ fn send_at_rate(
     let started = Instant::now();
     let mut lag_max = Duration::ZERO;
     let mut last_send = started;
+    let spin = spin_window(args.rate as f64);
     for seq in 0..records {
         progress.tick(seq);
         let due = started + Duration::from_secs_f64(seq as f64 / args.rate as f64);
-        // Sleeps (no spinning) until due; records that fell due during one sleep leave as a
-        // burst, each stamped below at its own send instant.
-        lag_max = lag_max.max(wait_until(producer, due));
+        // Sleeps (spinning only the last moment) until due; records that fell due during one
+        // sleep leave as a burst, each stamped below at its own send instant.
+        lag_max = lag_max.max(wait_until(producer, due, spin));
         let sent_ns = nanos_since(origin);
         stamp(&mut value, seq, sent_ns);
         let mut record =
