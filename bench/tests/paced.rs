@@ -3,33 +3,9 @@
 //! sent. Guards the pacing that sleeps instead of spinning on `poll(0)`: sending a burst of the
 //! records that fell due must not turn into sending ahead of time, or into losing records.
 
-use std::process::Command;
+mod common;
 
-use serde_json::Value;
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Runs `vltava-bench ARGS --json`: whether it exited 0, and the JSON object it printed.
-fn bench(args: &[&str]) -> Result<(bool, Value), Box<dyn std::error::Error>> {
-    let output = Command::new(env!("CARGO_BIN_EXE_vltava-bench"))
-        .args(args)
-        .arg("--json")
-        .output()?;
-    let stdout = String::from_utf8(output.stdout)?;
-    let line = stdout.lines().last().ok_or_else(|| {
-        format!(
-            "no output; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })?;
-    Ok((output.status.success(), serde_json::from_str(line)?))
-}
-
-fn number(report: &Value, field: &str) -> Result<f64, Box<dyn std::error::Error>> {
-    report[field]
-        .as_f64()
-        .ok_or_else(|| format!("no {field} in {report}").into())
-}
+use common::{TestResult, bench, number};
 
 #[test]
 fn e2e_at_a_fixed_rate_reads_every_record_on_schedule() -> TestResult {

@@ -2,39 +2,23 @@
 //! must be the records the broker stored, and an error answer must fail the run instead of
 //! being timed as a fast success (a benchmark that counts rejected requests is the bug).
 
-use std::process::Command;
+mod common;
 
+use common::{TestResult, bench, number};
 use serde_json::Value;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// Runs `vltava-bench ARGS --json`: whether it exited 0, and the JSON object it printed.
-fn bench(args: &[&str]) -> Result<(bool, Value), Box<dyn std::error::Error>> {
-    let output = Command::new(env!("CARGO_BIN_EXE_vltava-bench"))
-        .args(args)
-        .args(["--json", "--duration-s-max", "60"])
-        .output()?;
-    let stdout = String::from_utf8(output.stdout)?;
-    let line = stdout.lines().last().ok_or_else(|| {
-        format!(
-            "no output; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })?;
-    Ok((output.status.success(), serde_json::from_str(line)?))
-}
-
-fn count(report: &Value, field: &str) -> Result<u64, Box<dyn std::error::Error>> {
-    report[field]
-        .as_u64()
-        .ok_or_else(|| format!("no {field} in {report}").into())
+/// `bench` for the wire tools, each bounded to a minute.
+fn wire(args: &[&str]) -> Result<(bool, Value), Box<dyn std::error::Error>> {
+    let mut bounded = args.to_vec();
+    bounded.extend(["--duration-s-max", "60"]);
+    bench(&bounded)
 }
 
 #[test]
 fn wire_fetch_reads_exactly_what_wire_produce_had_acknowledged() -> TestResult {
     let broker = vltava_testkit::start_broker(&[])?;
     let bootstrap = broker.bootstrap();
-    let (ok, produced) = bench(&[
+    let (ok, produced) = wire(&[
         "wire-produce",
         "--bootstrap",
         bootstrap,
@@ -52,12 +36,12 @@ fn wire_fetch_reads_exactly_what_wire_produce_had_acknowledged() -> TestResult {
         "all",
     ])?;
     assert!(ok, "wire-produce failed: {produced}");
-    assert_eq!(count(&produced, "records_acked")?, 200_000);
-    assert_eq!(count(&produced, "requests_acked")?, 200);
-    assert_eq!(count(&produced, "requests_failed")?, 0);
-    assert_eq!(count(&produced["latency_us"], "count")?, 200);
+    assert_eq!(number(&produced, "records_acked")?, 200_000.0);
+    assert_eq!(number(&produced, "requests_acked")?, 200.0);
+    assert_eq!(number(&produced, "requests_failed")?, 0.0);
+    assert_eq!(number(&produced["latency_us"], "count")?, 200.0);
 
-    let (ok, fetched) = bench(&[
+    let (ok, fetched) = wire(&[
         "wire-fetch",
         "--bootstrap",
         bootstrap,
@@ -68,8 +52,8 @@ fn wire_fetch_reads_exactly_what_wire_produce_had_acknowledged() -> TestResult {
         "--verify-crc",
     ])?;
     assert!(ok, "wire-fetch failed: {fetched}");
-    assert_eq!(count(&fetched, "records_expected")?, 200_000);
-    assert_eq!(count(&fetched, "records_read")?, 200_000);
+    assert_eq!(number(&fetched, "records_expected")?, 200_000.0);
+    assert_eq!(number(&fetched, "records_read")?, 200_000.0);
     assert_eq!(fetched["partitions"].as_u64(), Some(4));
     Ok(())
 }
@@ -78,7 +62,7 @@ fn wire_fetch_reads_exactly_what_wire_produce_had_acknowledged() -> TestResult {
 fn an_error_answer_is_counted_as_a_failure_and_fails_the_run() -> TestResult {
     let broker = vltava_testkit::start_broker(&[])?;
     // 100 records of 100 B make a batch of about 11 KB, over the topic's limit.
-    let (ok, report) = bench(&[
+    let (ok, report) = wire(&[
         "wire-produce",
         "--bootstrap",
         broker.bootstrap(),
@@ -94,9 +78,9 @@ fn an_error_answer_is_counted_as_a_failure_and_fails_the_run() -> TestResult {
         "100",
     ])?;
     assert!(!ok, "a run of rejected requests exited 0: {report}");
-    assert_eq!(count(&report, "requests_sent")?, 10);
-    assert_eq!(count(&report, "requests_failed")?, 10);
-    assert_eq!(count(&report, "records_acked")?, 0);
+    assert_eq!(number(&report, "requests_sent")?, 10.0);
+    assert_eq!(number(&report, "requests_failed")?, 10.0);
+    assert_eq!(number(&report, "records_acked")?, 0.0);
     let error = report["first_error"].as_str().unwrap_or_default();
     assert!(
         error.contains("error 10 MessageTooLarge"),
