@@ -16,8 +16,9 @@ use crate::error::{BrokerError, Result};
 use crate::fetch_session::FetchSessions;
 use crate::flusher::Flusher;
 use crate::group_coordinator::GroupCoordinator;
+use crate::metadata_file;
 use crate::producer_ids::ProducerIds;
-use crate::topics::{Topic, TopicSpec, Topics, write_atomically};
+use crate::topics::{Topic, TopicSpec, Topics};
 
 const META_FILE: &str = "meta.json";
 const LOCK_FILE: &str = ".lock";
@@ -213,28 +214,15 @@ pub fn now_ms() -> i64 {
 
 fn load_or_create_meta(dir: &Path, node_id: i32) -> Result<String> {
     let path = dir.join(META_FILE);
-    let io_error = |source| BrokerError::MetadataIo {
-        path: path.clone(),
-        source,
-    };
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let meta: Meta = serde_json::from_slice(&bytes)
-                .map_err(|e| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-            Ok(meta.cluster_id)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let meta = Meta {
-                cluster_id: new_cluster_id(),
-                node_id,
-            };
-            let bytes =
-                serde_json::to_vec_pretty(&meta).map_err(|e| io_error(std::io::Error::other(e)))?;
-            write_atomically(&path, &bytes).map_err(io_error)?;
-            Ok(meta.cluster_id)
-        }
-        Err(source) => Err(io_error(source)),
+    if let Some(meta) = metadata_file::load::<Meta>(&path)? {
+        return Ok(meta.cluster_id);
     }
+    let meta = Meta {
+        cluster_id: new_cluster_id(),
+        node_id,
+    };
+    metadata_file::save(&path, &meta)?;
+    Ok(meta.cluster_id)
 }
 
 /// A random id in Kafka's format: a UUID as 22 characters of URL-safe base64.

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{BrokerError, Result};
-use crate::topics::write_atomically;
+use crate::error::Result;
+use crate::metadata_file;
 
 const PRODUCER_IDS_FILE: &str = "producer_ids.json";
 /// Ids reserved per write of the file (Kafka's controller hands out blocks of 1000 too).
@@ -34,18 +34,7 @@ pub struct ProducerIds {
 impl ProducerIds {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(PRODUCER_IDS_FILE);
-        let start = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<Persisted>(&bytes)
-                    .map_err(|e| BrokerError::MetadataIo {
-                        path: path.clone(),
-                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                    })?
-                    .next_block_start
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(source) => return Err(BrokerError::MetadataIo { path, source }),
-        };
+        let start = metadata_file::load::<Persisted>(&path)?.map_or(0, |p| p.next_block_start);
         // The block is empty: the first request reserves a fresh one starting at `start`.
         Ok(ProducerIds {
             path,
@@ -60,17 +49,12 @@ impl ProducerIds {
         let mut block = self.block.lock().unwrap_or_else(|e| e.into_inner());
         if block.next == block.end {
             let end = block.end + PRODUCER_ID_BLOCK_SIZE;
-            let bytes = serde_json::to_vec(&Persisted {
-                next_block_start: end,
-            })
-            .map_err(|e| BrokerError::MetadataIo {
-                path: self.path.clone(),
-                source: std::io::Error::other(e),
-            })?;
-            write_atomically(&self.path, &bytes).map_err(|source| BrokerError::MetadataIo {
-                path: self.path.clone(),
-                source,
-            })?;
+            metadata_file::save(
+                &self.path,
+                &Persisted {
+                    next_block_start: end,
+                },
+            )?;
             block.end = end;
         }
         let id = block.next;
@@ -85,10 +69,7 @@ mod tests {
 
     #[test]
     fn ids_are_not_reused_after_restart() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|source| BrokerError::MetadataIo {
-            path: PathBuf::new(),
-            source,
-        })?;
+        let dir = tempfile::tempdir().expect("tempdir");
         let first = ProducerIds::open(dir.path())?;
         let a = first.next()?;
         let b = first.next()?;

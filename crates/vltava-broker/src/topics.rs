@@ -1,5 +1,5 @@
 //! The topics this broker hosts: names, ids, configs and partitions, persisted in
-//! `<data>/topics.json` (written to a temporary file, fsynced, renamed, directory fsynced).
+//! `<data>/topics.json` (replaced atomically by `metadata_file::save`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use vltava_storage::{Log, LogConfig};
 use crate::config::FlushPolicy;
 use crate::configs;
 use crate::error::{BrokerError, Result};
+use crate::metadata_file;
 use crate::partition::Partition;
 use crate::topic_name;
 
@@ -94,14 +95,7 @@ impl Topics {
             growing: Mutex::new(()),
         };
         let path = data_dir.join(TOPICS_FILE);
-        let records: Vec<TopicRecord> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| BrokerError::MetadataIo {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => return Err(BrokerError::MetadataIo { path, source }),
-        };
+        let records: Vec<TopicRecord> = metadata_file::load(&path)?.unwrap_or_default();
         {
             let mut map = topics.write();
             for record in records {
@@ -300,11 +294,7 @@ impl Topics {
             .collect();
         records.sort_by(|a, b| a.name.cmp(&b.name));
         let path = self.data_dir.join(TOPICS_FILE);
-        let bytes = serde_json::to_vec_pretty(&records).map_err(|e| BrokerError::MetadataIo {
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        write_atomically(&path, &bytes).map_err(|source| BrokerError::MetadataIo { path, source })
+        metadata_file::save(&path, &records)
     }
 }
 
@@ -467,20 +457,6 @@ impl TopicMap {
         self.by_id.insert(topic.id, topic.clone());
         self.by_name.insert(topic.name.clone(), topic);
     }
-}
-
-/// Writes `bytes` so that after a crash the file holds either the old or the new content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// The log config of a topic: broker defaults overridden by the topic's configs. Every name

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::ConfigSource;
 use super::registry::{UpdateMode, registry, validate};
 use crate::error::{BrokerError, Result};
-use crate::topics::{log_config, write_atomically};
+use crate::metadata_file;
+use crate::topics::log_config;
 use vltava_storage::LogConfig;
 
 const BROKER_CONFIGS_FILE: &str = "broker-configs.json";
@@ -183,25 +184,19 @@ impl DynamicConfigStore {
     /// Reads `<data>/broker-configs.json`; none yet is no dynamic configs.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(BROKER_CONFIGS_FILE);
-        let invalid = |why: String| BrokerError::MetadataIo {
-            path: path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
-        };
-        let configs = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let configs: DynamicConfigs =
-                    serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-                if configs.version != FORMAT_VERSION {
-                    return Err(invalid(format!(
+        let configs: DynamicConfigs = metadata_file::load(&path)?.unwrap_or_default();
+        if configs.version != FORMAT_VERSION {
+            return Err(BrokerError::MetadataIo {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
                         "format version {} (this vltava reads {FORMAT_VERSION})",
                         configs.version
-                    )));
-                }
-                configs
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DynamicConfigs::default(),
-            Err(source) => return Err(BrokerError::MetadataIo { path, source }),
-        };
+                    ),
+                ),
+            });
+        }
         Ok(DynamicConfigStore {
             path,
             current: RwLock::new(Arc::new(configs)),
@@ -223,14 +218,7 @@ impl DynamicConfigStore {
 
     /// Persists `configs` (fsynced) and then makes them current.
     pub fn replace(&self, configs: DynamicConfigs) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(&configs).map_err(|e| BrokerError::MetadataIo {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        write_atomically(&self.path, &bytes).map_err(|source| BrokerError::MetadataIo {
-            path: self.path.clone(),
-            source,
-        })?;
+        metadata_file::save(&self.path, &configs)?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(configs);
         Ok(())
     }
