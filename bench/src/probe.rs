@@ -2,38 +2,26 @@
 //! hand on a raw socket so that the client library's own start-up and back-off don't count.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use vltava_wire::WireError;
+use vltava_wire::blocking::read_frame;
+use vltava_wire::frame::{self, RequestId};
 
 use crate::cli::{ProbeArgs, StartupArgs};
 use crate::report::{StartupReport, StartupRun, median};
 
-const API_KEY_METADATA: i16 = 3;
 const METADATA_VERSION: i16 = 1;
-const CLIENT_ID: &[u8] = b"vltava-bench";
+const CLIENT_ID: &str = "vltava-bench";
 const RESPONSE_BYTES_MAX: usize = 1024 * 1024;
 /// Pause between connection attempts while the broker is not yet listening.
 const RETRY_PAUSE: Duration = Duration::from_millis(1);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Metadata v1 for no topics: header v1 (api key, version, correlation id, client id), then an
-/// empty topic array.
-fn metadata_request(correlation_id: i32) -> Vec<u8> {
-    let mut body = Vec::with_capacity(32);
-    body.extend_from_slice(&API_KEY_METADATA.to_be_bytes());
-    body.extend_from_slice(&METADATA_VERSION.to_be_bytes());
-    body.extend_from_slice(&correlation_id.to_be_bytes());
-    body.extend_from_slice(&(CLIENT_ID.len() as i16).to_be_bytes());
-    body.extend_from_slice(CLIENT_ID);
-    body.extend_from_slice(&0i32.to_be_bytes());
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    frame
-}
 
 /// One Metadata round trip on a new connection; true when it was answered.
 fn metadata_answered(addr: SocketAddr) -> bool {
@@ -50,22 +38,33 @@ pub fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// One Metadata request on `stream`; true when the answer carries `correlation_id` and
-/// names at least one broker.
+/// One Metadata request (v1, no topics) on `stream`; true when the answer carries
+/// `correlation_id` and names at least one broker. An I/O error is an error; any other bad
+/// answer is `false`.
 pub fn metadata_round_trip(stream: &mut TcpStream, correlation_id: i32) -> std::io::Result<bool> {
-    stream.write_all(&metadata_request(correlation_id))?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size)?;
-    let size = i32::from_be_bytes(size);
-    let size = usize::try_from(size).unwrap_or(0);
-    if !(8..=RESPONSE_BYTES_MAX).contains(&size) {
+    let id = RequestId {
+        key: ApiKey::Metadata,
+        version: METADATA_VERSION,
+        correlation_id,
+        client_id: CLIENT_ID,
+    };
+    let request = MetadataRequest::default().with_topics(Some(Vec::new()));
+    let Ok(request) = frame::request(id, &request) else {
         return Ok(false);
-    }
-    let mut frame = vec![0u8; size];
-    stream.read_exact(&mut frame)?;
-    let answered_id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-    let brokers = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    Ok(answered_id == correlation_id && brokers >= 1)
+    };
+    stream.write_all(&request)?;
+    let answer = match read_frame(stream, RESPONSE_BYTES_MAX) {
+        Ok(answer) => answer,
+        Err(WireError::Io { source, .. }) => return Err(source),
+        Err(_) => return Ok(false),
+    };
+    let response = frame::decode_response::<MetadataResponse>(
+        ApiKey::Metadata,
+        METADATA_VERSION,
+        correlation_id,
+        answer,
+    );
+    Ok(response.is_ok_and(|r| !r.brokers.is_empty()))
 }
 
 pub fn resolve(bootstrap: &str) -> anyhow::Result<SocketAddr> {

@@ -8,12 +8,10 @@
 //! undecodable, wrong correlation id) is an error, never a panic.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::DescribedGroupMember;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -23,11 +21,11 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::{
     BrokerId, ConsumerProtocolAssignment, DescribeGroupsRequest, GroupId, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, RequestHeader,
-    ResponseHeader, TopicName,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Message, Request, StrBytes};
 use serde::Serialize;
+use vltava_wire::blocking::{Connection, Options};
 
 mod admin;
 mod groups;
@@ -103,104 +101,31 @@ pub struct GroupMember {
 /// One connection to a broker.
 #[derive(Debug)]
 pub struct Client {
-    stream: TcpStream,
+    connection: Connection,
     bootstrap: String,
-    correlation_id: i32,
 }
 
 impl Client {
     /// Connects to `bootstrap` (HOST:PORT), trying each address it resolves to.
     pub fn connect(bootstrap: &str) -> anyhow::Result<Client> {
-        let addresses = bootstrap
-            .to_socket_addrs()
-            .with_context(|| format!("resolving {bootstrap}"))?;
-        let mut last_error = None;
-        for address in addresses {
-            match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-                Ok(stream) => {
-                    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-                    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-                    // Requests are small and strictly alternate with responses.
-                    stream.set_nodelay(true)?;
-                    return Ok(Client {
-                        stream,
-                        bootstrap: bootstrap.to_string(),
-                        correlation_id: 0,
-                    });
-                }
-                Err(error) => last_error = Some(error),
-            }
-        }
-        match last_error {
-            Some(error) => Err(error).with_context(|| format!("connecting to {bootstrap}")),
-            None => bail!("{bootstrap} resolves to no address"),
-        }
+        let options = Options {
+            connect_timeout: CONNECT_TIMEOUT,
+            io_timeout: REQUEST_TIMEOUT,
+            response_bytes_max: RESPONSE_BYTES_MAX,
+            client_id: CLIENT_ID,
+        };
+        Ok(Client {
+            connection: Connection::connect(bootstrap, options)?,
+            bootstrap: bootstrap.to_string(),
+        })
     }
 
     /// Sends `request` at `version` and returns the decoded response.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> anyhow::Result<R::Response> {
-        let api = api_name::<R>();
-        self.correlation_id = self.correlation_id.wrapping_add(1);
-        let frame = request_frame(request, version, self.correlation_id)
-            .with_context(|| format!("encoding {api} v{version}"))?;
-        self.stream
-            .write_all(&frame)
-            .with_context(|| format!("sending {api} to {}", self.bootstrap))?;
-        let mut body = self
-            .read_frame()
-            .with_context(|| format!("reading the {api} response from {}", self.bootstrap))?;
-        let header_version = <R::Response as HeaderVersion>::header_version(version);
-        let header = ResponseHeader::decode(&mut body, header_version)
-            .with_context(|| format!("decoding the {api} response header"))?;
-        if header.correlation_id != self.correlation_id {
-            bail!(
-                "{api}: the broker answered correlation id {} to request {}",
-                header.correlation_id,
-                self.correlation_id
-            );
-        }
-        let response = R::Response::decode(&mut body, version)
-            .with_context(|| format!("decoding the {api} v{version} response"))?;
-        // Bytes left over mean the broker encoded another version than we decoded: the
-        // fields we read may be wrong.
-        if !body.is_empty() {
-            bail!("{api} v{version}: {} bytes after the response", body.len());
-        }
-        Ok(response)
+        self.connection
+            .call(version, request)
+            .with_context(|| format!("{} v{version} to {}", api_name::<R>(), self.bootstrap))
     }
-
-    /// Reads one response frame, without its length prefix.
-    fn read_frame(&mut self) -> anyhow::Result<Bytes> {
-        let mut length = [0u8; 4];
-        self.stream.read_exact(&mut length)?;
-        let length = i32::from_be_bytes(length);
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|l| *l <= RESPONSE_BYTES_MAX)
-            .with_context(|| format!("response length {length} out of range"))?;
-        let mut frame = vec![0u8; length];
-        self.stream.read_exact(&mut frame)?;
-        Ok(Bytes::from(frame))
-    }
-}
-
-fn request_frame<R: Request>(
-    request: &R,
-    version: i16,
-    correlation_id: i32,
-) -> anyhow::Result<BytesMut> {
-    let mut buffer = BytesMut::new();
-    buffer.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
-        .encode(&mut buffer, R::header_version(version))?;
-    request.encode(&mut buffer, version)?;
-    let length = i32::try_from(buffer.len() - 4).context("request too large")?;
-    buffer[..4].copy_from_slice(&length.to_be_bytes());
-    Ok(buffer)
 }
 
 fn text(s: &str) -> StrBytes {
@@ -282,7 +207,9 @@ pub fn check(code: i16, what: impl FnOnce() -> String) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
     use kafka_protocol::messages::ListOffsetsRequest;
+    use kafka_protocol::protocol::Encodable;
 
     #[test]
     fn error_names_are_kafkas() {

@@ -1,18 +1,20 @@
-//! Raw Kafka protocol over a blocking socket, for tests that must control every byte: frames
-//! built with the vendored `kafka-protocol` codec, answers read whole and decoded whole.
+//! Raw Kafka protocol over a blocking socket, for tests that must control every byte. Framing
+//! and response checks come from `vltava-wire`; this adds the shapes the tests want (frames
+//! whose body a test writes by hand, a socket it can also misuse).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use vltava_wire::frame::{self, RequestId};
 
 use super::BoxError;
 
 /// Largest response these tests accept.
 pub const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
+const CLIENT_ID: &str = "vltava-wire-test";
 
 /// A connection whose reads and writes give up after `timeout`.
 pub fn connect(bootstrap: &str, timeout: Duration) -> Result<TcpStream, BoxError> {
@@ -29,32 +31,23 @@ pub fn request_frame(
     correlation_id: i32,
     body: impl FnOnce(&mut BytesMut) -> Result<(), BoxError>,
 ) -> Result<Vec<u8>, BoxError> {
-    let mut buffer = BytesMut::new();
-    buffer.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("vltava-wire-test")))
-        .encode(&mut buffer, key.request_header_version(version))
-        .map_err(|e| format!("encode header: {e}"))?;
+    let mut buffer = frame::start(RequestId {
+        key,
+        version,
+        correlation_id,
+        client_id: CLIENT_ID,
+    })?;
     body(&mut buffer)?;
-    let length = i32::try_from(buffer.len() - 4)?;
-    buffer[..4].copy_from_slice(&length.to_be_bytes());
+    frame::finish(&mut buffer)?;
     Ok(buffer.to_vec())
 }
 
 /// Reads one response frame (without its length prefix).
 pub fn read_response(stream: &mut TcpStream) -> Result<Bytes, BoxError> {
-    let mut length = [0u8; 4];
-    stream.read_exact(&mut length)?;
-    let length = usize::try_from(i32::from_be_bytes(length))?;
-    if length > RESPONSE_BYTES_MAX {
-        return Err(format!("response of {length} bytes").into());
-    }
-    let mut frame = vec![0u8; length];
-    stream.read_exact(&mut frame)?;
-    Ok(Bytes::from(frame))
+    Ok(vltava_wire::blocking::read_frame(
+        stream,
+        RESPONSE_BYTES_MAX,
+    )?)
 }
 
 /// Sends `request` at `version` on `stream` and checks the answer decodes completely, with
@@ -72,21 +65,12 @@ pub fn exchange(
             .map_err(|e| format!("{key:?} v{version}: the codec cannot encode it: {e}").into())
     })?;
     stream.write_all(&frame)?;
-    let mut response = read_response(stream)
+    let response = read_response(stream)
         .map_err(|e| format!("{key:?}: no response, connection closed? ({e})"))?;
-    let header = ResponseHeader::decode(&mut response, key.response_header_version(version))
-        .map_err(|e| format!("{key:?} response header: {e}"))?;
-    if header.correlation_id != correlation_id {
-        return Err(format!(
-            "{key:?}: correlation id {} for {correlation_id}",
-            header.correlation_id
-        )
-        .into());
-    }
-    let body = ResponseKind::decode(key, &mut response, version)
-        .map_err(|e| format!("{key:?} response body: {e}"))?;
-    if !response.is_empty() {
-        return Err(format!("{key:?}: {} trailing bytes after {body:?}", response.len()).into());
-    }
-    Ok(body)
+    Ok(frame::decode_response_kind(
+        key,
+        version,
+        correlation_id,
+        response,
+    )?)
 }
