@@ -83,16 +83,11 @@ pub fn decode_response<T: Decodable>(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    mut frame: Bytes,
+    frame: Bytes,
 ) -> Result<T, WireError> {
-    strip_header(key, version, correlation_id, &mut frame)?;
-    let body = T::decode(&mut frame, version).map_err(|source| WireError::Decode {
-        key,
-        version,
-        source,
-    })?;
-    nothing_after(key, version, &frame)?;
-    Ok(body)
+    decode_with(key, version, correlation_id, frame, |body| {
+        T::decode(body, version)
+    })
 }
 
 /// [`decode_response`] for a key known only at run time.
@@ -100,33 +95,27 @@ pub fn decode_response_kind(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    mut frame: Bytes,
+    frame: Bytes,
 ) -> Result<ResponseKind, WireError> {
-    strip_header(key, version, correlation_id, &mut frame)?;
-    let body =
-        ResponseKind::decode(key, &mut frame, version).map_err(|source| WireError::Decode {
-            key,
-            version,
-            source,
-        })?;
-    nothing_after(key, version, &frame)?;
-    Ok(body)
+    decode_with(key, version, correlation_id, frame, |body| {
+        ResponseKind::decode(key, body, version)
+    })
 }
 
-fn strip_header(
+fn decode_with<T>(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    frame: &mut Bytes,
-) -> Result<(), WireError> {
-    let header =
-        ResponseHeader::decode(frame, key.response_header_version(version)).map_err(|source| {
-            WireError::Decode {
-                key,
-                version,
-                source,
-            }
-        })?;
+    mut frame: Bytes,
+    decode_body: impl FnOnce(&mut Bytes) -> anyhow::Result<T>,
+) -> Result<T, WireError> {
+    let decode_error = |source| WireError::Decode {
+        key,
+        version,
+        source,
+    };
+    let header = ResponseHeader::decode(&mut frame, key.response_header_version(version))
+        .map_err(decode_error)?;
     if header.correlation_id != correlation_id {
         return Err(WireError::CorrelationId {
             key,
@@ -134,19 +123,15 @@ fn strip_header(
             got: header.correlation_id,
         });
     }
-    Ok(())
-}
-
-fn nothing_after(key: ApiKey, version: i16, rest: &Bytes) -> Result<(), WireError> {
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(WireError::Trailing {
+    let body = decode_body(&mut frame).map_err(decode_error)?;
+    if !frame.is_empty() {
+        return Err(WireError::Trailing {
             key,
             version,
-            bytes: rest.len(),
-        })
+            bytes: frame.len(),
+        });
     }
+    Ok(body)
 }
 
 #[cfg(test)]
