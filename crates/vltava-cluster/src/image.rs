@@ -1,0 +1,184 @@
+//! The metadata image: the cluster as of one offset of the metadata log. Immutable; the next
+//! image comes from a [`crate::MetadataDelta`]. Parts that did not change are shared between
+//! images (`Arc`), so publishing an image after a small change copies little.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::records::{
+    BrokerId, ConfigResource, Endpoint, MetadataRecord, NO_LEADER, PartitionRecord, RegisterBroker,
+};
+
+/// A broker as the controller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    pub broker_id: BrokerId,
+    pub incarnation_id: Uuid,
+    pub broker_epoch: i64,
+    pub endpoints: Vec<Endpoint>,
+    pub rack: Option<String>,
+    /// A fenced broker leads nothing and is left out of Metadata answers.
+    pub fenced: bool,
+    pub in_controlled_shutdown: bool,
+}
+
+/// One partition's replicas, leader and ISR, with the epochs that order their changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRegistration {
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub leader: BrokerId,
+    /// Bumped on every leader change (KIP-101/KIP-320 fencing of stale leaders).
+    pub leader_epoch: i32,
+    /// Bumped on every change (AlterPartition requests carry it to detect stale ISR updates).
+    pub partition_epoch: i32,
+    pub eligible_leader_replicas: Vec<BrokerId>,
+    pub last_known_elr: Vec<BrokerId>,
+}
+
+impl PartitionRegistration {
+    pub fn has_leader(&self) -> bool {
+        self.leader != NO_LEADER
+    }
+
+    pub fn from_record(p: &PartitionRecord) -> PartitionRegistration {
+        PartitionRegistration {
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            eligible_leader_replicas: p.eligible_leader_replicas.clone(),
+            last_known_elr: p.last_known_elr.clone(),
+        }
+    }
+
+    pub fn to_record(&self, topic_id: Uuid, partition_id: i32) -> PartitionRecord {
+        PartitionRecord {
+            topic_id,
+            partition_id,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            leader: self.leader,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            eligible_leader_replicas: self.eligible_leader_replicas.clone(),
+            last_known_elr: self.last_known_elr.clone(),
+        }
+    }
+}
+
+impl BrokerRegistration {
+    pub fn from_record(r: &RegisterBroker) -> BrokerRegistration {
+        BrokerRegistration {
+            broker_id: r.broker_id,
+            incarnation_id: r.incarnation_id,
+            broker_epoch: r.broker_epoch,
+            endpoints: r.endpoints.clone(),
+            rack: r.rack.clone(),
+            fenced: r.fenced,
+            in_controlled_shutdown: r.in_controlled_shutdown,
+        }
+    }
+
+    pub fn to_record(&self) -> RegisterBroker {
+        RegisterBroker {
+            broker_id: self.broker_id,
+            incarnation_id: self.incarnation_id,
+            broker_epoch: self.broker_epoch,
+            endpoints: self.endpoints.clone(),
+            rack: self.rack.clone(),
+            fenced: self.fenced,
+            in_controlled_shutdown: self.in_controlled_shutdown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: String,
+    pub topic_id: Uuid,
+    /// Indexed by partition id; ids are dense from 0.
+    pub partitions: BTreeMap<i32, PartitionRegistration>,
+}
+
+/// The whole cluster at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataImage {
+    /// The last metadata log offset applied; -1 for the empty image.
+    pub offset: i64,
+    pub brokers: Arc<BTreeMap<BrokerId, BrokerRegistration>>,
+    pub topics_by_id: Arc<BTreeMap<Uuid, Arc<TopicImage>>>,
+    pub topic_ids_by_name: Arc<BTreeMap<String, Uuid>>,
+    pub configs: Arc<BTreeMap<ConfigResource, BTreeMap<String, String>>>,
+    /// Producer ids below this have been handed out.
+    pub next_producer_id: i64,
+}
+
+impl MetadataImage {
+    pub fn empty() -> MetadataImage {
+        MetadataImage {
+            offset: -1,
+            brokers: Arc::default(),
+            topics_by_id: Arc::default(),
+            topic_ids_by_name: Arc::default(),
+            configs: Arc::default(),
+            next_producer_id: 0,
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topic_ids_by_name
+            .get(name)
+            .and_then(|id| self.topics_by_id.get(id))
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionRegistration> {
+        self.topic(topic)?.partitions.get(&partition)
+    }
+
+    /// Brokers that may lead partitions and are shown to clients.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// The records that rebuild this image from the empty one: the metadata snapshot. Replayed
+    /// in this order (brokers, topics each followed by their partitions, configs, producer
+    /// ids) every reference points at something already defined.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        for broker in self.brokers.values() {
+            records.push(MetadataRecord::RegisterBroker(broker.to_record()));
+        }
+        for topic in self.topics_by_id.values() {
+            records.push(MetadataRecord::Topic {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+            });
+            for (&partition_id, p) in &topic.partitions {
+                records.push(MetadataRecord::Partition(
+                    p.to_record(topic.topic_id, partition_id),
+                ));
+            }
+        }
+        for (resource, configs) in self.configs.iter() {
+            for (name, value) in configs {
+                records.push(MetadataRecord::Config {
+                    resource: resource.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        if self.next_producer_id > 0 {
+            records.push(MetadataRecord::ProducerIds {
+                broker_id: NO_LEADER,
+                broker_epoch: -1,
+                next_producer_id: self.next_producer_id,
+            });
+        }
+        records
+    }
+}

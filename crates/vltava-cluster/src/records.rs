@@ -1,0 +1,139 @@
+//! The metadata records: what the controller decides, one fact per record, with Kafka's names
+//! (`metadata/src/main/resources/common/metadata/*.json` in Kafka). They are stored as JSON
+//! (`{"type": "...", ...}`), one record per metadata log entry; fields added later carry
+//! `#[serde(default)]` so that an older log still reads.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A broker id (Kafka's `int32` broker ids).
+pub type BrokerId = i32;
+
+/// No leader: every replica is offline or none is eligible.
+pub const NO_LEADER: BrokerId = -1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    /// A broker (re)registered: a new incarnation with a new broker epoch. It starts fenced
+    /// until it has caught up with the metadata log.
+    RegisterBroker(RegisterBroker),
+    /// The broker is gone for good (removed from the cluster), not merely fenced.
+    UnregisterBroker {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+    },
+    /// A broker was fenced or unfenced, or began a controlled shutdown (Kafka's
+    /// `BrokerRegistrationChangeRecord`). `None` leaves a field as it was.
+    BrokerRegistrationChange {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        #[serde(default)]
+        fenced: Option<bool>,
+        #[serde(default)]
+        in_controlled_shutdown: Option<bool>,
+    },
+    Topic {
+        name: String,
+        topic_id: Uuid,
+    },
+    RemoveTopic {
+        topic_id: Uuid,
+    },
+    /// A new partition, with its full state.
+    Partition(PartitionRecord),
+    /// A change to a partition: only the fields set change.
+    PartitionChange(PartitionChange),
+    /// A config set (`value: Some`) or removed (`None`) on a topic, a broker or the cluster-wide
+    /// broker default.
+    Config {
+        resource: ConfigResource,
+        name: String,
+        value: Option<String>,
+    },
+    /// Producer ids below `next_producer_id` are handed out (a block went to `broker_id`).
+    ProducerIds {
+        broker_id: BrokerId,
+        broker_epoch: i64,
+        next_producer_id: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterBroker {
+    pub broker_id: BrokerId,
+    /// Random per process start: a restarted broker is a new incarnation.
+    pub incarnation_id: Uuid,
+    /// The offset of this record in the metadata log, as in Kafka: unique and increasing.
+    pub broker_epoch: i64,
+    pub endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    pub rack: Option<String>,
+    pub fenced: bool,
+    #[serde(default)]
+    pub in_controlled_shutdown: bool,
+}
+
+/// A listener clients are told about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRecord {
+    pub topic_id: Uuid,
+    pub partition_id: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub leader: BrokerId,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    /// KIP-966: replicas that may become leader although they left the ISR (they were in it
+    /// when it shrank below min.insync.replicas).
+    #[serde(default)]
+    pub eligible_leader_replicas: Vec<BrokerId>,
+    #[serde(default)]
+    pub last_known_elr: Vec<BrokerId>,
+}
+
+/// Kafka's `PartitionChangeRecord`. Setting `leader` (even to the same broker, or to
+/// [`NO_LEADER`]) starts a new leader epoch; any change starts a new partition epoch. An ISR
+/// change alone keeps the leader epoch (KAFKA-15021), so followers' fetches stay valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionChange {
+    pub topic_id: Uuid,
+    pub partition_id: i32,
+    #[serde(default)]
+    pub leader: Option<BrokerId>,
+    #[serde(default)]
+    pub isr: Option<Vec<BrokerId>>,
+    #[serde(default)]
+    pub replicas: Option<Vec<BrokerId>>,
+    #[serde(default)]
+    pub eligible_leader_replicas: Option<Vec<BrokerId>>,
+    #[serde(default)]
+    pub last_known_elr: Option<Vec<BrokerId>>,
+}
+
+/// What a config record applies to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ConfigResource {
+    Topic(String),
+    Broker(BrokerId),
+    /// Kafka's BROKER resource with the empty name: the default of every broker.
+    BrokerDefault,
+}
+
+impl MetadataRecord {
+    /// The record as stored in the metadata log.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<MetadataRecord, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
