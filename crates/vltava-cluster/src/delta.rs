@@ -14,8 +14,8 @@ use crate::records::{BrokerId, MetadataRecord, PartitionChange, PartitionRecord}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
-    #[error("offset {offset} is not after {last}")]
-    OffsetNotIncreasing { offset: i64, last: i64 },
+    #[error("offset {offset} is before {last}")]
+    OffsetWentBack { offset: i64, last: i64 },
     #[error("unknown broker {0}")]
     UnknownBroker(BrokerId),
     #[error("broker {broker_id}: epoch {got} is not its current epoch {current}")]
@@ -66,10 +66,11 @@ impl MetadataDelta {
         }
     }
 
-    /// Applies the record at metadata log `offset`.
+    /// Applies a record at metadata log `offset`. The records of one log entry share its
+    /// offset, so an offset may repeat but never go back.
     pub fn replay(&mut self, offset: i64, record: &MetadataRecord) -> Result<(), ReplayError> {
-        if offset <= self.next.offset {
-            return Err(ReplayError::OffsetNotIncreasing {
+        if offset < self.next.offset {
+            return Err(ReplayError::OffsetWentBack {
                 offset,
                 last: self.next.offset,
             });

@@ -11,6 +11,7 @@
 
 pub mod delta;
 pub mod image;
+pub mod quorum;
 pub mod records;
 
 pub use delta::{MetadataDelta, ReplayError};

@@ -169,9 +169,9 @@ fn a_refused_record_leaves_the_delta_unchanged() {
     }
     assert_eq!(delta.image(), &image);
     assert_eq!(
-        delta.replay(image.offset, &register(4, 10)),
-        Err(ReplayError::OffsetNotIncreasing {
-            offset: image.offset,
+        delta.replay(image.offset - 1, &register(4, 10)),
+        Err(ReplayError::OffsetWentBack {
+            offset: image.offset - 1,
             last: image.offset
         })
     );
