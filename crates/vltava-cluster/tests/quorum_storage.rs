@@ -11,6 +11,8 @@ use std::sync::Arc;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 use vltava_cluster::quorum::log_store::MetadataLogStore;
 use vltava_cluster::quorum::state_machine::MetadataStateMachine;
 use vltava_cluster::quorum::{Entry, LogId, MetadataBatch, MetadataRaft, StorageError, Vote};
@@ -89,16 +91,15 @@ async fn view(store: &mut MetadataLogStore) -> Result<View, StorageError> {
     })
 }
 
-/// SplitMix64: the schedule depends only on the seed.
-struct Rng(u64);
+/// The schedule depends only on the seed.
+struct Rng(StdRng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(StdRng::seed_from_u64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
@@ -138,28 +139,26 @@ fn pick_op(rng: &mut Rng, view: &View, term: &mut u64) -> Op {
     }
 }
 
+/// The log id of the entry at `index` (term 0 when it is not there).
+async fn log_id_at(store: &mut MetadataLogStore, index: u64) -> Result<LogId, StorageError> {
+    let term = store
+        .try_get_log_entries(index..=index)
+        .await?
+        .first()
+        .map_or(0, |e| e.log_id.leader_id.term);
+    Ok(LogId::new(CommittedLeaderId::new(term, 1), index))
+}
+
 async fn run(store: &mut MetadataLogStore, op: &Op) -> Result<(), StorageError> {
     match op {
         Op::Append(entries) => store.blocking_append(entries.clone()).await,
         Op::Truncate(index) => {
-            let term = store
-                .try_get_log_entries(*index..=*index)
-                .await?
-                .first()
-                .map_or(0, |e| e.log_id.leader_id.term);
-            store
-                .truncate(LogId::new(CommittedLeaderId::new(term, 1), *index))
-                .await
+            let log_id = log_id_at(store, *index).await?;
+            store.truncate(log_id).await
         }
         Op::Purge(index) => {
-            let term = store
-                .try_get_log_entries(*index..=*index)
-                .await?
-                .first()
-                .map_or(0, |e| e.log_id.leader_id.term);
-            store
-                .purge(LogId::new(CommittedLeaderId::new(term, 1), *index))
-                .await
+            let log_id = log_id_at(store, *index).await?;
+            store.purge(log_id).await
         }
         Op::Vote(vote) => store.save_vote(vote).await,
     }
@@ -204,7 +203,7 @@ async fn acknowledged_metadata_log_writes_survive_crashes() -> Result<(), Storag
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed);
     let steps = 2000;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let sim = Arc::new(SimFs::new());
     let dir = Path::new("/meta");
     let mut store = MetadataLogStore::open(sim.clone(), dir).map_err(open_error)?;

@@ -225,17 +225,21 @@ fn read_entry(
     }
 }
 
+fn entries_in(entries: &Mutex<Entries>, range: impl RangeBounds<u64>) -> Vec<Entry> {
+    let entries = lock(entries);
+    entries
+        .by_index
+        .range(range)
+        .map(|(_, e)| e.clone())
+        .collect()
+}
+
 impl RaftLogReader<MetadataRaft> for MetadataLogReader {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let entries = lock(&self.entries);
-        Ok(entries
-            .by_index
-            .range(range)
-            .map(|(_, e)| e.clone())
-            .collect())
+        Ok(entries_in(&self.entries, range))
     }
 }
 
@@ -244,12 +248,7 @@ impl RaftLogReader<MetadataRaft> for MetadataLogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let entries = lock(&self.entries);
-        Ok(entries
-            .by_index
-            .range(range)
-            .map(|(_, e)| e.clone())
-            .collect())
+        Ok(entries_in(&self.entries, range))
     }
 }
 
