@@ -2,7 +2,11 @@
 //! the network; openraft writes the algorithm. Each Raft log entry carries the metadata records
 //! one controller decision produced; the state machine replays them into the metadata image.
 
+pub mod controller;
 pub mod log_store;
+pub mod network;
+pub mod rpc;
+pub mod server;
 pub mod state_machine;
 
 use std::io::Cursor;

@@ -1,0 +1,161 @@
+//! One controller voter, assembled: the metadata log in `<data>/__cluster_metadata`, the state
+//! machine, openraft, the TCP network to the other voters and the listener for theirs.
+//!
+//! The voters are fixed by configuration (Kafka's `controller.quorum.voters`), so every voter
+//! initializes the same membership on first start; openraft accepts that on each pristine node
+//! and the first election decides. Pre-vote / check-quorum: openraft's leader lease makes a
+//! voter refuse to vote while it hears from a live leader, so a voter cut off from part of the
+//! cluster cannot depose a healthy leader when it comes back.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vltava_storage::FileSystem;
+
+use super::log_store::MetadataLogStore;
+use super::network::TcpNetwork;
+use super::state_machine::MetadataStateMachine;
+use super::{MetadataRaft, NodeId, server};
+use crate::image::MetadataImage;
+
+/// Where the metadata log lives inside a data directory (Kafka's `__cluster_metadata-0`).
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata";
+
+/// Timing of the quorum, in milliseconds. Kafka's KRaft times out elections after 1-2 s
+/// (`controller.quorum.election.timeout.ms` 1000 plus up to 1000 of backoff); ours is shorter so
+/// that a controller failover stays under the 2 s goal.
+#[derive(Debug, Clone, Copy)]
+pub struct QuorumTiming {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for QuorumTiming {
+    fn default() -> Self {
+        QuorumTiming {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ControllerOptions<'a> {
+    pub node_id: NodeId,
+    /// Bound by the caller (so that a bind error is reported where the address was named, and
+    /// tests can bind port 0 before they know every voter's address).
+    pub listener: TcpListener,
+    /// The voters and their controller listener addresses, this node included.
+    pub voters: BTreeMap<NodeId, String>,
+    pub data_dir: &'a Path,
+    pub fs: Arc<dyn FileSystem>,
+    pub timing: QuorumTiming,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("node {0} is not among the controller quorum voters")]
+    NotAVoter(NodeId),
+    #[error("controller listener: {0}")]
+    Listener(#[source] std::io::Error),
+    #[error("cannot open the metadata log in {path}: {source}")]
+    MetadataLog {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid quorum timing: {0}")]
+    Config(#[from] openraft::ConfigError),
+    #[error("the controller stopped: {0}")]
+    Fatal(#[from] openraft::error::Fatal<NodeId>),
+}
+
+/// A running voter. Dropping it stops its listener; call [`Controller::shutdown`] to stop Raft.
+pub struct Controller {
+    pub raft: Raft<MetadataRaft>,
+    pub local_addr: SocketAddr,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    listener: JoinHandle<()>,
+}
+
+impl Controller {
+    pub async fn start(options: ControllerOptions<'_>) -> Result<Controller, ControllerError> {
+        if !options.voters.contains_key(&options.node_id) {
+            return Err(ControllerError::NotAVoter(options.node_id));
+        }
+        let listener = options.listener;
+        let local_addr = listener.local_addr().map_err(ControllerError::Listener)?;
+        let dir = options.data_dir.join(METADATA_LOG_DIR);
+        let store = MetadataLogStore::open(options.fs, &dir).map_err(|source| {
+            ControllerError::MetadataLog {
+                path: dir.clone(),
+                source,
+            }
+        })?;
+        let state_machine = MetadataStateMachine::new();
+        let images = state_machine.subscribe();
+        let config = Config {
+            cluster_name: "vltava".into(),
+            heartbeat_interval: options.timing.heartbeat_interval_ms,
+            election_timeout_min: options.timing.election_timeout_min_ms,
+            election_timeout_max: options.timing.election_timeout_max_ms,
+            // Snapshots are not yet kept on disk: keep the whole log, so a restart replays it.
+            snapshot_policy: SnapshotPolicy::Never,
+            ..Config::default()
+        }
+        .validate()?;
+        let network = TcpNetwork {
+            addresses: options.voters.clone(),
+        };
+        let raft = Raft::new(
+            options.node_id,
+            Arc::new(config),
+            network,
+            store,
+            state_machine,
+        )
+        .await?;
+        let members: BTreeMap<NodeId, BasicNode> = options
+            .voters
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
+            .collect();
+        // Only a pristine node takes the membership; on a restarted one this is refused, and
+        // that refusal is the expected answer.
+        if let Err(error) = raft.initialize(members).await {
+            tracing::debug!(%error, "quorum already initialized");
+        }
+        let listener = tokio::spawn(server::serve(listener, raft.clone()));
+        Ok(Controller {
+            raft,
+            local_addr,
+            images,
+            listener,
+        })
+    }
+
+    /// The metadata image, updated as batches are applied.
+    pub fn images(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.images.clone()
+    }
+
+    /// Stops Raft and the listener (a clean stop; kill -9 is simply not calling this).
+    pub async fn shutdown(self) {
+        self.listener.abort();
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}

@@ -1,0 +1,178 @@
+//! Three controller voters over real TCP on 127.0.0.1-3: a quorum forms, a metadata write
+//! reaches every voter, the leader's loss elects another that takes writes, and the stopped
+//! voter restarted on its data catches up. Guards the network and listener against losing or
+//! misrouting controller RPCs. Prints the propagation and failover times it saw.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+use vltava_cluster::quorum::controller::{Controller, ControllerOptions, QuorumTiming};
+use vltava_cluster::quorum::{MetadataBatch, NodeId};
+use vltava_cluster::{MetadataImage, MetadataRecord};
+use vltava_storage::RealFs;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn start(
+    id: NodeId,
+    listener: TcpListener,
+    voters: &BTreeMap<NodeId, String>,
+    dir: &std::path::Path,
+) -> Result<Controller, BoxError> {
+    Ok(Controller::start(ControllerOptions {
+        node_id: id,
+        listener,
+        voters: voters.clone(),
+        data_dir: dir,
+        fs: Arc::new(RealFs),
+        timing: QuorumTiming::default(),
+    })
+    .await?)
+}
+
+/// The voter that leads, once one does (bounded wait on the metrics, no sleeps as sync).
+async fn leader(controllers: &BTreeMap<NodeId, Controller>) -> Result<NodeId, BoxError> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for (id, c) in controllers {
+            if c.raft.metrics().borrow().state == ServerState::Leader {
+                return Ok(*id);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("no leader elected".into());
+        }
+        // Wait for any voter's metrics to change rather than polling blindly.
+        let mut watches: Vec<_> = controllers.values().map(|c| c.raft.metrics()).collect();
+        let changes = watches.iter_mut().map(|w| Box::pin(w.changed()));
+        let _ = tokio::time::timeout(Duration::from_millis(200), futures_select(changes)).await;
+    }
+}
+
+async fn futures_select<F: std::future::Future + Unpin>(futures: impl Iterator<Item = F>) {
+    let all: Vec<F> = futures.collect();
+    if all.is_empty() {
+        return;
+    }
+    let _ = futures_util::future::select_all(all).await;
+}
+
+/// Writes `batch` through whichever voter leads, following leadership changes (bounded).
+async fn write(
+    controllers: &BTreeMap<NodeId, Controller>,
+    batch: MetadataBatch,
+) -> Result<NodeId, BoxError> {
+    for _ in 0..20 {
+        let id = leader(controllers).await?;
+        match controllers[&id].raft.client_write(batch.clone()).await {
+            Ok(_) => return Ok(id),
+            // Leadership moved between the look and the write (elections right after start).
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::ClientWriteError::ForwardToLeader(_),
+            )) => {
+                let mut metrics = controllers[&id].raft.metrics();
+                let _ = tokio::time::timeout(Duration::from_millis(500), metrics.changed()).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err("no voter accepted the write".into())
+}
+
+fn topic(name: &str) -> MetadataBatch {
+    MetadataBatch {
+        records: vec![MetadataRecord::Topic {
+            name: name.into(),
+            topic_id: Uuid::new_v4(),
+        }],
+    }
+}
+
+/// Waits until `controller`'s image satisfies `done`.
+async fn wait_image(
+    controller: &Controller,
+    done: impl Fn(&MetadataImage) -> bool,
+) -> Result<(), BoxError> {
+    let mut images = controller.images();
+    tokio::time::timeout(WAIT, images.wait_for(|image| done(image)))
+        .await
+        .map_err(|_| "image did not get there in time")??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_over_tcp_survives_its_leader_and_catches_up_a_restarted_voter()
+-> Result<(), BoxError> {
+    let dirs: BTreeMap<NodeId, tempfile::TempDir> = [1, 2, 3]
+        .into_iter()
+        .map(|id| Ok((id, tempfile::tempdir()?)))
+        .collect::<Result<_, std::io::Error>>()?;
+    let mut listeners = BTreeMap::new();
+    let mut voters = BTreeMap::new();
+    for id in [1u64, 2, 3] {
+        let listener = TcpListener::bind(format!("127.0.0.{id}:0")).await?;
+        voters.insert(id, listener.local_addr()?.to_string());
+        listeners.insert(id, listener);
+    }
+    let mut controllers = BTreeMap::new();
+    for (id, listener) in listeners {
+        controllers.insert(id, start(id, listener, &voters, dirs[&id].path()).await?);
+    }
+
+    let started = Instant::now();
+    let first = write(&controllers, topic("orders")).await?;
+    for c in controllers.values() {
+        wait_image(c, |image| image.topic("orders").is_some()).await?;
+    }
+    eprintln!(
+        "write acknowledged and on every voter in {:?}",
+        started.elapsed()
+    );
+
+    // The leader stops; the others elect a new one, which takes writes.
+    let stopped_at = Instant::now();
+    if let Some(old) = controllers.remove(&first) {
+        old.shutdown().await;
+    }
+    let second = write(&controllers, topic("payments")).await?;
+    assert_ne!(second, first);
+    eprintln!(
+        "leader {first} stopped; {second} took a write after {:?}",
+        stopped_at.elapsed()
+    );
+
+    // The stopped voter comes back on its data and catches up.
+    let listener = TcpListener::bind(&voters[&first]).await?;
+    let back = start(first, listener, &voters, dirs[&first].path()).await?;
+    wait_image(&back, |image| {
+        image.topic("orders").is_some() && image.topic("payments").is_some()
+    })
+    .await?;
+    controllers.insert(first, back);
+    let images: Vec<Arc<MetadataImage>> = controllers
+        .values()
+        .map(|c| c.images().borrow().clone())
+        .collect();
+    let last = images.iter().map(|i| i.offset).max().unwrap_or(-1);
+    for c in controllers.values() {
+        wait_image(c, |image| image.offset >= last).await?;
+    }
+    let images: Vec<Arc<MetadataImage>> = controllers
+        .values()
+        .map(|c| c.images().borrow().clone())
+        .collect();
+    assert!(
+        images.windows(2).all(|w| w[0] == w[1]),
+        "voters disagree: {images:?}"
+    );
+    for (_, c) in controllers {
+        c.shutdown().await;
+    }
+    Ok(())
+}
