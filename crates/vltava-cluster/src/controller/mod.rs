@@ -1,0 +1,38 @@
+//! What the active controller decides, as pure functions of the metadata image (and of time,
+//! passed in): broker registration, heartbeats and fencing (Kafka's `ClusterControlManager`
+//! and `BrokerHeartbeatManager`), topic creation with replica placement and leader election
+//! (`ReplicationControlManager`). Each decision returns the records to append; nothing changes
+//! until they are committed and replayed, so a decision is checked and then applied, never
+//! half-done. The active controller makes decisions one at a time, each on the image that
+//! includes every earlier one.
+
+pub mod brokers;
+pub mod election;
+pub mod heartbeats;
+pub mod placement;
+pub mod topics;
+
+/// Why a request to the controller is refused, each with the Kafka error it answers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControllerError {
+    /// STALE_BROKER_EPOCH
+    #[error("broker {broker_id}: epoch {got} is not its current epoch")]
+    StaleBrokerEpoch { broker_id: i32, got: i64 },
+    /// DUPLICATE_BROKER_REGISTRATION: another live incarnation holds this id.
+    #[error("another broker is registered with id {0} and its session has not expired")]
+    DuplicateBrokerRegistration(i32),
+    /// BROKER_ID_NOT_REGISTERED
+    #[error("broker {0} is not registered")]
+    BrokerNotRegistered(i32),
+    /// INVALID_REPLICATION_FACTOR
+    #[error(
+        "Unable to replicate the partition {requested} time(s): The target replication factor of {requested} cannot be reached because only {available} broker(s) are registered."
+    )]
+    InvalidReplicationFactor { requested: i16, available: usize },
+    /// INVALID_PARTITIONS
+    #[error("Number of partitions was set to an invalid non-positive value.")]
+    InvalidPartitions,
+    /// TOPIC_ALREADY_EXISTS
+    #[error("Topic '{0}' already exists.")]
+    TopicExists(String),
+}

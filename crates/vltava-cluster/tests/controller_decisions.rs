@@ -1,0 +1,271 @@
+//! The active controller's decisions, on images built by replaying its own records: broker
+//! registration, heartbeats, fencing on session expiry, controlled shutdown, replica placement
+//! and leader election. A bug here leaves partitions without a leader while a replica could
+//! lead, or lets a stale broker incarnation act.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+use vltava_cluster::controller::ControllerError;
+use vltava_cluster::controller::brokers::{
+    HeartbeatRequest, RegistrationRequest, fence_expired, heartbeat, register,
+};
+use vltava_cluster::controller::heartbeats::BrokerSessions;
+use vltava_cluster::controller::topics::{NewTopic, create_topic};
+use vltava_cluster::records::{Endpoint, NO_LEADER};
+use vltava_cluster::{MetadataDelta, MetadataImage, MetadataRecord};
+
+const SESSION_MS: u64 = 3_000;
+
+fn apply(image: &MetadataImage, records: &[MetadataRecord]) -> MetadataImage {
+    let mut delta = MetadataDelta::new(image);
+    let offset = image.offset + 1;
+    for record in records {
+        let replayed = delta.replay(offset, record);
+        assert!(replayed.is_ok(), "{record:?} refused: {replayed:?}");
+    }
+    delta.apply().0
+}
+
+fn request(broker_id: i32, rack: Option<&str>) -> RegistrationRequest {
+    RegistrationRequest {
+        broker_id,
+        incarnation_id: Uuid::from_u128(broker_id as u128),
+        endpoints: vec![Endpoint {
+            name: "PLAINTEXT".into(),
+            host: format!("127.0.0.{broker_id}"),
+            port: 9092,
+        }],
+        rack: rack.map(str::to_string),
+    }
+}
+
+/// Registers and unfences brokers 1..=n (racks from `racks` when given).
+fn cluster(n: i32, racks: &[&str], sessions: &mut BrokerSessions) -> MetadataImage {
+    let mut image = MetadataImage::empty();
+    let mut epochs = BTreeMap::new();
+    for id in 1..=n {
+        let rack = racks.get((id - 1) as usize).copied();
+        let decision = register(&image, sessions, 0, request(id, rack)).expect("register");
+        image = apply(&image, &decision.records);
+        epochs.insert(id, decision.answer);
+    }
+    for (id, epoch) in epochs {
+        let decision = heartbeat(&image, sessions, 0, beat(id, epoch, image.offset)).expect("beat");
+        assert!(!decision.answer.is_fenced);
+        image = apply(&image, &decision.records);
+    }
+    image
+}
+
+fn beat(broker_id: i32, broker_epoch: i64, metadata_offset: i64) -> HeartbeatRequest {
+    HeartbeatRequest {
+        broker_id,
+        broker_epoch,
+        metadata_offset,
+        want_fence: false,
+        want_shutdown: false,
+    }
+}
+
+fn topic(name: &str, partitions: i32, replication_factor: i16) -> NewTopic {
+    NewTopic {
+        name: name.into(),
+        topic_id: Uuid::new_v4(),
+        partitions,
+        replication_factor,
+        configs: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn a_broker_registers_fenced_and_is_unfenced_once_caught_up() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = MetadataImage::empty();
+    let decision = register(&image, &mut sessions, 0, request(1, None)).expect("register");
+    let epoch = decision.answer;
+    let image = apply(&image, &decision.records);
+    assert!(image.brokers[&1].fenced);
+    assert_eq!(image.live_brokers().count(), 0);
+
+    // A retry of the same incarnation is answered the same, with nothing written.
+    let retry = register(&image, &mut sessions, 10, request(1, None)).expect("retry");
+    assert_eq!((retry.records.len(), retry.answer), (0, epoch));
+
+    // Not caught up yet: stays fenced.
+    let behind = heartbeat(&image, &mut sessions, 20, beat(1, epoch, epoch - 1)).expect("beat");
+    assert!(behind.records.is_empty());
+    assert!(!behind.answer.is_caught_up && behind.answer.is_fenced);
+
+    let caught_up = heartbeat(&image, &mut sessions, 30, beat(1, epoch, epoch)).expect("beat");
+    assert!(caught_up.answer.is_caught_up && !caught_up.answer.is_fenced);
+    let image = apply(&image, &caught_up.records);
+    assert_eq!(image.live_brokers().count(), 1);
+
+    let stale = heartbeat(&image, &mut sessions, 40, beat(1, epoch - 1, image.offset));
+    assert_eq!(
+        stale,
+        Err(ControllerError::StaleBrokerEpoch {
+            broker_id: 1,
+            got: epoch - 1
+        })
+    );
+}
+
+#[test]
+fn a_second_live_incarnation_is_refused_until_the_first_session_expires() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(1, &[], &mut sessions);
+    let mut other = request(1, None);
+    other.incarnation_id = Uuid::from_u128(99);
+    assert_eq!(
+        register(&image, &mut sessions, 1_000, other.clone()).map(|d| d.answer),
+        Err(ControllerError::DuplicateBrokerRegistration(1))
+    );
+    let decision = register(&image, &mut sessions, SESSION_MS + 1, other).expect("register");
+    let image = apply(&image, &decision.records);
+    assert!(image.brokers[&1].fenced);
+    assert_eq!(image.brokers[&1].incarnation_id, Uuid::from_u128(99));
+    assert!(decision.answer > 0);
+}
+
+#[test]
+fn partitions_spread_their_leaders_and_replicas_over_the_brokers() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(3, &[], &mut sessions);
+    let records = create_topic(&image, topic("orders", 6, 3)).expect("create");
+    let image = apply(&image, &records);
+    let orders = image.topic("orders").expect("topic");
+    let mut leaders: BTreeMap<i32, usize> = BTreeMap::new();
+    for p in orders.partitions.values() {
+        let distinct: BTreeSet<i32> = p.replicas.iter().copied().collect();
+        assert_eq!(distinct.len(), 3, "replicas {:?}", p.replicas);
+        assert_eq!(p.isr, p.replicas);
+        assert_eq!(p.leader, p.replicas[0]);
+        *leaders.entry(p.leader).or_default() += 1;
+    }
+    assert_eq!(leaders, BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
+    assert_eq!(
+        create_topic(&image, topic("orders", 1, 1)),
+        Err(ControllerError::TopicExists("orders".into()))
+    );
+    assert_eq!(
+        create_topic(&image, topic("big", 1, 4)),
+        Err(ControllerError::InvalidReplicationFactor {
+            requested: 4,
+            available: 3
+        })
+    );
+    assert_eq!(
+        create_topic(&image, topic("none", 0, 1)),
+        Err(ControllerError::InvalidPartitions)
+    );
+}
+
+#[test]
+fn replicas_of_a_partition_are_on_different_racks() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(4, &["a", "a", "b", "b"], &mut sessions);
+    let image = apply(
+        &image,
+        &create_topic(&image, topic("racked", 8, 2)).expect("create"),
+    );
+    let rack = |id: &i32| image.brokers[id].rack.clone();
+    for p in image.topic("racked").expect("topic").partitions.values() {
+        assert_ne!(
+            rack(&p.replicas[0]),
+            rack(&p.replicas[1]),
+            "{:?}",
+            p.replicas
+        );
+    }
+}
+
+#[test]
+fn an_expired_session_fences_the_broker_and_moves_its_leaderships() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(3, &[], &mut sessions);
+    let image = apply(
+        &image,
+        &create_topic(&image, topic("orders", 3, 3)).expect("create"),
+    );
+    let image = apply(
+        &image,
+        &create_topic(&image, topic("single", 3, 1)).expect("create"),
+    );
+    // Brokers 2 and 3 keep heartbeating; broker 1 stops.
+    for id in [2, 3] {
+        sessions.heard(id, SESSION_MS);
+    }
+    assert!(fence_expired(&image, &mut sessions, SESSION_MS - 1, 0).is_empty());
+    let records = fence_expired(&image, &mut sessions, SESSION_MS + 1, 0);
+    let after = apply(&image, &records);
+    assert!(after.brokers[&1].fenced);
+    for (id, p) in &after.topic("orders").expect("orders").partitions {
+        let before = &image.topic("orders").expect("orders").partitions[id];
+        assert_ne!(p.leader, 1);
+        assert!(
+            !p.isr.contains(&1),
+            "ISR keeps a fenced broker: {:?}",
+            p.isr
+        );
+        let moved = before.leader == 1;
+        assert_eq!(p.leader_epoch, before.leader_epoch + i32::from(moved));
+    }
+    // Replication factor 1: the fenced broker's partitions have no leader until it returns.
+    let single = |image: &MetadataImage| {
+        image
+            .topic("single")
+            .expect("single")
+            .partitions
+            .values()
+            .map(|p| (p.replicas[0], p.leader, p.isr.clone()))
+            .collect::<Vec<_>>()
+    };
+    for (replica, leader, isr) in single(&after) {
+        assert_eq!(leader, if replica == 1 { NO_LEADER } else { replica });
+        assert_eq!(isr, vec![replica], "an ISR never empties");
+    }
+    // Broker 1 comes back: it leads its single-replica partitions again.
+    let epoch = after.brokers[&1].broker_epoch;
+    let back = heartbeat(
+        &after,
+        &mut sessions,
+        SESSION_MS + 2,
+        beat(1, epoch, after.offset),
+    )
+    .expect("beat");
+    let back = apply(&after, &back.records);
+    for (replica, leader, _) in single(&back) {
+        assert_eq!(leader, replica);
+    }
+}
+
+#[test]
+fn controlled_shutdown_hands_over_leaderships_before_the_broker_may_stop() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(3, &[], &mut sessions);
+    let image = apply(
+        &image,
+        &create_topic(&image, topic("orders", 6, 3)).expect("create"),
+    );
+    let epoch = image.brokers[&2].broker_epoch;
+    let mut want = beat(2, epoch, image.offset);
+    want.want_shutdown = true;
+    let first = heartbeat(&image, &mut sessions, 10, want).expect("beat");
+    assert!(!first.records.is_empty());
+    let image = apply(&image, &first.records);
+    assert!(image.brokers[&2].in_controlled_shutdown);
+    let leaders: Vec<i32> = image
+        .topic("orders")
+        .expect("orders")
+        .partitions
+        .values()
+        .map(|p| p.leader)
+        .collect();
+    assert!(!leaders.contains(&2), "still leads: {leaders:?}");
+    assert!(leaders.iter().all(|l| *l != NO_LEADER));
+    want.metadata_offset = image.offset;
+    let second = heartbeat(&image, &mut sessions, 20, want).expect("beat");
+    assert!(second.records.is_empty() && second.answer.should_shutdown);
+}
