@@ -10,8 +10,13 @@ use std::time::{Duration, Instant};
 use openraft::ServerState;
 use tokio::net::TcpListener;
 use uuid::Uuid;
+use vltava_cluster::controller::brokers::{HeartbeatAnswer, HeartbeatRequest, RegistrationRequest};
+use vltava_cluster::controller::topics::NewTopic;
+use vltava_cluster::quorum::active::{ControllerAnswer, ControllerRequest};
+use vltava_cluster::quorum::client::ControllerClient;
 use vltava_cluster::quorum::controller::{Controller, ControllerOptions, QuorumTiming};
 use vltava_cluster::quorum::{MetadataBatch, NodeId};
+use vltava_cluster::records::{Endpoint, NO_LEADER};
 use vltava_cluster::{MetadataImage, MetadataRecord};
 use vltava_storage::RealFs;
 
@@ -32,6 +37,7 @@ async fn start(
         data_dir: dir,
         fs: Arc::new(RealFs),
         timing: QuorumTiming::default(),
+        session_timeout_ms: 2_000,
     })
     .await?)
 }
@@ -106,9 +112,14 @@ async fn wait_image(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quorum_over_tcp_survives_its_leader_and_catches_up_a_restarted_voter()
--> Result<(), BoxError> {
+/// Three voters on 127.0.0.1-3, each on a fresh data directory.
+struct Quorum {
+    dirs: BTreeMap<NodeId, tempfile::TempDir>,
+    voters: BTreeMap<NodeId, String>,
+    controllers: BTreeMap<NodeId, Controller>,
+}
+
+async fn start_quorum() -> Result<Quorum, BoxError> {
     let dirs: BTreeMap<NodeId, tempfile::TempDir> = [1, 2, 3]
         .into_iter()
         .map(|id| Ok((id, tempfile::tempdir()?)))
@@ -124,6 +135,21 @@ async fn quorum_over_tcp_survives_its_leader_and_catches_up_a_restarted_voter()
     for (id, listener) in listeners {
         controllers.insert(id, start(id, listener, &voters, dirs[&id].path()).await?);
     }
+    Ok(Quorum {
+        dirs,
+        voters,
+        controllers,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_over_tcp_survives_its_leader_and_catches_up_a_restarted_voter()
+-> Result<(), BoxError> {
+    let Quorum {
+        dirs,
+        voters,
+        mut controllers,
+    } = start_quorum().await?;
 
     let started = Instant::now();
     let first = write(&controllers, topic("orders")).await?;
@@ -171,6 +197,145 @@ async fn quorum_over_tcp_survives_its_leader_and_catches_up_a_restarted_voter()
         images.windows(2).all(|w| w[0] == w[1]),
         "voters disagree: {images:?}"
     );
+    for (_, c) in controllers {
+        c.shutdown().await;
+    }
+    Ok(())
+}
+
+fn broker(id: i32) -> RegistrationRequest {
+    RegistrationRequest {
+        broker_id: id,
+        incarnation_id: Uuid::new_v4(),
+        endpoints: vec![Endpoint {
+            name: "PLAINTEXT".into(),
+            host: format!("127.0.0.{id}"),
+            port: 9092,
+        }],
+        rack: None,
+    }
+}
+
+async fn heartbeat_until_unfenced(
+    client: &ControllerClient,
+    images: &tokio::sync::watch::Receiver<Arc<MetadataImage>>,
+    id: i32,
+    epoch: i64,
+) -> Result<(), BoxError> {
+    for _ in 0..50 {
+        let offset = images.borrow().offset;
+        let answer = client
+            .call(ControllerRequest::BrokerHeartbeat(HeartbeatRequest {
+                broker_id: id,
+                broker_epoch: epoch,
+                metadata_offset: offset,
+                want_fence: false,
+                want_shutdown: false,
+            }))
+            .await?;
+        if answer
+            == ControllerAnswer::Heartbeat(HeartbeatAnswer {
+                is_caught_up: true,
+                is_fenced: false,
+                should_shutdown: false,
+            })
+        {
+            return Ok(());
+        }
+        let mut images = images.clone();
+        let _ = tokio::time::timeout(Duration::from_millis(200), images.changed()).await;
+    }
+    Err(format!("broker {id} never unfenced").into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_register_through_any_voter_and_a_silent_broker_is_fenced() -> Result<(), BoxError>
+{
+    let Quorum {
+        dirs: _dirs,
+        voters,
+        controllers,
+    } = start_quorum().await?;
+    // A broker that is not a voter reaches the controller through the voters' listeners.
+    let outside = ControllerClient {
+        voters: voters.clone(),
+        local: None,
+    };
+    let images = controllers[&1].images();
+    let mut epochs = BTreeMap::new();
+    for id in [1, 2, 3] {
+        let client = if id == 3 {
+            &outside
+        } else {
+            &controllers[&(id as u64)].client
+        };
+        let ControllerAnswer::Registered { broker_epoch } = client
+            .call(ControllerRequest::RegisterBroker(broker(id)))
+            .await?
+        else {
+            return Err("registration answered something else".into());
+        };
+        epochs.insert(id, broker_epoch);
+    }
+    for (id, epoch) in &epochs {
+        heartbeat_until_unfenced(&outside, &images, *id, *epoch).await?;
+    }
+    let created = outside
+        .call(ControllerRequest::CreateTopic(NewTopic {
+            name: "orders".into(),
+            topic_id: Uuid::new_v4(),
+            partitions: 6,
+            replication_factor: 1,
+            configs: BTreeMap::new(),
+        }))
+        .await?;
+    assert!(matches!(created, ControllerAnswer::TopicCreated { offset } if offset > 0));
+    wait_image(&controllers[&1], |image| {
+        image
+            .topic("orders")
+            .is_some_and(|t| t.partitions.len() == 6)
+    })
+    .await?;
+
+    // Brokers 1 and 2 keep heartbeating; broker 3 goes silent and is fenced after its session.
+    let silent_since = Instant::now();
+    let fenced = async {
+        loop {
+            for id in [1, 2] {
+                outside
+                    .call(ControllerRequest::BrokerHeartbeat(HeartbeatRequest {
+                        broker_id: id,
+                        broker_epoch: epochs[&id],
+                        metadata_offset: images.borrow().offset,
+                        want_fence: false,
+                        want_shutdown: false,
+                    }))
+                    .await?;
+            }
+            if images.borrow().brokers.get(&3).is_some_and(|b| b.fenced) {
+                return Ok::<(), BoxError>(());
+            }
+            let mut watch = images.clone();
+            let _ = tokio::time::timeout(Duration::from_millis(300), watch.changed()).await;
+        }
+    };
+    tokio::time::timeout(WAIT, fenced)
+        .await
+        .map_err(|_| "broker 3 never fenced")??;
+    eprintln!(
+        "silent broker fenced after {:?} (session 2 s)",
+        silent_since.elapsed()
+    );
+    let image = images.borrow().clone();
+    for p in image.topic("orders").ok_or("orders")?.partitions.values() {
+        let expected = if p.replicas == vec![3] {
+            NO_LEADER
+        } else {
+            p.replicas[0]
+        };
+        assert_eq!(p.leader, expected, "{p:?}");
+    }
+    assert!(!image.brokers[&1].fenced && !image.brokers[&2].fenced);
     for (_, c) in controllers {
         c.shutdown().await;
     }

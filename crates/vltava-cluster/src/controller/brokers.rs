@@ -10,6 +10,7 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ControllerError;
@@ -25,7 +26,7 @@ pub struct Decision<A> {
     pub answer: A,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistrationRequest {
     pub broker_id: BrokerId,
     pub incarnation_id: Uuid,
@@ -33,7 +34,7 @@ pub struct RegistrationRequest {
     pub rack: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
     pub broker_id: BrokerId,
     pub broker_epoch: i64,
@@ -43,7 +44,7 @@ pub struct HeartbeatRequest {
     pub want_shutdown: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatAnswer {
     pub is_caught_up: bool,
     pub is_fenced: bool,

@@ -13,7 +13,7 @@ pub mod placement;
 pub mod topics;
 
 /// Why a request to the controller is refused, each with the Kafka error it answers.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ControllerError {
     /// STALE_BROKER_EPOCH
     #[error("broker {broker_id}: epoch {got} is not its current epoch")]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ControllerError;
@@ -10,7 +11,7 @@ use super::placement::place_replicas;
 use crate::image::MetadataImage;
 use crate::records::{ConfigResource, MetadataRecord, NO_LEADER, PartitionRecord};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTopic {
     pub name: String,
     pub topic_id: Uuid,

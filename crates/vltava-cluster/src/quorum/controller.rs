@@ -18,6 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vltava_storage::FileSystem;
 
+use super::active::ControllerService;
+use super::client::ControllerClient;
 use super::log_store::MetadataLogStore;
 use super::network::TcpNetwork;
 use super::state_machine::MetadataStateMachine;
@@ -40,9 +42,9 @@ pub struct QuorumTiming {
 impl Default for QuorumTiming {
     fn default() -> Self {
         QuorumTiming {
-            heartbeat_interval_ms: 100,
-            election_timeout_min_ms: 500,
-            election_timeout_max_ms: 1000,
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
         }
     }
 }
@@ -58,6 +60,8 @@ pub struct ControllerOptions<'a> {
     pub data_dir: &'a Path,
     pub fs: Arc<dyn FileSystem>,
     pub timing: QuorumTiming,
+    /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
+    pub session_timeout_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +82,16 @@ pub enum ControllerError {
     Fatal(#[from] openraft::error::Fatal<NodeId>),
 }
 
-/// A running voter. Dropping it stops its listener; call [`Controller::shutdown`] to stop Raft.
+/// A running voter. Dropping it stops its listener and active-controller task; call
+/// [`Controller::shutdown`] to stop Raft too.
 pub struct Controller {
     pub raft: Raft<MetadataRaft>,
     pub local_addr: SocketAddr,
     images: watch::Receiver<Arc<MetadataImage>>,
-    listener: JoinHandle<()>,
+    /// Reaches the active controller, wherever it is.
+    pub client: ControllerClient,
+    /// The listener and the active-controller task.
+    tasks: [JoinHandle<()>; 2],
 }
 
 impl Controller {
@@ -133,12 +141,19 @@ impl Controller {
         if let Err(error) = raft.initialize(members).await {
             tracing::debug!(%error, "quorum already initialized");
         }
-        let listener = tokio::spawn(server::serve(listener, raft.clone()));
+        let (service, active) =
+            ControllerService::start(raft.clone(), images.clone(), options.session_timeout_ms);
+        let listener = tokio::spawn(server::serve(listener, raft.clone(), service.clone()));
+        let client = ControllerClient {
+            voters: options.voters,
+            local: Some((options.node_id, service)),
+        };
         Ok(Controller {
             raft,
             local_addr,
             images,
-            listener,
+            client,
+            tasks: [listener, active],
         })
     }
 
@@ -149,13 +164,13 @@ impl Controller {
 
     /// Stops Raft and the listener (a clean stop; kill -9 is simply not calling this).
     pub async fn shutdown(self) {
-        self.listener.abort();
+        self.tasks.iter().for_each(JoinHandle::abort);
         let _ = self.raft.shutdown().await;
     }
 }
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        self.listener.abort();
+        self.tasks.iter().for_each(JoinHandle::abort);
     }
 }

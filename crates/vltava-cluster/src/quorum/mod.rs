@@ -2,6 +2,8 @@
 //! the network; openraft writes the algorithm. Each Raft log entry carries the metadata records
 //! one controller decision produced; the state machine replays them into the metadata image.
 
+pub mod active;
+pub mod client;
 pub mod controller;
 pub mod log_store;
 pub mod network;

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::active::{ControllerRequest, ControllerResult};
 use super::{MetadataRaft, NodeId};
 
 /// A frame longer than this closes the connection: a snapshot chunk or a batch of entries is
@@ -23,6 +24,8 @@ pub enum Request {
     AppendEntries(AppendEntriesRequest<MetadataRaft>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<MetadataRaft>),
+    /// A broker's (or a non-leading voter's) request to the active controller.
+    Controller(ControllerRequest),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,6 +35,7 @@ pub enum Response {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    Controller(ControllerResult),
 }
 
 /// Writes `message` as one frame.

@@ -5,10 +5,11 @@ use openraft::Raft;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::MetadataRaft;
+use super::active::ControllerService;
 use super::rpc::{self, Request, Response};
 
 /// Serves `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, raft: Raft<MetadataRaft>) {
+pub async fn serve(listener: TcpListener, raft: Raft<MetadataRaft>, controller: ControllerService) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -19,15 +20,20 @@ pub async fn serve(listener: TcpListener, raft: Raft<MetadataRaft>) {
             }
         };
         let raft = raft.clone();
+        let controller = controller.clone();
         tokio::spawn(async move {
-            if let Err(error) = serve_connection(stream, raft).await {
+            if let Err(error) = serve_connection(stream, raft, controller).await {
                 tracing::debug!(%peer, %error, "controller connection closed");
             }
         });
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, raft: Raft<MetadataRaft>) -> std::io::Result<()> {
+async fn serve_connection(
+    mut stream: TcpStream,
+    raft: Raft<MetadataRaft>,
+    controller: ControllerService,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     while let Some(request) = rpc::read_frame::<_, Request>(&mut stream).await? {
         let response = match request {
@@ -36,6 +42,7 @@ async fn serve_connection(mut stream: TcpStream, raft: Raft<MetadataRaft>) -> st
             Request::InstallSnapshot(r) => {
                 Response::InstallSnapshot(raft.install_snapshot(r).await)
             }
+            Request::Controller(r) => Response::Controller(controller.call(r).await),
         };
         rpc::write_frame(&mut stream, &response).await?;
     }

@@ -1,0 +1,221 @@
+//! The active controller: the voter that leads the quorum takes broker registrations,
+//! heartbeats and admin decisions one at a time, each decided on an image that includes every
+//! earlier decision (`controller/` has the decisions), appends the records, and answers once
+//! they are applied. It also fences brokers whose sessions expire. On a voter that does not
+//! lead, requests are answered `NotController` with the leader, and [`ControllerClient`]
+//! forwards them there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Raft, ServerState};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{MetadataBatch, MetadataRaft, NodeId};
+use crate::controller::ControllerError;
+use crate::controller::brokers::{
+    Decision, HeartbeatAnswer, HeartbeatRequest, RegistrationRequest, fence_expired, heartbeat,
+    register,
+};
+use crate::controller::heartbeats::BrokerSessions;
+use crate::controller::topics::{NewTopic, create_topic};
+use crate::image::MetadataImage;
+use crate::records::MetadataRecord;
+
+/// Requests waiting for the active controller; more wait in the callers (bounded).
+const QUEUED_REQUESTS_MAX: usize = 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    RegisterBroker(RegistrationRequest),
+    BrokerHeartbeat(HeartbeatRequest),
+    CreateTopic(NewTopic),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerAnswer {
+    Registered { broker_epoch: i64 },
+    Heartbeat(HeartbeatAnswer),
+    TopicCreated { offset: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum ControllerFailure {
+    #[error(transparent)]
+    Refused(#[from] ControllerError),
+    /// NOT_CONTROLLER: ask `leader` (unknown during an election).
+    #[error("this node is not the active controller (leader: {leader:?})")]
+    NotController { leader: Option<NodeId> },
+    /// The quorum could not commit the decision (no majority, shutting down).
+    #[error("the controller quorum is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type ControllerResult = Result<ControllerAnswer, ControllerFailure>;
+
+/// Hands requests to the local active-controller task.
+#[derive(Debug, Clone)]
+pub struct ControllerService {
+    queue: mpsc::Sender<(ControllerRequest, oneshot::Sender<ControllerResult>)>,
+}
+
+impl ControllerService {
+    pub fn start(
+        raft: Raft<MetadataRaft>,
+        images: watch::Receiver<Arc<MetadataImage>>,
+        session_timeout_ms: u64,
+    ) -> (ControllerService, JoinHandle<()>) {
+        let (queue, requests) = mpsc::channel(QUEUED_REQUESTS_MAX);
+        let active = Active {
+            raft,
+            images,
+            sessions: BrokerSessions::new(session_timeout_ms),
+            clock: Instant::now(),
+            active_since_ms: None,
+        };
+        let task = tokio::spawn(active.run(requests, session_timeout_ms));
+        (ControllerService { queue }, task)
+    }
+
+    pub async fn call(&self, request: ControllerRequest) -> ControllerResult {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ControllerFailure::Unavailable("the controller is stopping".into());
+        self.queue
+            .send((request, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+struct Active {
+    raft: Raft<MetadataRaft>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    sessions: BrokerSessions,
+    clock: Instant,
+    /// Since when this voter has led, on the controller's clock; `None` while it does not.
+    active_since_ms: Option<u64>,
+}
+
+impl Active {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<(ControllerRequest, oneshot::Sender<ControllerResult>)>,
+        session_timeout_ms: u64,
+    ) {
+        let mut tick =
+            tokio::time::interval(Duration::from_millis((session_timeout_ms / 4).max(10)));
+        loop {
+            tokio::select! {
+                request = requests.recv() => {
+                    let Some((request, reply)) = request else { return };
+                    let answer = self.handle(request).await;
+                    let _ = reply.send(answer);
+                }
+                _ = tick.tick() => {
+                    if let Err(error) = self.fence_expired_sessions().await {
+                        tracing::debug!(%error, "fencing expired sessions");
+                    }
+                }
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// Checks this voter leads and has applied everything committed before deciding; starts
+    /// every broker session afresh when it has just become the leader.
+    async fn lead(&mut self) -> Result<Arc<MetadataImage>, ControllerFailure> {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            self.active_since_ms = None;
+            return Err(ControllerFailure::NotController {
+                leader: metrics.current_leader,
+            });
+        }
+        if let Err(error) = self.raft.ensure_linearizable().await {
+            return Err(ControllerFailure::NotController {
+                leader: error.forward_to_leader().and_then(|f| f.leader_id),
+            });
+        }
+        if self.active_since_ms.is_none() {
+            self.active_since_ms = Some(self.now_ms());
+        }
+        Ok(self.images.borrow().clone())
+    }
+
+    async fn handle(&mut self, request: ControllerRequest) -> ControllerResult {
+        let image = self.lead().await?;
+        let now = self.now_ms();
+        let sessions = &mut self.sessions;
+        let decision = match request {
+            ControllerRequest::RegisterBroker(r) => register(&image, sessions, now, r).map(|d| {
+                answer(d, |broker_epoch| ControllerAnswer::Registered {
+                    broker_epoch,
+                })
+            }),
+            ControllerRequest::BrokerHeartbeat(r) => {
+                heartbeat(&image, sessions, now, r).map(|d| answer(d, ControllerAnswer::Heartbeat))
+            }
+            ControllerRequest::CreateTopic(t) => create_topic(&image, t).map(|records| Decision {
+                records,
+                answer: ControllerAnswer::TopicCreated { offset: -1 },
+            }),
+        }?;
+        let offset = self.commit(decision.records).await?;
+        Ok(match decision.answer {
+            ControllerAnswer::TopicCreated { .. } => ControllerAnswer::TopicCreated { offset },
+            other => other,
+        })
+    }
+
+    async fn fence_expired_sessions(&mut self) -> Result<(), ControllerFailure> {
+        if self.raft.metrics().borrow().state != ServerState::Leader {
+            self.active_since_ms = None;
+            return Ok(());
+        }
+        let image = self.lead().await?;
+        let since = self.active_since_ms.unwrap_or(0);
+        let now = self.now_ms();
+        let records = fence_expired(&image, &mut self.sessions, now, since);
+        if !records.is_empty() {
+            tracing::info!(
+                records = records.len(),
+                "fencing brokers whose sessions expired"
+            );
+        }
+        self.commit(records).await.map(|_| ())
+    }
+
+    /// Appends `records` as one batch and waits until it is applied; the applied offset.
+    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<i64, ControllerFailure> {
+        if records.is_empty() {
+            return Ok(self.images.borrow().offset);
+        }
+        match self.raft.client_write(MetadataBatch { records }).await {
+            Ok(response) => Ok(response.data.offset),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ControllerFailure::NotController {
+                    leader: f.leader_id,
+                })
+            }
+            Err(error) => Err(ControllerFailure::Unavailable(error.to_string())),
+        }
+    }
+}
+
+fn answer<A>(
+    decision: Decision<A>,
+    wrap: impl FnOnce(A) -> ControllerAnswer,
+) -> Decision<ControllerAnswer> {
+    Decision {
+        records: decision.records,
+        answer: wrap(decision.answer),
+    }
+}
