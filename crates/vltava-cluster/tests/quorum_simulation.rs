@@ -211,13 +211,16 @@ impl Simulation {
             heartbeat_interval: 50,
             election_timeout_min: timeout,
             election_timeout_max: timeout + 1,
-            // Snapshots are not yet on disk: keep the whole log so a restart replays it.
-            snapshot_policy: SnapshotPolicy::Never,
+            // Frequent snapshots and purges, so that crashes land around them too.
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(7),
+            max_in_snapshot_log_to_keep: 2,
+            purge_batch_size: 1,
             ..Config::default()
         };
         let config = Arc::new(config.validate().expect("valid raft config"));
         let store = MetadataLogStore::open(disk.clone(), Path::new("/meta")).expect("open log");
-        let state_machine = MetadataStateMachine::new();
+        let state_machine = MetadataStateMachine::open(disk.clone(), Path::new("/meta"))
+            .expect("open state machine");
         let images = state_machine.subscribe();
         let network = NetworkFactory {
             router: self.router.clone(),
@@ -409,6 +412,13 @@ async fn simulate(seed: u64) -> Vec<String> {
         sim.acknowledged.len() >= 3,
         "seed {seed}: writes acknowledged"
     );
+    // The run must have exercised snapshots and the log purge behind them.
+    let purged = VOTERS
+        .iter()
+        .filter_map(|id| sim.raft(*id))
+        .filter(|raft| raft.metrics().borrow().purged.is_some())
+        .count();
+    assert!(purged > 0, "seed {seed}: no voter purged its log");
     for id in VOTERS {
         if let Some(raft) = sim.raft(id) {
             let _ = raft.shutdown().await;
@@ -421,7 +431,7 @@ async fn simulate(seed: u64) -> Vec<String> {
         .map(|(term, leader)| format!("term {term}: {leader}"))
         .collect();
     eprintln!(
-        "seed {seed}: {} proposed, {} acknowledged, {} steps, leaders {terms:?}",
+        "seed {seed}: {} proposed, {} acknowledged, {purged} voters purged, {} steps, leaders {terms:?}",
         sim.proposed,
         sim.acknowledged.len(),
         step

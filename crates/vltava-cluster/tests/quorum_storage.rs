@@ -27,8 +27,10 @@ struct OnSimFs;
 impl StoreBuilder<MetadataRaft, MetadataLogStore, MetadataStateMachine, ()> for OnSimFs {
     async fn build(&self) -> Result<((), MetadataLogStore, MetadataStateMachine), StorageError> {
         let fs: Arc<dyn FileSystem> = Arc::new(SimFs::new());
-        let store = MetadataLogStore::open(fs, Path::new("/meta")).map_err(open_error)?;
-        Ok(((), store, MetadataStateMachine::new()))
+        let store = MetadataLogStore::open(fs.clone(), Path::new("/meta")).map_err(open_error)?;
+        let state_machine =
+            MetadataStateMachine::open(fs, Path::new("/meta")).map_err(open_error)?;
+        Ok(((), store, state_machine))
     }
 }
 
@@ -40,16 +42,12 @@ impl StoreBuilder<MetadataRaft, MetadataLogStore, MetadataStateMachine, tempfile
     async fn build(
         &self,
     ) -> Result<(tempfile::TempDir, MetadataLogStore, MetadataStateMachine), StorageError> {
-        let dir = tempfile::tempdir().map_err(|e| {
-            StorageError::from_io_error(
-                openraft::ErrorSubject::Store,
-                openraft::ErrorVerb::Write,
-                e,
-            )
-        })?;
-        let store = MetadataLogStore::open(Arc::new(RealFs), &dir.path().join("meta"))
-            .map_err(open_error)?;
-        Ok((dir, store, MetadataStateMachine::new()))
+        let dir = tempfile::tempdir().map_err(open_error)?;
+        let meta = dir.path().join("meta");
+        let store = MetadataLogStore::open(Arc::new(RealFs), &meta).map_err(open_error)?;
+        let state_machine =
+            MetadataStateMachine::open(Arc::new(RealFs), &meta).map_err(open_error)?;
+        Ok((dir, store, state_machine))
     }
 }
 

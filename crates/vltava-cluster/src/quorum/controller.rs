@@ -26,6 +26,10 @@ use super::state_machine::MetadataStateMachine;
 use super::{MetadataRaft, NodeId, server};
 use crate::image::MetadataImage;
 
+/// Entries between metadata snapshots. Heartbeats that change nothing write nothing, so this
+/// counts decisions (registrations, fencing, topics).
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 1000;
+
 /// Where the metadata log lives inside a data directory (Kafka's `__cluster_metadata-0`).
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata";
 
@@ -102,21 +106,21 @@ impl Controller {
         let listener = options.listener;
         let local_addr = listener.local_addr().map_err(ControllerError::Listener)?;
         let dir = options.data_dir.join(METADATA_LOG_DIR);
-        let store = MetadataLogStore::open(options.fs, &dir).map_err(|source| {
-            ControllerError::MetadataLog {
-                path: dir.clone(),
-                source,
-            }
-        })?;
-        let state_machine = MetadataStateMachine::new();
+        let metadata_log = |source| ControllerError::MetadataLog {
+            path: dir.clone(),
+            source,
+        };
+        let store = MetadataLogStore::open(options.fs.clone(), &dir).map_err(metadata_log)?;
+        let state_machine = MetadataStateMachine::open(options.fs, &dir).map_err(metadata_log)?;
         let images = state_machine.subscribe();
         let config = Config {
             cluster_name: "vltava".into(),
             heartbeat_interval: options.timing.heartbeat_interval_ms,
             election_timeout_min: options.timing.election_timeout_min_ms,
             election_timeout_max: options.timing.election_timeout_max_ms,
-            // Snapshots are not yet kept on disk: keep the whole log, so a restart replays it.
-            snapshot_policy: SnapshotPolicy::Never,
+            // A snapshot (the image as records) every so many entries; the log before it is
+            // purged, so restart time follows the cluster's size, not its age.
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
             ..Config::default()
         }
         .validate()?;

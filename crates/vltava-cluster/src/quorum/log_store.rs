@@ -23,6 +23,7 @@ use openraft::{ErrorSubject, ErrorVerb, RaftLogId, RaftLogReader};
 use serde::{Deserialize, Serialize};
 use vltava_storage::{FileSystem, LogFile};
 
+use super::files::{read_file, replace_file};
 use super::{Entry, LogId, MetadataRaft, StorageError, Vote};
 
 const LOG_FILE: &str = "raft.log";
@@ -128,25 +129,13 @@ fn open_log_file(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<Arc<dyn Log
     Ok(file)
 }
 
-/// Writes `name` in `dir` as `bytes` so that a crash leaves the old or the new content.
-fn replace_file(fs: &dyn FileSystem, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let file = fs.open(&tmp, true)?;
-    file.set_len(0)?;
-    file.append(bytes)?;
-    file.sync_data()?;
-    fs.rename(&tmp, &dir.join(name))?;
-    fs.sync_dir(dir)
-}
-
 fn read_state(fs: &dyn FileSystem, path: &Path) -> std::io::Result<RaftState> {
-    if !fs.exists(path) {
-        return Ok(RaftState::default());
+    match read_file(fs, path)? {
+        None => Ok(RaftState::default()),
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{STATE_FILE}: {e}")))
+        }
     }
-    let file = fs.open(path, false)?;
-    let mut bytes = vec![0u8; usize::try_from(file.len()?).map_err(std::io::Error::other)?];
-    file.read_at(&mut bytes, 0)?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{STATE_FILE}: {e}")))
 }
 
 fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> std::io::Result<()> {

@@ -1,9 +1,6 @@
 //! openraft's network over TCP: one connection per peer, opened on first use and dropped on
 //! any error (the next call reconnects), one request at a time with openraft's deadline.
 
-// openraft's RPC error types are large, and its network trait fixes them.
-#![allow(clippy::result_large_err)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
