@@ -75,7 +75,11 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).await?;
-    serde_json::from_slice(&body)
-        .map(Some)
+    decode(&body).map(Some)
+}
+
+/// Decodes one frame's body (the fuzz target's entry point).
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> std::io::Result<T> {
+    serde_json::from_slice(body)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
