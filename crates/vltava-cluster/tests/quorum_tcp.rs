@@ -15,6 +15,7 @@ use vltava_cluster::controller::topics::NewTopic;
 use vltava_cluster::quorum::active::{ControllerAnswer, ControllerRequest};
 use vltava_cluster::quorum::client::ControllerClient;
 use vltava_cluster::quorum::controller::{Controller, ControllerOptions, QuorumTiming};
+use vltava_cluster::quorum::lifecycle::{BrokerIdentity, BrokerLifecycle, BrokerState};
 use vltava_cluster::quorum::{MetadataBatch, NodeId};
 use vltava_cluster::records::{Endpoint, NO_LEADER};
 use vltava_cluster::{MetadataImage, MetadataRecord};
@@ -336,6 +337,100 @@ async fn brokers_register_through_any_voter_and_a_silent_broker_is_fenced() -> R
         assert_eq!(p.leader, expected, "{p:?}");
     }
     assert!(!image.brokers[&1].fenced && !image.brokers[&2].fenced);
+    for (_, c) in controllers {
+        c.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_in_controlled_shutdown_hands_over_its_leaderships_before_it_stops()
+-> Result<(), BoxError> {
+    let Quorum {
+        dirs: _dirs,
+        voters,
+        controllers,
+    } = start_quorum().await?;
+    let mut states = BTreeMap::new();
+    let mut stops = BTreeMap::new();
+    let mut tasks = Vec::new();
+    for id in [1, 2, 3] {
+        let identity = BrokerIdentity {
+            broker_id: id,
+            endpoints: broker(id).endpoints,
+            rack: None,
+            heartbeat_interval_ms: 200,
+        };
+        let client = ControllerClient {
+            voters: voters.clone(),
+            local: None,
+        };
+        let images = controllers[&(id as u64)].images();
+        let (lifecycle, state) = BrokerLifecycle::new(identity, client, images);
+        let epoch = lifecycle.register().await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tasks.push(tokio::spawn(
+            async move { lifecycle.run(epoch, stopped).await },
+        ));
+        states.insert(id, state);
+        stops.insert(id, stop);
+    }
+    for state in states.values_mut() {
+        tokio::time::timeout(
+            WAIT,
+            state.wait_for(|s| matches!(s, BrokerState::Running { .. })),
+        )
+        .await
+        .map_err(|_| "a broker was never unfenced")??;
+    }
+    let client = &controllers[&1].client;
+    client
+        .call(ControllerRequest::CreateTopic(NewTopic {
+            name: "orders".into(),
+            topic_id: Uuid::new_v4(),
+            partitions: 6,
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+        }))
+        .await?;
+    wait_image(&controllers[&1], |image| image.topic("orders").is_some()).await?;
+    let images = controllers[&1].images();
+    let leads = |image: &MetadataImage, broker: i32| {
+        image.topic("orders").map_or(0, |t| {
+            t.partitions.values().filter(|p| p.leader == broker).count()
+        })
+    };
+    assert_eq!(
+        leads(&images.borrow(), 2),
+        2,
+        "placement gives broker 2 two leaderships"
+    );
+
+    stops[&2].send_replace(true);
+    let mut state = states[&2].clone();
+    tokio::time::timeout(WAIT, state.wait_for(|s| *s == BrokerState::ShutDown))
+        .await
+        .map_err(|_| "broker 2 never shut down")??;
+    // By the time it may stop, every partition is led by another broker (as voter 1 sees
+    // once it has applied what the active controller committed).
+    let committed = controllers
+        .values()
+        .map(|c| c.images().borrow().offset)
+        .max()
+        .unwrap_or(-1);
+    wait_image(&controllers[&1], |image| image.offset >= committed).await?;
+    let image = images.borrow().clone();
+    assert_eq!(leads(&image, 2), 0);
+    for p in image.topic("orders").ok_or("orders")?.partitions.values() {
+        assert!(p.leader == 1 || p.leader == 3, "{p:?}");
+        assert!(!p.isr.contains(&2));
+    }
+    for stop in stops.values() {
+        stop.send_replace(true);
+    }
+    for task in tasks {
+        task.await??;
+    }
     for (_, c) in controllers {
         c.shutdown().await;
     }

@@ -10,6 +10,7 @@ pub mod active;
 pub mod client;
 pub mod controller;
 pub mod files;
+pub mod lifecycle;
 pub mod log_store;
 pub mod network;
 pub mod rpc;
