@@ -63,6 +63,9 @@ pub enum BrokerError {
     /// would move every group's committed offsets.
     #[error("cannot add partitions to the internal topic {0}")]
     InternalTopicPartitions(String),
+    /// Produce to an internal topic: only the broker writes its own state (Kafka's message).
+    #[error("Cannot append to internal topic {0}")]
+    InternalTopicAppend(String),
     #[error("Cannot delete records of internal topic {0}")]
     InternalTopicRecordDeletion(String),
     #[error(
@@ -115,6 +118,7 @@ impl BrokerError {
                 ResponseError::PolicyViolation
             }
             BrokerError::InternalTopicRecordDeletion(_) => ResponseError::InvalidTopicException,
+            BrokerError::InternalTopicAppend(_) => ResponseError::InvalidTopicException,
             BrokerError::LogStartOffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             BrokerError::NoSuchTopic(_) | BrokerError::NoSuchPartition { .. } => {
                 ResponseError::UnknownTopicOrPartition
