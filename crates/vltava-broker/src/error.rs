@@ -36,12 +36,6 @@ pub enum BrokerError {
     Group(#[from] GroupError),
     #[error("__consumer_offsets record not durable within the commit timeout")]
     OffsetCommitTimedOut,
-    #[error("__consumer_offsets partition {partition} near offset {offset}: {reason}")]
-    OffsetsLogCorrupt {
-        partition: i32,
-        offset: i64,
-        reason: String,
-    },
     /// CreatePartitions asking for the count the topic has (Kafka's message).
     #[error("Topic already has {current} partition(s).")]
     PartitionCountUnchanged { current: i32 },
@@ -127,9 +121,7 @@ impl BrokerError {
                 ResponseError::InvalidRequest
             }
             BrokerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
-            BrokerError::MetadataIo { .. } | BrokerError::OffsetsLogCorrupt { .. } => {
-                ResponseError::KafkaStorageError
-            }
+            BrokerError::MetadataIo { .. } => ResponseError::KafkaStorageError,
         };
         error.code()
     }
