@@ -36,12 +36,6 @@ pub enum BrokerError {
     Group(#[from] GroupError),
     #[error("__consumer_offsets record not durable within the commit timeout")]
     OffsetCommitTimedOut,
-    #[error("__consumer_offsets partition {partition} near offset {offset}: {reason}")]
-    OffsetsLogCorrupt {
-        partition: i32,
-        offset: i64,
-        reason: String,
-    },
     /// CreatePartitions asking for the count the topic has (Kafka's message).
     #[error("Topic already has {current} partition(s).")]
     PartitionCountUnchanged { current: i32 },
@@ -63,6 +57,9 @@ pub enum BrokerError {
     /// would move every group's committed offsets.
     #[error("cannot add partitions to the internal topic {0}")]
     InternalTopicPartitions(String),
+    /// Produce to an internal topic: only the broker writes its own state (Kafka's message).
+    #[error("Cannot append to internal topic {0}")]
+    InternalTopicAppend(String),
     #[error("Cannot delete records of internal topic {0}")]
     InternalTopicRecordDeletion(String),
     #[error(
@@ -115,6 +112,7 @@ impl BrokerError {
                 ResponseError::PolicyViolation
             }
             BrokerError::InternalTopicRecordDeletion(_) => ResponseError::InvalidTopicException,
+            BrokerError::InternalTopicAppend(_) => ResponseError::InvalidTopicException,
             BrokerError::LogStartOffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             BrokerError::NoSuchTopic(_) | BrokerError::NoSuchPartition { .. } => {
                 ResponseError::UnknownTopicOrPartition
@@ -123,9 +121,7 @@ impl BrokerError {
                 ResponseError::InvalidRequest
             }
             BrokerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
-            BrokerError::MetadataIo { .. } | BrokerError::OffsetsLogCorrupt { .. } => {
-                ResponseError::KafkaStorageError
-            }
+            BrokerError::MetadataIo { .. } => ResponseError::KafkaStorageError,
         };
         error.code()
     }

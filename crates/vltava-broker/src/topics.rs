@@ -37,7 +37,7 @@ impl Topic {
     }
 
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        topic_name::is_internal(&self.name)
     }
 }
 

@@ -7,7 +7,12 @@
 //! | group metadata | i16 2, string group | (read past, not written yet) |
 //!
 //! Strings are Kafka's non-flexible strings: i16 byte length, then UTF-8. Values of versions
-//! 0 to 3 are read; newer ones are refused as malformed rather than misread.
+//! 0 to 3 are read as such. From version 4 on the value is flexible (compact metadata string,
+//! then tagged fields) and, by KIP-915, later versions may only add tagged fields: so any
+//! version of 4 or more is read as version 4 and its tagged fields are left unread, as Kafka
+//! reads a newer value with the newest schema it knows. A negative version, an unknown key
+//! version or a record cut short is refused as malformed rather than misread; the loader
+//! skips such records (KIP-915 skips unknown key versions too).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -21,6 +26,8 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+/// The first flexible offset commit value version (KIP-915): compact strings, tagged fields.
+const OFFSET_COMMIT_VALUE_FLEXIBLE_VERSION: i16 = 4;
 
 /// One record of `__consumer_offsets` that vltava acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,8 +96,8 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<OffsetsRecord, Malform
 
 fn decode_offset_value(mut value: &[u8]) -> Result<CommittedOffset, MalformedRecord> {
     let version = get_i16(&mut value)?;
-    if !(0..=OFFSET_COMMIT_VALUE_VERSION).contains(&version) {
-        return Err(MalformedRecord("unknown offset value version"));
+    if version < 0 {
+        return Err(MalformedRecord("negative offset value version"));
     }
     let offset = get_i64(&mut value)?;
     let leader_epoch = if version >= 3 {
@@ -98,7 +105,11 @@ fn decode_offset_value(mut value: &[u8]) -> Result<CommittedOffset, MalformedRec
     } else {
         -1
     };
-    let metadata = get_string(&mut value)?;
+    let metadata = if version >= OFFSET_COMMIT_VALUE_FLEXIBLE_VERSION {
+        get_compact_string(&mut value)?
+    } else {
+        get_string(&mut value)?
+    };
     let commit_timestamp_ms = get_i64(&mut value)?;
     Ok(CommittedOffset {
         offset,
@@ -129,6 +140,38 @@ fn get_i64(buf: &mut &[u8]) -> Result<i64, MalformedRecord> {
 
 fn get_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
     let len = usize::try_from(get_i16(buf)?).map_err(|_| MalformedRecord("null string"))?;
+    take_string(buf, len)
+}
+
+/// A flexible version's string: unsigned varint of length + 1 (0 is null), then UTF-8.
+fn get_compact_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
+    let len_plus_one = get_uvarint(buf)?;
+    let len = len_plus_one
+        .checked_sub(1)
+        .ok_or(MalformedRecord("null string"))?;
+    // Bounded like the non-flexible strings, so that whatever is read can be written back.
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&len| len <= i16::MAX as usize)
+        .ok_or(MalformedRecord("string too long"))?;
+    take_string(buf, len)
+}
+
+/// Kafka's unsigned varint: at most 5 bytes for a 32-bit value.
+fn get_uvarint(buf: &mut &[u8]) -> Result<u32, MalformedRecord> {
+    const UVARINT32_BYTES_MAX: u32 = 5;
+    let mut value = 0u32;
+    for shift in 0..UVARINT32_BYTES_MAX {
+        let byte = buf.try_get_u8().map_err(|_| MalformedRecord("truncated"))?;
+        value |= u32::from(byte & 0x7f) << (7 * shift);
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(MalformedRecord("varint longer than 5 bytes"))
+}
+
+fn take_string(buf: &mut &[u8], len: usize) -> Result<String, MalformedRecord> {
     if buf.len() < len {
         return Err(MalformedRecord("truncated string"));
     }
@@ -189,6 +232,31 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_flexible_value_is_read_as_version_4_ignoring_its_tagged_fields() {
+        let (group_id, partition, committed) = sample();
+        let key = offset_key(&group_id, &partition);
+        for version in [4i16, 9] {
+            let mut value = BytesMut::new();
+            value.put_i16(version);
+            value.put_i64(committed.offset);
+            value.put_i32(committed.leader_epoch);
+            value.put_u8(2); // compact string "m": length + 1
+            value.put_slice(b"m");
+            value.put_i64(committed.commit_timestamp_ms);
+            value.put_slice(&[1, 42, 2, b'x', b'x']); // one unknown tagged field
+            assert_eq!(
+                decode(&key, Some(&value)),
+                Ok(OffsetsRecord::Offset {
+                    group_id: group_id.clone(),
+                    partition: partition.clone(),
+                    committed: Some(committed.clone())
+                }),
+                "version {version}"
+            );
+        }
+    }
+
+    #[test]
     fn a_tombstone_deletes() {
         let (group_id, partition, _) = sample();
         let key = offset_key(&group_id, &partition);
@@ -213,6 +281,9 @@ mod tests {
             assert!(decode(&key, Some(&value[..cut])).is_err());
         }
         assert!(decode(&[0, 9], None).is_err());
+        let mut negative = value.to_vec();
+        negative[..2].copy_from_slice(&(-1i16).to_be_bytes());
+        assert!(decode(&key, Some(&negative)).is_err());
         assert_eq!(
             decode(&[0, 2, 0, 1, b'g'], None),
             Ok(OffsetsRecord::GroupMetadata)

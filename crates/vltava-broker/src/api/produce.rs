@@ -61,6 +61,17 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
             let response = PartitionProduceResponse::default()
                 .with_index(partition_data.index)
                 .with_base_offset(INVALID_OFFSET);
+            // Only the broker writes its internal topics: a record its loader cannot read
+            // must not get in from a client. Kafka 4.4 refuses the same way, before looking
+            // for the partition (its one exception, client id `__admin_client`, is not
+            // copied: any client can send that id).
+            if let Ok(t) = &topic
+                && t.is_internal()
+            {
+                let refused = BrokerError::InternalTopicAppend(t.name.to_string());
+                partitions.push(with_error(response, &refused));
+                continue;
+            }
             let target = topic.as_ref().map_err(|e| e.code()).and_then(|t| {
                 t.partition(partition_data.index)
                     .cloned()
@@ -73,6 +84,7 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                     continue;
                 }
             };
+
             let Some(records) = partition_data.records else {
                 partitions.push(response.with_error_code(ResponseError::CorruptMessage.code()));
                 continue;

@@ -41,8 +41,9 @@ impl GroupCoordinator {
         };
         let mut inner = self.lock();
         let mut loaded = 0usize;
+        let mut skipped = 0u64;
         for partition in &topic.partitions {
-            replay(partition, |record, log_offset| {
+            skipped += replay(partition, |record, log_offset| {
                 if let OffsetsRecord::Offset {
                     group_id,
                     partition,
@@ -58,6 +59,7 @@ impl GroupCoordinator {
         }
         tracing::info!(
             records = loaded,
+            skipped,
             groups = inner.offsets.groups().len(),
             "loaded committed offsets from {OFFSETS_TOPIC}"
         );
@@ -247,42 +249,69 @@ fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes
     Ok(batch.freeze())
 }
 
-/// Calls `apply` with every record of the partition, in log order, with its offset.
-fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> Result<()> {
-    let corrupt = |offset: i64, reason: String| BrokerError::OffsetsLogCorrupt {
-        partition: partition.index,
-        offset,
-        reason,
+/// Calls `apply` with every record of the partition, in log order, with its offset; returns
+/// how many records it skipped as unreadable. A record (or a whole batch) that cannot be
+/// parsed is logged with its partition and offset and skipped, never fatal: Kafka skips
+/// unknown record types since KIP-915, and one bad record must not keep the broker from
+/// starting (a client could once write one with a single Produce).
+fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> Result<u64> {
+    let skip = |offset: i64, reason: &dyn std::fmt::Display| {
+        tracing::warn!(
+            partition = partition.index,
+            offset,
+            %reason,
+            "skipped an unreadable {OFFSETS_TOPIC} record"
+        );
     };
+    let mut skipped = 0u64;
     let mut offset = partition.offsets().log_start_offset;
     let end = partition.high_watermark();
     while offset < end {
-        let mut bytes = partition.read(offset, LOAD_READ_BYTES, true)?.records;
+        let bytes = partition.read(offset, LOAD_READ_BYTES, true)?.records;
         let start = offset;
+        // Batch by batch, so that one that cannot be decoded costs only its own records.
         // Continue after each batch's last offset, not its last record's: log compaction
         // removes records (and whole batches), leaving gaps that must be stepped over.
         let mut at = 0;
         while let Ok(header) = vltava_storage::BatchHeader::parse(&bytes[at.min(bytes.len())..]) {
+            let Some(mut batch) = bytes
+                .get(at..at + header.total_size())
+                .map(|b| bytes.slice_ref(b))
+            else {
+                break;
+            };
             offset = offset.max(header.last_offset() + 1);
             at += header.total_size();
-        }
-        let batches = RecordBatchDecoder::decode_all(&mut bytes)
-            .map_err(|e| corrupt(start, e.to_string()))?;
-        for record in batches.into_iter().flat_map(|b| b.records) {
-            if record.control {
-                continue;
-            }
-            let Some(key) = record.key else {
-                continue;
+            let records = match RecordBatchDecoder::decode_all(&mut batch) {
+                Ok(batches) => batches.into_iter().flat_map(|b| b.records),
+                Err(error) => {
+                    skip(header.base_offset, &error);
+                    skipped += u64::try_from(header.records_count).unwrap_or(0);
+                    continue;
+                }
             };
-            let decoded = decode_offsets_record(&key, record.value.as_deref())
-                .map_err(|e| corrupt(record.offset, e.to_string()))?;
-            apply(decoded, record.offset);
+            for record in records {
+                if record.control {
+                    continue;
+                }
+                let decoded = match &record.key {
+                    Some(key) => decode_offsets_record(key, record.value.as_deref())
+                        .map_err(|e| e.to_string()),
+                    None => Err("no key".to_string()),
+                };
+                match decoded {
+                    Ok(decoded) => apply(decoded, record.offset),
+                    Err(reason) => {
+                        skip(record.offset, &reason);
+                        skipped += 1;
+                    }
+                }
+            }
         }
         if offset == start {
             // An empty read: nothing more can be learnt here.
             break;
         }
     }
-    Ok(())
+    Ok(skipped)
 }
