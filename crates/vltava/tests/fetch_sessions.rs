@@ -1,9 +1,11 @@
-//! Incremental fetch sessions (KIP-227) over the raw protocol: clients do not show which
-//! partitions an incremental response carried, so these tests build the requests themselves.
+//! Incremental fetch sessions (KIP-227) and the response size cap over the raw protocol:
+//! clients do not show which partitions an incremental response carried, nor ask for more
+//! than their own fetch.max.bytes, so these tests build the requests themselves.
 //!
 //! Guards against: the session being updated by a long-poll pass whose response was thrown
 //! away, so a log start offset moved by DeleteRecords during the poll was "already reported"
-//! and never reached the client in any later incremental response.
+//! and never reached the client in any later incremental response; and a Fetch response as
+//! large as the request asks (1 GiB), with no broker-side fetch.max.bytes.
 
 mod common;
 
@@ -33,7 +35,12 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-fn fetch_request(session_id: i32, epoch: i32, partitions: &[(i32, i64)]) -> FetchRequest {
+fn fetch_request(
+    topic: &str,
+    session_id: i32,
+    epoch: i32,
+    partitions: &[(i32, i64)],
+) -> FetchRequest {
     let partitions = partitions
         .iter()
         .map(|(partition, offset)| {
@@ -48,7 +55,7 @@ fn fetch_request(session_id: i32, epoch: i32, partitions: &[(i32, i64)]) -> Fetc
     } else {
         vec![
             FetchTopic::default()
-                .with_topic(name("polled"))
+                .with_topic(name(topic))
                 .with_partitions(partitions),
         ]
     };
@@ -121,7 +128,10 @@ async fn a_log_start_offset_moved_during_a_long_poll_reaches_the_session() -> Te
 
     // Open a session at the end of both partitions: partition 0 reports log start 0.
     let mut poller = connect(broker.bootstrap(), TIMEOUT)?;
-    let full = fetch(&mut poller, fetch_request(0, 0, &[(0, 10), (1, 0)]))?;
+    let full = fetch(
+        &mut poller,
+        fetch_request("polled", 0, 0, &[(0, 10), (1, 0)]),
+    )?;
     assert_eq!(full.error_code, 0);
     assert_ne!(full.session_id, 0, "no session was opened");
     assert_eq!(log_start_offset(&full, 0), Some(0));
@@ -129,7 +139,7 @@ async fn a_log_start_offset_moved_during_a_long_poll_reaches_the_session() -> Te
     // An incremental long poll that cannot be satisfied by a few bytes. While it waits,
     // DeleteRecords moves partition 0's log start, and a record on partition 1 wakes the poll,
     // whose pass sees both changes but, still short of min_bytes, is not sent.
-    let poll = fetch_request(full.session_id, 1, &[])
+    let poll = fetch_request("polled", full.session_id, 1, &[])
         .with_max_wait_ms(LONG_POLL_MS)
         .with_min_bytes(1 << 20);
     let frame = request_frame(ApiKey::Fetch, FETCH_VERSION, 1, |buffer| {
@@ -144,7 +154,10 @@ async fn a_log_start_offset_moved_during_a_long_poll_reaches_the_session() -> Te
     assert_eq!(polled.error_code, 0);
 
     // The moved log start must be in the response that was sent, or at the latest in the next.
-    let next = fetch(&mut poller, fetch_request(full.session_id, 2, &[]))?;
+    let next = fetch(
+        &mut poller,
+        fetch_request("polled", full.session_id, 2, &[]),
+    )?;
     assert_eq!(next.error_code, 0);
     let reported = [log_start_offset(&polled, 0), log_start_offset(&next, 0)];
     assert!(
@@ -152,6 +165,36 @@ async fn a_log_start_offset_moved_during_a_long_poll_reaches_the_session() -> Te
         "the new log start offset 5 never reached the session: long poll {:?}, next {:?}",
         reported[0],
         reported[1]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_asking_for_a_gibibyte_gets_at_most_fetch_max_bytes() -> TestResult {
+    const CAP_BYTES: usize = 1024;
+    const PARTITIONS: i32 = 8;
+    let broker = vltava_testkit::start_broker(&["--fetch-max-bytes", &CAP_BYTES.to_string()])?;
+    common::create_topics(broker.bootstrap(), &[("capped", PARTITIONS)]).await?;
+    let producer = common::producer(broker.bootstrap(), &[("acks", "all")])?;
+    for partition in 0..PARTITIONS {
+        common::produce(&producer, "capped", partition, 20).await?;
+    }
+    let partitions: Vec<(i32, i64)> = (0..PARTITIONS).map(|p| (p, 0)).collect();
+    let request = fetch_request("capped", 0, -1, &partitions).with_max_bytes(1 << 30);
+    let mut stream = connect(broker.bootstrap(), TIMEOUT)?;
+    let response = fetch(&mut stream, request)?;
+    assert_eq!(response.error_code, 0);
+    let record_bytes: usize = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+        .sum();
+    // Each batch here is one small record, far below the cap, so the first-batch exception
+    // does not apply: the whole response stays within it.
+    assert!(
+        record_bytes > 0 && record_bytes <= CAP_BYTES,
+        "{record_bytes} record bytes with fetch.max.bytes {CAP_BYTES}"
     );
     Ok(())
 }

@@ -98,7 +98,10 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
         by_id,
         read_committed: request.isolation_level == READ_COMMITTED,
         min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
-        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+        // The broker's fetch.max.bytes caps what the request asks for.
+        max_bytes: usize::try_from(request.max_bytes)
+            .unwrap_or(0)
+            .min(context.broker.config.fetch_response_bytes_max),
         max_wait: Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)),
     };
     Reply::Later(Box::pin(plan.run()))
