@@ -55,7 +55,14 @@ pub struct BrokerConfig {
     pub offsets_commit_timeout_ms: u64,
     /// `offsets.retention.minutes`, in ms: offsets of an empty group older than this expire.
     pub offsets_retention_ms: i64,
+
+    /// `fetch.max.bytes`: the most record bytes one Fetch response carries, whatever the
+    /// request's max_bytes (the first batch still goes whole if larger, KIP-74).
+    pub fetch_response_bytes_max: usize,
 }
+
+/// Kafka's `fetch.max.bytes` default, 55 MiB.
+pub const FETCH_RESPONSE_BYTES_MAX_DEFAULT: usize = 57_671_680;
 
 impl BrokerConfig {
     /// The zero-configuration broker: 127.0.0.1:9092, data in `./vltava-data`.
@@ -81,6 +88,8 @@ impl BrokerConfig {
             offset_metadata_bytes_max: 4096,
             offsets_commit_timeout_ms: 5_000,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+
+            fetch_response_bytes_max: FETCH_RESPONSE_BYTES_MAX_DEFAULT,
         }
     }
 }

@@ -41,6 +41,15 @@ pub struct Reported {
     pub log_start_offset: i64,
 }
 
+/// What a partition's answer carries besides its offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// Records or an error: always news for the client.
+    RecordsOrError,
+    /// Only offsets: news only if they moved since the last response sent.
+    OffsetsOnly,
+}
+
 #[derive(Debug)]
 struct Session {
     epoch: i32,
@@ -143,12 +152,13 @@ impl FetchSessions {
 
     /// Records what the response reports and says whether an incremental response must include
     /// this partition (it has records or an error, or its offsets moved since last time).
+    /// Call it only for a response that is sent: what it records counts as told to the client.
     pub fn report(
         &self,
         session_id: i32,
         key: &PartitionKey,
         now: Reported,
-        has_news: bool,
+        payload: Payload,
     ) -> bool {
         if session_id == 0 {
             return true;
@@ -162,7 +172,7 @@ impl FetchSessions {
         };
         let changed = *reported != Some(now);
         *reported = Some(now);
-        has_news || changed
+        payload == Payload::RecordsOrError || changed
     }
 }
 
@@ -271,9 +281,10 @@ mod tests {
             high_watermark: 10,
             log_start_offset: 0,
         };
-        assert!(sessions.report(full.session_id, &key, offsets, false));
-        assert!(!sessions.report(full.session_id, &key, offsets, false));
-        assert!(sessions.report(full.session_id, &key, offsets, true));
+        let offsets_only = Payload::OffsetsOnly;
+        assert!(sessions.report(full.session_id, &key, offsets, offsets_only));
+        assert!(!sessions.report(full.session_id, &key, offsets, offsets_only));
+        assert!(sessions.report(full.session_id, &key, offsets, Payload::RecordsOrError));
         Ok(())
     }
 }

@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// group.consumer.session.timeout.ms) [default: 45000].
     #[arg(long, env = "VLTAVA_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
     group_consumer_session_timeout_ms: Option<i64>,
+
+    /// Most record bytes in one Fetch response; the first batch still goes whole if larger
+    /// (Kafka's fetch.max.bytes) [default: 57671680].
+    #[arg(long, env = "VLTAVA_FETCH_MAX_BYTES")]
+    fetch_max_bytes: Option<usize>,
 }
 
 impl ServeArgs {
@@ -121,6 +126,8 @@ impl ServeArgs {
             group_consumer_session_timeout_ms: self
                 .group_consumer_session_timeout_ms
                 .or(file.group_consumer_session_timeout_ms),
+
+            fetch_max_bytes: self.fetch_max_bytes.or(file.fetch_max_bytes),
         }
     }
 
@@ -194,6 +201,15 @@ impl ServeArgs {
         anyhow::ensure!(
             config.offsets_topic_partitions >= 1,
             "offsets-topic-num-partitions must be at least 1"
+        );
+
+        config.fetch_response_bytes_max = self
+            .fetch_max_bytes
+            .unwrap_or(config.fetch_response_bytes_max);
+        // Kafka's own lower bound for fetch.max.bytes.
+        anyhow::ensure!(
+            config.fetch_response_bytes_max >= 1024,
+            "fetch-max-bytes must be at least 1024"
         );
         Ok(config)
     }

@@ -38,7 +38,6 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -173,31 +172,13 @@ fn elect(
     }
 }
 
-async fn produce(
-    producer: &FutureProducer,
-    topic: &str,
-    partition: i32,
-    count: usize,
-) -> TestResult {
-    for i in 0..count {
-        let value = format!("record {i}");
-        let record = FutureRecord::<[u8], [u8]>::to(topic)
-            .partition(partition)
-            .payload(value.as_bytes());
-        if let Err((error, _)) = producer.send(record, CLIENT_TIMEOUT).await {
-            return Err(format!("produce to {topic}-{partition}: {error}").into());
-        }
-    }
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_advertised_version_of_the_admin_apis_is_answered() -> TestResult {
     let broker = vltava_testkit::start_broker(&[])?;
     let topic = "versions";
     common::create_topics(broker.bootstrap(), &[(topic, 1)]).await?;
     let producer = common::producer(broker.bootstrap(), &[("enable.idempotence", "true")])?;
-    produce(&producer, topic, 0, 10).await?;
+    common::produce(&producer, topic, 0, 10).await?;
     let mut stream = connect(broker.bootstrap(), TIMEOUT)?;
 
     for version in 0..=3i16 {
@@ -439,7 +420,7 @@ async fn a_new_partition_never_shows_records_of_a_deleted_topic() -> TestResult 
     let topic = "reborn";
     common::create_topics(broker.bootstrap(), &[(topic, 3)]).await?;
     let producer = common::producer(broker.bootstrap(), &[])?;
-    produce(&producer, topic, 2, 5).await?;
+    common::produce(&producer, topic, 2, 5).await?;
 
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
@@ -477,7 +458,7 @@ async fn a_fetch_below_the_log_start_offset_reports_where_the_log_now_starts() -
     let topic = "trimmed";
     common::create_topics(broker.bootstrap(), &[(topic, 1)]).await?;
     let producer = common::producer(broker.bootstrap(), &[("acks", "all")])?;
-    produce(&producer, topic, 0, 10).await?;
+    common::produce(&producer, topic, 0, 10).await?;
     let mut stream = connect(broker.bootstrap(), TIMEOUT)?;
     assert_eq!(delete_records(&mut stream, 2, topic, 0, 5)?, (0, 5));
 
@@ -516,8 +497,8 @@ async fn a_topic_created_again_after_delete_starts_empty() -> TestResult {
     let bootstrap = broker.bootstrap();
     common::create_topics(bootstrap, &[("reborn", 2)]).await?;
     let producer = common::producer(bootstrap, &[])?;
-    produce(&producer, "reborn", 0, 5).await?;
-    produce(&producer, "reborn", 1, 3).await?;
+    common::produce(&producer, "reborn", 0, 5).await?;
+    common::produce(&producer, "reborn", 1, 3).await?;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;

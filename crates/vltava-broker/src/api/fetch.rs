@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
-use crate::fetch_session::{FetchTarget, PartitionKey, Reported, ResolvedFetch};
+use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, ResolvedFetch};
 use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
 use crate::partition::Partition;
 
@@ -30,6 +30,17 @@ struct PartitionRead {
     /// Read committed answers carry an aborted-transactions list (empty: none are aborted).
     read_committed: bool,
     current_leader_epoch: i32,
+}
+
+/// One read of every target: what a response would carry, before the session decides which
+/// partitions an incremental response leaves out. A long poll may read several times and
+/// send only the last, so the session is told only about the pass that is sent.
+struct Pass {
+    partitions: Vec<(PartitionKey, PartitionData, Payload)>,
+    /// Record bytes read.
+    bytes: usize,
+    /// Some partition answered with an error (which ends long polling, as in Kafka).
+    errors: bool,
 }
 
 /// One fetch, resolved against its session and ready to be (re)read.
@@ -87,7 +98,10 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
         by_id,
         read_committed: request.isolation_level == READ_COMMITTED,
         min_bytes: usize::try_from(request.min_bytes).unwrap_or(0),
-        max_bytes: usize::try_from(request.max_bytes).unwrap_or(0),
+        // The broker's fetch.max.bytes caps what the request asks for.
+        max_bytes: usize::try_from(request.max_bytes)
+            .unwrap_or(0)
+            .min(context.broker.config.fetch_response_bytes_max),
         max_wait: Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)),
     };
     Reply::Later(Box::pin(plan.run()))
@@ -104,10 +118,10 @@ impl PlannedFetch {
                 .flatten()
                 .map(|p| p.watch_high_watermark())
                 .collect();
-            let (response, bytes, errors) = self.read(&partitions);
+            let pass = self.read(&partitions);
             let waited_enough = tokio::time::Instant::now() >= deadline;
-            if bytes >= self.min_bytes || errors || waited_enough || watchers.is_empty() {
-                return response.into();
+            if pass.bytes >= self.min_bytes || pass.errors || waited_enough || watchers.is_empty() {
+                return self.respond(pass).into();
             }
             let changes = watchers
                 .into_iter()
@@ -117,8 +131,7 @@ impl PlannedFetch {
                 .is_err()
             {
                 // Deadline: answer with what there is now (possibly data that just arrived).
-                let (response, _, _) = self.read(&self.partitions());
-                return response.into();
+                return self.respond(self.read(&self.partitions())).into();
             }
         }
     }
@@ -147,13 +160,9 @@ impl PlannedFetch {
             .collect()
     }
 
-    /// Reads every target once; returns the response, the record bytes in it, and whether any
-    /// partition answered with an error (which ends long polling, as in Kafka).
-    fn read(
-        &self,
-        partitions: &[Result<Arc<Partition>, BrokerError>],
-    ) -> (FetchResponse, usize, bool) {
-        let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    /// Reads every target once, leaving the session untouched.
+    fn read(&self, partitions: &[Result<Arc<Partition>, BrokerError>]) -> Pass {
+        let mut read_partitions = Vec::with_capacity(partitions.len());
         let mut total = 0usize;
         let mut errors = false;
         for (target, partition) in self.resolved.targets.iter().zip(partitions) {
@@ -172,7 +181,12 @@ impl PlannedFetch {
                     total += records;
                     let errored = data.error_code != 0;
                     errors |= errored;
-                    (data, records > 0 || errored)
+                    let payload = if records > 0 || errored {
+                        Payload::RecordsOrError
+                    } else {
+                        Payload::OffsetsOnly
+                    };
+                    (data, payload)
                 }
                 Err(error) => {
                     errors = true;
@@ -180,29 +194,41 @@ impl PlannedFetch {
                     // does not have: no offsets, and an empty (not null) aborted list.
                     let data =
                         errored_partition(error.code()).with_aborted_transactions(Some(Vec::new()));
-                    (data, true)
+                    (data, Payload::RecordsOrError)
                 }
             };
             let data = data.with_partition_index(target.key.partition);
+            read_partitions.push((target.key.clone(), data, news));
+        }
+        Pass {
+            partitions: read_partitions,
+            bytes: total,
+            errors,
+        }
+    }
+
+    /// The response to send for `pass`: the session records what it reports, and an
+    /// incremental response leaves out partitions with nothing new.
+    fn respond(&self, pass: Pass) -> FetchResponse {
+        let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        for (key, data, payload) in pass.partitions {
             let reported = Reported {
                 high_watermark: data.high_watermark,
                 log_start_offset: data.log_start_offset,
             };
-            if !self.broker.fetch_sessions.report(
-                self.resolved.session_id,
-                &target.key,
-                reported,
-                news,
-            ) && self.resolved.incremental
+            if !self
+                .broker
+                .fetch_sessions
+                .report(self.resolved.session_id, &key, reported, payload)
+                && self.resolved.incremental
             {
                 continue;
             }
-            push(&mut topics, &target.key, data);
+            push(&mut topics, &key, data);
         }
-        let response = FetchResponse::default()
+        FetchResponse::default()
             .with_session_id(self.resolved.session_id)
-            .with_responses(topics);
-        (response, total, errors)
+            .with_responses(topics)
     }
 }
 

@@ -266,6 +266,10 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
         ("node.id", config.node_id.to_string()),
         ("num.partitions", config.num_partitions.to_string()),
         (
+            "fetch.max.bytes",
+            config.fetch_response_bytes_max.to_string(),
+        ),
+        (
             "offsets.topic.num.partitions",
             config.offsets_topic_partitions.to_string(),
         ),

@@ -14,7 +14,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, Timestamp};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -41,6 +41,25 @@ pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> Result<FutureProduce
     let mut base = vec![("message.timeout.ms", "30000")];
     base.extend_from_slice(extra);
     Ok(config(bootstrap, &base).create()?)
+}
+
+/// Sends `count` records ("record 0", "record 1", ...) to one partition, each acknowledged.
+pub async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    count: usize,
+) -> TestResult {
+    for i in 0..count {
+        let value = format!("record {i}");
+        let record = FutureRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .payload(value.as_bytes());
+        if let Err((error, _)) = producer.send(record, CLIENT_TIMEOUT).await {
+            return Err(format!("produce to {topic}-{partition}: {error}").into());
+        }
+    }
+    Ok(())
 }
 
 /// A consumer for assign(): no group coordination, no commits.
