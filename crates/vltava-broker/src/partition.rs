@@ -92,11 +92,14 @@ impl Partition {
     /// Appends the record batches of one produce request for this partition.
     ///
     /// Idempotence is checked on the first batch: producers send one batch per partition per
-    /// request, and a payload of several batches is recorded as one.
+    /// request, and a payload of several batches is recorded as one. The batches are
+    /// validated (CRC, sizes, magic, timestamps) before the sequence is checked, as in Kafka:
+    /// a corrupt retry of an appended batch is CORRUPT_MESSAGE, not a duplicate's success.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended> {
         let mut batches = records.to_vec();
         let first = BatchHeader::parse(&batches)?;
         let mut state = self.state();
+        let validated = state.log.validate(&batches, now_ms)?;
         let log_start_offset = state.log.log_start_offset();
         if let SequenceCheck::Duplicate {
             first_offset,
@@ -117,7 +120,9 @@ impl Partition {
             leader_epoch: LEADER_EPOCH,
             now_ms,
         };
-        let info = state.log.append(&mut batches, options)?;
+        let info = state
+            .log
+            .append_validated(&mut batches, validated, options)?;
         state
             .producers
             .record(&first, info.base_offset, info.last_offset);

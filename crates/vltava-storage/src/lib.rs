@@ -31,7 +31,7 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{RecordError, Result, StorageError};
 pub use flush::{FlushScope, PendingFlush};
 pub use fs::{FileSystem, LogFile, RealFs};
-pub use log::{AppendInfo, AppendOptions, Log, ReadSlice};
+pub use log::{AppendInfo, AppendOptions, Log, ReadSlice, Validated};
 pub use sim_fs::SimFs;
 pub use test_batch::TestBatch;
 pub use timestamps::INVALID_TIMESTAMP_MESSAGE;

@@ -29,6 +29,13 @@ pub struct AppendOptions {
     pub now_ms: i64,
 }
 
+/// Proof that [`Log::validate`] accepted a payload: what [`Log::append_validated`] needs of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validated {
+    batch_count: usize,
+    offset_count: i64,
+}
+
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
@@ -168,6 +175,14 @@ impl Log {
     /// Validate, assign offsets in place, and append in one write. Nothing is written if
     /// any batch is invalid.
     pub fn append(&mut self, batches: &mut [u8], opts: AppendOptions) -> Result<AppendInfo> {
+        let validated = self.validate(batches, opts.now_ms)?;
+        self.append_validated(batches, validated, opts)
+    }
+
+    /// Check every batch (framing, magic, CRC, sizes, timestamps) without writing, so that a
+    /// caller can validate before it commits to other state (the broker's idempotence check:
+    /// a corrupt retry of a duplicate must be rejected, not answered as a duplicate).
+    pub fn validate(&self, batches: &[u8], now_ms: i64) -> Result<Validated> {
         self.check_online()?;
         let (mut batch_count, mut offset_count) = (0usize, 0i64);
         let mut timestamps = Ok(());
@@ -175,10 +190,29 @@ impl Log {
             batch_count += 1;
             offset_count += i64::from(h.last_offset_delta) + 1;
             if timestamps.is_ok() {
-                timestamps = timestamps::validate(&batches[at..], h, &self.config, opts.now_ms);
+                timestamps = timestamps::validate(&batches[at..], h, &self.config, now_ms);
             }
         })?;
         timestamps?;
+        Ok(Validated {
+            batch_count,
+            offset_count,
+        })
+    }
+
+    /// Append `batches`, which [`Log::validate`] accepted (`validated` is its answer for these
+    /// very bytes): assign offsets in place and write them in one write.
+    pub fn append_validated(
+        &mut self,
+        batches: &mut [u8],
+        validated: Validated,
+        opts: AppendOptions,
+    ) -> Result<AppendInfo> {
+        self.check_online()?;
+        let Validated {
+            batch_count,
+            offset_count,
+        } = validated;
         let log_append_time_ms = self.stamp_log_append_time(batches, opts.now_ms)?;
         if batches.len() as u64 > SEGMENT_BYTES_MAX {
             return Err(StorageError::MessageTooLarge {
