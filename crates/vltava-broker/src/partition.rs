@@ -250,7 +250,8 @@ impl Partition {
     /// Flushes and records the recovery point, so the next start scans nothing: for shutdown.
     pub fn flush_and_checkpoint(&self) -> Result<()> {
         self.sync(FlushScope::Full)?;
-        Ok(self.state().log.checkpoint()?)
+        let pending = self.state().log.prepare_checkpoint()?;
+        Ok(pending.write()?)
     }
 
     /// Marks the partition as queued for flushing; false if it already was.
@@ -271,12 +272,15 @@ impl Partition {
         // The full flush moves the recovery point (bounding the scan on open after a crash)
         // and lets the cleaner, which works below it, reach the latest closed segments.
         self.sync(FlushScope::Full)?;
-        let mut state = self.state();
-        state.log.roll_if_due(now_ms)?;
-        let deleted = state.log.apply_retention(now_ms)?;
-        // Persisting the recovery point now spares a full scan of older segments on restart.
-        state.log.checkpoint()?;
-        Ok(deleted)
+        // Planned under the lock, made durable outside it: the checkpoint's fsyncs (which
+        // also persist the recovery point, sparing a scan of older segments on restart) and
+        // the file removals never hold up appends.
+        let pending = {
+            let mut state = self.state();
+            state.log.roll_if_due(now_ms)?;
+            state.log.prepare_retention(now_ms)?
+        };
+        Ok(pending.complete()?)
     }
 
     /// Log compaction, when the topic's cleanup.policy has `compact` and the log is due (see
@@ -355,4 +359,69 @@ fn rebuild_producer_state(log: &Log, producers: &mut ProducerStateTable) -> Resu
         producers.record(header, header.base_offset, header.last_offset());
     })?;
     Ok(())
+}
+
+/// Guards against retention holding the partition lock across the fsyncs of its checkpoint:
+/// appends (on tokio workers) then waited for the disk, although the lock is documented as
+/// never held across an fsync.
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use vltava_storage::sim_fs::SyncGate;
+    use vltava_storage::{LogConfig, SimFs, TestBatch};
+
+    use super::*;
+
+    const NOW_MS: i64 = 1_000_000;
+    /// Generous: the append takes microseconds once it is not blocked.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// Opens the gate when dropped, so that a failed assertion does not leave threads stuck.
+    struct OpenOnDrop(Arc<SyncGate>);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
+    #[test]
+    fn an_append_completes_while_retention_waits_for_its_fsync() {
+        let fs = SimFs::new();
+        let dir = Path::new("/retention-0");
+        let log = Log::open(Arc::new(fs.clone()), dir, LogConfig::default(), NOW_MS).unwrap();
+        let partition = Arc::new(Partition::new("t".into(), 0, log, FlushPolicy::Always).unwrap());
+        let batch = TestBatch::new(1, NOW_MS, b"record").encode();
+        partition.append(&batch, NOW_MS).unwrap();
+        // Everything durable, so that the only fsyncs left to retention are its checkpoint's.
+        partition.flush_and_checkpoint().unwrap();
+
+        let gate = OpenOnDrop(fs.hold_syncs());
+        let retention = {
+            let partition = partition.clone();
+            std::thread::spawn(move || partition.apply_retention(NOW_MS))
+        };
+        assert!(gate.0.wait_for_held_sync(WAIT), "retention never fsynced");
+        let (appended, append_result) = mpsc::channel();
+        let appender = {
+            let partition = partition.clone();
+            std::thread::spawn(move || appended.send(partition.append(&batch, NOW_MS)))
+        };
+        let append = append_result.recv_timeout(WAIT);
+        drop(gate);
+
+        let append = append.expect("the append waited for retention's fsync");
+        assert_eq!(append.unwrap().base_offset, 1);
+        assert_eq!(retention.join().unwrap().unwrap(), 0);
+        appender.join().unwrap().unwrap();
+        // The checkpoint covers what was synced before, not the append made during it.
+        let offsets = partition.offsets();
+        assert_eq!(offsets.log_end_offset, 2);
+        assert_eq!(partition.high_watermark(), 1);
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 
 use crate::batch::{BatchHeader, for_each_batch, set_base_offset, set_partition_leader_epoch};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, CheckpointWriter, PendingCheckpoint};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError, io_at};
 use crate::flush::{FlushScope, PendingFlush};
@@ -104,6 +104,8 @@ pub struct Log {
     pub(crate) durable_offset: i64,
     /// Set by any failed write or fsync, also from a `PendingFlush` running outside the lock.
     failed: Arc<AtomicBool>,
+    /// Every checkpoint write goes through it, under the lock or not.
+    pub(crate) checkpoints: Arc<CheckpointWriter>,
     /// Segment creations so far, and how many of them a completed flush made durable.
     dir_changes: u64,
     dir_changes_synced: u64,
@@ -130,6 +132,7 @@ impl Log {
             recovery_point: 0,
             durable_offset: 0,
             failed: Arc::new(AtomicBool::new(false)),
+            checkpoints: Arc::default(),
             dir_changes: 0,
             dir_changes_synced: 0,
             cleaner: Default::default(),
@@ -426,13 +429,29 @@ impl Log {
     /// only the segments from the recovery point on. Cheap; call it periodically (Kafka's
     /// `log.flush.offset.checkpoint.interval.ms`) and after the last flush on shutdown.
     pub fn checkpoint(&mut self) -> Result<()> {
+        let pending = self.prepare_checkpoint()?;
+        pending.write()
+    }
+
+    /// The checkpoint of the log as it is now, to be written outside the broker's lock with
+    /// [`PendingCheckpoint::write`] (it fsyncs twice). Writes are ordered and never move
+    /// either offset back, however they interleave.
+    pub fn prepare_checkpoint(&self) -> Result<PendingCheckpoint> {
         self.check_online()?;
-        let checkpoint = Checkpoint {
+        Ok(self.pending_checkpoint(Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.recovery_point,
-        };
-        let result = checkpoint.write(&*self.fs, &self.dir);
-        self.offline_on_error(result)
+        }))
+    }
+
+    pub(crate) fn pending_checkpoint(&self, checkpoint: Checkpoint) -> PendingCheckpoint {
+        PendingCheckpoint {
+            checkpoint,
+            writer: self.checkpoints.clone(),
+            fs: self.fs.clone(),
+            dir: self.dir.clone(),
+            log_failed: self.failed.clone(),
+        }
     }
 
     /// The first batch whose max timestamp is at or above `timestamp`, as (offset, that
