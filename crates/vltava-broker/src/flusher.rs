@@ -7,8 +7,8 @@
 //! several at once. A partition may be synced by two threads at once (an append during one
 //! fsync queues it again); that is safe, the recovery point and high watermark only move up.
 //!
-//! A failed fsync is fatal to its log (`vltava-storage` takes it offline): the high watermark
-//! stops, acks=all producers time out or get KAFKA_STORAGE_ERROR, nothing is retried blindly.
+//! A failed fsync is fatal to its log directory (`crate::log_dir`): the high watermark stops,
+//! acks=all producers waiting on it get KAFKA_STORAGE_ERROR at once, nothing is retried blindly.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -64,7 +64,7 @@ fn run(pending: &Mutex<mpsc::Receiver<Arc<Partition>>>) {
                 topic = %partition.topic,
                 partition = partition.index,
                 %error,
-                "fsync failed; the partition's log is offline"
+                "fsync failed; the log directory is offline"
             );
         }
     }

@@ -16,6 +16,7 @@ pub mod fetch_session;
 pub mod flusher;
 pub mod group_coordinator;
 pub mod leader_epoch;
+pub mod log_dir;
 pub mod metadata_file;
 pub mod partition;
 pub mod producer_ids;

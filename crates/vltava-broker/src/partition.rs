@@ -16,6 +16,7 @@ use vltava_storage::{AppendOptions, FlushScope, Log, ReadSlice};
 
 use crate::config::FlushPolicy;
 use crate::error::{BrokerError, Result};
+use crate::log_dir::LogDirHealth;
 use crate::producer_state::{ActiveProducer, ProducerStateTable, SequenceCheck};
 
 /// Vltava has no leader elections on a single node, so every leader epoch is this one.
@@ -37,6 +38,19 @@ pub struct Partition {
     high_watermark: watch::Sender<i64>,
     /// Set while the partition waits in the flusher's queue, so it is queued once.
     flush_queued: AtomicBool,
+    /// The log directory, shared with every partition on it: offline after any I/O failure.
+    log_dir: Arc<LogDirHealth>,
+}
+
+/// How a wait for an append to become durable ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The high watermark passed it: fsynced under `FlushPolicy::Always`.
+    Durable,
+    /// The log directory went offline (a failed write or fsync): it may never be.
+    LogDirOffline,
+    /// The partition went away (deleted).
+    Gone,
 }
 
 /// Where an append landed.
@@ -68,7 +82,13 @@ pub struct Offsets {
 }
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: Log, flush: FlushPolicy) -> Result<Self> {
+    pub fn new(
+        topic: Arc<str>,
+        index: i32,
+        log: Log,
+        flush: FlushPolicy,
+        log_dir: Arc<LogDirHealth>,
+    ) -> Result<Self> {
         let mut producers = ProducerStateTable::default();
         rebuild_producer_state(&log, &mut producers)?;
         // Recovery leaves only durable data in the log, so all of it is visible.
@@ -80,7 +100,29 @@ impl Partition {
             state: Mutex::new(PartitionState { log, producers }),
             high_watermark,
             flush_queued: AtomicBool::new(false),
+            log_dir,
         })
+    }
+
+    /// Refuses work once the log directory is offline, as Kafka does for an offline dir.
+    fn check_log_dir(&self) -> Result<()> {
+        if self.log_dir.is_offline() {
+            let path = self.state().log.dir().to_path_buf();
+            return Err(BrokerError::Storage(
+                vltava_storage::StorageError::LogOffline { path },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Passes `result` on; a failed write or fsync in it takes the log directory offline,
+    /// which answers every acks=all producer waiting on it.
+    fn noting_io<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(BrokerError::Storage(error)) = &result {
+            let state = self.state();
+            self.log_dir.note(error, state.log.dir());
+        }
+        result
     }
 
     fn state(&self) -> MutexGuard<'_, PartitionState> {
@@ -92,11 +134,20 @@ impl Partition {
     /// Appends the record batches of one produce request for this partition.
     ///
     /// Idempotence is checked on the first batch: producers send one batch per partition per
-    /// request, and a payload of several batches is recorded as one.
+    /// request, and a payload of several batches is recorded as one. The batches are
+    /// validated (CRC, sizes, magic, timestamps) before the sequence is checked, as in Kafka:
+    /// a corrupt retry of an appended batch is CORRUPT_MESSAGE, not a duplicate's success.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<Appended> {
+        self.check_log_dir()?;
+        let result = self.append_checked(records, now_ms);
+        self.noting_io(result)
+    }
+
+    fn append_checked(&self, records: &[u8], now_ms: i64) -> Result<Appended> {
         let mut batches = records.to_vec();
         let first = BatchHeader::parse(&batches)?;
         let mut state = self.state();
+        let validated = state.log.validate(&batches, now_ms)?;
         let log_start_offset = state.log.log_start_offset();
         if let SequenceCheck::Duplicate {
             first_offset,
@@ -117,7 +168,9 @@ impl Partition {
             leader_epoch: LEADER_EPOCH,
             now_ms,
         };
-        let info = state.log.append(&mut batches, options)?;
+        let info = state
+            .log
+            .append_validated(&mut batches, validated, options)?;
         state
             .producers
             .record(&first, info.base_offset, info.last_offset);
@@ -135,6 +188,12 @@ impl Partition {
 
     /// Reads whole batches from `offset`, never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Fetched> {
+        self.check_log_dir()?;
+        let result = self.read_checked(offset, max_bytes, min_one_batch);
+        self.noting_io(result)
+    }
+
+    fn read_checked(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Fetched> {
         let (slice, high_watermark, log_start_offset): (ReadSlice, i64, i64) = {
             let state = self.state();
             let high_watermark = *self.high_watermark.borrow();
@@ -172,10 +231,18 @@ impl Partition {
     }
 
     /// Waits until the high watermark passes `offset`, i.e. the record there is durable
-    /// (fsynced under `FlushPolicy::Always`). False if the partition went away meanwhile.
-    pub async fn await_high_watermark_past(&self, offset: i64) -> bool {
+    /// (fsynced under `FlushPolicy::Always`), or until the log directory goes offline.
+    pub async fn await_high_watermark_past(&self, offset: i64) -> Durability {
         let mut high_watermark = self.watch_high_watermark();
-        high_watermark.wait_for(|hw| *hw > offset).await.is_ok()
+        tokio::select! {
+            // Durable wins a tie: the fsync did succeed.
+            biased;
+            passed = high_watermark.wait_for(|hw| *hw > offset) => match passed {
+                Ok(_) => Durability::Durable,
+                Err(_) => Durability::Gone,
+            },
+            () = self.log_dir.wait_offline() => Durability::LogDirOffline,
+        }
     }
 
     /// `(offset, timestamp)` of the first record with a timestamp at or after `timestamp`
@@ -229,6 +296,12 @@ impl Partition {
     }
 
     fn sync(&self, scope: FlushScope) -> Result<()> {
+        self.check_log_dir()?;
+        let result = self.sync_checked(scope);
+        self.noting_io(result)
+    }
+
+    fn sync_checked(&self, scope: FlushScope) -> Result<()> {
         let Some(pending) = self.state().log.prepare_flush(scope)? else {
             return Ok(());
         };
@@ -245,7 +318,9 @@ impl Partition {
     /// Flushes and records the recovery point, so the next start scans nothing: for shutdown.
     pub fn flush_and_checkpoint(&self) -> Result<()> {
         self.sync(FlushScope::Full)?;
-        Ok(self.state().log.checkpoint()?)
+        let pending = self.state().log.prepare_checkpoint()?;
+        let result = pending.write().map_err(BrokerError::from);
+        self.noting_io(result)
     }
 
     /// Marks the partition as queued for flushing; false if it already was.
@@ -266,12 +341,16 @@ impl Partition {
         // The full flush moves the recovery point (bounding the scan on open after a crash)
         // and lets the cleaner, which works below it, reach the latest closed segments.
         self.sync(FlushScope::Full)?;
-        let mut state = self.state();
-        state.log.roll_if_due(now_ms)?;
-        let deleted = state.log.apply_retention(now_ms)?;
-        // Persisting the recovery point now spares a full scan of older segments on restart.
-        state.log.checkpoint()?;
-        Ok(deleted)
+        // Planned under the lock, made durable outside it: the checkpoint's fsyncs (which
+        // also persist the recovery point, sparing a scan of older segments on restart) and
+        // the file removals never hold up appends.
+        let pending = {
+            let mut state = self.state();
+            state.log.roll_if_due(now_ms)?;
+            state.log.prepare_retention(now_ms)?
+        };
+        let result = pending.complete().map_err(BrokerError::from);
+        self.noting_io(result)
     }
 
     /// Log compaction, when the topic's cleanup.policy has `compact` and the log is due (see
@@ -350,4 +429,107 @@ fn rebuild_producer_state(log: &Log, producers: &mut ProducerStateTable) -> Resu
         producers.record(header, header.base_offset, header.last_offset());
     })?;
     Ok(())
+}
+
+/// Guards against retention holding the partition lock across the fsyncs of its checkpoint
+/// (appends, on tokio workers, then waited for the disk, although the lock is documented as
+/// never held across an fsync), and against a failed fsync leaving acks=all waiters waiting
+/// until their timeout instead of answering them at once.
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use vltava_storage::sim_fs::SyncGate;
+    use vltava_storage::{LogConfig, SimFs, TestBatch};
+
+    use super::*;
+
+    const NOW_MS: i64 = 1_000_000;
+    /// Generous: the append takes microseconds once it is not blocked.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// Opens the gate when dropped, so that a failed assertion does not leave threads stuck.
+    struct OpenOnDrop(Arc<SyncGate>);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
+    #[test]
+    fn an_append_completes_while_retention_waits_for_its_fsync() {
+        let fs = SimFs::new();
+        let dir = Path::new("/retention-0");
+        let log = Log::open(Arc::new(fs.clone()), dir, LogConfig::default(), NOW_MS).unwrap();
+        let partition = Arc::new(
+            Partition::new("t".into(), 0, log, FlushPolicy::Always, Arc::default()).unwrap(),
+        );
+        let batch = TestBatch::new(1, NOW_MS, b"record").encode();
+        partition.append(&batch, NOW_MS).unwrap();
+        // Everything durable, so that the only fsyncs left to retention are its checkpoint's.
+        partition.flush_and_checkpoint().unwrap();
+
+        let gate = OpenOnDrop(fs.hold_syncs());
+        let retention = {
+            let partition = partition.clone();
+            std::thread::spawn(move || partition.apply_retention(NOW_MS))
+        };
+        assert!(gate.0.wait_for_held_sync(WAIT), "retention never fsynced");
+        let (appended, append_result) = mpsc::channel();
+        let appender = {
+            let partition = partition.clone();
+            std::thread::spawn(move || appended.send(partition.append(&batch, NOW_MS)))
+        };
+        let append = append_result.recv_timeout(WAIT);
+        drop(gate);
+
+        let append = append.expect("the append waited for retention's fsync");
+        assert_eq!(append.unwrap().base_offset, 1);
+        assert_eq!(retention.join().unwrap().unwrap(), 0);
+        appender.join().unwrap().unwrap();
+        // The checkpoint covers what was synced before, not the append made during it.
+        let offsets = partition.offsets();
+        assert_eq!(offsets.log_end_offset, 2);
+        assert_eq!(partition.high_watermark(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_answers_durability_waiters_at_once() {
+        let fs = SimFs::new();
+        let log_dir = Arc::new(LogDirHealth::default());
+        let open = |name: &str| {
+            let dir = Path::new("/").join(name);
+            let log = Log::open(Arc::new(fs.clone()), &dir, LogConfig::default(), NOW_MS).unwrap();
+            Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone()).unwrap()
+        };
+        let (failing, other) = (open("t-0"), open("t-1"));
+        let batch = TestBatch::new(1, NOW_MS, b"record").encode();
+        let appended = failing.append(&batch, NOW_MS).unwrap();
+
+        fs.fail_next_sync();
+        assert!(failing.flush().is_err());
+        let durability = tokio::time::timeout(
+            WAIT,
+            failing.await_high_watermark_past(appended.last_offset),
+        )
+        .await;
+
+        assert_eq!(durability, Ok(Durability::LogDirOffline));
+        assert_eq!(
+            failing.high_watermark(),
+            0,
+            "nothing unsynced became visible"
+        );
+        // The whole log directory is offline: the other partition refuses work too.
+        assert_eq!(
+            other.append(&batch, NOW_MS).unwrap_err().code(),
+            kafka_protocol::error::ResponseError::KafkaStorageError.code()
+        );
+        assert!(other.read(0, 1024, true).is_err());
+    }
 }

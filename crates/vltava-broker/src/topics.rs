@@ -13,6 +13,7 @@ use vltava_storage::{Log, LogConfig};
 use crate::config::FlushPolicy;
 use crate::configs;
 use crate::error::{BrokerError, Result};
+use crate::log_dir::LogDirHealth;
 use crate::metadata_file;
 use crate::partition::Partition;
 use crate::topic_name;
@@ -68,6 +69,8 @@ pub struct Topics {
     data_dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     flush: FlushPolicy,
+    /// The health of `data_dir`, shared by every partition in it.
+    log_dir: Arc<LogDirHealth>,
     /// The broker's topic defaults: static settings under dynamic broker configs. Replaced
     /// (under the map's write lock) when a dynamic broker config changes.
     defaults: RwLock<LogConfig>,
@@ -90,6 +93,7 @@ impl Topics {
             data_dir: data_dir.to_path_buf(),
             fs,
             flush,
+            log_dir: Arc::default(),
             defaults: RwLock::new(defaults),
             map: RwLock::new(TopicMap::default()),
             growing: Mutex::new(()),
@@ -271,6 +275,7 @@ impl Topics {
                 index,
                 log,
                 self.flush,
+                self.log_dir.clone(),
             )?));
         }
         Ok(Arc::new(Topic {
@@ -382,7 +387,13 @@ impl Topics {
             let dir = self.partition_dir(&topic.name, index);
             self.remove_stale_dir(&dir)?;
             let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
-            let partition = Partition::new(topic.name.clone(), index, log, self.flush)?;
+            let partition = Partition::new(
+                topic.name.clone(),
+                index,
+                log,
+                self.flush,
+                self.log_dir.clone(),
+            )?;
             added.push(Arc::new(partition));
         }
         Ok(added)

@@ -5,7 +5,9 @@
 //! Format v1, 30 bytes, big endian: magic "VLCP", version u16 = 1, log_start_offset i64,
 //! recovery_point i64, reserved u32 = 0, CRC-32C u32 of the 26 bytes before it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Result, StorageError, io_at};
 use crate::fs::FileSystem;
@@ -86,6 +88,67 @@ impl Checkpoint {
         let path = names::checkpoint_file(dir);
         fs.rename(&temp, &path).map_err(io_at(&path))?;
         fs.sync_dir(dir).map_err(io_at(dir))
+    }
+}
+
+/// Serialises the checkpoint writes of one log, which run outside the broker's lock, and
+/// keeps them monotonic: both fields only grow, so a write prepared earlier but finishing
+/// later never puts back an older log start offset (records DeleteRecords removed would
+/// reappear on open) or recovery point. Shared by the log and its pending checkpoints.
+#[derive(Debug, Default)]
+pub(crate) struct CheckpointWriter {
+    /// The last checkpoint written, merged into every later one.
+    written: Mutex<Option<Checkpoint>>,
+}
+
+impl CheckpointWriter {
+    /// Durably write `checkpoint`, raised to anything written before it.
+    pub(crate) fn write(
+        &self,
+        checkpoint: Checkpoint,
+        fs: &dyn FileSystem,
+        dir: &Path,
+    ) -> Result<()> {
+        // A poisoned lock means a writer panicked between writes; the value is still whole.
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let merged = match *written {
+            Some(before) => Checkpoint {
+                log_start_offset: checkpoint.log_start_offset.max(before.log_start_offset),
+                recovery_point: checkpoint.recovery_point.max(before.recovery_point),
+            },
+            None => checkpoint,
+        };
+        merged.write(fs, dir)?;
+        *written = Some(merged);
+        Ok(())
+    }
+}
+
+/// A checkpoint taken under the broker's lock, to be written (two fsyncs) outside it. On
+/// error the log is offline, like after a failed flush.
+#[derive(Debug)]
+pub struct PendingCheckpoint {
+    pub(crate) checkpoint: Checkpoint,
+    pub(crate) writer: Arc<CheckpointWriter>,
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) dir: PathBuf,
+    pub(crate) log_failed: Arc<AtomicBool>,
+}
+
+impl PendingCheckpoint {
+    /// Write the checkpoint durably. Call without the log's lock.
+    pub fn write(&self) -> Result<()> {
+        if self.log_failed.load(Ordering::Acquire) {
+            return Err(StorageError::LogOffline {
+                path: self.dir.clone(),
+            });
+        }
+        let result = self.writer.write(self.checkpoint, &*self.fs, &self.dir);
+        if let Err(error) = &result {
+            tracing::error!(%error, dir = %self.dir.display(), "checkpoint write failed; taking the log offline");
+            self.log_failed.store(true, Ordering::Release);
+        }
+        result
     }
 }
 

@@ -24,6 +24,7 @@ mod time_index;
 mod timestamps;
 
 pub use batch::{BatchHeader, set_base_offset, set_partition_leader_epoch, validate_batches};
+pub use checkpoint::PendingCheckpoint;
 pub use compaction::{
     CleanOptions, CleanStats, CleanedSegments, DECOMPRESSED_BATCH_BYTES_MAX, PreparedClean,
 };
@@ -31,7 +32,8 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{RecordError, Result, StorageError};
 pub use flush::{FlushScope, PendingFlush};
 pub use fs::{FileSystem, LogFile, RealFs};
-pub use log::{AppendInfo, AppendOptions, Log, ReadSlice};
+pub use log::{AppendInfo, AppendOptions, Log, ReadSlice, Validated};
+pub use retention::PendingRetention;
 pub use sim_fs::SimFs;
 pub use test_batch::TestBatch;
 pub use timestamps::INVALID_TIMESTAMP_MESSAGE;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 
 use crate::batch::{BatchHeader, for_each_batch, set_base_offset, set_partition_leader_epoch};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, CheckpointWriter, PendingCheckpoint};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError, io_at};
 use crate::flush::{FlushScope, PendingFlush};
@@ -27,6 +27,13 @@ pub struct AppendOptions {
     pub leader_epoch: i32,
     /// The broker's clock, for `segment.ms`.
     pub now_ms: i64,
+}
+
+/// Proof that [`Log::validate`] accepted a payload: what [`Log::append_validated`] needs of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validated {
+    batch_count: usize,
+    offset_count: i64,
 }
 
 /// What an append did.
@@ -97,6 +104,8 @@ pub struct Log {
     pub(crate) durable_offset: i64,
     /// Set by any failed write or fsync, also from a `PendingFlush` running outside the lock.
     failed: Arc<AtomicBool>,
+    /// Every checkpoint write goes through it, under the lock or not.
+    pub(crate) checkpoints: Arc<CheckpointWriter>,
     /// Segment creations so far, and how many of them a completed flush made durable.
     dir_changes: u64,
     dir_changes_synced: u64,
@@ -123,6 +132,7 @@ impl Log {
             recovery_point: 0,
             durable_offset: 0,
             failed: Arc::new(AtomicBool::new(false)),
+            checkpoints: Arc::default(),
             dir_changes: 0,
             dir_changes_synced: 0,
             cleaner: Default::default(),
@@ -168,6 +178,14 @@ impl Log {
     /// Validate, assign offsets in place, and append in one write. Nothing is written if
     /// any batch is invalid.
     pub fn append(&mut self, batches: &mut [u8], opts: AppendOptions) -> Result<AppendInfo> {
+        let validated = self.validate(batches, opts.now_ms)?;
+        self.append_validated(batches, validated, opts)
+    }
+
+    /// Check every batch (framing, magic, CRC, sizes, timestamps) without writing, so that a
+    /// caller can validate before it commits to other state (the broker's idempotence check:
+    /// a corrupt retry of a duplicate must be rejected, not answered as a duplicate).
+    pub fn validate(&self, batches: &[u8], now_ms: i64) -> Result<Validated> {
         self.check_online()?;
         let (mut batch_count, mut offset_count) = (0usize, 0i64);
         let mut timestamps = Ok(());
@@ -175,10 +193,29 @@ impl Log {
             batch_count += 1;
             offset_count += i64::from(h.last_offset_delta) + 1;
             if timestamps.is_ok() {
-                timestamps = timestamps::validate(&batches[at..], h, &self.config, opts.now_ms);
+                timestamps = timestamps::validate(&batches[at..], h, &self.config, now_ms);
             }
         })?;
         timestamps?;
+        Ok(Validated {
+            batch_count,
+            offset_count,
+        })
+    }
+
+    /// Append `batches`, which [`Log::validate`] accepted (`validated` is its answer for these
+    /// very bytes): assign offsets in place and write them in one write.
+    pub fn append_validated(
+        &mut self,
+        batches: &mut [u8],
+        validated: Validated,
+        opts: AppendOptions,
+    ) -> Result<AppendInfo> {
+        self.check_online()?;
+        let Validated {
+            batch_count,
+            offset_count,
+        } = validated;
         let log_append_time_ms = self.stamp_log_append_time(batches, opts.now_ms)?;
         if batches.len() as u64 > SEGMENT_BYTES_MAX {
             return Err(StorageError::MessageTooLarge {
@@ -392,13 +429,29 @@ impl Log {
     /// only the segments from the recovery point on. Cheap; call it periodically (Kafka's
     /// `log.flush.offset.checkpoint.interval.ms`) and after the last flush on shutdown.
     pub fn checkpoint(&mut self) -> Result<()> {
+        let pending = self.prepare_checkpoint()?;
+        pending.write()
+    }
+
+    /// The checkpoint of the log as it is now, to be written outside the broker's lock with
+    /// [`PendingCheckpoint::write`] (it fsyncs twice). Writes are ordered and never move
+    /// either offset back, however they interleave.
+    pub fn prepare_checkpoint(&self) -> Result<PendingCheckpoint> {
         self.check_online()?;
-        let checkpoint = Checkpoint {
+        Ok(self.pending_checkpoint(Checkpoint {
             log_start_offset: self.log_start_offset,
             recovery_point: self.recovery_point,
-        };
-        let result = checkpoint.write(&*self.fs, &self.dir);
-        self.offline_on_error(result)
+        }))
+    }
+
+    pub(crate) fn pending_checkpoint(&self, checkpoint: Checkpoint) -> PendingCheckpoint {
+        PendingCheckpoint {
+            checkpoint,
+            writer: self.checkpoints.clone(),
+            fs: self.fs.clone(),
+            dir: self.dir.clone(),
+            log_failed: self.failed.clone(),
+        }
     }
 
     /// The first batch whose max timestamp is at or above `timestamp`, as (offset, that

@@ -12,7 +12,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::fs::{FileSystem, LogFile};
 
@@ -23,6 +24,62 @@ const PAGE_BYTES: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub struct SimFs {
     state: Arc<Mutex<State>>,
+    /// Kept apart from `state`: a sync waiting here must not stop other operations.
+    gate: Arc<SyncGate>,
+}
+
+/// Holds every `sync_data` and `sync_dir` while closed, like a disk stuck in a long fsync,
+/// so that a test can check what goes on meanwhile. Open by default.
+#[derive(Debug, Default)]
+pub struct SyncGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    /// Syncs waiting at the closed gate now.
+    waiting: usize,
+}
+
+impl SyncGate {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets every held sync and every later one through.
+    pub fn open(&self) {
+        self.lock().closed = false;
+        self.changed.notify_all();
+    }
+
+    /// Waits until a sync is held at the gate; false if none arrived within `timeout`.
+    pub fn wait_for_held_sync(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while state.waiting == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = match self.changed.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
+    }
+
+    fn pass(&self) {
+        let mut state = self.lock();
+        state.waiting += 1;
+        self.changed.notify_all();
+        while state.closed {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.waiting -= 1;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +154,13 @@ impl SimFs {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a test thread panicked; the state is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Close the sync gate: every `sync_data` and `sync_dir` from now on blocks until the
+    /// returned gate is opened.
+    pub fn hold_syncs(&self) -> Arc<SyncGate> {
+        self.gate.lock().closed = true;
+        self.gate.clone()
     }
 
     /// Make the next `sync_data` or `sync_dir` fail.
@@ -328,6 +392,7 @@ impl FileSystem for SimFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.gate.pass();
         let mut state = self.lock();
         state.take_sync_failure()?;
         let state = &mut *state;
@@ -416,6 +481,7 @@ impl LogFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.fs.gate.pass();
         self.with(|state, id| {
             state.take_sync_failure()?;
             let inode = state

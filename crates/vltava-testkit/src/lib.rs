@@ -50,6 +50,19 @@ pub fn start_broker(args: &[&str]) -> std::io::Result<Broker> {
     })
 }
 
+/// Starts a broker on `data_dir`, which the caller owns (e.g. on a filesystem it mounted).
+pub fn start_broker_at(data_dir: &Path, args: &[&str]) -> std::io::Result<Broker> {
+    let extra_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (child, bootstrap) = spawn(data_dir, &extra_args)?;
+    Ok(Broker {
+        child,
+        bootstrap,
+        data_dir: data_dir.to_path_buf(),
+        extra_args,
+        _tmp: None,
+    })
+}
+
 fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, String)> {
     let mut child = Command::new(vltava_bin())
         .arg("serve")

@@ -7,6 +7,9 @@
 //! - `a_retried_idempotent_batch_is_acknowledged_without_appending_again`: an idempotent
 //!   producer's retry (same producer id, epoch and sequence) written twice, or refused with an
 //!   error that makes the client give up, instead of acknowledged at its first offset.
+//! - `a_corrupt_retry_of_an_appended_idempotent_batch_is_refused_as_corrupt_message`: the
+//!   sequence checked before the batch was validated, so that a retry with the producer id,
+//!   epoch and sequence of an appended batch but corrupt records got the duplicate's success.
 //! - `a_sequence_gap_is_refused_as_out_of_order`: a batch whose base sequence skips ahead being
 //!   appended (records silently lost in between), or the refusal poisoning the producer state so
 //!   that the next in-order batch is refused too.
@@ -294,6 +297,27 @@ fn a_retried_idempotent_batch_is_acknowledged_without_appending_again() -> TestR
     assert_accepted(&client.produce(topic, batch.clone())?, 0, "first send");
     assert_accepted(&client.produce(topic, batch)?, 0, "retry");
 
+    assert_eq!(client.latest_offset(topic)?, i64::from(BATCH_RECORDS));
+    Ok(())
+}
+
+#[test]
+fn a_corrupt_retry_of_an_appended_idempotent_batch_is_refused_as_corrupt_message() -> TestResult {
+    let broker = vltava_testkit::start_broker(&[])?;
+    let mut client = Client::connect(broker.bootstrap())?;
+    let topic = "corrupt-retry";
+    client.create_topic(topic)?;
+    let producer = client.init_producer_id()?;
+    let batch = idempotent_batch(producer, producer.epoch, 0)?;
+    assert_accepted(&client.produce(topic, batch.clone())?, 0, "first send");
+    let mut corrupt = BytesMut::from(&batch[..]);
+    let last = corrupt.len() - 1;
+    // A byte of the last record: the CRC covers it, the header fields stay as sent.
+    corrupt[last] ^= 0xff;
+
+    let response = client.produce(topic, corrupt.freeze())?;
+
+    assert_eq!(response.error_code, CORRUPT_MESSAGE, "{response:?}");
     assert_eq!(client.latest_offset(topic)?, i64::from(BATCH_RECORDS));
     Ok(())
 }

@@ -17,7 +17,7 @@ use super::str_bytes;
 use crate::broker::now_ms;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
-use crate::partition::Partition;
+use crate::partition::{Durability, Partition};
 
 const ACKS_NONE: i16 = 0;
 const ACKS_LEADER: i16 = 1;
@@ -130,8 +130,9 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
     Reply::Later(Box::pin(await_durable(response, waits, timeout)))
 }
 
-/// Answers once every awaited partition's high watermark has passed its batch, or with
-/// REQUEST_TIMED_OUT for those that did not within the request's timeout.
+/// Answers once every awaited partition's high watermark has passed its batch, with
+/// KAFKA_STORAGE_ERROR for those whose log directory went offline meanwhile and
+/// REQUEST_TIMED_OUT for those that were not durable within the request's timeout.
 async fn await_durable(
     mut response: ProduceResponse,
     waits: Vec<AwaitDurable>,
@@ -144,10 +145,14 @@ async fn await_durable(
             wait.partition.await_high_watermark_past(wait.last_offset),
         )
         .await;
-        if durable != Ok(true) {
-            let slot = &mut response.responses[wait.topic].partition_responses[wait.index];
-            slot.error_code = ResponseError::RequestTimedOut.code();
-        }
+        let error = match durable {
+            Ok(Durability::Durable) => continue,
+            // A failed write or fsync: answered at once, as Kafka does for an offline log dir.
+            Ok(Durability::LogDirOffline) => ResponseError::KafkaStorageError,
+            Ok(Durability::Gone) | Err(_) => ResponseError::RequestTimedOut,
+        };
+        let slot = &mut response.responses[wait.topic].partition_responses[wait.index];
+        slot.error_code = error.code();
     }
     response.into()
 }

@@ -178,7 +178,7 @@ impl GroupCoordinator {
         )
         .await;
         match durable {
-            Ok(true) => Ok(appended.base_offset),
+            Ok(crate::partition::Durability::Durable) => Ok(appended.base_offset),
             _ => Err(BrokerError::OffsetCommitTimedOut),
         }
     }
