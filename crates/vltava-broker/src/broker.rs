@@ -177,6 +177,11 @@ impl Broker {
         let now = now_ms();
         for topic in self.topics.all() {
             for partition in &topic.partitions {
+                let expired =
+                    partition.expire_producers(now, self.config.producer_id_expiration_ms);
+                if expired > 0 {
+                    tracing::info!(topic = %topic.name, partition = partition.index, expired, "expired idempotent producers");
+                }
                 match partition.apply_retention(now) {
                     Ok(0) => {}
                     Ok(deleted) => {

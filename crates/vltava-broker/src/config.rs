@@ -59,6 +59,10 @@ pub struct BrokerConfig {
     /// `fetch.max.bytes`: the most record bytes one Fetch response carries, whatever the
     /// request's max_bytes (the first batch still goes whole if larger, KIP-74).
     pub fetch_response_bytes_max: usize,
+
+    /// `producer.id.expiration.ms` (KIP-854): an idempotent producer with no append for this
+    /// long is forgotten by each partition (checked with retention).
+    pub producer_id_expiration_ms: i64,
 }
 
 /// Kafka's `fetch.max.bytes` default, 55 MiB.
@@ -90,6 +94,8 @@ impl BrokerConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
 
             fetch_response_bytes_max: FETCH_RESPONSE_BYTES_MAX_DEFAULT,
+
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

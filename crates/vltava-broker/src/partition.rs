@@ -88,9 +88,10 @@ impl Partition {
         log: Log,
         flush: FlushPolicy,
         log_dir: Arc<LogDirHealth>,
+        opened_at_ms: i64,
     ) -> Result<Self> {
         let mut producers = ProducerStateTable::default();
-        rebuild_producer_state(&log, &mut producers)?;
+        rebuild_producer_state(&log, &mut producers, opened_at_ms)?;
         // Recovery leaves only durable data in the log, so all of it is visible.
         let high_watermark = watch::Sender::new(log.log_end_offset());
         Ok(Partition {
@@ -173,7 +174,7 @@ impl Partition {
             .append_validated(&mut batches, validated, options)?;
         state
             .producers
-            .record(&first, info.base_offset, info.last_offset);
+            .record(&first, info.base_offset, info.last_offset, now_ms);
         if self.flush == FlushPolicy::Never {
             self.high_watermark.send_replace(info.last_offset + 1);
         }
@@ -336,6 +337,11 @@ impl Partition {
         self.flush == FlushPolicy::Always
     }
 
+    /// Forgets idempotent producers silent for `expiration_ms`; how many.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.state().producers.expire(now_ms, expiration_ms)
+    }
+
     /// Retention and time-based segment rolls; returns the segments deleted.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
         // The full flush moves the recovery point (bounding the scan on open after a crash)
@@ -424,9 +430,20 @@ fn advance(high_watermark: &mut i64, to: i64) -> bool {
 
 /// Replays the batch headers in the log so that a restarted broker still recognises retries
 /// and sequence gaps of idempotent producers. Reads headers only, never records.
-fn rebuild_producer_state(log: &Log, producers: &mut ProducerStateTable) -> Result<()> {
+/// Every rebuilt producer counts as last seen at `opened_at_ms`, so a restart never expires one
+/// earlier than the broker that wrote its batches would have.
+fn rebuild_producer_state(
+    log: &Log,
+    producers: &mut ProducerStateTable,
+    opened_at_ms: i64,
+) -> Result<()> {
     log.for_each_batch_header(|header| {
-        producers.record(header, header.base_offset, header.last_offset());
+        producers.record(
+            header,
+            header.base_offset,
+            header.last_offset(),
+            opened_at_ms,
+        );
     })?;
     Ok(())
 }
@@ -467,7 +484,7 @@ mod tests {
         let dir = Path::new("/retention-0");
         let log = Log::open(Arc::new(fs.clone()), dir, LogConfig::default(), NOW_MS).unwrap();
         let partition = Arc::new(
-            Partition::new("t".into(), 0, log, FlushPolicy::Always, Arc::default()).unwrap(),
+            Partition::new("t".into(), 0, log, FlushPolicy::Always, Arc::default(), 0).unwrap(),
         );
         let batch = TestBatch::new(1, NOW_MS, b"record").encode();
         partition.append(&batch, NOW_MS).unwrap();
@@ -505,7 +522,7 @@ mod tests {
         let open = |name: &str| {
             let dir = Path::new("/").join(name);
             let log = Log::open(Arc::new(fs.clone()), &dir, LogConfig::default(), NOW_MS).unwrap();
-            Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone()).unwrap()
+            Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone(), 0).unwrap()
         };
         let (failing, other) = (open("t-0"), open("t-1"));
         let batch = TestBatch::new(1, NOW_MS, b"record").encode();

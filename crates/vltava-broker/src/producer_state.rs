@@ -14,6 +14,12 @@ use crate::error::BrokerError;
 /// at most 5 for an idempotent producer, so a retry is always of one of these.
 pub const BATCHES_REMEMBERED_MAX: usize = 5;
 
+/// Producers whose state a partition keeps at most. Kafka has no cap and relies on expiry
+/// alone, so a client that rotates producer ids grows it for a day; past this the producer
+/// appended to longest ago is forgotten (its next batch is then taken as from a new producer,
+/// so only its duplicate detection is lost).
+pub const PRODUCERS_PER_PARTITION_MAX: usize = 5_000;
+
 /// Producer ids below 0 mark a batch as not idempotent.
 pub const NO_PRODUCER_ID: i64 = -1;
 
@@ -31,6 +37,10 @@ struct ProducerEntry {
     batches: VecDeque<BatchMetadata>,
     /// The max timestamp of the producer's last batch (DescribeProducers).
     last_timestamp: i64,
+    /// When the broker last appended for it (or rebuilt it at open): what expiry measures.
+    /// Kafka measures from the batch's own timestamp; the broker's clock cannot be set back
+    /// by a client.
+    last_append_ms: i64,
 }
 
 /// One idempotent producer as DescribeProducers reports it.
@@ -95,12 +105,25 @@ impl ProducerStateTable {
         }
     }
 
-    /// Remembers a batch that is now in the log at `first_offset..=last_offset`.
-    pub fn record(&mut self, batch: &BatchHeader, first_offset: i64, last_offset: i64) {
+    /// Remembers a batch that is now in the log at `first_offset..=last_offset`, appended at
+    /// `now_ms`.
+    pub fn record(
+        &mut self,
+        batch: &BatchHeader,
+        first_offset: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) {
         if batch.producer_id <= NO_PRODUCER_ID || batch.base_sequence < 0 {
             return;
         }
+        if !self.producers.contains_key(&batch.producer_id)
+            && self.producers.len() >= PRODUCERS_PER_PARTITION_MAX
+        {
+            self.forget_least_recent();
+        }
         let entry = self.producers.entry(batch.producer_id).or_default();
+        entry.last_append_ms = now_ms;
         if batch.producer_epoch != entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
@@ -115,6 +138,26 @@ impl ProducerStateTable {
             last_offset,
         });
         entry.last_timestamp = batch.max_timestamp;
+    }
+
+    /// Forgets producers that appended nothing for `expiration_ms` (Kafka's
+    /// `producer.id.expiration.ms`, KIP-854); how many.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, entry| now_ms.saturating_sub(entry.last_append_ms) < expiration_ms);
+        before - self.producers.len()
+    }
+
+    fn forget_least_recent(&mut self) {
+        let oldest = self
+            .producers
+            .iter()
+            .min_by_key(|(_, entry)| entry.last_append_ms)
+            .map(|(id, _)| *id);
+        if let Some(id) = oldest {
+            self.producers.remove(&id);
+        }
     }
 
     /// Every producer with state in this partition, by producer id.
@@ -181,7 +224,7 @@ mod tests {
         let mut table = ProducerStateTable::default();
         let first = batch(7, 0, 0, 10);
         assert_eq!(table.check(&first)?, SequenceCheck::Append);
-        table.record(&first, 100, 109);
+        table.record(&first, 100, 109, 0);
         assert_eq!(
             table.check(&first)?,
             SequenceCheck::Duplicate {
@@ -195,7 +238,7 @@ mod tests {
     #[test]
     fn the_next_sequence_is_appended_and_a_gap_is_refused() -> Result<(), BrokerError> {
         let mut table = ProducerStateTable::default();
-        table.record(&batch(7, 0, 0, 10), 0, 9);
+        table.record(&batch(7, 0, 0, 10), 0, 9, 0);
         assert_eq!(table.check(&batch(7, 0, 10, 5))?, SequenceCheck::Append);
         assert!(matches!(
             table.check(&batch(7, 0, 12, 5)),
@@ -210,7 +253,7 @@ mod tests {
     #[test]
     fn an_older_epoch_is_fenced_and_a_newer_one_restarts_at_zero() -> Result<(), BrokerError> {
         let mut table = ProducerStateTable::default();
-        table.record(&batch(7, 3, 0, 1), 0, 0);
+        table.record(&batch(7, 3, 0, 1), 0, 0, 0);
         assert!(matches!(
             table.check(&batch(7, 2, 1, 1)),
             Err(BrokerError::ProducerFenced { got: 2, current: 3 })
@@ -224,7 +267,7 @@ mod tests {
     fn only_the_last_five_batches_are_recognised_as_retries() -> Result<(), BrokerError> {
         let mut table = ProducerStateTable::default();
         for i in 0..6 {
-            table.record(&batch(7, 0, i, 1), i64::from(i), i64::from(i));
+            table.record(&batch(7, 0, i, 1), i64::from(i), i64::from(i), 0);
         }
         assert!(table.check(&batch(7, 0, 0, 1)).is_err());
         assert_eq!(
@@ -249,11 +292,11 @@ mod tests {
         let mut table = ProducerStateTable::default();
         let mut first = batch(7, 2, 0, 10);
         first.max_timestamp = 1_000;
-        table.record(&first, 0, 9);
+        table.record(&first, 0, 9, 0);
         let mut second = batch(7, 2, 10, 5);
         second.max_timestamp = 2_000;
-        table.record(&second, 10, 14);
-        table.record(&batch(NO_PRODUCER_ID, -1, -1, 3), 15, 17);
+        table.record(&second, 10, 14, 0);
+        table.record(&batch(NO_PRODUCER_ID, -1, -1, 3), 15, 17, 0);
         assert_eq!(
             table.active(),
             vec![ActiveProducer {
@@ -273,5 +316,33 @@ mod tests {
             SequenceCheck::Append
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_producer_silent_for_the_expiration_is_forgotten() -> Result<(), BrokerError> {
+        let mut table = ProducerStateTable::default();
+        table.record(&batch(7, 0, 0, 1), 0, 0, 1_000);
+        table.record(&batch(8, 0, 0, 1), 1, 1, 5_000);
+        assert_eq!(table.expire(10_999, 10_000), 0);
+        assert_eq!(table.expire(11_000, 10_000), 1);
+        let ids: Vec<i64> = table.active().iter().map(|p| p.producer_id).collect();
+        assert_eq!(ids, vec![8]);
+        // Forgotten, producer 7 is new again: a gap in its sequence is no longer refused.
+        assert_eq!(table.check(&batch(7, 0, 9, 1))?, SequenceCheck::Append);
+        Ok(())
+    }
+
+    #[test]
+    fn past_the_cap_the_producer_appended_to_longest_ago_is_forgotten() {
+        let mut table = ProducerStateTable::default();
+        for id in 0..PRODUCERS_PER_PARTITION_MAX as i64 {
+            table.record(&batch(id, 0, 0, 1), id, id, 1_000 + id);
+        }
+        // Producer 0 appends again: now producer 1 is the least recent.
+        table.record(&batch(0, 0, 1, 1), 9_999_998, 9_999_998, 1_000_000);
+        table.record(&batch(1_000_000, 0, 0, 1), 9_999_999, 9_999_999, 1_000_001);
+        let ids: Vec<i64> = table.active().iter().map(|p| p.producer_id).collect();
+        assert_eq!(ids.len(), PRODUCERS_PER_PARTITION_MAX);
+        assert!(ids.contains(&0) && ids.contains(&1_000_000) && !ids.contains(&1));
     }
 }

@@ -276,6 +276,7 @@ impl Topics {
                 log,
                 self.flush,
                 self.log_dir.clone(),
+                now_ms,
             )?));
         }
         Ok(Arc::new(Topic {
@@ -393,6 +394,7 @@ impl Topics {
                 log,
                 self.flush,
                 self.log_dir.clone(),
+                now_ms,
             )?;
             added.push(Arc::new(partition));
         }

@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// (Kafka's fetch.max.bytes) [default: 57671680].
     #[arg(long, env = "VLTAVA_FETCH_MAX_BYTES")]
     fetch_max_bytes: Option<usize>,
+
+    /// An idempotent producer with no append for this long is forgotten by each partition
+    /// (Kafka's producer.id.expiration.ms) [default: 86400000].
+    #[arg(long, env = "VLTAVA_PRODUCER_ID_EXPIRATION_MS")]
+    producer_id_expiration_ms: Option<i64>,
 }
 
 impl ServeArgs {
@@ -128,6 +133,9 @@ impl ServeArgs {
                 .or(file.group_consumer_session_timeout_ms),
 
             fetch_max_bytes: self.fetch_max_bytes.or(file.fetch_max_bytes),
+            producer_id_expiration_ms: self
+                .producer_id_expiration_ms
+                .or(file.producer_id_expiration_ms),
         }
     }
 
@@ -210,6 +218,13 @@ impl ServeArgs {
         anyhow::ensure!(
             config.fetch_response_bytes_max >= 1024,
             "fetch-max-bytes must be at least 1024"
+        );
+        config.producer_id_expiration_ms = self
+            .producer_id_expiration_ms
+            .unwrap_or(config.producer_id_expiration_ms);
+        anyhow::ensure!(
+            config.producer_id_expiration_ms >= 1,
+            "producer-id-expiration-ms must be at least 1"
         );
         Ok(config)
     }

@@ -18,6 +18,9 @@
 //! - `idempotent_state_survives_a_restart`: producer sequence state kept only in memory, so that
 //!   a retry arriving after a broker restart is appended a second time, or the next sequence is
 //!   refused as out of order.
+//! - `a_silent_producer_expires_and_starts_afresh`: producer state that never expires
+//!   (`producer.id.expiration.ms`), so memory grows with every producer id ever seen; or that
+//!   expires before its time.
 
 mod common;
 
@@ -396,6 +399,52 @@ fn idempotent_state_survives_a_restart() -> TestResult {
         &client.produce(topic, next)?,
         i64::from(BATCH_RECORDS),
         "seq 5 after restart",
+    );
+    assert_eq!(client.latest_offset(topic)?, 2 * i64::from(BATCH_RECORDS));
+    Ok(())
+}
+
+#[test]
+fn a_silent_producer_expires_and_starts_afresh() -> TestResult {
+    const EXPIRATION_MS: u64 = 1_000;
+    let broker = vltava_testkit::start_broker(&[
+        "--producer-id-expiration-ms",
+        "1000",
+        "--log-retention-check-interval-ms",
+        "50",
+    ])?;
+    let mut client = Client::connect(broker.bootstrap())?;
+    let topic = "expiring";
+    client.create_topic(topic)?;
+    let producer = client.init_producer_id()?;
+    assert_accepted(
+        &client.produce(topic, idempotent_batch(producer, producer.epoch, 0)?)?,
+        0,
+        "seq 0..4",
+    );
+    let appended = std::time::Instant::now();
+    // A gap is refused while the broker remembers the producer, and accepted once it has
+    // forgotten it (a batch from an unknown producer may start at any sequence, as in Kafka).
+    // The broker announces no expiry, so this polls, bounded.
+    let gap = idempotent_batch(producer, producer.epoch, 10)?;
+    let accepted_after = loop {
+        let response = client.produce(topic, gap.clone())?;
+        if response.error_code == 0 {
+            break appended.elapsed();
+        }
+        assert_eq!(
+            response.error_code, OUT_OF_ORDER_SEQUENCE_NUMBER,
+            "{response:?}"
+        );
+        assert!(
+            appended.elapsed() < Duration::from_secs(20),
+            "the producer never expired"
+        );
+        std::thread::sleep(Duration::from_millis(100)); // poll interval
+    };
+    assert!(
+        accepted_after >= Duration::from_millis(EXPIRATION_MS),
+        "forgotten after {accepted_after:?}, before producer.id.expiration.ms"
     );
     assert_eq!(client.latest_offset(topic)?, 2 * i64::from(BATCH_RECORDS));
     Ok(())

@@ -270,6 +270,10 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             config.fetch_response_bytes_max.to_string(),
         ),
         (
+            "producer.id.expiration.ms",
+            config.producer_id_expiration_ms.to_string(),
+        ),
+        (
             "offsets.topic.num.partitions",
             config.offsets_topic_partitions.to_string(),
         ),
