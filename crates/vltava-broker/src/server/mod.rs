@@ -35,20 +35,10 @@ pub struct ServerHandle {
 impl Server {
     /// Binds the listener and opens (recovers) the data directory.
     pub async fn bind(config: BrokerConfig) -> Result<Self, StartError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::DataDir {
-                    path: format!("listen address {}", config.listen).into(),
-                    source,
-                })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::DataDir {
-                path: "listener".into(),
-                source,
-            })?
-            .port();
+        let address = config.listen;
+        let listen_error = |source| StartError::Listen { address, source };
+        let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
         let broker = tokio::task::block_in_place(|| Broker::open(config, port))?;
         Ok(Server { listener, broker })
     }
