@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// group.consumer.session.timeout.ms) [default: 45000].
     #[arg(long, env = "VLTAVA_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
     group_consumer_session_timeout_ms: Option<i64>,
+    // Connection limits.
+    /// Close a connection that completes no request for this long, in ms (Kafka's
+    /// connections.max.idle.ms) [default: 600000].
+    #[arg(long, env = "VLTAVA_CONNECTIONS_MAX_IDLE_MS")]
+    connections_max_idle_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -121,6 +126,9 @@ impl ServeArgs {
             group_consumer_session_timeout_ms: self
                 .group_consumer_session_timeout_ms
                 .or(file.group_consumer_session_timeout_ms),
+            connections_max_idle_ms: self
+                .connections_max_idle_ms
+                .or(file.connections_max_idle_ms),
         }
     }
 
@@ -194,6 +202,13 @@ impl ServeArgs {
         anyhow::ensure!(
             config.offsets_topic_partitions >= 1,
             "offsets-topic-num-partitions must be at least 1"
+        );
+        config.connections_max_idle_ms = self
+            .connections_max_idle_ms
+            .unwrap_or(config.connections_max_idle_ms);
+        anyhow::ensure!(
+            config.connections_max_idle_ms >= 1,
+            "connections-max-idle-ms must be at least 1"
         );
         Ok(config)
     }

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
@@ -99,11 +100,20 @@ pub async fn serve(
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
     let frame_bytes_max = broker.config.frame_bytes_max;
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buffer = BytesMut::new();
     let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, &mut buffer, frame_bytes_max) => frame,
+            // The whole frame must arrive within the idle time, so half a frame sent slowly
+            // (a slow-loris client) does not keep the connection open.
+            frame = tokio::time::timeout(idle, read_frame(&mut reader, &mut buffer, frame_bytes_max)) => match frame {
+                Ok(frame) => frame,
+                Err(_) => {
+                    tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                    break;
+                }
+            },
             _ = shutdown.recv() => break,
         };
         let frame = match frame {
