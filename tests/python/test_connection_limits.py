@@ -1,9 +1,12 @@
-"""Connection limits: `connections.max.idle.ms` closes connections that complete no request.
+"""Connection limits: `connections.max.idle.ms` closes connections that complete no request;
+`max.connections.per.ip` closes a connection beyond it right after accept.
 
 Guards against: idle connections held forever (each one costs a task, a socket and buffers),
 and a slow-loris client that sends half a frame, a byte now and then, keeping its connection
 and its partial buffer alive because the broker only counted time between reads; and the
-opposite bug, a busy connection closed because the timer did not restart on each request.
+opposite bug, a busy connection closed because the timer did not restart on each request;
+one address opening connections without bound, or the per-address limit breaking the
+connections it admitted.
 """
 
 import socket
@@ -21,6 +24,7 @@ TRICKLE_INTERVAL_S = 0.2
 BUSY_FOR_S = 2.5
 BUSY_INTERVAL_S = 0.3
 API_VERSIONS_VERSION = 3
+PER_IP_LIMIT = 2
 
 pytestmark = pytest.mark.vltava_only
 
@@ -77,3 +81,20 @@ def test_a_busy_connection_outlives_the_idle_time(idle_broker):
             api_versions(conn)
             time.sleep(BUSY_INTERVAL_S)  # the gap between requests under test, not a sync
         api_versions(conn)
+
+
+def test_a_connection_beyond_the_per_ip_limit_is_closed_while_others_keep_working(
+        broker_factory, monkeypatch):
+    monkeypatch.setenv("VLTAVA_MAX_CONNECTIONS_PER_IP", str(PER_IP_LIMIT))
+    broker = broker_factory()
+    admitted = [Connection(broker.bootstrap) for _ in range(PER_IP_LIMIT)]
+    try:
+        for conn in admitted:
+            api_versions(conn)
+        with Connection(broker.bootstrap) as extra:
+            closed_within(extra.sock, CLOSE_BOUND_S, trickle=False)
+        for conn in admitted:
+            api_versions(conn)
+    finally:
+        for conn in admitted:
+            conn.close()

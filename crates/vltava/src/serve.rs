@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// connections.max.idle.ms) [default: 600000].
     #[arg(long, env = "VLTAVA_CONNECTIONS_MAX_IDLE_MS")]
     connections_max_idle_ms: Option<u64>,
+    /// Connections one client address may hold; more are closed on accept (Kafka's
+    /// max.connections.per.ip) [default: 2147483647].
+    #[arg(long, env = "VLTAVA_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
 }
 
 impl ServeArgs {
@@ -129,6 +133,7 @@ impl ServeArgs {
             connections_max_idle_ms: self
                 .connections_max_idle_ms
                 .or(file.connections_max_idle_ms),
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
         }
     }
 
@@ -210,6 +215,9 @@ impl ServeArgs {
             config.connections_max_idle_ms >= 1,
             "connections-max-idle-ms must be at least 1"
         );
+        config.connections_max_per_ip = self
+            .max_connections_per_ip
+            .unwrap_or(config.connections_max_per_ip);
         Ok(config)
     }
 }
