@@ -126,13 +126,29 @@ class Connection:
         """Send `body` under a header naming `header_version` (which kafka-python may not know,
         e.g. an ApiVersions version from the future) and decode the answer at
         `response_version`."""
-        api_key = request_class.API_KEY
+        correlation_id = self._send_frame(request_class, header_version, body)
+        return self._read_answer(request_class, response_version, correlation_id)
+
+    def pipeline(self, requests: list) -> list:
+        """Send every `(request_class, version, fields)` before reading any answer, as clients
+        pipeline, then read the answers in order."""
+        sent = []
+        for request_class, version, fields in requests:
+            body = bytes(build(request_class, fields).encode(version=version))
+            sent.append((request_class, version, self._send_frame(request_class, version, body)))
+        return [self._read_answer(request_class, version, correlation_id)
+                for request_class, version, correlation_id in sent]
+
+    def _send_frame(self, request_class, header_version: int, body: bytes) -> int:
         flexible = request_class.flexible_version_q(min(header_version, request_class.max_version))
         correlation_id = next(self.correlation_ids)
-        frame = request_header(api_key, header_version, correlation_id, self.client_id,
-                               flexible) + body
+        frame = request_header(request_class.API_KEY, header_version, correlation_id,
+                               self.client_id, flexible) + body
         self.sock.sendall(struct.pack(">i", len(frame)) + frame)
+        return correlation_id
 
+    def _read_answer(self, request_class, response_version: int, correlation_id: int) -> dict:
+        api_key = request_class.API_KEY
         (size,) = struct.unpack(">i", self._read_exact(4))
         if not 4 <= size <= FRAME_BYTES_MAX:
             raise WireError(f"response size {size} outside 4..{FRAME_BYTES_MAX}")

@@ -58,6 +58,12 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot listen on {address}")]
+    Listen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Broker(#[from] BrokerError),
 }

@@ -36,6 +36,12 @@ pub struct BrokerConfig {
     /// `socket.request.max.bytes`: a frame longer than this closes its connection unread.
     pub frame_bytes_max: usize,
     pub connections_max: usize,
+    // Connection limits (issue 13).
+    /// `connections.max.idle.ms`: a connection that completes no request for this long is
+    /// closed; half a frame does not count, so a slow-loris client is closed too.
+    pub connections_max_idle_ms: u64,
+    /// `max.connections.per.ip`: connections beyond this from one address are closed on accept.
+    pub connections_max_per_ip: usize,
     /// Requests a connection may have in flight (decoded, response not yet written).
     pub inflight_requests_max: usize,
     /// Topic defaults (`log.segment.bytes`, `log.retention.ms`, ... in Kafka's broker config).
@@ -67,6 +73,11 @@ pub struct BrokerConfig {
 
 /// Kafka's `fetch.max.bytes` default, 55 MiB.
 pub const FETCH_RESPONSE_BYTES_MAX_DEFAULT: usize = 57_671_680;
+/// Kafka's default for `connections.max.idle.ms`: 10 minutes.
+pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 600_000;
+
+/// Kafka's default for `max.connections.per.ip`: no limit (`Integer.MAX_VALUE`).
+pub const CONNECTIONS_MAX_PER_IP_DEFAULT: usize = 2_147_483_647;
 
 impl BrokerConfig {
     /// The zero-configuration broker: 127.0.0.1:9092, data in `./vltava-data`.
@@ -83,6 +94,8 @@ impl BrokerConfig {
             flush_threads: crate::flusher::FLUSH_THREADS_DEFAULT,
             frame_bytes_max: 100 * 1024 * 1024,
             connections_max: 10_000,
+            connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS_DEFAULT,
+            connections_max_per_ip: CONNECTIONS_MAX_PER_IP_DEFAULT,
             inflight_requests_max: 32,
             log: LogConfig::default(),
             retention_check_interval_ms: 30_000,

@@ -33,8 +33,8 @@ pub enum Reply {
     /// The response is ready.
     Now(Box<ResponseKind>),
     /// The response waits on an event (fsync for acks=all, new data for a long-polling fetch).
-    /// It runs concurrently with the connection's later requests; responses still go out in
-    /// request order.
+    /// It runs as a task; the connection dispatches a later request before it ends only if
+    /// both are Produce (see server/connection.rs), and responses go out in request order.
     Later(Pin<Box<dyn Future<Output = ResponseKind> + Send>>),
     /// acks=0 produce: Kafka sends nothing back.
     Nothing,

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a broker (127.0.0.1:9092, data in ./vltava-data, no configuration needed).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create, list, describe, alter and delete topics on a running broker.
     Topic(topic::TopicArgs),
     /// Describe, set and delete topic and broker configs on a running broker.
@@ -42,7 +42,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Topic(args) => topic::run(args),
         Command::Config(args) => configs::run(args),
         Command::Group(args) => group::run(args),

@@ -95,6 +95,15 @@ pub struct ServeArgs {
     /// (Kafka's producer.id.expiration.ms) [default: 86400000].
     #[arg(long, env = "VLTAVA_PRODUCER_ID_EXPIRATION_MS")]
     producer_id_expiration_ms: Option<i64>,
+    // Connection limits.
+    /// Close a connection that completes no request for this long, in ms (Kafka's
+    /// connections.max.idle.ms) [default: 600000].
+    #[arg(long, env = "VLTAVA_CONNECTIONS_MAX_IDLE_MS")]
+    connections_max_idle_ms: Option<u64>,
+    /// Connections one client address may hold; more are closed on accept (Kafka's
+    /// max.connections.per.ip) [default: 2147483647].
+    #[arg(long, env = "VLTAVA_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
 }
 
 impl ServeArgs {
@@ -136,6 +145,10 @@ impl ServeArgs {
             producer_id_expiration_ms: self
                 .producer_id_expiration_ms
                 .or(file.producer_id_expiration_ms),
+            connections_max_idle_ms: self
+                .connections_max_idle_ms
+                .or(file.connections_max_idle_ms),
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
         }
     }
 
@@ -226,6 +239,16 @@ impl ServeArgs {
             config.producer_id_expiration_ms >= 1,
             "producer-id-expiration-ms must be at least 1"
         );
+        config.connections_max_idle_ms = self
+            .connections_max_idle_ms
+            .unwrap_or(config.connections_max_idle_ms);
+        anyhow::ensure!(
+            config.connections_max_idle_ms >= 1,
+            "connections-max-idle-ms must be at least 1"
+        );
+        config.connections_max_per_ip = self
+            .max_connections_per_ip
+            .unwrap_or(config.connections_max_per_ip);
         Ok(config)
     }
 }

@@ -1,5 +1,8 @@
 //! `vltava serve` as an operator meets it: options from flags, environment and `vltava.toml`,
 //! and a refusal (not corruption) when two brokers are pointed at one data directory.
+//!
+//! `a_listen_address_in_use_is_reported_as_such` guards against a listener that cannot bind
+//! being reported as a data-directory error, without the address or the reason.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -44,6 +47,27 @@ fn a_second_broker_on_the_same_data_directory_refuses_to_start() -> TestResult {
     );
     // The first broker still serves.
     assert_eq!(partitions_of(broker.bootstrap(), "still-serving")?, 1);
+    Ok(())
+}
+
+#[test]
+fn a_listen_address_in_use_is_reported_as_such() -> TestResult {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = taken.local_addr()?.to_string();
+    let dir = tempfile::tempdir()?;
+    let output = Command::new(vltava_bin())
+        .args(["serve", "--listen", &address, "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(!output.status.success(), "broker started on a taken port");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&address), "stderr: {stderr}");
+    assert!(
+        stderr.contains("Address already in use"),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("data directory"), "stderr: {stderr}");
     Ok(())
 }
 

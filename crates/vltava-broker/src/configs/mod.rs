@@ -256,7 +256,15 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             "group.consumer.session.timeout.ms",
             config.group.consumer_session_timeout_ms.to_string(),
         ),
+        (
+            "connections.max.idle.ms",
+            config.connections_max_idle_ms.to_string(),
+        ),
         ("listeners", format!("PLAINTEXT://{}", config.listen)),
+        (
+            "max.connections.per.ip",
+            config.connections_max_per_ip.to_string(),
+        ),
         ("log.cleaner.enable", config.log_cleaner_enable.to_string()),
         ("log.dirs", config.data_dir.display().to_string()),
         (

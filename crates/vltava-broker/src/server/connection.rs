@@ -1,9 +1,17 @@
-//! One client connection: frames are read and handled one after another (so appends from one
-//! connection keep their order), while replies that wait (acks=all, long-polling fetch) run
-//! concurrently; a writer sends the responses back in request order.
+//! One client connection: frames are read and handled one after another, and a writer sends
+//! the responses back in request order.
+//!
+//! Ordering: every request sees the effects of every earlier request on its connection, as on
+//! Kafka, which handles one request per connection at a time (clients rely on it: librdkafka's
+//! asynchronous commit followed by `committed()`). Replies that wait (acks=all produce,
+//! long-polling fetch, group joins) run as tasks; the next request is dispatched while they
+//! are pending only if it and all of them are Produce. Pipelined produces keep their order
+//! anyway (appends happen in the handler, before it waits for durability), so this keeps
+//! pipelined acks=all throughput without letting any other request overtake a pending one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
@@ -11,7 +19,7 @@ use kafka_protocol::protocol::Encodable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::frame::read_frame;
@@ -35,6 +43,53 @@ enum Pending {
     Waiting(JoinHandle<ResponseKind>),
 }
 
+/// The handlers of this connection still running as tasks, by kind.
+#[derive(Debug, Default, Clone, Copy)]
+struct InFlight {
+    produce: usize,
+    other: usize,
+}
+
+impl InFlight {
+    /// Whether a request of `key` may be dispatched now without overtaking a pending one.
+    fn admits(self, key: ApiKey) -> bool {
+        self.other == 0 && (self.produce == 0 || key == ApiKey::Produce)
+    }
+
+    fn count(&mut self, key: ApiKey) -> &mut usize {
+        if key == ApiKey::Produce {
+            &mut self.produce
+        } else {
+            &mut self.other
+        }
+    }
+}
+
+/// Counts a handler task as in flight for as long as it lives (dropped on completion, panic
+/// or abort alike), waking the connection's reader when it ends.
+struct InFlightGuard {
+    in_flight: Arc<watch::Sender<InFlight>>,
+    key: ApiKey,
+}
+
+impl InFlightGuard {
+    fn new(in_flight: &Arc<watch::Sender<InFlight>>, key: ApiKey) -> Self {
+        in_flight.send_modify(|now| *now.count(key) += 1);
+        InFlightGuard {
+            in_flight: in_flight.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let key = self.key;
+        self.in_flight
+            .send_modify(|now| *now.count(key) = now.count(key).saturating_sub(1));
+    }
+}
+
 pub async fn serve(
     broker: Arc<Broker>,
     socket: TcpStream,
@@ -45,10 +100,20 @@ pub async fn serve(
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
     let frame_bytes_max = broker.config.frame_bytes_max;
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let mut buffer = BytesMut::new();
+    let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, &mut buffer, frame_bytes_max) => frame,
+            // The whole frame must arrive within the idle time, so half a frame sent slowly
+            // (a slow-loris client) does not keep the connection open.
+            frame = tokio::time::timeout(idle, read_frame(&mut reader, &mut buffer, frame_bytes_max)) => match frame {
+                Ok(frame) => frame,
+                Err(_) => {
+                    tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                    break;
+                }
+            },
             _ = shutdown.recv() => break,
         };
         let frame = match frame {
@@ -59,7 +124,7 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&broker, peer, frame).await {
+        match handle_frame(&broker, peer, frame, &in_flight).await {
             Ok(Some(out)) => {
                 if outgoing.send(out).await.is_err() {
                     break;
@@ -80,12 +145,24 @@ async fn handle_frame(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
+    in_flight: &Arc<watch::Sender<InFlight>>,
 ) -> Result<Option<Outgoing>, dispatch::DispatchError> {
     let decoded = dispatch::decode_request(frame)?;
     let (key, version, correlation_id) = decoded.response_framing();
+    // The sender lives as long as this function's caller, so the wait ends only when the
+    // pending handlers do (each is bounded by its own timeout: produce, fetch max wait, join).
+    let mut changes = in_flight.subscribe();
+    let _ = changes.wait_for(|now| now.admits(key)).await;
     let response = match dispatch::dispatch(broker, peer, decoded).await {
         Reply::Now(response) => Pending::Ready(response),
-        Reply::Later(future) => Pending::Waiting(tokio::spawn(future)),
+        Reply::Later(future) => {
+            let guard = InFlightGuard::new(in_flight, key);
+            Pending::Waiting(tokio::spawn(async move {
+                let response = future.await;
+                drop(guard);
+                response
+            }))
+        }
         Reply::Nothing => return Ok(None),
     };
     Ok(Some(Outgoing {

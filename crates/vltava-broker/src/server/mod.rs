@@ -2,6 +2,7 @@
 
 mod connection;
 mod frame;
+mod per_ip;
 mod shutdown;
 
 use std::future::Future;
@@ -35,20 +36,10 @@ pub struct ServerHandle {
 impl Server {
     /// Binds the listener and opens (recovers) the data directory.
     pub async fn bind(config: BrokerConfig) -> Result<Self, StartError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::DataDir {
-                    path: format!("listen address {}", config.listen).into(),
-                    source,
-                })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::DataDir {
-                path: "listener".into(),
-                source,
-            })?
-            .port();
+        let address = config.listen;
+        let listen_error = |source| StartError::Listen { address, source };
+        let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
         let broker = tokio::task::block_in_place(|| Broker::open(config, port))?;
         Ok(Server { listener, broker })
     }
@@ -78,13 +69,23 @@ impl Server {
         // Each connection holds a sender; when the last is dropped, all have finished.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let connections = Arc::new(Semaphore::new(broker.config.connections_max));
+        let per_ip = per_ip::ConnectionsPerIp::new(broker.config.connections_max_per_ip);
         let retention = tokio::spawn(run_retention(broker.clone()));
         let group_timers = {
             let broker = broker.clone();
             tokio::spawn(async move { broker.groups.run_timers().await })
         };
 
-        let accept = accept_loop(&listener, &broker, &connections, &notify_shutdown, &done_tx);
+        let accept = accept_loop(
+            &listener,
+            &broker,
+            Limits {
+                connections: &connections,
+                per_ip: &per_ip,
+            },
+            &notify_shutdown,
+            &done_tx,
+        );
         tokio::select! {
             _ = accept => {}
             _ = shutdown => tracing::info!("shutting down"),
@@ -99,15 +100,21 @@ impl Server {
     }
 }
 
+/// What a new connection must pass before it is served.
+struct Limits<'a> {
+    connections: &'a Arc<Semaphore>,
+    per_ip: &'a Arc<per_ip::ConnectionsPerIp>,
+}
+
 async fn accept_loop(
     listener: &TcpListener,
     broker: &Arc<Broker>,
-    connections: &Arc<Semaphore>,
+    limits: Limits<'_>,
     notify_shutdown: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
     loop {
-        let Ok(permit) = connections.clone().acquire_owned().await else {
+        let Ok(permit) = limits.connections.clone().acquire_owned().await else {
             return;
         };
         let (socket, peer) = match listener.accept().await {
@@ -119,12 +126,18 @@ async fn accept_loop(
                 continue;
             }
         };
+        // As Kafka: a connection beyond max.connections.per.ip is closed right after accept.
+        let Some(ip_permit) = limits.per_ip.admit(peer.ip()) else {
+            tracing::debug!(%peer, "closing connection: max.connections.per.ip reached");
+            continue;
+        };
         let _ = socket.set_nodelay(true);
         let broker = broker.clone();
         let shutdown = Shutdown::new(notify_shutdown.subscribe());
         let done = done.clone();
         tokio::spawn(async move {
             connection::serve(broker, socket, peer, shutdown).await;
+            drop(ip_permit);
             drop(permit);
             drop(done);
         });
