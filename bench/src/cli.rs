@@ -38,6 +38,35 @@ pub enum Command {
     /// Raw Fetch requests over TCP: read every partition from offset 0 to its end, counting
     /// records from the batch headers.
     WireFetch(WireFetchArgs),
+    /// Hold many idle and slow-loris (half a frame) connections, and measure a healthy
+    /// client's acks=all Produce and Fetch latency and the broker's RSS before and during.
+    Conns(ConnsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnsArgs {
+    /// IP:PORT of the broker.
+    #[arg(long)]
+    pub bootstrap: String,
+    #[arg(long, default_value = "conns-probe")]
+    pub topic: String,
+    /// Connections opened and left idle.
+    #[arg(long, default_value_t = 10_000)]
+    pub idle: usize,
+    /// Connections that send half a request frame and stop.
+    #[arg(long, default_value_t = 1_000)]
+    pub slow_loris: usize,
+    /// Round trips of each kind the healthy client makes, before and while they are held.
+    #[arg(long, default_value_t = 1_000)]
+    pub requests: usize,
+    /// Pause after opening the connections, so the broker has accepted them all.
+    #[arg(long, default_value_t = 2_000)]
+    pub settle_ms: u64,
+    /// The broker's process id, to read its RSS.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,6 +2,7 @@
 //! probe used by `bench/run-single`. See `bench/RESULTS.md` for how it is used.
 
 mod cli;
+mod conns;
 mod consume;
 mod e2e;
 mod fanout;
@@ -27,6 +28,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::E2e(args) => e2e::run(&args),
         cli::Command::WireProduce(args) => wire::produce::run(&args),
         cli::Command::WireFetch(args) => wire::fetch::run(&args),
+        cli::Command::Conns(args) => conns::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

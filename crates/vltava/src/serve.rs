@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// max.connections.per.ip) [default: 2147483647].
     #[arg(long, env = "VLTAVA_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// Connections the broker serves at once; more wait to be accepted (Kafka's
+    /// max.connections, unlimited there; bounded here by the open-files limit) [default: 10000].
+    #[arg(long, env = "VLTAVA_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
 }
 
 impl ServeArgs {
@@ -149,6 +153,7 @@ impl ServeArgs {
                 .connections_max_idle_ms
                 .or(file.connections_max_idle_ms),
             max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
+            max_connections: self.max_connections.or(file.max_connections),
         }
     }
 
@@ -249,6 +254,11 @@ impl ServeArgs {
         config.connections_max_per_ip = self
             .max_connections_per_ip
             .unwrap_or(config.connections_max_per_ip);
+        config.connections_max = self.max_connections.unwrap_or(config.connections_max);
+        anyhow::ensure!(
+            config.connections_max >= 1,
+            "max-connections must be at least 1"
+        );
         Ok(config)
     }
 }

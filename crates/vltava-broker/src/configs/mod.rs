@@ -261,6 +261,7 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             config.connections_max_idle_ms.to_string(),
         ),
         ("listeners", format!("PLAINTEXT://{}", config.listen)),
+        ("max.connections", config.connections_max.to_string()),
         (
             "max.connections.per.ip",
             config.connections_max_per_ip.to_string(),
