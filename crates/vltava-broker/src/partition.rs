@@ -40,6 +40,10 @@ pub struct Partition {
     flush_queued: AtomicBool,
     /// The log directory, shared with every partition on it: offline after any I/O failure.
     log_dir: Arc<LogDirHealth>,
+    /// Set before DeleteTopics removes the directory: I/O errors from work still running on
+    /// the partition (a retention checkpoint into the removed directory) are not a failing
+    /// disk, and must not take the log directory offline.
+    deleted: AtomicBool,
 }
 
 /// How a wait for an append to become durable ended.
@@ -102,7 +106,13 @@ impl Partition {
             high_watermark,
             flush_queued: AtomicBool::new(false),
             log_dir,
+            deleted: AtomicBool::new(false),
         })
+    }
+
+    /// Marks the partition as being deleted, before its directory is removed.
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
     }
 
     /// Refuses work once the log directory is offline, as Kafka does for an offline dir.
@@ -119,6 +129,9 @@ impl Partition {
     /// Passes `result` on; a failed write or fsync in it takes the log directory offline,
     /// which answers every acks=all producer waiting on it.
     fn noting_io<T>(&self, result: Result<T>) -> Result<T> {
+        if self.deleted.load(Ordering::Acquire) {
+            return result;
+        }
         if let Err(BrokerError::Storage(error)) = &result {
             let state = self.state();
             self.log_dir.note(error, state.log.dir());
@@ -513,6 +526,31 @@ mod tests {
         let offsets = partition.offsets();
         assert_eq!(offsets.log_end_offset, 2);
         assert_eq!(partition.high_watermark(), 1);
+    }
+
+    /// DeleteTopics removes a partition's directory while retention may still be writing its
+    /// checkpoint there: that failure must not take the whole log directory offline (it did,
+    /// and every produce to every topic then failed with KAFKA_STORAGE_ERROR).
+    #[test]
+    fn retention_on_a_deleted_partition_leaves_the_log_directory_online() {
+        use vltava_storage::FileSystem;
+        let fs = SimFs::new();
+        let log_dir = Arc::new(LogDirHealth::default());
+        let open = |name: &str| {
+            let dir = Path::new("/").join(name);
+            let log = Log::open(Arc::new(fs.clone()), &dir, LogConfig::default(), NOW_MS).unwrap();
+            Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone(), 0).unwrap()
+        };
+        let (deleted, other) = (open("gone-0"), open("kept-0"));
+        let batch = TestBatch::new(1, NOW_MS, b"record").encode();
+        deleted.append(&batch, NOW_MS).unwrap();
+
+        deleted.mark_deleted();
+        fs.remove_dir_all(Path::new("/gone-0")).unwrap();
+        let _ = deleted.apply_retention(NOW_MS);
+
+        assert!(!log_dir.is_offline());
+        other.append(&batch, NOW_MS).unwrap();
     }
 
     #[tokio::test]

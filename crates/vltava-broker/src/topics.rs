@@ -214,7 +214,11 @@ impl Topics {
         };
         // The directories go now. In-flight requests that still hold a partition keep its open
         // files (unlinked files stay readable and writable on Unix) and see nothing of a topic
-        // created later under the same name.
+        // created later under the same name. Marked first, so that retention or a flush
+        // still running on them does not take a vanished directory for a failed disk.
+        for partition in &topic.partitions {
+            partition.mark_deleted();
+        }
         for index in 0..partition_count(&topic) {
             self.remove_stale_dir(&self.partition_dir(&topic.name, index))?;
         }
