@@ -260,6 +260,25 @@ def wait_for_leaders(side: Side, topic: str, partitions: int) -> dict:
         time.sleep(POLL_S)  # poll interval: Metadata has no way to wait for a leader
 
 
+NOT_LEADER_OR_FOLLOWER = 6
+
+
+def produce_once_led(side: Side, request: dict) -> dict:
+    """Produce v9, retried while the broker is not yet leader (bounded).
+
+    Kafka publishes a new partition's leader in Metadata a moment before its replica manager
+    takes the leadership, so a produce right after can get NOT_LEADER_OR_FOLLOWER; every Kafka
+    client retries it, and so does this."""
+    deadline = time.monotonic() + LEADER_WAIT_S
+    while True:
+        produced = side.conn.send(ProduceRequest, 9, request)
+        errors = [p["error_code"] for r in produced["responses"]
+                  for p in r["partition_responses"]]
+        if NOT_LEADER_OR_FOLLOWER not in errors or time.monotonic() > deadline:
+            return produced
+        time.sleep(POLL_S)  # poll interval: nothing announces the replica manager's change
+
+
 def prepare(side: Side, metadata_version: int) -> dict:
     """Create TOPIC, write 3 records to its partition 0 and learn the node id and topic id.
 
@@ -273,7 +292,7 @@ def prepare(side: Side, metadata_version: int) -> dict:
     metadata = wait_for_leaders(side, TOPIC, 2)
     side.node_id = metadata["brokers"][0]["node_id"]
     side.topic_ids[TOPIC] = uuid.UUID(metadata["topics"][0]["topic_id"])
-    produced = side.conn.send(ProduceRequest, 9, {
+    produced = produce_once_led(side, {
         "transactional_id": None, "acks": -1, "timeout_ms": REQUEST_TIMEOUT_MS,
         "topic_data": [{"name": TOPIC, "partition_data": [
             {"index": 0, "records": record_batch(RECORD_TIMESTAMPS_MS)}]}]})
@@ -635,7 +654,7 @@ def test_list_offsets_inside_a_compressed_batch(brokers):
             "timeout_ms": REQUEST_TIMEOUT_MS, "validate_only": False})
         assert created["topics"][0]["error_code"] == 0, (side.kind, created)
         wait_for_leaders(side, topic, 1)
-        produced = side.conn.send(ProduceRequest, 9, {
+        produced = produce_once_led(side, {
             "transactional_id": None, "acks": -1, "timeout_ms": REQUEST_TIMEOUT_MS,
             "topic_data": [{"name": topic, "partition_data": [
                 {"index": 0, "records": record_batch(COMPRESSED_TIMESTAMPS_MS, GZIP)}]}]})

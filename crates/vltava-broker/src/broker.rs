@@ -5,11 +5,20 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+use vltava_cluster::MetadataImage;
+use vltava_cluster::controller::ControllerError;
+use vltava_cluster::controller::topics::NewTopic;
+use vltava_cluster::quorum::active::{ControllerFailure, ControllerRequest};
+use vltava_cluster::records::Endpoint;
 use vltava_storage::fs::RealFs;
 
+use crate::cluster::{ClusterLink, migration};
 use crate::config::BrokerConfig;
 use crate::configs::dynamic::{self, DynamicConfigStore, DynamicConfigs, Level};
 use crate::error::{BrokerError, Result};
@@ -21,6 +30,10 @@ use crate::producer_ids::ProducerIds;
 use crate::topics::{Topic, TopicSpec, Topics};
 
 const META_FILE: &str = "meta.json";
+/// The one listener's name, as Kafka names a plaintext listener.
+const LISTENER_NAME: &str = "PLAINTEXT";
+/// How long an admin request waits for its committed change to be served here.
+const METADATA_WAIT: Duration = Duration::from_secs(30);
 const LOCK_FILE: &str = ".lock";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,7 +48,11 @@ pub struct Broker {
     pub cluster_id: String,
     /// The port clients are told to use (the bound one unless configured).
     pub advertised_port: i32,
-    pub topics: Topics,
+    pub topics: Arc<Topics>,
+    /// The controller quorum, this broker's registration, the metadata images.
+    pub cluster: ClusterLink,
+    /// Publishes each new metadata image into `topics`.
+    publisher: JoinHandle<()>,
     /// Broker configs set at run time (AlterConfigs on a BROKER resource).
     pub dynamic_configs: DynamicConfigStore,
     pub flusher: Flusher,
@@ -64,12 +81,16 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cluster: {0}")]
+    Cluster(String),
     #[error(transparent)]
     Broker(#[from] BrokerError),
 }
 
 impl Broker {
-    pub fn open(
+    /// Opens the data directory, joins the controller quorum (a quorum of one by default) and
+    /// serves the topics of its metadata image.
+    pub async fn open(
         config: BrokerConfig,
         bound_port: u16,
     ) -> std::result::Result<Arc<Self>, StartError> {
@@ -85,20 +106,32 @@ impl Broker {
         }
         let cluster_id = load_or_create_meta(&dir, config.node_id)?;
         let dynamic_configs = DynamicConfigStore::open(&dir)?;
-        let topics = Topics::open(
+        let topics = Arc::new(Topics::new(
             &dir,
             Arc::new(RealFs),
             config.flush,
             dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
-            now_ms(),
-        )?;
+        ));
+        let advertised_port = config.advertised_port.unwrap_or(bound_port);
+        let endpoint = Endpoint {
+            name: LISTENER_NAME.to_string(),
+            host: config.advertised_host.clone(),
+            port: advertised_port,
+        };
+        let cluster = ClusterLink::start(&config, endpoint).await?;
+        migration::migrate_topics_file(&dir, &cluster).await?;
+        let image = cluster.image();
+        tokio::task::block_in_place(|| topics.publish(&image, true, now_ms()))?;
+        let publisher = tokio::spawn(publish_images(topics.clone(), cluster.images()));
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
         let groups = GroupCoordinator::new(&config);
-        groups.load(&topics)?;
+        tokio::task::block_in_place(|| groups.load(&topics))?;
         Ok(Arc::new(Broker {
-            advertised_port: i32::from(config.advertised_port.unwrap_or(bound_port)),
+            advertised_port: i32::from(advertised_port),
             cluster_id,
             topics,
+            cluster,
+            publisher,
             dynamic_configs,
             flusher,
             producer_ids: ProducerIds::open(&dir)?,
@@ -107,6 +140,12 @@ impl Broker {
             config,
             _lock: lock,
         }))
+    }
+
+    /// Stops the broker's part in the cluster: a controlled shutdown, then the voter.
+    pub async fn leave_cluster(&self) {
+        self.publisher.abort();
+        self.cluster.shutdown().await;
     }
 
     pub fn node_id(&self) -> i32 {
@@ -146,7 +185,11 @@ impl Broker {
     }
 
     /// The topic, created with the broker defaults when auto-creation allows it.
-    pub fn topic_or_auto_create(&self, name: &str, allow_auto_create: bool) -> Result<Arc<Topic>> {
+    pub async fn topic_or_auto_create(
+        &self,
+        name: &str,
+        allow_auto_create: bool,
+    ) -> Result<Arc<Topic>> {
         if let Some(topic) = self.topics.get(name) {
             return Ok(topic);
         }
@@ -158,13 +201,87 @@ impl Broker {
             partitions: self.config.num_partitions,
             configs: Default::default(),
         };
-        match self.topics.create(spec, now_ms()) {
+        match self.create_topic(spec).await {
             Err(BrokerError::TopicAlreadyExists) => self
                 .topics
                 .get(name)
                 .ok_or(BrokerError::UnknownTopicOrPartition),
             other => other,
         }
+    }
+
+    /// Asks the controller for a change and waits until this broker serves it.
+    async fn decide(&self, request: ControllerRequest) -> Result<()> {
+        let offset = self.cluster.decide(request).await?;
+        self.topics.wait_published(offset, METADATA_WAIT).await
+    }
+
+    /// CreateTopics and auto-creation: checked here, decided by the controller.
+    pub async fn create_topic(&self, spec: TopicSpec) -> Result<Arc<Topic>> {
+        self.topics.validate(&spec)?;
+        let topic_id = Uuid::new_v4();
+        let request = ControllerRequest::CreateTopic(NewTopic {
+            name: spec.name.clone(),
+            topic_id,
+            partitions: spec.partitions,
+            replication_factor: self.config.default_replication_factor,
+            configs: spec.configs,
+        });
+        match self.decide(request).await {
+            Err(BrokerError::Controller(ControllerFailure::Refused(
+                ControllerError::TopicExists(_),
+            ))) => return Err(BrokerError::TopicAlreadyExists),
+            other => other?,
+        }
+        self.topics
+            .get_by_id(&topic_id)
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        self.topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let request = ControllerRequest::DeleteTopic {
+            name: name.to_string(),
+        };
+        match self.decide(request).await {
+            Err(BrokerError::Controller(ControllerFailure::Refused(
+                ControllerError::UnknownTopic(_),
+            ))) => Err(BrokerError::UnknownTopicOrPartition),
+            other => other,
+        }
+    }
+
+    /// CreatePartitions: grows a topic to `count` partitions (already checked by the caller).
+    pub async fn add_partitions(&self, name: &str, count: i32) -> Result<Arc<Topic>> {
+        self.decide(ControllerRequest::CreatePartitions {
+            name: name.to_string(),
+            count,
+        })
+        .await?;
+        self.topics
+            .get(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs, IncrementalAlterConfigs), checked
+    /// first. `validate_only` checks only.
+    pub async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<()> {
+        self.topics.validate_configs(name, &configs)?;
+        if validate_only {
+            return Ok(());
+        }
+        self.decide(ControllerRequest::SetTopicConfigs {
+            name: name.to_string(),
+            configs,
+        })
+        .await
     }
 
     /// fsyncs every partition: called on shutdown so a clean stop loses nothing.
@@ -212,6 +329,27 @@ impl Broker {
                 }
             }
         }
+    }
+}
+
+/// Publishes every new metadata image into the local topics, in order, until the broker stops.
+async fn publish_images(topics: Arc<Topics>, mut images: watch::Receiver<Arc<MetadataImage>>) {
+    let mut last = images.borrow_and_update().clone();
+    while images.changed().await.is_ok() {
+        let image = images.borrow_and_update().clone();
+        // Registrations and heartbeats change other parts of the image; topics share theirs.
+        let same_topics = Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id)
+            && Arc::ptr_eq(&image.configs, &last.configs);
+        let result = if same_topics {
+            topics.mark_published(image.offset);
+            Ok(())
+        } else {
+            tokio::task::block_in_place(|| topics.publish(&image, false, now_ms()))
+        };
+        if let Err(error) = result {
+            tracing::error!(offset = image.offset, %error, "cannot publish metadata image");
+        }
+        last = image;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Broker configuration: the values `vltava serve` resolves from flags, environment and file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -66,6 +67,24 @@ pub struct BrokerConfig {
     /// request's max_bytes (the first batch still goes whole if larger, KIP-74).
     pub fetch_response_bytes_max: usize,
 
+    // The cluster (issue 14).
+    /// `controller.listener`: where this node's voter listens for the other voters; `None`
+    /// for a quorum of one, which needs no network.
+    pub controller_listen: Option<SocketAddr>,
+    /// `controller.quorum.voters`: node id → host:port of its controller listener. Empty:
+    /// this node alone is the quorum.
+    pub controller_quorum_voters: BTreeMap<u64, String>,
+    /// `broker.rack`: replicas of a partition go to different racks where possible.
+    pub rack: Option<String>,
+    /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `default.replication.factor`: replicas of a topic created without one.
+    pub default_replication_factor: i16,
+    /// `min.insync.replicas` (the broker default of the topic config).
+    pub min_insync_replicas: i32,
+
     /// `producer.id.expiration.ms` (KIP-854): an idempotent producer with no append for this
     /// long is forgotten by each partition (checked with retention).
     pub producer_id_expiration_ms: i64,
@@ -75,6 +94,11 @@ pub struct BrokerConfig {
 pub const FETCH_RESPONSE_BYTES_MAX_DEFAULT: usize = 57_671_680;
 /// Kafka's default for `connections.max.idle.ms`: 10 minutes.
 pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 600_000;
+
+/// A broker silent this long is fenced and its leaderships move. Kafka waits 9 s; a failover
+/// goal of about a second needs less, and 3 s is still six heartbeats.
+pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 3_000;
+pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 500;
 
 /// Kafka's default for `max.connections.per.ip`: no limit (`Integer.MAX_VALUE`).
 pub const CONNECTIONS_MAX_PER_IP_DEFAULT: usize = 2_147_483_647;
@@ -109,6 +133,14 @@ impl BrokerConfig {
             fetch_response_bytes_max: FETCH_RESPONSE_BYTES_MAX_DEFAULT,
 
             producer_id_expiration_ms: 24 * 60 * 60 * 1000,
+
+            controller_listen: None,
+            controller_quorum_voters: BTreeMap::new(),
+            rack: None,
+            broker_session_timeout_ms: BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+            broker_heartbeat_interval_ms: BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Broker errors and the one place they become Kafka error codes.
 
 use kafka_protocol::error::ResponseError;
+use vltava_cluster::controller::ControllerError;
+use vltava_cluster::quorum::active::ControllerFailure;
 use vltava_group::GroupError;
 use vltava_storage::StorageError;
 
@@ -79,6 +81,12 @@ pub enum BrokerError {
     /// The partition already has the leader an election would choose: on one node, always.
     #[error("Leader election not needed for topic partition.")]
     ElectionNotNeeded,
+    /// The controller quorum refused a change or could not be reached.
+    #[error("{0}")]
+    Controller(#[from] ControllerFailure),
+    /// A change the controller committed at this offset did not reach this broker in time.
+    #[error("metadata offset {0} not applied on this broker in time")]
+    MetadataTimedOut(i64),
     #[error("metadata i/o on {path}: {source}")]
     MetadataIo {
         path: std::path::PathBuf,
@@ -122,6 +130,8 @@ impl BrokerError {
             }
             BrokerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
             BrokerError::MetadataIo { .. } => ResponseError::KafkaStorageError,
+            BrokerError::Controller(failure) => return controller_error_code(failure),
+            BrokerError::MetadataTimedOut(_) => ResponseError::RequestTimedOut,
         };
         error.code()
     }
@@ -148,6 +158,30 @@ pub enum AssignmentError {
     UnknownBroker(i32),
     #[error("The manual partition assignment includes the broker {0} more than once.")]
     DuplicateBroker(i32),
+}
+
+/// A controller refusal as Kafka's controller answers it; a quorum that cannot be reached
+/// times the request out, as a Kafka broker whose forwarded request gets no answer does.
+pub fn controller_error_code(failure: &ControllerFailure) -> i16 {
+    let code = match failure {
+        ControllerFailure::Refused(refusal) => match refusal {
+            ControllerError::StaleBrokerEpoch { .. } => ResponseError::StaleBrokerEpoch,
+            ControllerError::DuplicateBrokerRegistration(_) => {
+                ResponseError::DuplicateBrokerRegistration
+            }
+            ControllerError::BrokerNotRegistered(_) => ResponseError::BrokerIdNotRegistered,
+            ControllerError::InvalidReplicationFactor { .. } => {
+                ResponseError::InvalidReplicationFactor
+            }
+            ControllerError::InvalidPartitions => ResponseError::InvalidPartitions,
+            ControllerError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+            ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        },
+        ControllerFailure::NotController { .. } | ControllerFailure::Unavailable(_) => {
+            ResponseError::RequestTimedOut
+        }
+    };
+    code.code()
 }
 
 /// Storage errors as Kafka reports them for produce, fetch and list-offsets.

@@ -1,12 +1,19 @@
-//! The topics this broker hosts: names, ids, configs and partitions, persisted in
-//! `<data>/topics.json` (replaced atomically by `metadata_file::save`).
+//! The topics this broker hosts: names, ids, configs and their open partitions. The metadata
+//! log is their source of truth: every change (CreateTopics, DeleteTopics, CreatePartitions,
+//! topic configs) is a controller decision, and [`Topics::publish`] makes the local topics what
+//! each new metadata image says, opening and removing partition logs. Handlers that asked the
+//! controller for a change wait with [`Topics::wait_published`] until it is served here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use tokio::sync::watch;
 use uuid::Uuid;
+use vltava_cluster::MetadataImage;
+use vltava_cluster::records::ConfigResource;
 use vltava_storage::fs::FileSystem;
 use vltava_storage::{Log, LogConfig};
 
@@ -14,11 +21,9 @@ use crate::config::FlushPolicy;
 use crate::configs;
 use crate::error::{BrokerError, Result};
 use crate::log_dir::LogDirHealth;
-use crate::metadata_file;
 use crate::partition::Partition;
 use crate::topic_name;
 
-const TOPICS_FILE: &str = "topics.json";
 /// More partitions than this in one topic is refused (Kafka has no hard limit; we want one).
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
 
@@ -50,14 +55,6 @@ pub struct TopicSpec {
     pub configs: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct TopicRecord {
-    name: String,
-    id: Uuid,
-    partitions: i32,
-    configs: BTreeMap<String, String>,
-}
-
 #[derive(Debug, Default)]
 struct TopicMap {
     by_name: HashMap<Arc<str>, Arc<Topic>>,
@@ -75,45 +72,31 @@ pub struct Topics {
     /// (under the map's write lock) when a dynamic broker config changes.
     defaults: RwLock<LogConfig>,
     map: RwLock<TopicMap>,
-    /// Held while a topic grows (CreatePartitions): two growths at once would open the same
-    /// partition directories.
-    growing: Mutex<()>,
+    /// Held while an image is published or the defaults change: one writer of the map and the
+    /// partition directories at a time (lookups go on under the read lock).
+    publishing: Mutex<()>,
+    /// The metadata offset of the last image published.
+    published: watch::Sender<i64>,
 }
 
 impl Topics {
-    /// Loads the persisted topics and opens (recovering) every partition's log.
-    pub fn open(
+    /// No topics until the first image is published.
+    pub fn new(
         data_dir: &Path,
         fs: Arc<dyn FileSystem>,
         flush: FlushPolicy,
         defaults: LogConfig,
-        now_ms: i64,
-    ) -> Result<Self> {
-        let topics = Topics {
+    ) -> Self {
+        Topics {
             data_dir: data_dir.to_path_buf(),
             fs,
             flush,
             log_dir: Arc::default(),
             defaults: RwLock::new(defaults),
             map: RwLock::new(TopicMap::default()),
-            growing: Mutex::new(()),
-        };
-        let path = data_dir.join(TOPICS_FILE);
-        let records: Vec<TopicRecord> = metadata_file::load(&path)?.unwrap_or_default();
-        {
-            let mut map = topics.write();
-            for record in records {
-                let topic = topics.open_topic(
-                    record.name,
-                    record.id,
-                    record.partitions,
-                    record.configs,
-                    now_ms,
-                )?;
-                map.insert(topic);
-            }
+            publishing: Mutex::new(()),
+            published: watch::Sender::new(-1),
         }
-        Ok(topics)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, TopicMap> {
@@ -135,8 +118,9 @@ impl Topics {
     /// the log config of every topic, so that those without their own override follow the new
     /// defaults at once. Every topic's config is computed before any is applied.
     pub fn set_defaults(&self, defaults: LogConfig) -> Result<()> {
-        // The write lock: no topic is created or reconfigured with the old defaults meanwhile.
-        let map = self.write();
+        // No topic is created or reconfigured with the old defaults meanwhile.
+        let _publishing = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.read();
         let configs = map
             .by_name
             .values()
@@ -179,132 +163,206 @@ impl Topics {
         Ok(())
     }
 
-    pub fn create(&self, spec: TopicSpec, now_ms: i64) -> Result<Arc<Topic>> {
-        self.validate(&spec)?;
-        let mut map = self.write();
-        if map.by_name.contains_key(spec.name.as_str()) {
-            return Err(BrokerError::TopicAlreadyExists);
-        }
-        for index in 0..spec.partitions {
-            self.remove_stale_dir(&self.partition_dir(&spec.name, index))?;
-        }
-        let topic = self.open_topic(
-            spec.name,
-            Uuid::new_v4(),
-            spec.partitions,
-            spec.configs,
-            now_ms,
-        )?;
-        map.insert(topic.clone());
-        self.persist(&map)?;
-        tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "created topic");
-        Ok(topic)
-    }
-
-    pub fn delete(&self, name: &str) -> Result<Arc<Topic>> {
-        let topic = {
-            let mut map = self.write();
-            let topic = map
-                .by_name
-                .remove(name)
-                .ok_or(BrokerError::UnknownTopicOrPartition)?;
-            map.by_id.remove(&topic.id);
-            self.persist(&map)?;
-            topic
-        };
-        // The directories go now. In-flight requests that still hold a partition keep its open
-        // files (unlinked files stay readable and writable on Unix) and see nothing of a topic
-        // created later under the same name. Marked first, so that retention or a flush
-        // still running on them does not take a vanished directory for a failed disk.
-        for partition in &topic.partitions {
-            partition.mark_deleted();
-        }
-        for index in 0..partition_count(&topic) {
-            self.remove_stale_dir(&self.partition_dir(&topic.name, index))?;
-        }
-        tracing::info!(topic = %topic.name, "deleted topic");
-        Ok(topic)
-    }
-
-    /// Replaces a topic's config overrides (AlterConfigs, IncrementalAlterConfigs): checked,
-    /// persisted, then applied to every partition's log. `validate_only` checks only.
-    pub fn set_configs(
+    /// Opens the logs of partitions `from..to` of a topic. `fresh`: the partitions are new to
+    /// this broker, so a directory already there was left by a deleted topic of the same name
+    /// and is removed first, so that a new partition never shows old records.
+    fn open_partitions(
         &self,
-        name: &str,
-        configs: BTreeMap<String, String>,
-        validate_only: bool,
-    ) -> Result<()> {
-        // Under the write lock, so that a change of the defaults cannot slip in between.
-        let mut map = self.write();
-        let log = log_config(&self.defaults(), &configs)?;
-        let current = map
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        if validate_only {
-            return Ok(());
+        name: &Arc<str>,
+        range: std::ops::Range<i32>,
+        config: &LogConfig,
+        fresh: bool,
+        now_ms: i64,
+    ) -> Result<Vec<Arc<Partition>>> {
+        range
+            .map(|index| {
+                let dir = self.partition_dir(name, index);
+                if fresh {
+                    self.remove_stale_dir(&dir)?;
+                }
+                let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
+                Ok(Arc::new(Partition::new(
+                    name.clone(),
+                    index,
+                    log,
+                    self.flush,
+                    self.log_dir.clone(),
+                    now_ms,
+                )?))
+            })
+            .collect()
+    }
+}
+
+/// Publishing metadata images.
+impl Topics {
+    /// Makes the local topics what `image` says: topics it no longer has are deleted with
+    /// their directories, new ones and new partitions are opened, changed configs applied.
+    /// `startup`: the first image after a (re)start, whose partitions' directories hold their
+    /// data; any other partition directory was left by a topic deleted meanwhile and goes.
+    ///
+    /// Logs are opened before the map's write lock is taken, so produce and fetch go on while
+    /// a big topic is created; the swap itself is short.
+    pub fn publish(&self, image: &MetadataImage, startup: bool, now_ms: i64) -> Result<()> {
+        let _publishing = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        let defaults = self.defaults();
+        let current: HashMap<Uuid, Arc<Topic>> = self.read().by_id.clone();
+        let mut next = TopicMap::default();
+        for (id, wanted) in image.topics_by_id.iter() {
+            let configs = image
+                .configs
+                .get(&ConfigResource::Topic(wanted.name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            let count = i32::try_from(wanted.partitions.len()).unwrap_or(i32::MAX);
+            let existing = current.get(id);
+            let unchanged =
+                existing.is_some_and(|t| t.configs == configs && partition_count(t) == count);
+            if let Some(topic) = existing.filter(|_| unchanged) {
+                next.insert(topic.clone());
+                continue;
+            }
+            let config = match log_config(&defaults, &configs) {
+                Ok(config) => config,
+                Err(error) => {
+                    // Checked before the controller was asked; an older vltava may have let
+                    // it through. The topic is served with the defaults rather than not at all.
+                    tracing::error!(topic = %wanted.name, %error, "topic configs refused; using the defaults");
+                    defaults.clone()
+                }
+            };
+            let topic = match existing {
+                Some(old) => {
+                    let mut partitions = old.partitions.clone();
+                    partitions.extend(self.open_partitions(
+                        &old.name,
+                        partition_count(old)..count,
+                        &config,
+                        true,
+                        now_ms,
+                    )?);
+                    for partition in &partitions {
+                        partition.set_log_config(config.clone());
+                    }
+                    tracing::info!(topic = %old.name, partitions = partitions.len(), ?configs, "topic changed");
+                    Topic {
+                        name: old.name.clone(),
+                        id: *id,
+                        configs,
+                        partitions,
+                    }
+                }
+                None => {
+                    let name: Arc<str> = wanted.name.as_str().into();
+                    let partitions =
+                        self.open_partitions(&name, 0..count, &config, !startup, now_ms)?;
+                    if !startup {
+                        tracing::info!(topic = %name, partitions = count, "created topic");
+                    }
+                    Topic {
+                        name,
+                        id: *id,
+                        configs,
+                        partitions,
+                    }
+                }
+            };
+            next.insert(Arc::new(topic));
         }
-        let topic = Arc::new(Topic {
-            name: current.name.clone(),
-            id: current.id,
-            configs,
-            partitions: current.partitions.clone(),
-        });
-        map.insert(topic.clone());
-        self.persist(&map)?;
-        for partition in &topic.partitions {
-            partition.set_log_config(log.clone());
+        let removed: Vec<Arc<Topic>> = current
+            .into_values()
+            .filter(|t| !next.by_id.contains_key(&t.id))
+            .collect();
+        *self.write() = next;
+        for topic in removed {
+            self.remove_topic_dirs(&topic)?;
         }
-        tracing::info!(topic = %topic.name, configs = ?topic.configs, "altered topic configs");
+        if startup {
+            self.remove_unknown_partition_dirs()?;
+        }
+        self.mark_published(image.offset);
         Ok(())
     }
 
-    fn open_topic(
-        &self,
-        name: String,
-        id: Uuid,
-        partitions: i32,
-        configs: BTreeMap<String, String>,
-        now_ms: i64,
-    ) -> Result<Arc<Topic>> {
-        let config = log_config(&self.defaults(), &configs)?;
-        let name: Arc<str> = name.into();
-        let mut opened = Vec::new();
-        for index in 0..partitions {
-            let dir = self.partition_dir(&name, index);
-            let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
-            opened.push(Arc::new(Partition::new(
-                name.clone(),
-                index,
-                log,
-                self.flush,
-                self.log_dir.clone(),
-                now_ms,
-            )?));
+    /// Waits until an image at `offset` or later is published: a change the controller
+    /// committed at `offset` is then served here.
+    pub async fn wait_published(&self, offset: i64, timeout: Duration) -> Result<()> {
+        let mut published = self.published.subscribe();
+        match tokio::time::timeout(timeout, published.wait_for(|p| *p >= offset)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(BrokerError::MetadataTimedOut(offset)),
         }
-        Ok(Arc::new(Topic {
-            name,
-            id,
-            configs,
-            partitions: opened,
-        }))
     }
 
-    fn persist(&self, map: &TopicMap) -> Result<()> {
-        let mut records: Vec<TopicRecord> = map
-            .by_name
-            .values()
-            .map(|t| TopicRecord {
-                name: t.name.to_string(),
-                id: t.id,
-                partitions: t.partitions.len() as i32,
-                configs: t.configs.clone(),
-            })
-            .collect();
-        records.sort_by(|a, b| a.name.cmp(&b.name));
-        let path = self.data_dir.join(TOPICS_FILE);
-        metadata_file::save(&path, &records)
+    /// The metadata offset last published.
+    pub fn published_offset(&self) -> i64 {
+        *self.published.borrow()
+    }
+
+    /// An image that changed nothing here is published as it is.
+    pub fn mark_published(&self, offset: i64) {
+        self.published.send_if_modified(|published| {
+            let newer = offset > *published;
+            if newer {
+                *published = offset;
+            }
+            newer
+        });
+    }
+
+    /// A deleted topic's directories go now. In-flight requests that still hold a partition
+    /// keep its open files (unlinked files stay readable and writable on Unix) and see nothing
+    /// of a topic created later under the same name. Marked first, so that retention or a
+    /// flush still running on them does not take a vanished directory for a failed disk.
+    fn remove_topic_dirs(&self, topic: &Topic) -> Result<()> {
+        for partition in &topic.partitions {
+            partition.mark_deleted();
+        }
+        for index in 0..partition_count(topic) {
+            self.remove_stale_dir(&self.partition_dir(&topic.name, index))?;
+        }
+        tracing::info!(topic = %topic.name, "deleted topic");
+        Ok(())
+    }
+
+    /// Removes `<topic>-<n>` directories of topics the image does not have (deleted while
+    /// this broker was down, or before a crash let it remove them).
+    fn remove_unknown_partition_dirs(&self) -> Result<()> {
+        let io = |source| BrokerError::MetadataIo {
+            path: self.data_dir.clone(),
+            source,
+        };
+        let map = self.read();
+        for entry in std::fs::read_dir(&self.data_dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if !entry.file_type().map_err(io)?.is_dir() {
+                continue;
+            }
+            let file_name = entry.file_name();
+            let Some((topic, index)) = file_name.to_str().and_then(|n| n.rsplit_once('-')) else {
+                continue;
+            };
+            let Ok(index) = index.parse::<i32>() else {
+                continue;
+            };
+            let known = map
+                .by_name
+                .get(topic)
+                .is_some_and(|t| t.partition(index).is_some());
+            if !known && topic_name::validate(topic).is_ok() {
+                self.remove_stale_dir(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks before the controller is asked.
+impl Topics {
+    /// Checks a topic's new config overrides (AlterConfigs, IncrementalAlterConfigs).
+    pub fn validate_configs(&self, name: &str, configs: &BTreeMap<String, String>) -> Result<()> {
+        self.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
+        log_config(&self.defaults(), configs).map(|_| ())
     }
 }
 
@@ -316,93 +374,6 @@ impl Topics {
         let topic = self.get(name).ok_or(BrokerError::UnknownTopicOrPartition)?;
         check_growth(&topic, partitions)?;
         Ok(topic)
-    }
-
-    /// Grows a topic to `partitions` partitions and returns it grown.
-    ///
-    /// The existing partitions keep serving throughout. The new logs are opened (two fsyncs
-    /// each) under the read lock: produce and fetch carry on, while CreateTopics, DeleteTopics
-    /// and config changes (writers) wait, so nothing else touches these directories or this
-    /// topic meanwhile. (std's lock prefers writers: while one waits, new lookups wait too.)
-    /// Then a new `Topic` holding the same `Arc<Partition>`s plus the new ones replaces the
-    /// old one and `topics.json` is rewritten; requests holding the old `Topic` finish with it.
-    pub fn add_partitions(&self, name: &str, partitions: i32, now_ms: i64) -> Result<Arc<Topic>> {
-        let _growing = self.growing.lock().unwrap_or_else(|e| e.into_inner());
-        let (seen, added) = {
-            let map = self.read();
-            let topic = map
-                .by_name
-                .get(name)
-                .cloned()
-                .ok_or(BrokerError::UnknownTopicOrPartition)?;
-            let added = self.open_new_partitions(&topic, partitions, now_ms)?;
-            (topic, added)
-        };
-        let mut map = self.write();
-        let current = map.by_name.get(name).cloned();
-        let (base, added) = match current {
-            Some(current) if Arc::ptr_eq(&current, &seen) => (current, added),
-            current => {
-                // The topic changed in the instant between the two locks (reconfigured,
-                // deleted, re-created): drop what was opened for the old state and grow the
-                // topic as it is now, under the write lock this time.
-                discard_partitions(added, current.as_deref());
-                let current = current.ok_or(BrokerError::UnknownTopicOrPartition)?;
-                let added = self.open_new_partitions(&current, partitions, now_ms)?;
-                (current, added)
-            }
-        };
-        // The new logs were opened under the read lock: the broker defaults (dynamic broker
-        // configs) may have changed since. Under the write lock they are current.
-        let config = log_config(&self.defaults(), &base.configs)?;
-        for partition in &added {
-            partition.set_log_config(config.clone());
-        }
-        let mut all = base.partitions.clone();
-        all.extend(added);
-        let grown = Arc::new(Topic {
-            name: base.name.clone(),
-            id: base.id,
-            configs: base.configs.clone(),
-            partitions: all,
-        });
-        map.insert(grown.clone());
-        if let Err(error) = self.persist(&map) {
-            // Not recorded, so not served: a restart would not know the new partitions.
-            map.insert(base);
-            return Err(error);
-        }
-        tracing::info!(topic = %grown.name, from = seen.partitions.len(), to = partitions, "added partitions");
-        Ok(grown)
-    }
-
-    /// Empty logs for the partitions from the topic's count up to `partitions`. A directory
-    /// already there was left by a deleted topic of the same name (or by a growth that a crash
-    /// cut short); it is removed so that a new partition never shows old records.
-    fn open_new_partitions(
-        &self,
-        topic: &Topic,
-        partitions: i32,
-        now_ms: i64,
-    ) -> Result<Vec<Arc<Partition>>> {
-        check_growth(topic, partitions)?;
-        let config = log_config(&self.defaults(), &topic.configs)?;
-        let mut added = Vec::new();
-        for index in partition_count(topic)..partitions {
-            let dir = self.partition_dir(&topic.name, index);
-            self.remove_stale_dir(&dir)?;
-            let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
-            let partition = Partition::new(
-                topic.name.clone(),
-                index,
-                log,
-                self.flush,
-                self.log_dir.clone(),
-                now_ms,
-            )?;
-            added.push(Arc::new(partition));
-        }
-        Ok(added)
     }
 }
 
@@ -452,21 +423,6 @@ fn check_growth(topic: &Topic, partitions: i32) -> Result<()> {
         return Err(BrokerError::InvalidPartitions(partitions));
     }
     Ok(())
-}
-
-/// Drops partitions opened for a growth that did not happen. A directory the topic now has
-/// (re-created meanwhile) stays; the others are removed.
-fn discard_partitions(added: Vec<Arc<Partition>>, current: Option<&Topic>) {
-    for partition in added {
-        if current.is_some_and(|t| t.partition(partition.index).is_some()) {
-            continue;
-        }
-        if let Some(partition) = Arc::into_inner(partition)
-            && let Err(error) = partition.delete()
-        {
-            tracing::warn!(%error, "cannot remove the directory of a partition not added");
-        }
-    }
 }
 
 impl TopicMap {

@@ -11,7 +11,10 @@ use vltava_cluster::controller::brokers::{
     HeartbeatRequest, RegistrationRequest, fence_expired, heartbeat, register,
 };
 use vltava_cluster::controller::heartbeats::BrokerSessions;
-use vltava_cluster::controller::topics::{NewTopic, create_topic};
+use vltava_cluster::controller::topics::{
+    NewTopic, create_partitions, create_topic, delete_topic, set_topic_configs,
+};
+use vltava_cluster::records::ConfigResource;
 use vltava_cluster::records::{Endpoint, NO_LEADER};
 use vltava_cluster::{MetadataDelta, MetadataImage, MetadataRecord};
 
@@ -268,4 +271,43 @@ fn controlled_shutdown_hands_over_leaderships_before_the_broker_may_stop() {
     want.metadata_offset = image.offset;
     let second = heartbeat(&image, &mut sessions, 20, want).expect("beat");
     assert!(second.records.is_empty() && second.answer.should_shutdown);
+}
+
+#[test]
+fn topics_grow_change_configs_and_go_with_their_configs() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(3, &[], &mut sessions);
+    let mut new = topic("orders", 2, 2);
+    new.configs = BTreeMap::from([("retention.ms".into(), "1000".into())]);
+    let image = apply(&image, &create_topic(&image, new).expect("create"));
+
+    let image = apply(
+        &image,
+        &create_partitions(&image, "orders", 5).expect("grow"),
+    );
+    let orders = image.topic("orders").expect("topic");
+    assert_eq!(orders.partitions.len(), 5);
+    assert!(orders.partitions.values().all(|p| p.replicas.len() == 2));
+    assert_eq!(
+        create_partitions(&image, "orders", 5),
+        Err(ControllerError::InvalidPartitions)
+    );
+
+    let wanted = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+    let records = set_topic_configs(&image, "orders", wanted.clone()).expect("configs");
+    assert_eq!(records.len(), 2, "one removal, one change: {records:?}");
+    let image = apply(&image, &records);
+    let resource = ConfigResource::Topic("orders".into());
+    assert_eq!(image.configs.get(&resource), Some(&wanted));
+
+    let image = apply(&image, &delete_topic(&image, "orders").expect("delete"));
+    assert!(image.topic("orders").is_none());
+    assert!(!image.configs.contains_key(&resource));
+    for refused in [
+        delete_topic(&image, "orders"),
+        create_partitions(&image, "orders", 9),
+        set_topic_configs(&image, "orders", BTreeMap::new()),
+    ] {
+        assert_eq!(refused, Err(ControllerError::UnknownTopic("orders".into())));
+    }
 }

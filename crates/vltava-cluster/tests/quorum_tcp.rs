@@ -33,7 +33,7 @@ async fn start(
 ) -> Result<Controller, BoxError> {
     Ok(Controller::start(ControllerOptions {
         node_id: id,
-        listener,
+        listener: Some(listener),
         voters: voters.clone(),
         data_dir: dir,
         fs: Arc::new(RealFs),
@@ -290,7 +290,7 @@ async fn brokers_register_through_any_voter_and_a_silent_broker_is_fenced() -> R
             configs: BTreeMap::new(),
         }))
         .await?;
-    assert!(matches!(created, ControllerAnswer::TopicCreated { offset } if offset > 0));
+    assert!(matches!(created, ControllerAnswer::Committed { offset } if offset > 0));
     wait_image(&controllers[&1], |image| {
         image
             .topic("orders")

@@ -9,18 +9,6 @@ mod common;
 use common::{BoxError, TestResult, cli, cli_json};
 use serde_json::Value;
 
-fn topic_names(listed: &Value) -> Vec<String> {
-    listed["topics"]
-        .as_array()
-        .map(|topics| {
-            topics
-                .iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn config_value(described: &Value, name: &str) -> Result<(Value, Value), BoxError> {
     let config = described["configs"]
         .as_array()
@@ -51,7 +39,7 @@ fn topics_are_created_described_grown_reconfigured_and_deleted() -> TestResult {
         String::from_utf8_lossy(&created.stderr)
     );
     assert_eq!(
-        topic_names(&cli_json(b, "topic", &["list"])?),
+        common::topic_names(&cli_json(b, "topic", &["list"])?),
         vec!["orders"]
     );
 
@@ -119,6 +107,6 @@ fn topics_are_created_described_grown_reconfigured_and_deleted() -> TestResult {
         "{}",
         String::from_utf8_lossy(&gone.stderr)
     );
-    assert!(topic_names(&cli_json(b, "topic", &["list"])?).is_empty());
+    assert!(common::topic_names(&cli_json(b, "topic", &["list"])?).is_empty());
     Ok(())
 }

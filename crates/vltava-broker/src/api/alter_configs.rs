@@ -15,22 +15,24 @@ use crate::error::BrokerError;
 
 pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Reply {
     let broker = &context.broker;
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            // The request's set replaces the configs whole.
-            let configs = new_set(&resource.configs);
-            let outcome = alter_resource(
-                broker,
-                resource.resource_type,
-                &resource.resource_name,
-                request.validate_only,
-                |_, _| configs,
-            );
-            response(resource.resource_type, resource.resource_name, outcome)
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        // The request's set replaces the configs whole.
+        let configs = new_set(&resource.configs);
+        let outcome = alter_resource(
+            broker,
+            resource.resource_type,
+            &resource.resource_name,
+            request.validate_only,
+            |_, _| configs,
+        )
+        .await;
+        responses.push(response(
+            resource.resource_type,
+            resource.resource_name,
+            outcome,
+        ));
+    }
     AlterConfigsResponse::default()
         .with_responses(responses)
         .into()

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
-use crate::broker::{Broker, now_ms};
+use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{AssignmentError, BrokerError, Result};
 
@@ -24,11 +24,11 @@ pub async fn handle(context: RequestContext, request: CreatePartitionsRequest) -
         *named.entry(topic.name.clone()).or_default() += 1;
     }
     let validate_only = request.validate_only;
-    let results = tokio::task::block_in_place(|| {
+    let results = {
         let mut results = Vec::with_capacity(request.topics.len());
         for topic in request.topics {
             let result = match named.get_mut(&topic.name) {
-                Some(1) => grow(broker, &topic, validate_only),
+                Some(1) => grow(broker, &topic, validate_only).await,
                 // Kafka answers a duplicated name once, and grows it neither time.
                 Some(0) => continue,
                 Some(count) => {
@@ -46,7 +46,7 @@ pub async fn handle(context: RequestContext, request: CreatePartitionsRequest) -
             });
         }
         results
-    });
+    };
     CreatePartitionsResponse::default()
         .with_results(results)
         .into()
@@ -60,7 +60,7 @@ fn error_message(error: &BrokerError) -> Option<StrBytes> {
     }
 }
 
-fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: bool) -> Result<()> {
+async fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: bool) -> Result<()> {
     let name = topic.name.0.as_str();
     let current = broker.topics.validate_growth(name, topic.count)?;
     if let Some(assignments) = &topic.assignments {
@@ -68,7 +68,7 @@ fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: bool) -> 
         check_assignments(assignments, additional, broker.node_id())?;
     }
     if !validate_only {
-        broker.topics.add_partitions(name, topic.count, now_ms())?;
+        broker.add_partitions(name, topic.count).await?;
     }
     Ok(())
 }

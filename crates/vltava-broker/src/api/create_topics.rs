@@ -9,7 +9,7 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
-use crate::broker::{Broker, now_ms};
+use crate::broker::Broker;
 use crate::configs::describe_topic;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
@@ -22,26 +22,27 @@ const REPLICATION_FACTOR: i16 = 1;
 
 pub async fn handle(context: RequestContext, request: CreateTopicsRequest) -> Reply {
     let broker = &context.broker;
-    let results = tokio::task::block_in_place(|| {
-        request
-            .topics
-            .into_iter()
-            .map(|topic| create(broker, topic, request.validate_only))
-            .collect()
-    });
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        results.push(create(broker, topic, request.validate_only).await);
+    }
     CreateTopicsResponse::default().with_topics(results).into()
 }
 
-fn create(broker: &Broker, topic: CreatableTopic, validate_only: bool) -> CreatableTopicResult {
+async fn create(
+    broker: &Broker,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> CreatableTopicResult {
     let name = topic.name.clone();
-    let result = resolve(broker, topic).and_then(|spec| {
-        broker.topics.validate(&spec)?;
-        if validate_only {
-            return Ok((spec, None));
-        }
-        let created = broker.topics.create(spec.clone(), now_ms())?;
-        Ok((spec, Some(created.id)))
-    });
+    let result = match resolve(broker, topic) {
+        Ok(spec) if validate_only => broker.topics.validate(&spec).map(|()| (spec, None)),
+        Ok(spec) => broker
+            .create_topic(spec.clone())
+            .await
+            .map(|created| (spec, Some(created.id))),
+        Err(error) => Err(error),
+    };
     match result {
         Ok((spec, id)) => CreatableTopicResult::default()
             .with_name(name)

@@ -24,18 +24,16 @@ pub async fn handle(context: RequestContext, request: DeleteTopicsRequest) -> Re
             .map(|name| (Some(name), Uuid::nil()))
             .collect()
     };
-    let responses = tokio::task::block_in_place(|| {
-        wanted
-            .into_iter()
-            .map(|(name, id)| delete(broker, name, id))
-            .collect()
-    });
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        responses.push(delete(broker, name, id).await);
+    }
     DeleteTopicsResponse::default()
         .with_responses(responses)
         .into()
 }
 
-fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTopicResult {
+async fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTopicResult {
     let topic_name = match (&name, id.is_nil()) {
         (Some(name), _) => Ok(name.0.to_string()),
         (None, false) => broker
@@ -47,7 +45,16 @@ fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTopicR
             "neither topic name nor id".into(),
         )),
     };
-    match topic_name.and_then(|n| broker.topics.delete(&n)) {
+    let deleted = match topic_name.map(|n| {
+        broker
+            .topics
+            .get(&n)
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }) {
+        Ok(Ok(topic)) => broker.delete_topic(&topic.name).await.map(|()| topic),
+        Ok(Err(error)) | Err(error) => Err(error),
+    };
+    match deleted {
         Ok(topic) => DeletableTopicResult::default()
             .with_name(Some(TopicName(str_bytes(topic.name.to_string()))))
             .with_topic_id(topic.id),

@@ -26,29 +26,27 @@ const OP_SUBTRACT: i8 = 3;
 
 pub async fn handle(context: RequestContext, request: IncrementalAlterConfigsRequest) -> Reply {
     let broker = &context.broker;
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let outcome = alter_resource(
-                broker,
-                resource.resource_type,
-                &resource.resource_name,
-                request.validate_only,
-                |scope, current| apply(scope, current, &resource.configs),
-            );
-            let response = AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name);
-            match outcome {
-                // Kafka sends a null message on success (the generated default is "").
-                Ok(()) => response.with_error_message(None),
-                Err(error) => response
-                    .with_error_code(error.code())
-                    .with_error_message(Some(str_bytes(kafka_message(&error)))),
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let outcome = alter_resource(
+            broker,
+            resource.resource_type,
+            &resource.resource_name,
+            request.validate_only,
+            |scope, current| apply(scope, current, &resource.configs),
+        )
+        .await;
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name);
+        responses.push(match outcome {
+            // Kafka sends a null message on success (the generated default is "").
+            Ok(()) => response.with_error_message(None),
+            Err(error) => response
+                .with_error_code(error.code())
+                .with_error_message(Some(str_bytes(kafka_message(&error)))),
+        });
+    }
     IncrementalAlterConfigsResponse::default()
         .with_responses(responses)
         .into()
@@ -150,7 +148,7 @@ fn split_list(value: &str) -> Vec<String> {
 /// The alteration both config APIs make: `new_configs` computes a topic's overrides, or one
 /// level of the dynamic broker configs, from the current ones; they are validated, persisted
 /// and applied (or only checked).
-pub(super) fn alter_resource(
+pub(super) async fn alter_resource(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -167,8 +165,7 @@ pub(super) fn alter_resource(
                 .get(name)
                 .ok_or(BrokerError::UnknownTopicOrPartition)?;
             let configs = new_configs(Scope::Topic, &topic.configs)?;
-            // Persisting topics.json fsyncs: off the async workers.
-            tokio::task::block_in_place(|| broker.topics.set_configs(name, configs, validate_only))
+            broker.set_topic_configs(name, configs, validate_only).await
         }
         RESOURCE_BROKER => {
             let level = Level::of_resource(name, broker.node_id())?;

@@ -37,15 +37,15 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
             .map(|t| describe(broker, t))
             .collect()
     } else {
-        request
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|wanted| match wanted.name {
-                Some(name) => lookup_by_name(broker, name, allow_auto_create),
+        let wanted = request.topics.unwrap_or_default();
+        let mut topics = Vec::with_capacity(wanted.len());
+        for wanted in wanted {
+            topics.push(match wanted.name {
+                Some(name) => lookup_by_name(broker, name, allow_auto_create).await,
                 None => lookup_by_id(broker, wanted.topic_id, context.api_version),
-            })
-            .collect()
+            });
+        }
+        topics
     };
     let node = MetadataResponseBroker::default()
         .with_node_id(BrokerId(broker.node_id()))
@@ -59,13 +59,15 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         .into()
 }
 
-fn lookup_by_name(
+async fn lookup_by_name(
     broker: &Broker,
     name: TopicName,
     allow_auto_create: bool,
 ) -> MetadataResponseTopic {
-    let result = topic_name::validate(&name)
-        .and_then(|()| broker.topic_or_auto_create(&name, allow_auto_create));
+    let result = match topic_name::validate(&name) {
+        Ok(()) => broker.topic_or_auto_create(&name, allow_auto_create).await,
+        Err(error) => Err(error),
+    };
     match result {
         Ok(topic) => describe(broker, &topic),
         Err(error) => MetadataResponseTopic::default()

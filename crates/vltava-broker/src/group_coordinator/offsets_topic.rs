@@ -167,7 +167,7 @@ impl GroupCoordinator {
         group_id: &GroupId,
         records: &[(Bytes, Option<Bytes>)],
     ) -> Result<i64> {
-        let partition = self.offsets_partition(broker, group_id)?;
+        let partition = self.offsets_partition(broker, group_id).await?;
         let batch = encode_batch(records, now_ms())?;
         let appended = partition.append(&batch, now_ms())?;
         broker.flusher.request(&partition);
@@ -185,7 +185,11 @@ impl GroupCoordinator {
 
     /// The partition of `__consumer_offsets` that holds the group, creating the topic on
     /// first use as Kafka does.
-    fn offsets_partition(&self, broker: &Broker, group_id: &GroupId) -> Result<Arc<Partition>> {
+    async fn offsets_partition(
+        &self,
+        broker: &Broker,
+        group_id: &GroupId,
+    ) -> Result<Arc<Partition>> {
         let topic = match broker.topics.get(OFFSETS_TOPIC) {
             Some(topic) => topic,
             None => {
@@ -201,7 +205,7 @@ impl GroupCoordinator {
                     ]
                     .into(),
                 };
-                match broker.topics.create(spec, now_ms()) {
+                match broker.create_topic(spec).await {
                     Err(BrokerError::TopicAlreadyExists) => broker
                         .topics
                         .get(OFFSETS_TOPIC)

@@ -40,7 +40,7 @@ impl Server {
         let listen_error = |source| StartError::Listen { address, source };
         let listener = TcpListener::bind(address).await.map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
-        let broker = tokio::task::block_in_place(|| Broker::open(config, port))?;
+        let broker = Broker::open(config, port).await?;
         Ok(Server { listener, broker })
     }
 
@@ -96,7 +96,9 @@ impl Server {
         drop(done_tx);
         let _ = done_rx.recv().await;
         tokio::task::block_in_place(|| broker.flush_all());
-        tracing::info!("all logs flushed; stopped");
+        tracing::info!("all logs flushed");
+        broker.leave_cluster().await;
+        tracing::info!("stopped");
     }
 }
 

@@ -35,4 +35,7 @@ pub enum ControllerError {
     /// TOPIC_ALREADY_EXISTS
     #[error("Topic '{0}' already exists.")]
     TopicExists(String),
+    /// UNKNOWN_TOPIC_OR_PARTITION
+    #[error("This server does not host this topic-partition: topic '{0}' does not exist.")]
+    UnknownTopic(String),
 }

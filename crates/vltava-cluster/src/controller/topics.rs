@@ -1,5 +1,8 @@
-//! CreateTopics as a decision: the topic record, then one partition record per partition with
-//! its placed replicas, every replica in the ISR, the first replica leading at epoch 0.
+//! The topic admin requests as decisions. CreateTopics: the topic record, then one partition
+//! record per partition with its placed replicas, every replica in the ISR, the first replica
+//! leading at epoch 0. DeleteTopics, CreatePartitions and topic config changes likewise. The
+//! broker that received the request has already checked what it can check alone (names,
+//! config values, partition counts going up); the controller checks what needs the image.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +11,8 @@ use uuid::Uuid;
 
 use super::ControllerError;
 use super::placement::place_replicas;
-use crate::image::MetadataImage;
-use crate::records::{ConfigResource, MetadataRecord, NO_LEADER, PartitionRecord};
+use crate::image::{MetadataImage, TopicImage};
+use crate::records::{BrokerId, ConfigResource, MetadataRecord, NO_LEADER, PartitionRecord};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewTopic {
@@ -35,17 +38,7 @@ pub fn create_topic(
         topic_id: topic.topic_id,
     }];
     for (partition_id, replicas) in (0..).zip(placed) {
-        records.push(MetadataRecord::Partition(PartitionRecord {
-            topic_id: topic.topic_id,
-            partition_id,
-            isr: replicas.clone(),
-            leader: replicas.first().copied().unwrap_or(NO_LEADER),
-            replicas,
-            leader_epoch: 0,
-            partition_epoch: 0,
-            eligible_leader_replicas: Vec::new(),
-            last_known_elr: Vec::new(),
-        }));
+        records.push(new_partition(topic.topic_id, partition_id, replicas));
     }
     for (name, value) in topic.configs {
         records.push(MetadataRecord::Config {
@@ -55,4 +48,90 @@ pub fn create_topic(
         });
     }
     Ok(records)
+}
+
+/// A new partition: every replica in the ISR, the first leading at epoch 0.
+fn new_partition(topic_id: Uuid, partition_id: i32, replicas: Vec<BrokerId>) -> MetadataRecord {
+    MetadataRecord::Partition(PartitionRecord {
+        topic_id,
+        partition_id,
+        isr: replicas.clone(),
+        leader: replicas.first().copied().unwrap_or(NO_LEADER),
+        replicas,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        eligible_leader_replicas: Vec::new(),
+        last_known_elr: Vec::new(),
+    })
+}
+
+fn existing<'a>(image: &'a MetadataImage, name: &str) -> Result<&'a TopicImage, ControllerError> {
+    image
+        .topic(name)
+        .map(|t| t.as_ref())
+        .ok_or_else(|| ControllerError::UnknownTopic(name.to_string()))
+}
+
+/// DeleteTopics: the topic, its partitions and its configs go with one record.
+pub fn delete_topic(
+    image: &MetadataImage,
+    name: &str,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let topic = existing(image, name)?;
+    Ok(vec![MetadataRecord::RemoveTopic {
+        topic_id: topic.topic_id,
+    }])
+}
+
+/// CreatePartitions: the partitions from the topic's count up to `count`, placed with the
+/// replication factor of its first partition, leaders continuing the rotation.
+pub fn create_partitions(
+    image: &MetadataImage,
+    name: &str,
+    count: i32,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let topic = existing(image, name)?;
+    let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+    if count <= current {
+        return Err(ControllerError::InvalidPartitions);
+    }
+    let replication_factor = topic
+        .partitions
+        .values()
+        .next()
+        .map_or(1, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX));
+    let placed = place_replicas(image, count - current, replication_factor, current as usize)?;
+    Ok((current..)
+        .zip(placed)
+        .map(|(partition_id, replicas)| new_partition(topic.topic_id, partition_id, replicas))
+        .collect())
+}
+
+/// A topic's config overrides replaced by `configs` (AlterConfigs and IncrementalAlterConfigs
+/// both arrive here as the whole new set): records for the values that change and removals
+/// for the names that go.
+pub fn set_topic_configs(
+    image: &MetadataImage,
+    name: &str,
+    configs: BTreeMap<String, String>,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    existing(image, name)?;
+    let resource = ConfigResource::Topic(name.to_string());
+    let current = image.configs.get(&resource).cloned().unwrap_or_default();
+    let removed = current
+        .keys()
+        .filter(|k| !configs.contains_key(*k))
+        .map(|k| (k.clone(), None));
+    let changed = configs
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), Some(v.clone())));
+    Ok(removed
+        .chain(changed)
+        .map(|(name, value)| MetadataRecord::Config {
+            resource: resource.clone(),
+            name,
+            value,
+        })
+        .collect())
 }

@@ -5,6 +5,7 @@
 //! lead, requests are answered `NotController` with the leader, and [`ControllerClient`]
 //! forwards them there.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use crate::controller::brokers::{
     register,
 };
 use crate::controller::heartbeats::BrokerSessions;
-use crate::controller::topics::{NewTopic, create_topic};
+use crate::controller::topics::{
+    NewTopic, create_partitions, create_topic, delete_topic, set_topic_configs,
+};
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 
@@ -34,13 +37,30 @@ pub enum ControllerRequest {
     RegisterBroker(RegistrationRequest),
     BrokerHeartbeat(HeartbeatRequest),
     CreateTopic(NewTopic),
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerAnswer {
-    Registered { broker_epoch: i64 },
+    Registered {
+        broker_epoch: i64,
+    },
     Heartbeat(HeartbeatAnswer),
-    TopicCreated { offset: i64 },
+    /// An admin decision is committed and applied at this metadata offset: a broker that
+    /// waits until its image reaches it sees the change.
+    Committed {
+        offset: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -163,14 +183,18 @@ impl Active {
             ControllerRequest::BrokerHeartbeat(r) => {
                 heartbeat(&image, sessions, now, r).map(|d| answer(d, ControllerAnswer::Heartbeat))
             }
-            ControllerRequest::CreateTopic(t) => create_topic(&image, t).map(|records| Decision {
-                records,
-                answer: ControllerAnswer::TopicCreated { offset: -1 },
-            }),
+            ControllerRequest::CreateTopic(t) => create_topic(&image, t).map(committed),
+            ControllerRequest::DeleteTopic { name } => delete_topic(&image, &name).map(committed),
+            ControllerRequest::CreatePartitions { name, count } => {
+                create_partitions(&image, &name, count).map(committed)
+            }
+            ControllerRequest::SetTopicConfigs { name, configs } => {
+                set_topic_configs(&image, &name, configs).map(committed)
+            }
         }?;
         let offset = self.commit(decision.records).await?;
         Ok(match decision.answer {
-            ControllerAnswer::TopicCreated { .. } => ControllerAnswer::TopicCreated { offset },
+            ControllerAnswer::Committed { .. } => ControllerAnswer::Committed { offset },
             other => other,
         })
     }
@@ -207,6 +231,14 @@ impl Active {
             }
             Err(error) => Err(ControllerFailure::Unavailable(error.to_string())),
         }
+    }
+}
+
+/// An admin decision: answered with the offset it is applied at, once committed.
+fn committed(records: Vec<MetadataRecord>) -> Decision<ControllerAnswer> {
+    Decision {
+        records,
+        answer: ControllerAnswer::Committed { offset: -1 },
     }
 }
 

@@ -57,8 +57,9 @@ impl Default for QuorumTiming {
 pub struct ControllerOptions<'a> {
     pub node_id: NodeId,
     /// Bound by the caller (so that a bind error is reported where the address was named, and
-    /// tests can bind port 0 before they know every voter's address).
-    pub listener: TcpListener,
+    /// tests can bind port 0 before they know every voter's address). `None` for a quorum of
+    /// one that no other node reaches: the zero-configuration broker opens no extra port.
+    pub listener: Option<TcpListener>,
     /// The voters and their controller listener addresses, this node included.
     pub voters: BTreeMap<NodeId, String>,
     pub data_dir: &'a Path,
@@ -90,12 +91,12 @@ pub enum ControllerError {
 /// [`Controller::shutdown`] to stop Raft too.
 pub struct Controller {
     pub raft: Raft<MetadataRaft>,
-    pub local_addr: SocketAddr,
+    pub local_addr: Option<SocketAddr>,
     images: watch::Receiver<Arc<MetadataImage>>,
     /// Reaches the active controller, wherever it is.
     pub client: ControllerClient,
-    /// The listener and the active-controller task.
-    tasks: [JoinHandle<()>; 2],
+    /// The active-controller task and the listener's.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Controller {
@@ -104,7 +105,10 @@ impl Controller {
             return Err(ControllerError::NotAVoter(options.node_id));
         }
         let listener = options.listener;
-        let local_addr = listener.local_addr().map_err(ControllerError::Listener)?;
+        let local_addr = match &listener {
+            Some(listener) => Some(listener.local_addr().map_err(ControllerError::Listener)?),
+            None => None,
+        };
         let dir = options.data_dir.join(METADATA_LOG_DIR);
         let metadata_log = |source| ControllerError::MetadataLog {
             path: dir.clone(),
@@ -147,7 +151,14 @@ impl Controller {
         }
         let (service, active) =
             ControllerService::start(raft.clone(), images.clone(), options.session_timeout_ms);
-        let listener = tokio::spawn(server::serve(listener, raft.clone(), service.clone()));
+        let mut tasks = vec![active];
+        if let Some(listener) = listener {
+            tasks.push(tokio::spawn(server::serve(
+                listener,
+                raft.clone(),
+                service.clone(),
+            )));
+        }
         let client = ControllerClient {
             voters: options.voters,
             local: Some((options.node_id, service)),
@@ -157,7 +168,7 @@ impl Controller {
             local_addr,
             images,
             client,
-            tasks: [listener, active],
+            tasks,
         })
     }
 

@@ -243,6 +243,19 @@ pub fn cli(bootstrap: &str, command: &str, args: &[&str]) -> Result<Output, BoxE
     Ok(output)
 }
 
+/// The topic names in `vltava topic list --json`'s answer.
+pub fn topic_names(listed: &serde_json::Value) -> Vec<String> {
+    listed["topics"]
+        .as_array()
+        .map(|topics| {
+            topics
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Runs a command that must succeed with `--json` and returns what it printed.
 pub fn cli_json(
     bootstrap: &str,

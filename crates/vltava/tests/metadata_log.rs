@@ -1,0 +1,128 @@
+//! Topics live in the metadata log (the controller quorum's, a quorum of one here), not in a
+//! file of the broker's own.
+//!
+//! Guards against: a data directory written before the metadata log existed (`topics.json`)
+//! losing its topics, their ids, configs or records on upgrade; a topic acknowledged by
+//! CreateTopics missing after kill -9; a deleted topic coming back after a restart, or its
+//! directories (or those of a topic deleted while the broker was down) left to be served to a
+//! new topic of the same name.
+
+mod common;
+
+use std::path::Path;
+
+use common::{TestResult, cli, cli_json};
+use rdkafka::Offset;
+
+const OLD_TOPIC_ID: &str = "3550de75-3a4d-4e2d-9f39-fd6ef3a8a71a";
+
+fn described(bootstrap: &str, topic: &str) -> Result<serde_json::Value, common::BoxError> {
+    cli_json(bootstrap, "topic", &["describe", topic])
+}
+
+fn listed(bootstrap: &str) -> Result<Vec<String>, common::BoxError> {
+    Ok(common::topic_names(&cli_json(
+        bootstrap,
+        "topic",
+        &["list"],
+    )?))
+}
+
+fn run_ok(bootstrap: &str, command: &str, args: &[&str]) -> TestResult {
+    let output = cli(bootstrap, command, args)?;
+    if !output.status.success() {
+        return Err(format!(
+            "vltava {command} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Makes a data directory look as vltava wrote it before the metadata log: the partition
+/// directories, and the topics in `topics.json`.
+fn rewrite_as_before_the_metadata_log(data_dir: &Path, topics_json: &str) -> TestResult {
+    std::fs::remove_dir_all(data_dir.join("__cluster_metadata"))?;
+    std::fs::write(data_dir.join("topics.json"), topics_json)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topics_of_a_data_directory_from_before_the_metadata_log_keep_ids_configs_and_records()
+-> TestResult {
+    let mut broker = vltava_testkit::start_broker(&[])?;
+    let b = broker.bootstrap().to_string();
+    run_ok(&b, "topic", &["create", "orders", "--partitions", "2"])?;
+    let producer = common::producer(&b, &[])?;
+    common::produce(&producer, "orders", 0, 1).await?;
+    drop(producer);
+    broker.terminate()?;
+
+    rewrite_as_before_the_metadata_log(
+        broker.data_dir(),
+        &format!(
+            r#"[{{"name": "orders", "id": "{OLD_TOPIC_ID}", "partitions": 2,
+                 "configs": {{"retention.ms": "123456"}}}}]"#
+        ),
+    )?;
+    broker.restart()?;
+    let b = broker.bootstrap().to_string();
+
+    let orders = described(&b, "orders")?;
+    assert_eq!(orders["id"], OLD_TOPIC_ID);
+    assert_eq!(orders["partitions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(orders["configs"]["retention.ms"], "123456");
+    let consumer = common::consumer(&b, &[])?;
+    common::assign(&consumer, "orders", 1, Offset::Beginning)?;
+    let records = common::consume(&consumer, 1, common::CLIENT_TIMEOUT)?;
+    assert_eq!(records[0].value.as_deref(), Some(&b"record 0"[..]));
+    assert!(
+        !broker.data_dir().join("topics.json").exists(),
+        "topics.json is removed once its topics are in the metadata log"
+    );
+
+    // And they stay in the metadata log across a kill -9.
+    broker.kill9()?;
+    broker.restart()?;
+    assert_eq!(described(broker.bootstrap(), "orders")?["id"], OLD_TOPIC_ID);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn created_topics_survive_kill_9_and_deleted_ones_stay_deleted_with_their_directories()
+-> TestResult {
+    let mut broker = vltava_testkit::start_broker(&[])?;
+    let b = broker.bootstrap().to_string();
+    run_ok(&b, "topic", &["create", "kept", "--partitions", "3"])?;
+    run_ok(&b, "topic", &["create", "dropped"])?;
+    run_ok(&b, "topic", &["alter", "kept", "--partitions", "4"])?;
+    run_ok(&b, "topic", &["delete", "dropped"])?;
+    broker.kill9()?;
+
+    // A directory of a topic the metadata log does not have (deleted while the broker was
+    // down, or a crash before its directories were removed).
+    let ghost = broker.data_dir().join("ghost-0");
+    std::fs::create_dir(&ghost)?;
+    std::fs::write(ghost.join("00000000000000000000.log"), b"old records")?;
+
+    broker.restart()?;
+    let b = broker.bootstrap().to_string();
+    assert_eq!(listed(&b)?, vec!["kept".to_string()]);
+    assert_eq!(
+        described(&b, "kept")?["partitions"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    assert!(!broker.data_dir().join("dropped-0").exists());
+    assert!(!ghost.exists(), "a directory no topic owns is removed");
+
+    // A new topic under the ghost's name starts empty.
+    run_ok(&b, "topic", &["create", "ghost"])?;
+    assert_eq!(
+        described(&b, "ghost")?["partitions"][0]["log_end_offset"],
+        0
+    );
+    Ok(())
+}
