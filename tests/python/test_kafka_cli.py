@@ -47,6 +47,7 @@ GROUPS = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"     # kafk
 DELETE_RECORDS = "org.apache.kafka.tools.DeleteRecordsCommand"            # kafka-delete-records
 GET_OFFSETS = "org.apache.kafka.tools.GetOffsetShell"                     # kafka-get-offsets
 LOG_DIRS = "org.apache.kafka.tools.LogDirsCommand"                        # kafka-log-dirs
+QUORUM = "org.apache.kafka.tools.MetadataQuorumCommand"                   # kafka-metadata-quorum
 
 # A small heap and the C1 compiler only: each tool runs for a second or two, and the machine
 # may be busy. Logging at ERROR to stderr keeps stdout to what the tool prints for a person.
@@ -694,4 +695,41 @@ def test_kafka_log_dirs_describes_the_same_partitions(tools, differences):
         d.add("kafka-log-dirs --describe --topic-list", runs, detail=(
             f"  Kafka (without sizes, paths):  {json.dumps(summary['kafka'])}\n"
             f"  vltava (without sizes, paths): {json.dumps(summary['vltava'])}"))
+    d.assert_none()
+
+
+# The values of the metadata log itself (its offsets, ids, when it was last heard from) differ
+# between any two clusters; what is compared is the shape and the quorum's state.
+QUORUM_VALUES = [
+    (re.compile(r"^(ClusterId|HighWatermark|LeaderEpoch):.*"), r"\1: <value>"),
+    # A quorum of one that nobody dials has no controller endpoint to list (vltava's default).
+    (re.compile(r', "endpoints": \[[^]]*\]'), ""),
+]
+
+
+def quorum_status_lines(lines: list[str]) -> list[str]:
+    for pattern, replacement in QUORUM_VALUES:
+        lines = [pattern.sub(replacement, line) for line in lines]
+    return lines
+
+
+def quorum_replication_rows(lines: list[str]) -> list[str]:
+    """NodeId, Lag and Status per row; offsets and timestamps are the cluster's own."""
+    header, *rows = lines
+    kept = []
+    for row in rows:
+        cells = row.split(" ")
+        kept.append(" ".join([cells[0], cells[3], cells[-1]]) if len(cells) == 7 else row)
+    return [header, *kept]
+
+
+def test_kafka_metadata_quorum_describes_a_quorum_of_one(tools, differences):
+    d = differences
+    d.compare("kafka-metadata-quorum describe --status", tools.run(QUORUM, "describe", "--status"),
+              quorum_status_lines,
+              expect=lambda n: n["rc"] == 0 and "LeaderId: 1" in n["stdout"]
+              and "MaxFollowerLag: 0" in n["stdout"])
+    d.compare("kafka-metadata-quorum describe --replication",
+              tools.run(QUORUM, "describe", "--replication"), quorum_replication_rows,
+              expect=lambda n: n["rc"] == 0 and n["stdout"][1:] == ["1 0 Leader"])
     d.assert_none()

@@ -147,7 +147,6 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "AlterClientQuotas(49)": ("0..1", None, 7, "client quotas are not implemented"),
     "DescribeUserScramCredentials(50)": ("0..0", None, 7, SECURITY),
     "AlterUserScramCredentials(51)": ("0..0", None, 7, SECURITY),
-    "DescribeQuorum(55)": ("0..2", None, 7, KRAFT),
     "UpdateFeatures(57)": ("0..2", None, 7, "vltava has no feature flags (see supported_features)"),
     "UnregisterBroker(64)": ("0..0", None, 7, KRAFT),
     "DescribeTransactions(65)": ("0..0", None, 5, TRANSACTIONS),

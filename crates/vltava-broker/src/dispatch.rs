@@ -140,6 +140,7 @@ apis! {
     DeleteRecords(DeleteRecordsRequest) 0..=2 => api::delete_records::handle,
     DescribeLogDirs(DescribeLogDirsRequest) 1..=4 => api::describe_log_dirs::handle,
     DescribeProducers(DescribeProducersRequest) 0..=0 => api::describe_producers::handle,
+    DescribeQuorum(DescribeQuorumRequest) 0..=2 => api::describe_quorum::handle,
     ElectLeaders(ElectLeadersRequest) 0..=2 => api::elect_leaders::handle,
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => api::describe_topic_partitions::handle,
     AlterConfigs(AlterConfigsRequest) 0..=2 => api::alter_configs::handle,

@@ -20,6 +20,7 @@ use vltava_cluster::quorum::active::{ControllerAnswer, ControllerFailure, Contro
 use vltava_cluster::quorum::client::ControllerClient;
 use vltava_cluster::quorum::controller::{Controller, ControllerOptions, QuorumTiming};
 use vltava_cluster::quorum::lifecycle::{BrokerIdentity, BrokerLifecycle, BrokerState};
+use vltava_cluster::quorum::status::QuorumStatus;
 use vltava_cluster::records::Endpoint;
 use vltava_storage::fs::RealFs;
 
@@ -139,6 +140,16 @@ impl ClusterLink {
     pub async fn decide(&self, request: ControllerRequest) -> Result<i64> {
         match self.client.call(request).await? {
             ControllerAnswer::Committed { offset } => Ok(offset),
+            other => Err(BrokerError::Controller(ControllerFailure::Unavailable(
+                format!("unexpected answer {other:?}"),
+            ))),
+        }
+    }
+
+    /// The quorum's state, from the active controller.
+    pub async fn describe_quorum(&self) -> Result<QuorumStatus> {
+        match self.client.call(ControllerRequest::DescribeQuorum).await? {
+            ControllerAnswer::Quorum(status) => Ok(status),
             other => Err(BrokerError::Controller(ControllerFailure::Unavailable(
                 format!("unexpected answer {other:?}"),
             ))),

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::status::{PeerContacts, QuorumStatus, quorum_status};
 use super::{MetadataBatch, MetadataRaft, NodeId};
 use crate::controller::ControllerError;
 use crate::controller::brokers::{
@@ -48,6 +49,8 @@ pub enum ControllerRequest {
         name: String,
         configs: BTreeMap<String, String>,
     },
+    /// DescribeQuorum: answered by the leader, from its Raft state; changes nothing.
+    DescribeQuorum,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +64,7 @@ pub enum ControllerAnswer {
     Committed {
         offset: i64,
     },
+    Quorum(QuorumStatus),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -88,6 +92,7 @@ impl ControllerService {
         raft: Raft<MetadataRaft>,
         images: watch::Receiver<Arc<MetadataImage>>,
         session_timeout_ms: u64,
+        contacts: PeerContacts,
     ) -> (ControllerService, JoinHandle<()>) {
         let (queue, requests) = mpsc::channel(QUEUED_REQUESTS_MAX);
         let active = Active {
@@ -96,6 +101,7 @@ impl ControllerService {
             sessions: BrokerSessions::new(session_timeout_ms),
             clock: Instant::now(),
             active_since_ms: None,
+            contacts,
         };
         let task = tokio::spawn(active.run(requests, session_timeout_ms));
         (ControllerService { queue }, task)
@@ -119,6 +125,7 @@ struct Active {
     clock: Instant,
     /// Since when this voter has led, on the controller's clock; `None` while it does not.
     active_since_ms: Option<u64>,
+    contacts: PeerContacts,
 }
 
 impl Active {
@@ -175,6 +182,11 @@ impl Active {
         let now = self.now_ms();
         let sessions = &mut self.sessions;
         let decision = match request {
+            ControllerRequest::DescribeQuorum => {
+                let metrics = self.raft.metrics().borrow().clone();
+                let status = quorum_status(&metrics, &self.contacts);
+                return Ok(ControllerAnswer::Quorum(status));
+            }
             ControllerRequest::RegisterBroker(r) => register(&image, sessions, now, r).map(|d| {
                 answer(d, |broker_epoch| ControllerAnswer::Registered {
                     broker_epoch,

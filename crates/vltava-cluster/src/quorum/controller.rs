@@ -23,6 +23,7 @@ use super::client::ControllerClient;
 use super::log_store::MetadataLogStore;
 use super::network::TcpNetwork;
 use super::state_machine::MetadataStateMachine;
+use super::status::PeerContacts;
 use super::{MetadataRaft, NodeId, server};
 use crate::image::MetadataImage;
 
@@ -128,8 +129,10 @@ impl Controller {
             ..Config::default()
         }
         .validate()?;
+        let contacts = PeerContacts::default();
         let network = TcpNetwork {
             addresses: options.voters.clone(),
+            contacts: contacts.clone(),
         };
         let raft = Raft::new(
             options.node_id,
@@ -149,8 +152,12 @@ impl Controller {
         if let Err(error) = raft.initialize(members).await {
             tracing::debug!(%error, "quorum already initialized");
         }
-        let (service, active) =
-            ControllerService::start(raft.clone(), images.clone(), options.session_timeout_ms);
+        let (service, active) = ControllerService::start(
+            raft.clone(),
+            images.clone(),
+            options.session_timeout_ms,
+            contacts,
+        );
         let mut tasks = vec![active];
         if let Some(listener) = listener {
             tasks.push(tokio::spawn(server::serve(

@@ -16,6 +16,7 @@ pub mod network;
 pub mod rpc;
 pub mod server;
 pub mod state_machine;
+pub mod status;
 
 use std::io::Cursor;
 

@@ -16,6 +16,7 @@ use openraft::raft::{
 use tokio::net::TcpStream;
 
 use super::rpc::{self, Request, Response};
+use super::status::PeerContacts;
 use super::{MetadataRaft, NodeId};
 
 /// How long connecting to a peer may take before the call counts it unreachable.
@@ -26,6 +27,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct TcpNetwork {
     /// Addresses known from configuration, used when the membership's node has none.
     pub addresses: BTreeMap<NodeId, String>,
+    /// Every answer from a peer is noted here (DescribeQuorum's last fetch time).
+    pub contacts: PeerContacts,
 }
 
 impl RaftNetworkFactory<MetadataRaft> for TcpNetwork {
@@ -41,6 +44,7 @@ impl RaftNetworkFactory<MetadataRaft> for TcpNetwork {
             target,
             address,
             stream: None,
+            contacts: self.contacts.clone(),
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct PeerConnection {
     target: NodeId,
     address: String,
     stream: Option<TcpStream>,
+    contacts: PeerContacts,
 }
 
 type CallError<E> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -88,7 +93,10 @@ impl PeerConnection {
                 })
         };
         match tokio::time::timeout(deadline, exchange).await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => {
+                self.contacts.heard(self.target);
+                Ok(response)
+            }
             Ok(Err(error)) => {
                 self.stream = None;
                 Err(RPCError::Unreachable(unreachable(error)))

@@ -1,0 +1,115 @@
+//! The quorum as DescribeQuorum (KIP-595, KIP-853) reports it: the leader and its epoch, the
+//! high watermark, and each voter's log end offset with when the leader last heard from it.
+//! Offsets are Kafka's: one past the last entry (openraft's indexes start at 0).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::RaftMetrics;
+use serde::{Deserialize, Serialize};
+
+use super::NodeId;
+
+/// When the leader last had an answer from each peer (wall-clock ms), written by the network.
+#[derive(Debug, Clone, Default)]
+pub struct PeerContacts(Arc<Mutex<BTreeMap<NodeId, i64>>>);
+
+impl PeerContacts {
+    pub fn heard(&self, peer: NodeId) {
+        let now = wall_clock_ms();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer, now);
+    }
+
+    fn last(&self, peer: NodeId) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&peer)
+            .copied()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaProgress {
+    pub node_id: NodeId,
+    /// -1 when the leader does not know it (yet).
+    pub log_end_offset: i64,
+    /// When the leader last heard from the replica; -1 if never since it led.
+    pub last_fetch_timestamp: i64,
+    /// When the replica was last known to hold everything committed; -1 if not known.
+    pub last_caught_up_timestamp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumStatus {
+    pub leader_id: NodeId,
+    /// Kafka's leader epoch of the metadata partition: the Raft term.
+    pub leader_epoch: u64,
+    pub high_watermark: i64,
+    pub voters: Vec<ReplicaProgress>,
+    /// Each voter's controller listener as configured ("local" for a quorum of one).
+    pub voter_addresses: BTreeMap<NodeId, String>,
+}
+
+/// The status seen by the leader, from its Raft metrics and the peers' last answers.
+pub fn quorum_status(
+    metrics: &RaftMetrics<NodeId, openraft::BasicNode>,
+    contacts: &PeerContacts,
+) -> QuorumStatus {
+    let next = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
+    let high_watermark = next(metrics.last_applied.map(|l| l.index));
+    let log_end = next(metrics.last_log_index);
+    let now = wall_clock_ms();
+    let membership = metrics.membership_config.membership();
+    let voters = membership
+        .voter_ids()
+        .map(|node_id| {
+            if node_id == metrics.id {
+                return ReplicaProgress {
+                    node_id,
+                    log_end_offset: log_end,
+                    last_fetch_timestamp: now,
+                    last_caught_up_timestamp: now,
+                };
+            }
+            let matched = metrics
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&node_id).cloned())
+                .flatten();
+            let log_end_offset = matched.map_or(-1, |m| m.index as i64 + 1);
+            let last = contacts.last(node_id).unwrap_or(-1);
+            ReplicaProgress {
+                node_id,
+                log_end_offset,
+                last_fetch_timestamp: last,
+                last_caught_up_timestamp: if log_end_offset >= high_watermark {
+                    last
+                } else {
+                    -1
+                },
+            }
+        })
+        .collect();
+    let voter_addresses = membership
+        .nodes()
+        .map(|(id, node)| (*id, node.addr.clone()))
+        .collect();
+    QuorumStatus {
+        leader_id: metrics.id,
+        leader_epoch: metrics.current_term,
+        high_watermark,
+        voters,
+        voter_addresses,
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
