@@ -1,19 +1,22 @@
-//! Hands out producer ids for InitProducerId. Ids are never reused across restarts: before a
-//! block of ids is handed out, its end is persisted in `<data>/producer_ids.json`.
+//! Hands out producer ids for InitProducerId from blocks the controller allocates
+//! (AllocateProducerIds): a block's end is in the metadata log before any id of it is used, so
+//! ids are never reused, across restarts and brokers. A data directory from before the
+//! metadata log kept them has `<data>/producer_ids.json`; the first block starts above it and
+//! the file is then removed.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use vltava_cluster::quorum::active::{ControllerAnswer, ControllerFailure, ControllerRequest};
 
-use crate::error::Result;
+use crate::cluster::ClusterLink;
+use crate::error::{BrokerError, Result};
 use crate::metadata_file;
 
 const PRODUCER_IDS_FILE: &str = "producer_ids.json";
-/// Ids reserved per write of the file (Kafka's controller hands out blocks of 1000 too).
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Persisted {
     /// Every id below this may have been handed out.
     next_block_start: i64,
@@ -23,60 +26,62 @@ struct Persisted {
 struct Block {
     next: i64,
     end: i64,
+    /// Ids below this were handed out before the metadata log (from the old file).
+    at_least: i64,
 }
 
 #[derive(Debug)]
 pub struct ProducerIds {
-    path: PathBuf,
+    old_file: PathBuf,
     block: Mutex<Block>,
 }
 
 impl ProducerIds {
     pub fn open(data_dir: &Path) -> Result<Self> {
-        let path = data_dir.join(PRODUCER_IDS_FILE);
-        let start = metadata_file::load::<Persisted>(&path)?.map_or(0, |p| p.next_block_start);
-        // The block is empty: the first request reserves a fresh one starting at `start`.
+        let old_file = data_dir.join(PRODUCER_IDS_FILE);
+        let at_least =
+            metadata_file::load::<Persisted>(&old_file)?.map_or(0, |p| p.next_block_start);
         Ok(ProducerIds {
-            path,
+            old_file,
             block: Mutex::new(Block {
-                next: start,
-                end: start,
+                next: 0,
+                end: 0,
+                at_least,
             }),
         })
     }
 
-    pub fn next(&self) -> Result<i64> {
-        let mut block = self.block.lock().unwrap_or_else(|e| e.into_inner());
+    /// The next id; asks the controller for a block when this one is used up (callers wait
+    /// for it together).
+    pub async fn next(&self, cluster: &ClusterLink) -> Result<i64> {
+        let mut block = self.block.lock().await;
         if block.next == block.end {
-            let end = block.end + PRODUCER_ID_BLOCK_SIZE;
-            metadata_file::save(
-                &self.path,
-                &Persisted {
-                    next_block_start: end,
-                },
-            )?;
-            block.end = end;
+            let request = ControllerRequest::AllocateProducerIds {
+                broker_id: cluster.broker_id(),
+                broker_epoch: cluster.broker_epoch(),
+                at_least: block.at_least,
+            };
+            let allocated = match cluster.call(request).await? {
+                ControllerAnswer::ProducerIds(allocated) => allocated,
+                other => {
+                    return Err(BrokerError::Controller(ControllerFailure::Unavailable(
+                        format!("unexpected answer {other:?}"),
+                    )));
+                }
+            };
+            if block.at_least > 0 {
+                // The metadata log now holds a floor above every id the old file covered.
+                std::fs::remove_file(&self.old_file).map_err(|source| BrokerError::MetadataIo {
+                    path: self.old_file.clone(),
+                    source,
+                })?;
+                block.at_least = 0;
+            }
+            block.next = allocated.first;
+            block.end = allocated.first + allocated.size;
         }
         let id = block.next;
         block.next += 1;
         Ok(id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_not_reused_after_restart() -> Result<()> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let first = ProducerIds::open(dir.path())?;
-        let a = first.next()?;
-        let b = first.next()?;
-        assert_eq!(b, a + 1);
-        drop(first);
-        let second = ProducerIds::open(dir.path())?;
-        assert!(second.next()? > b);
-        Ok(())
     }
 }

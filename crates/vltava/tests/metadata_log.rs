@@ -5,13 +5,16 @@
 //! losing its topics, their ids, configs or records on upgrade; a topic acknowledged by
 //! CreateTopics missing after kill -9; a deleted topic coming back after a restart, or its
 //! directories (or those of a topic deleted while the broker was down) left to be served to a
-//! new topic of the same name.
+//! new topic of the same name; a producer id handed out twice, after a restart or after an
+//! upgrade from the file that kept them before.
 
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
-use common::{TestResult, cli, cli_json};
+use common::{BoxError, TestResult, cli, cli_json};
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, RequestKind, ResponseKind};
 use rdkafka::Offset;
 
 const OLD_TOPIC_ID: &str = "3550de75-3a4d-4e2d-9f39-fd6ef3a8a71a";
@@ -124,5 +127,48 @@ async fn created_topics_survive_kill_9_and_deleted_ones_stay_deleted_with_their_
         described(&b, "ghost")?["partitions"][0]["log_end_offset"],
         0
     );
+    Ok(())
+}
+
+fn init_producer_id(bootstrap: &str) -> Result<i64, BoxError> {
+    let mut stream = common::wire::connect(bootstrap, Duration::from_secs(30))?;
+    let request = RequestKind::InitProducerId(
+        InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000),
+    );
+    match common::wire::exchange(&mut stream, ApiKey::InitProducerId, 4, 1, &request)? {
+        ResponseKind::InitProducerId(answer) if answer.error_code == 0 => Ok(answer.producer_id.0),
+        other => Err(format!("InitProducerId: {other:?}").into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn producer_ids_are_never_handed_out_twice_across_restarts_and_the_upgrade() -> TestResult {
+    let mut broker = vltava_testkit::start_broker(&[])?;
+    let first = init_producer_id(broker.bootstrap())?;
+    let second = init_producer_id(broker.bootstrap())?;
+    assert_eq!(second, first + 1);
+    broker.kill9()?;
+    broker.restart()?;
+    let after_crash = init_producer_id(broker.bootstrap())?;
+    assert!(after_crash > second, "{after_crash} after {second}");
+    broker.terminate()?;
+
+    // An older vltava had handed out ids below 5,000,000 and kept that in producer_ids.json.
+    std::fs::write(
+        broker.data_dir().join("producer_ids.json"),
+        r#"{"next_block_start": 5000000}"#,
+    )?;
+    broker.restart()?;
+    let upgraded = init_producer_id(broker.bootstrap())?;
+    assert!(
+        upgraded >= 5_000_000,
+        "{upgraded} reuses an id the old file covered"
+    );
+    assert!(!broker.data_dir().join("producer_ids.json").exists());
+    broker.kill9()?;
+    broker.restart()?;
+    assert!(init_producer_id(broker.bootstrap())? > upgraded);
     Ok(())
 }

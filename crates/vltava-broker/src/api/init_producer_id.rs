@@ -13,7 +13,8 @@ pub async fn handle(context: RequestContext, request: InitProducerIdRequest) -> 
             .with_error_code(ResponseError::CoordinatorNotAvailable.code())
             .into();
     }
-    match context.broker.producer_ids.next() {
+    let broker = &context.broker;
+    match broker.producer_ids.next(&broker.cluster).await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0)

@@ -38,6 +38,7 @@ const SHUTDOWN_WITHIN: Duration = Duration::from_secs(30);
 const LOCAL_VOTER: &str = "local";
 
 pub struct ClusterLink {
+    broker_id: i32,
     controller: Mutex<Option<Controller>>,
     client: ControllerClient,
     images: watch::Receiver<Arc<MetadataImage>>,
@@ -109,6 +110,7 @@ impl ClusterLink {
             }
         });
         let link = ClusterLink {
+            broker_id: config.node_id,
             controller: Mutex::new(Some(controller)),
             client,
             images,
@@ -134,6 +136,25 @@ impl ClusterLink {
 
     pub fn images(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.images.clone()
+    }
+
+    /// Sends a request to the active controller, wherever it is.
+    pub async fn call(&self, request: ControllerRequest) -> Result<ControllerAnswer> {
+        Ok(self.client.call(request).await?)
+    }
+
+    pub fn broker_id(&self) -> i32 {
+        self.broker_id
+    }
+
+    /// This incarnation's broker epoch (-1 before it is registered).
+    pub fn broker_epoch(&self) -> i64 {
+        match *self.state.borrow() {
+            BrokerState::Fenced { broker_epoch } | BrokerState::Running { broker_epoch } => {
+                broker_epoch
+            }
+            BrokerState::Starting | BrokerState::ShutDown => -1,
+        }
     }
 
     /// Asks the active controller for an admin change; the metadata offset it is applied at.

@@ -106,7 +106,8 @@ pub fn register(
     })
 }
 
-fn current(
+/// The broker's registration, if `broker_epoch` is its current one.
+pub(crate) fn current(
     image: &MetadataImage,
     broker_id: BrokerId,
     broker_epoch: i64,

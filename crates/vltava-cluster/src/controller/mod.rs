@@ -10,6 +10,7 @@ pub mod brokers;
 pub mod election;
 pub mod heartbeats;
 pub mod placement;
+pub mod producer_ids;
 pub mod topics;
 
 /// Why a request to the controller is refused, each with the Kafka error it answers.

@@ -24,6 +24,7 @@ use crate::controller::brokers::{
     register,
 };
 use crate::controller::heartbeats::BrokerSessions;
+use crate::controller::producer_ids::{ProducerIdBlock, allocate_producer_ids};
 use crate::controller::topics::{
     NewTopic, create_partitions, create_topic, delete_topic, set_topic_configs,
 };
@@ -51,6 +52,11 @@ pub enum ControllerRequest {
     },
     /// DescribeQuorum: answered by the leader, from its Raft state; changes nothing.
     DescribeQuorum,
+    AllocateProducerIds {
+        broker_id: i32,
+        broker_epoch: i64,
+        at_least: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +71,7 @@ pub enum ControllerAnswer {
         offset: i64,
     },
     Quorum(QuorumStatus),
+    ProducerIds(ProducerIdBlock),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -203,6 +210,12 @@ impl Active {
             ControllerRequest::SetTopicConfigs { name, configs } => {
                 set_topic_configs(&image, &name, configs).map(committed)
             }
+            ControllerRequest::AllocateProducerIds {
+                broker_id,
+                broker_epoch,
+                at_least,
+            } => allocate_producer_ids(&image, broker_id, broker_epoch, at_least)
+                .map(|d| answer(d, ControllerAnswer::ProducerIds)),
         }?;
         let offset = self.commit(decision.records).await?;
         Ok(match decision.answer {

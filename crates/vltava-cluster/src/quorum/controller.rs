@@ -147,9 +147,11 @@ impl Controller {
             .iter()
             .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
             .collect();
-        // Only a pristine node takes the membership; on a restarted one this is refused, and
-        // that refusal is the expected answer.
-        if let Err(error) = raft.initialize(members).await {
+        // Only a pristine node takes the membership (every voter gives the same one).
+        if !raft.is_initialized().await?
+            && let Err(error) = raft.initialize(members).await
+        {
+            // Another voter's first entries may have arrived meanwhile.
             tracing::debug!(%error, "quorum already initialized");
         }
         let (service, active) = ControllerService::start(
