@@ -15,7 +15,8 @@ use vltava_cluster::MetadataImage;
 use vltava_cluster::controller::ControllerError;
 use vltava_cluster::controller::topics::NewTopic;
 use vltava_cluster::quorum::active::{ControllerFailure, ControllerRequest};
-use vltava_cluster::records::Endpoint;
+use vltava_cluster::records::{ConfigResource, Endpoint};
+use vltava_storage::LogConfig;
 use vltava_storage::fs::RealFs;
 
 use crate::cluster::{ClusterLink, migration};
@@ -54,7 +55,7 @@ pub struct Broker {
     /// Publishes each new metadata image into `topics`.
     publisher: JoinHandle<()>,
     /// Broker configs set at run time (AlterConfigs on a BROKER resource).
-    pub dynamic_configs: DynamicConfigStore,
+    pub dynamic_configs: Arc<DynamicConfigStore>,
     pub flusher: Flusher,
     pub producer_ids: ProducerIds,
     pub fetch_sessions: FetchSessions,
@@ -105,13 +106,6 @@ impl Broker {
             return Err(StartError::DataDirLocked(dir));
         }
         let cluster_id = load_or_create_meta(&dir, config.node_id)?;
-        let dynamic_configs = DynamicConfigStore::open(&dir)?;
-        let topics = Arc::new(Topics::new(
-            &dir,
-            Arc::new(RealFs),
-            config.flush,
-            dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
-        ));
         let advertised_port = config.advertised_port.unwrap_or(bound_port);
         let endpoint = Endpoint {
             name: LISTENER_NAME.to_string(),
@@ -120,9 +114,26 @@ impl Broker {
         };
         let cluster = ClusterLink::start(&config, endpoint).await?;
         migration::migrate_topics_file(&dir, &cluster).await?;
+        migration::migrate_broker_configs_file(&dir, &cluster).await?;
         let image = cluster.image();
+        let dynamic_configs = Arc::new(DynamicConfigStore::default());
+        dynamic_configs.set(DynamicConfigs::from_image(&image, config.node_id));
+        let topics = Arc::new(Topics::new(
+            &dir,
+            Arc::new(RealFs),
+            config.flush,
+            dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
+        ));
         tokio::task::block_in_place(|| topics.publish(&image, true, now_ms()))?;
-        let publisher = tokio::spawn(publish_images(topics.clone(), cluster.images()));
+        let publisher = tokio::spawn(publish_images(
+            Publisher {
+                topics: topics.clone(),
+                dynamic_configs: dynamic_configs.clone(),
+                static_log: config.log.clone(),
+                node_id: config.node_id,
+            },
+            cluster.images(),
+        ));
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
         let groups = GroupCoordinator::new(&config);
         tokio::task::block_in_place(|| groups.load(&topics))?;
@@ -153,33 +164,31 @@ impl Broker {
     }
 
     /// Alters the dynamic broker configs of one level: `new_configs` computes them from the
-    /// current ones; they are checked as Kafka checks them, persisted, and the topic defaults
-    /// they set are applied to every topic at once. `validate_only` checks only.
-    pub fn alter_broker_configs(
+    /// current ones; they are checked as Kafka checks them, decided by the controller, and
+    /// once published here the topic defaults they set apply to every topic. `validate_only`
+    /// checks only.
+    pub async fn alter_broker_configs(
         &self,
         level: Level,
         validate_only: bool,
         new_configs: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>>,
     ) -> Result<()> {
-        let _altering = self.dynamic_configs.lock();
+        let _altering = self.dynamic_configs.lock().await;
         let current = self.dynamic_configs.current();
         let configs = new_configs(current.level(level))?;
         dynamic::validate_level(level, &configs)?;
-        let next: DynamicConfigs = current.with_level(level, configs);
-        let defaults = dynamic::log_defaults(&self.config.log, &next)?;
+        let next: DynamicConfigs = current.with_level(level, configs.clone());
+        dynamic::log_defaults(&self.config.log, &next)?;
         if validate_only {
             return Ok(());
         }
-        self.dynamic_configs.replace(next)?;
-        self.topics.set_defaults(defaults)?;
         // Names only: some broker configs are passwords.
-        let names: Vec<String> = self
-            .dynamic_configs
-            .current()
-            .level(level)
-            .keys()
-            .cloned()
-            .collect();
+        let names: Vec<String> = configs.keys().cloned().collect();
+        self.decide(ControllerRequest::SetConfigs {
+            resource: level.resource(self.node_id()),
+            configs,
+        })
+        .await?;
         tracing::info!(?level, ?names, "altered dynamic broker configs");
         Ok(())
     }
@@ -277,8 +286,8 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        self.decide(ControllerRequest::SetTopicConfigs {
-            name: name.to_string(),
+        self.decide(ControllerRequest::SetConfigs {
+            resource: ConfigResource::Topic(name.to_string()),
             configs,
         })
         .await
@@ -332,21 +341,42 @@ impl Broker {
     }
 }
 
-/// Publishes every new metadata image into the local topics, in order, until the broker stops.
-async fn publish_images(topics: Arc<Topics>, mut images: watch::Receiver<Arc<MetadataImage>>) {
+/// What applies each new metadata image on this broker.
+struct Publisher {
+    topics: Arc<Topics>,
+    dynamic_configs: Arc<DynamicConfigStore>,
+    /// The topic defaults from flags and vltava.toml, under the dynamic ones.
+    static_log: LogConfig,
+    node_id: i32,
+}
+
+impl Publisher {
+    /// Dynamic broker configs first (new topics get the new defaults), then the topics.
+    fn publish(&self, image: &MetadataImage, last: &MetadataImage) -> Result<()> {
+        let same_configs = Arc::ptr_eq(&image.configs, &last.configs);
+        if !same_configs {
+            let dynamic = DynamicConfigs::from_image(image, self.node_id);
+            if dynamic != *self.dynamic_configs.current() {
+                let defaults = dynamic::log_defaults(&self.static_log, &dynamic)?;
+                self.dynamic_configs.set(dynamic);
+                self.topics.set_defaults(defaults)?;
+            }
+        }
+        // Registrations and heartbeats change other parts of the image; topics share theirs.
+        if same_configs && Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id) {
+            self.topics.mark_published(image.offset);
+            return Ok(());
+        }
+        self.topics.publish(image, false, now_ms())
+    }
+}
+
+/// Publishes every new metadata image, in order, until the broker stops.
+async fn publish_images(publisher: Publisher, mut images: watch::Receiver<Arc<MetadataImage>>) {
     let mut last = images.borrow_and_update().clone();
     while images.changed().await.is_ok() {
         let image = images.borrow_and_update().clone();
-        // Registrations and heartbeats change other parts of the image; topics share theirs.
-        let same_topics = Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id)
-            && Arc::ptr_eq(&image.configs, &last.configs);
-        let result = if same_topics {
-            topics.mark_published(image.offset);
-            Ok(())
-        } else {
-            tokio::task::block_in_place(|| topics.publish(&image, false, now_ms()))
-        };
-        if let Err(error) = result {
+        if let Err(error) = tokio::task::block_in_place(|| publisher.publish(&image, &last)) {
             tracing::error!(offset = image.offset, %error, "cannot publish metadata image");
         }
         last = image;

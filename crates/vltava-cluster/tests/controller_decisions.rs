@@ -12,7 +12,7 @@ use vltava_cluster::controller::brokers::{
 };
 use vltava_cluster::controller::heartbeats::BrokerSessions;
 use vltava_cluster::controller::topics::{
-    NewTopic, create_partitions, create_topic, delete_topic, set_topic_configs,
+    NewTopic, create_partitions, create_topic, delete_topic, set_configs,
 };
 use vltava_cluster::records::ConfigResource;
 use vltava_cluster::records::{Endpoint, NO_LEADER};
@@ -294,7 +294,12 @@ fn topics_grow_change_configs_and_go_with_their_configs() {
     );
 
     let wanted = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-    let records = set_topic_configs(&image, "orders", wanted.clone()).expect("configs");
+    let records = set_configs(
+        &image,
+        ConfigResource::Topic("orders".into()),
+        wanted.clone(),
+    )
+    .expect("configs");
     assert_eq!(records.len(), 2, "one removal, one change: {records:?}");
     let image = apply(&image, &records);
     let resource = ConfigResource::Topic("orders".into());
@@ -306,7 +311,11 @@ fn topics_grow_change_configs_and_go_with_their_configs() {
     for refused in [
         delete_topic(&image, "orders"),
         create_partitions(&image, "orders", 9),
-        set_topic_configs(&image, "orders", BTreeMap::new()),
+        set_configs(
+            &image,
+            ConfigResource::Topic("orders".into()),
+            BTreeMap::new(),
+        ),
     ] {
         assert_eq!(refused, Err(ControllerError::UnknownTopic("orders".into())));
     }

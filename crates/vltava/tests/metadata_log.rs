@@ -6,7 +6,7 @@
 //! CreateTopics missing after kill -9; a deleted topic coming back after a restart, or its
 //! directories (or those of a topic deleted while the broker was down) left to be served to a
 //! new topic of the same name; a producer id handed out twice, after a restart or after an
-//! upgrade from the file that kept them before.
+//! upgrade from the file that kept them before; dynamic broker configs lost on that upgrade.
 
 mod common;
 
@@ -170,5 +170,37 @@ async fn producer_ids_are_never_handed_out_twice_across_restarts_and_the_upgrade
     broker.kill9()?;
     broker.restart()?;
     assert!(init_producer_id(broker.bootstrap())? > upgraded);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamic_broker_configs_of_a_data_directory_from_before_the_metadata_log_are_kept()
+-> TestResult {
+    let mut broker = vltava_testkit::start_broker(&[])?;
+    broker.terminate()?;
+    std::fs::write(
+        broker.data_dir().join("broker-configs.json"),
+        r#"{"version": 1, "per_broker": {"log.retention.ms": "7777777"},
+            "cluster_default": {"log.segment.bytes": "2000000"}}"#,
+    )?;
+    broker.restart()?;
+    let b = broker.bootstrap().to_string();
+    let configs = cli_json(&b, "config", &["describe", "--broker", "1"])?;
+    let value = |name: &str| {
+        configs["configs"].as_array().and_then(|all| {
+            all.iter()
+                .find(|c| c["name"] == name)
+                .map(|c| (c["value"].clone(), c["source"].clone()))
+        })
+    };
+    assert_eq!(
+        value("log.retention.ms"),
+        Some(("7777777".into(), "DYNAMIC_BROKER_CONFIG".into()))
+    );
+    assert_eq!(
+        value("log.segment.bytes"),
+        Some(("2000000".into(), "DYNAMIC_DEFAULT_BROKER_CONFIG".into()))
+    );
+    assert!(!broker.data_dir().join("broker-configs.json").exists());
     Ok(())
 }

@@ -169,12 +169,11 @@ pub(super) async fn alter_resource(
         }
         RESOURCE_BROKER => {
             let level = Level::of_resource(name, broker.node_id())?;
-            // Persisting broker-configs.json fsyncs: off the async workers.
-            tokio::task::block_in_place(|| {
-                broker.alter_broker_configs(level, validate_only, |current| {
+            broker
+                .alter_broker_configs(level, validate_only, |current| {
                     new_configs(Scope::Broker, current)
                 })
-            })
+                .await
         }
         other => Err(BrokerError::InvalidRequest(format!(
             "vltava does not alter configs of resource type {other}"

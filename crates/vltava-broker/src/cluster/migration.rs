@@ -1,5 +1,7 @@
 //! Data directories written before the metadata log existed keep their topics in
-//! `<data>/topics.json`. At start each topic there that the metadata log does not have is
+//! `<data>/topics.json` and their dynamic broker configs in `<data>/broker-configs.json`.
+//!
+//! Topics: At start each topic there that the metadata log does not have is
 //! created through the controller with its old id, partition count and configs (its partition
 //! directories and their data stay where they are); then the file is removed. A crash midway
 //! is harmless: the next start creates the topics still missing.
@@ -14,6 +16,7 @@ use vltava_cluster::controller::topics::NewTopic;
 use vltava_cluster::quorum::active::{ControllerFailure, ControllerRequest};
 
 use super::ClusterLink;
+use crate::configs::dynamic::{DynamicConfigs, Level};
 use crate::error::{BrokerError, Result};
 use crate::metadata_file;
 
@@ -28,6 +31,32 @@ struct TopicRecord {
 }
 
 /// Moves `topics.json` into the metadata log; the number of topics moved.
+/// Moves `broker-configs.json` into the metadata log: each level the log has no configs for
+/// takes the file's; then the file is removed.
+pub async fn migrate_broker_configs_file(data_dir: &Path, cluster: &ClusterLink) -> Result<()> {
+    let Some((path, configs)) = DynamicConfigs::load_old_file(data_dir)? else {
+        return Ok(());
+    };
+    for level in [Level::PerBroker, Level::ClusterDefault] {
+        let resource = level.resource(cluster.broker_id());
+        let wanted = configs.level(level);
+        if wanted.is_empty() || cluster.image().configs.contains_key(&resource) {
+            continue;
+        }
+        let request = ControllerRequest::SetConfigs {
+            resource,
+            configs: wanted.clone(),
+        };
+        cluster.decide(request).await?;
+        tracing::info!(?level, "moved dynamic broker configs into the metadata log");
+    }
+    std::fs::remove_file(&path).map_err(|source| BrokerError::MetadataIo {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(())
+}
+
 pub async fn migrate_topics_file(data_dir: &Path, cluster: &ClusterLink) -> Result<usize> {
     let path = data_dir.join(TOPICS_FILE);
     let Some(records) = metadata_file::load::<Vec<TopicRecord>>(&path)? else {

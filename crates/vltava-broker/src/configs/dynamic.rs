@@ -3,14 +3,15 @@
 //! cluster-wide default (resource name ""). Only the configs Kafka lets change at run time are
 //! accepted (the registry's update mode); names Kafka does not know are stored, as Kafka does.
 //!
-//! They persist in `<data>/broker-configs.json` (written like `topics.json`: temporary file,
-//! fsync, rename, directory fsync) and are read back on start. The `log.*` ones that are the
+//! They are `Config` records of the metadata log (resources `Broker(node id)` and
+//! `BrokerDefault`), so every broker sees the cluster default; an older vltava kept them in
+//! `<data>/broker-configs.json`, moved into the log at start. The `log.*` ones that are the
 //! broker default of a topic config take effect as that default: precedence is topic override >
 //! per-broker > cluster default > static (flags, vltava.toml) > Kafka's default.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,8 @@ use super::registry::{UpdateMode, registry, validate};
 use crate::error::{BrokerError, Result};
 use crate::metadata_file;
 use crate::topics::log_config;
+use vltava_cluster::MetadataImage;
+use vltava_cluster::records::ConfigResource;
 use vltava_storage::LogConfig;
 
 const BROKER_CONFIGS_FILE: &str = "broker-configs.json";
@@ -171,20 +174,63 @@ pub fn validate_level(level: Level, configs: &BTreeMap<String, String>) -> Resul
     Ok(())
 }
 
-/// The dynamic configs of a running broker and the file that holds them.
-#[derive(Debug)]
+/// The dynamic configs a running broker applies: those of the metadata image it last
+/// published (`Config` records of the broker resources).
+#[derive(Debug, Default)]
 pub struct DynamicConfigStore {
-    path: PathBuf,
     current: RwLock<Arc<DynamicConfigs>>,
-    /// Held across read-modify-write-apply, so that two alterations never interleave.
-    altering: Mutex<()>,
+    /// Held across read-modify-decide, so that two alterations through this broker never
+    /// interleave.
+    altering: tokio::sync::Mutex<()>,
 }
 
 impl DynamicConfigStore {
-    /// Reads `<data>/broker-configs.json`; none yet is no dynamic configs.
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    pub fn current(&self) -> Arc<DynamicConfigs> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serialises alterations: hold the guard from reading `current()` until the change is
+    /// published.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.altering.lock().await
+    }
+
+    /// Makes `configs` current (a new image was published).
+    pub fn set(&self, configs: DynamicConfigs) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(configs);
+    }
+}
+
+impl Level {
+    /// The metadata log's resource for this level on broker `node_id`.
+    pub fn resource(self, node_id: i32) -> ConfigResource {
+        match self {
+            Level::PerBroker => ConfigResource::Broker(node_id),
+            Level::ClusterDefault => ConfigResource::BrokerDefault,
+        }
+    }
+}
+
+impl DynamicConfigs {
+    /// Both levels as broker `node_id` sees them in `image`.
+    pub fn from_image(image: &MetadataImage, node_id: i32) -> DynamicConfigs {
+        let level = |resource| image.configs.get(&resource).cloned().unwrap_or_default();
+        DynamicConfigs {
+            version: FORMAT_VERSION,
+            per_broker: level(ConfigResource::Broker(node_id)),
+            cluster_default: level(ConfigResource::BrokerDefault),
+        }
+    }
+
+    /// `<data>/broker-configs.json`, where an older vltava kept them, if it is there.
+    pub fn load_old_file(data_dir: &Path) -> Result<Option<(PathBuf, DynamicConfigs)>> {
         let path = data_dir.join(BROKER_CONFIGS_FILE);
-        let configs: DynamicConfigs = metadata_file::load(&path)?.unwrap_or_default();
+        let Some(configs) = metadata_file::load::<DynamicConfigs>(&path)? else {
+            return Ok(None);
+        };
         if configs.version != FORMAT_VERSION {
             return Err(BrokerError::MetadataIo {
                 path,
@@ -197,30 +243,7 @@ impl DynamicConfigStore {
                 ),
             });
         }
-        Ok(DynamicConfigStore {
-            path,
-            current: RwLock::new(Arc::new(configs)),
-            altering: Mutex::new(()),
-        })
-    }
-
-    pub fn current(&self) -> Arc<DynamicConfigs> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Serialises alterations: hold the guard from reading `current()` to `replace`.
-    pub fn lock(&self) -> MutexGuard<'_, ()> {
-        self.altering.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Persists `configs` (fsynced) and then makes them current.
-    pub fn replace(&self, configs: DynamicConfigs) -> Result<()> {
-        metadata_file::save(&self.path, &configs)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(configs);
-        Ok(())
+        Ok(Some((path, configs)))
     }
 }
 
@@ -283,17 +306,5 @@ mod tests {
             Some("2000000")
         );
         assert_eq!(topic.len(), 2);
-    }
-
-    #[test]
-    fn configs_survive_a_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = DynamicConfigStore::open(dir.path()).expect("open");
-        let next = store
-            .current()
-            .with_level(Level::PerBroker, configs(&[("log.retention.ms", "5000")]));
-        store.replace(next.clone()).expect("replace");
-        let reopened = DynamicConfigStore::open(dir.path()).expect("reopen");
-        assert_eq!(*reopened.current(), next);
     }
 }

@@ -107,16 +107,18 @@ pub fn create_partitions(
         .collect())
 }
 
-/// A topic's config overrides replaced by `configs` (AlterConfigs and IncrementalAlterConfigs
-/// both arrive here as the whole new set): records for the values that change and removals
-/// for the names that go.
-pub fn set_topic_configs(
+/// The configs of a topic, a broker or the broker default replaced by `configs`
+/// (AlterConfigs and IncrementalAlterConfigs both arrive here as the whole new set, checked by
+/// the broker that received them): records for the values that change and removals for the
+/// names that go. A topic must exist.
+pub fn set_configs(
     image: &MetadataImage,
-    name: &str,
+    resource: ConfigResource,
     configs: BTreeMap<String, String>,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
-    existing(image, name)?;
-    let resource = ConfigResource::Topic(name.to_string());
+    if let ConfigResource::Topic(name) = &resource {
+        existing(image, name)?;
+    }
     let current = image.configs.get(&resource).cloned().unwrap_or_default();
     let removed = current
         .keys()

@@ -26,10 +26,10 @@ use crate::controller::brokers::{
 use crate::controller::heartbeats::BrokerSessions;
 use crate::controller::producer_ids::{ProducerIdBlock, allocate_producer_ids};
 use crate::controller::topics::{
-    NewTopic, create_partitions, create_topic, delete_topic, set_topic_configs,
+    NewTopic, create_partitions, create_topic, delete_topic, set_configs,
 };
 use crate::image::MetadataImage;
-use crate::records::MetadataRecord;
+use crate::records::{ConfigResource, MetadataRecord};
 
 /// Requests waiting for the active controller; more wait in the callers (bounded).
 const QUEUED_REQUESTS_MAX: usize = 1024;
@@ -46,8 +46,8 @@ pub enum ControllerRequest {
         name: String,
         count: i32,
     },
-    SetTopicConfigs {
-        name: String,
+    SetConfigs {
+        resource: ConfigResource,
         configs: BTreeMap<String, String>,
     },
     /// DescribeQuorum: answered by the leader, from its Raft state; changes nothing.
@@ -207,8 +207,8 @@ impl Active {
             ControllerRequest::CreatePartitions { name, count } => {
                 create_partitions(&image, &name, count).map(committed)
             }
-            ControllerRequest::SetTopicConfigs { name, configs } => {
-                set_topic_configs(&image, &name, configs).map(committed)
+            ControllerRequest::SetConfigs { resource, configs } => {
+                set_configs(&image, resource, configs).map(committed)
             }
             ControllerRequest::AllocateProducerIds {
                 broker_id,
