@@ -14,7 +14,7 @@ use uuid::Uuid;
 use vltava_cluster::MetadataImage;
 use vltava_cluster::controller::ControllerError;
 use vltava_cluster::controller::topics::NewTopic;
-use vltava_cluster::quorum::active::{ControllerFailure, ControllerRequest};
+use vltava_cluster::quorum::active::{ControllerAnswer, ControllerFailure, ControllerRequest};
 use vltava_cluster::records::{ConfigResource, Endpoint};
 use vltava_storage::LogConfig;
 use vltava_storage::fs::RealFs;
@@ -105,7 +105,7 @@ impl Broker {
         if lock.try_lock().is_err() {
             return Err(StartError::DataDirLocked(dir));
         }
-        let cluster_id = load_or_create_meta(&dir, config.node_id)?;
+        let meta = metadata_file::load::<Meta>(&dir.join(META_FILE))?;
         let advertised_port = config.advertised_port.unwrap_or(bound_port);
         let endpoint = Endpoint {
             name: LISTENER_NAME.to_string(),
@@ -113,6 +113,7 @@ impl Broker {
             port: advertised_port,
         };
         let cluster = ClusterLink::start(&config, endpoint).await?;
+        let cluster_id = agree_cluster_id(&dir, meta, &cluster, config.node_id).await?;
         migration::migrate_topics_file(&dir, &cluster).await?;
         migration::migrate_broker_configs_file(&dir, &cluster).await?;
         let image = cluster.image();
@@ -391,17 +392,45 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn load_or_create_meta(dir: &Path, node_id: i32) -> Result<String> {
-    let path = dir.join(META_FILE);
-    if let Some(meta) = metadata_file::load::<Meta>(&path)? {
-        return Ok(meta.cluster_id);
-    }
-    let meta = Meta {
-        cluster_id: new_cluster_id(),
-        node_id,
+/// The cluster id this data directory belongs to, agreed with the controller quorum: the first
+/// broker's proposal (its `meta.json`'s id, or a new one) becomes the cluster's; a directory
+/// of another cluster refuses to start rather than mix two clusters' data.
+async fn agree_cluster_id(
+    dir: &Path,
+    meta: Option<Meta>,
+    cluster: &ClusterLink,
+    node_id: i32,
+) -> std::result::Result<String, StartError> {
+    let proposed = meta
+        .as_ref()
+        .map_or_else(new_cluster_id, |m| m.cluster_id.clone());
+    let agreed = match cluster
+        .call(ControllerRequest::ClaimClusterId { proposed })
+        .await?
+    {
+        ControllerAnswer::ClusterId(agreed) => agreed,
+        other => {
+            return Err(StartError::Cluster(format!(
+                "the controller answered {other:?} to a cluster id claim"
+            )));
+        }
     };
-    metadata_file::save(&path, &meta)?;
-    Ok(meta.cluster_id)
+    match meta {
+        Some(meta) if meta.cluster_id != agreed => Err(StartError::Cluster(format!(
+            "data directory {} belongs to cluster {}, but the controller quorum's cluster is {agreed}",
+            dir.display(),
+            meta.cluster_id
+        ))),
+        Some(_) => Ok(agreed),
+        None => {
+            let meta = Meta {
+                cluster_id: agreed.clone(),
+                node_id,
+            };
+            metadata_file::save(&dir.join(META_FILE), &meta)?;
+            Ok(agreed)
+        }
+    }
 }
 
 /// A random id in Kafka's format: a UUID as 22 characters of URL-safe base64.

@@ -34,6 +34,8 @@ pub enum ReplayError {
     UnknownPartition { topic_id: Uuid, partition_id: i32 },
     #[error("producer ids may not go back from {current} to {got}")]
     ProducerIdsBackwards { current: i64, got: i64 },
+    #[error("the cluster id is {current} and cannot become {got}")]
+    ClusterIdChange { current: String, got: String },
 }
 
 /// The changes since `base`: replay records, then take the next image with [`apply`].
@@ -125,6 +127,15 @@ impl MetadataDelta {
                 }
                 self.changed_brokers.insert(*broker_id);
             }
+            MetadataRecord::ClusterId { cluster_id } => match &self.next.cluster_id {
+                Some(current) if current != cluster_id => {
+                    return Err(ReplayError::ClusterIdChange {
+                        current: current.clone(),
+                        got: cluster_id.clone(),
+                    });
+                }
+                _ => self.next.cluster_id = Some(cluster_id.clone()),
+            },
             MetadataRecord::Topic { name, topic_id } => self.add_topic(name, *topic_id)?,
             MetadataRecord::RemoveTopic { topic_id } => self.remove_topic(*topic_id)?,
             MetadataRecord::Partition(p) => self.put_partition(p)?,

@@ -115,6 +115,8 @@ pub struct MetadataImage {
     pub configs: Arc<BTreeMap<ConfigResource, BTreeMap<String, String>>>,
     /// Producer ids below this have been handed out.
     pub next_producer_id: i64,
+    /// Agreed once; `None` only until the first broker has claimed it.
+    pub cluster_id: Option<String>,
 }
 
 impl MetadataImage {
@@ -126,6 +128,7 @@ impl MetadataImage {
             topic_ids_by_name: Arc::default(),
             configs: Arc::default(),
             next_producer_id: 0,
+            cluster_id: None,
         }
     }
 
@@ -149,6 +152,11 @@ impl MetadataImage {
     /// ids) every reference points at something already defined.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
+        if let Some(cluster_id) = &self.cluster_id {
+            records.push(MetadataRecord::ClusterId {
+                cluster_id: cluster_id.clone(),
+            });
+        }
         for broker in self.brokers.values() {
             records.push(MetadataRecord::RegisterBroker(broker.to_record()));
         }

@@ -15,6 +15,11 @@ pub const NO_LEADER: BrokerId = -1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum MetadataRecord {
+    /// The cluster's id, agreed once: the first active controller records the id the first
+    /// broker proposed (Kafka writes it at format time instead).
+    ClusterId {
+        cluster_id: String,
+    },
     /// A broker (re)registered: a new incarnation with a new broker epoch. It starts fenced
     /// until it has caught up with the metadata log.
     RegisterBroker(RegisterBroker),

@@ -6,7 +6,8 @@
 //! CreateTopics missing after kill -9; a deleted topic coming back after a restart, or its
 //! directories (or those of a topic deleted while the broker was down) left to be served to a
 //! new topic of the same name; a producer id handed out twice, after a restart or after an
-//! upgrade from the file that kept them before; dynamic broker configs lost on that upgrade.
+//! upgrade from the file that kept them before; dynamic broker configs lost on that upgrade; a
+//! data directory of one cluster served under another cluster's metadata.
 
 mod common;
 
@@ -202,5 +203,36 @@ async fn dynamic_broker_configs_of_a_data_directory_from_before_the_metadata_log
         Some(("2000000".into(), "DYNAMIC_DEFAULT_BROKER_CONFIG".into()))
     );
     assert!(!broker.data_dir().join("broker-configs.json").exists());
+    Ok(())
+}
+
+#[test]
+fn a_data_directory_of_another_cluster_refuses_to_start() -> TestResult {
+    let mut broker = vltava_testkit::start_broker(&[])?;
+    broker.terminate()?;
+    let meta_path = broker.data_dir().join("meta.json");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path)?)?;
+    let agreed = meta["cluster_id"]
+        .as_str()
+        .ok_or("no cluster id")?
+        .to_string();
+    std::fs::write(
+        &meta_path,
+        r#"{"cluster_id": "AnotherClusterAAAAAAAA", "node_id": 1}"#,
+    )?;
+    let output = std::process::Command::new(vltava_testkit::vltava_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(broker.data_dir())
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    assert!(
+        !output.status.success(),
+        "a broker of another cluster started"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("AnotherClusterAAAAAAAA") && stderr.contains(&agreed),
+        "stderr: {stderr}"
+    );
     Ok(())
 }

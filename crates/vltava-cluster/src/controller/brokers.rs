@@ -182,6 +182,22 @@ pub fn heartbeat(
     })
 }
 
+/// The cluster id: the one the image has, or `proposed` (recorded now) when it has none.
+pub fn claim_cluster_id(image: &MetadataImage, proposed: String) -> Decision<String> {
+    match &image.cluster_id {
+        Some(agreed) => Decision {
+            records: Vec::new(),
+            answer: agreed.clone(),
+        },
+        None => Decision {
+            records: vec![MetadataRecord::ClusterId {
+                cluster_id: proposed.clone(),
+            }],
+            answer: proposed,
+        },
+    }
+}
+
 /// Fences every unfenced broker whose session expired, moving its leaderships.
 pub fn fence_expired(
     image: &MetadataImage,

@@ -20,8 +20,8 @@ use super::status::{PeerContacts, QuorumStatus, quorum_status};
 use super::{MetadataBatch, MetadataRaft, NodeId};
 use crate::controller::ControllerError;
 use crate::controller::brokers::{
-    Decision, HeartbeatAnswer, HeartbeatRequest, RegistrationRequest, fence_expired, heartbeat,
-    register,
+    Decision, HeartbeatAnswer, HeartbeatRequest, RegistrationRequest, claim_cluster_id,
+    fence_expired, heartbeat, register,
 };
 use crate::controller::heartbeats::BrokerSessions;
 use crate::controller::producer_ids::{ProducerIdBlock, allocate_producer_ids};
@@ -57,6 +57,10 @@ pub enum ControllerRequest {
         broker_epoch: i64,
         at_least: i64,
     },
+    /// The cluster's id, agreed on first use (`proposed` wins if none is recorded yet).
+    ClaimClusterId {
+        proposed: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +76,7 @@ pub enum ControllerAnswer {
     },
     Quorum(QuorumStatus),
     ProducerIds(ProducerIdBlock),
+    ClusterId(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -210,6 +215,10 @@ impl Active {
             ControllerRequest::SetConfigs { resource, configs } => {
                 set_configs(&image, resource, configs).map(committed)
             }
+            ControllerRequest::ClaimClusterId { proposed } => Ok(answer(
+                claim_cluster_id(&image, proposed),
+                ControllerAnswer::ClusterId,
+            )),
             ControllerRequest::AllocateProducerIds {
                 broker_id,
                 broker_epoch,
