@@ -18,11 +18,13 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout_at};
 
-use super::frame::read_frame;
+use super::frame::{FrameError, read_body, read_length};
+use super::queued_bytes::{QueuedBytes, QueuedPermit};
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
 use crate::dispatch::{self, Reply};
@@ -36,6 +38,8 @@ struct Outgoing {
     version: i16,
     correlation_id: i32,
     response: Pending,
+    /// The request's bytes in `queued.max.request.bytes`, given back once this is written.
+    queued: QueuedPermit,
 }
 
 enum Pending {
@@ -90,41 +94,48 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// What reading a request is bounded by.
+struct Reading {
+    frame_bytes_max: usize,
+    idle: Duration,
+    queued: QueuedBytes,
+}
+
 pub async fn serve(
     broker: Arc<Broker>,
     socket: TcpStream,
     peer: SocketAddr,
+    queued: QueuedBytes,
     mut shutdown: Shutdown,
 ) {
     let (mut reader, writer) = socket.into_split();
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
-    let frame_bytes_max = broker.config.frame_bytes_max;
-    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let reading = Reading {
+        frame_bytes_max: broker.config.frame_bytes_max,
+        idle: Duration::from_millis(broker.config.connections_max_idle_ms),
+        queued,
+    };
     let mut buffer = BytesMut::new();
     let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
     loop {
-        let frame = tokio::select! {
-            // The whole frame must arrive within the idle time, so half a frame sent slowly
-            // (a slow-loris client) does not keep the connection open.
-            frame = tokio::time::timeout(idle, read_frame(&mut reader, &mut buffer, frame_bytes_max)) => match frame {
-                Ok(frame) => frame,
-                Err(_) => {
-                    tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
-                    break;
-                }
-            },
+        let request = tokio::select! {
+            request = read_request(&mut reader, &mut buffer, &reading) => request,
             _ = shutdown.recv() => break,
         };
-        let frame = match frame {
-            Ok(Some(frame)) => frame,
+        let (frame, queued) = match request {
+            Ok(Some(request)) => request,
             Ok(None) => break,
+            Err(FrameError::Idle) => {
+                tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                break;
+            }
             Err(error) => {
                 tracing::debug!(%peer, %error, "closing connection: bad frame");
                 break;
             }
         };
-        match handle_frame(&broker, peer, frame, &in_flight).await {
+        match handle_frame(&broker, peer, frame, queued, &in_flight).await {
             Ok(Some(out)) => {
                 if outgoing.send(out).await.is_err() {
                     break;
@@ -141,10 +152,34 @@ pub async fn serve(
     let _ = writer.await;
 }
 
+/// Reads the next request, taking its bytes from `queued.max.request.bytes` after its length is
+/// checked and before its body is read; `Ok(None)` when the peer closed between frames.
+///
+/// The whole frame must arrive within the idle time, so half a frame sent slowly (a slow-loris
+/// client) does not keep the connection open. Time spent waiting for the pool does not count:
+/// that wait is the broker's back-pressure, not the client's idleness.
+async fn read_request(
+    reader: &mut OwnedReadHalf,
+    buffer: &mut BytesMut,
+    reading: &Reading,
+) -> Result<Option<(Bytes, QueuedPermit)>, FrameError> {
+    let deadline = Instant::now() + reading.idle;
+    let length = timeout_at(deadline, read_length(reader, reading.frame_bytes_max)).await;
+    let Some(frame_bytes) = length.map_err(|_| FrameError::Idle)?? else {
+        return Ok(None);
+    };
+    let waiting_since = Instant::now();
+    let queued = reading.queued.acquire(frame_bytes).await;
+    let deadline = deadline + waiting_since.elapsed();
+    let body = timeout_at(deadline, read_body(reader, buffer, frame_bytes)).await;
+    Ok(Some((body.map_err(|_| FrameError::Idle)??, queued)))
+}
+
 async fn handle_frame(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
+    queued: QueuedPermit,
     in_flight: &Arc<watch::Sender<InFlight>>,
 ) -> Result<Option<Outgoing>, dispatch::DispatchError> {
     let decoded = dispatch::decode_request(frame)?;
@@ -170,6 +205,7 @@ async fn handle_frame(
         version,
         correlation_id,
         response,
+        queued,
     }))
 }
 
@@ -181,6 +217,7 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<O
             version,
             correlation_id,
             response,
+            queued,
         } = out;
         let response = match response {
             Pending::Ready(response) => *response,
@@ -201,6 +238,8 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<O
         if writer.write_all(&buffer).await.is_err() {
             return;
         }
+        // Answered: the request's bytes go back to the pool.
+        drop(queued);
         if buffer.capacity() > RESPONSE_BUFFER_KEPT_BYTES_MAX {
             // One large fetch should not pin its size in memory for the connection's lifetime.
             buffer = BytesMut::new();
