@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, sleep};
 
 use super::frame::{FrameError, read_body, read_length};
 use super::queued_bytes::{QueuedBytes, QueuedPermit};
@@ -38,13 +38,19 @@ struct Outgoing {
     version: i16,
     correlation_id: i32,
     response: Pending,
-    /// The request's bytes in `queued.max.request.bytes`, given back once this is written.
+}
+
+/// A response with the request's bytes in `queued.max.request.bytes`, given back once it is
+/// written. The permit rides in the box (or the task's output), not in `Outgoing`: every
+/// connection's queue allocates room for `inflight_requests_max` of those up front.
+struct Answer {
+    response: ResponseKind,
     queued: QueuedPermit,
 }
 
 enum Pending {
-    Ready(Box<ResponseKind>),
-    Waiting(JoinHandle<ResponseKind>),
+    Ready(Box<Answer>),
+    Waiting(JoinHandle<Answer>),
 }
 
 /// The handlers of this connection still running as tasks, by kind.
@@ -163,16 +169,25 @@ async fn read_request(
     buffer: &mut BytesMut,
     reading: &Reading,
 ) -> Result<Option<(Bytes, QueuedPermit)>, FrameError> {
-    let deadline = Instant::now() + reading.idle;
-    let length = timeout_at(deadline, read_length(reader, reading.frame_bytes_max)).await;
-    let Some(frame_bytes) = length.map_err(|_| FrameError::Idle)?? else {
-        return Ok(None);
+    // One timer for the whole frame: a connection's state is kept small, since ten thousand
+    // idle connections each wait here.
+    let idle = sleep(reading.idle);
+    tokio::pin!(idle);
+    let frame_bytes = tokio::select! {
+        length = read_length(reader, reading.frame_bytes_max) => match length? {
+            Some(frame_bytes) => frame_bytes,
+            None => return Ok(None),
+        },
+        () = &mut idle => return Err(FrameError::Idle),
     };
     let waiting_since = Instant::now();
     let queued = reading.queued.acquire(frame_bytes).await;
-    let deadline = deadline + waiting_since.elapsed();
-    let body = timeout_at(deadline, read_body(reader, buffer, frame_bytes)).await;
-    Ok(Some((body.map_err(|_| FrameError::Idle)??, queued)))
+    let deadline = idle.deadline() + waiting_since.elapsed();
+    idle.as_mut().reset(deadline);
+    tokio::select! {
+        body = read_body(reader, buffer, frame_bytes) => Ok(Some((body?, queued))),
+        () = &mut idle => Err(FrameError::Idle),
+    }
 }
 
 async fn handle_frame(
@@ -189,13 +204,16 @@ async fn handle_frame(
     let mut changes = in_flight.subscribe();
     let _ = changes.wait_for(|now| now.admits(key)).await;
     let response = match dispatch::dispatch(broker, peer, decoded).await {
-        Reply::Now(response) => Pending::Ready(response),
+        Reply::Now(response) => Pending::Ready(Box::new(Answer {
+            response: *response,
+            queued,
+        })),
         Reply::Later(future) => {
             let guard = InFlightGuard::new(in_flight, key);
             Pending::Waiting(tokio::spawn(async move {
                 let response = future.await;
                 drop(guard);
-                response
+                Answer { response, queued }
             }))
         }
         Reply::Nothing => return Ok(None),
@@ -205,7 +223,6 @@ async fn handle_frame(
         version,
         correlation_id,
         response,
-        queued,
     }))
 }
 
@@ -217,12 +234,11 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<O
             version,
             correlation_id,
             response,
-            queued,
         } = out;
-        let response = match response {
-            Pending::Ready(response) => *response,
+        let Answer { response, queued } = match response {
+            Pending::Ready(answer) => *answer,
             Pending::Waiting(task) => match task.await {
-                Ok(response) => response,
+                Ok(answer) => answer,
                 Err(error) => {
                     tracing::error!(%error, "request handler failed; closing connection");
                     return;
