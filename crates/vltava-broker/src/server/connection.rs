@@ -170,21 +170,30 @@ async fn read_request(
     reading: &Reading,
 ) -> Result<Option<(Bytes, QueuedPermit)>, FrameError> {
     // One timer for the whole frame: a connection's state is kept small, since ten thousand
-    // idle connections each wait here.
+    // idle connections each wait here. The read is polled first, as `timeout` does, so a frame
+    // already buffered never touches the timer wheel.
     let idle = sleep(reading.idle);
     tokio::pin!(idle);
     let frame_bytes = tokio::select! {
+        biased;
         length = read_length(reader, reading.frame_bytes_max) => match length? {
             Some(frame_bytes) => frame_bytes,
             None => return Ok(None),
         },
         () = &mut idle => return Err(FrameError::Idle),
     };
-    let waiting_since = Instant::now();
-    let queued = reading.queued.acquire(frame_bytes).await;
-    let deadline = idle.deadline() + waiting_since.elapsed();
-    idle.as_mut().reset(deadline);
+    let queued = match reading.queued.try_acquire(frame_bytes) {
+        Some(queued) => queued,
+        None => {
+            let waiting_since = Instant::now();
+            let queued = reading.queued.acquire(frame_bytes).await;
+            let deadline = idle.deadline() + waiting_since.elapsed();
+            idle.as_mut().reset(deadline);
+            queued
+        }
+    };
     tokio::select! {
+        biased;
         body = read_body(reader, buffer, frame_bytes) => Ok(Some((body?, queued))),
         () = &mut idle => Err(FrameError::Idle),
     }

@@ -33,6 +33,19 @@ impl QueuedBytes {
         }
     }
 
+    /// Takes `frame_bytes` if they are free now and nobody waits before us; `None` otherwise
+    /// (then [`QueuedBytes::acquire`] waits for them). Never `None` without a bound.
+    pub fn try_acquire(&self, frame_bytes: usize) -> Option<QueuedPermit> {
+        let Some(pool) = &self.pool else {
+            return Some(QueuedPermit { _permit: None });
+        };
+        let permits = u32::try_from(frame_bytes).ok()?;
+        let permit = pool.clone().try_acquire_many_owned(permits).ok()?;
+        Some(QueuedPermit {
+            _permit: Some(permit),
+        })
+    }
+
     /// Waits until `frame_bytes` are free in the pool and takes them. The caller has checked
     /// `frame_bytes` against `socket.request.max.bytes`, which the pool is at least as large as.
     pub async fn acquire(&self, frame_bytes: usize) -> QueuedPermit {
@@ -64,8 +77,16 @@ mod tests {
                 .is_err(),
             "the pool is full: the third request must wait"
         );
+        assert!(
+            pool.try_acquire(1).is_none(),
+            "a full pool has nothing to take"
+        );
         drop(first);
         let _third = third.await;
+        assert!(
+            pool.try_acquire(59).is_some(),
+            "given back: 59 of the 60 bytes are free"
+        );
         drop(second);
     }
 
