@@ -297,16 +297,23 @@ fn large_produces_on_many_connections_are_all_answered_within_the_bound() -> Tes
 
 #[test]
 fn a_bound_below_socket_request_max_bytes_is_refused_at_start_up() -> TestResult {
+    let args = [
+        "--socket-request-max-bytes",
+        "1048576",
+        "--queued-max-request-bytes",
+        "1048575",
+    ];
+    // Bounded: a broker that starts anyway is seen by its listening line, and killed.
+    assert!(
+        start_broker(&args).is_err(),
+        "a broker started with a bound below one frame"
+    );
+    // It exits at once, so its message can be read whole.
     let dir = tempfile::tempdir()?;
     let output = Command::new(vltava_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
-        .args([
-            "--socket-request-max-bytes",
-            "1048576",
-            "--queued-max-request-bytes",
-            "1048575",
-        ])
+        .args(args)
         .stdin(Stdio::null())
         .output()?;
     assert!(!output.status.success(), "broker started");
