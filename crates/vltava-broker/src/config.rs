@@ -43,6 +43,9 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: u64,
     /// `max.connections.per.ip`: connections beyond this from one address are closed on accept.
     pub connections_max_per_ip: usize,
+    /// `queued.max.request.bytes`: bytes of requests read but not yet answered, over all
+    /// connections; `None` (Kafka's -1) for no bound. At least `frame_bytes_max` when set.
+    pub queued_request_bytes_max: Option<usize>,
     /// Requests a connection may have in flight (decoded, response not yet written).
     pub inflight_requests_max: usize,
     /// Topic defaults (`log.segment.bytes`, `log.retention.ms`, ... in Kafka's broker config).
@@ -120,6 +123,7 @@ impl BrokerConfig {
             connections_max: 10_000,
             connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS_DEFAULT,
             connections_max_per_ip: CONNECTIONS_MAX_PER_IP_DEFAULT,
+            queued_request_bytes_max: None,
             inflight_requests_max: 32,
             log: LogConfig::default(),
             retention_check_interval_ms: 30_000,

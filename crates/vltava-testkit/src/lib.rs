@@ -119,6 +119,11 @@ impl Broker {
         &self.data_dir
     }
 
+    /// The broker's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no flush, no clean shutdown, as a crash would.
     pub fn kill9(&mut self) -> std::io::Result<()> {
         self.child.kill()?;

@@ -108,6 +108,15 @@ pub struct ServeArgs {
     /// max.connections, unlimited there; bounded here by the open-files limit) [default: 10000].
     #[arg(long, env = "VLTAVA_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Bytes of requests read but not yet answered, over all connections; when they are all
+    /// taken, connections stop reading until answers are written. -1 (or 0) for no bound; else
+    /// at least socket-request-max-bytes (Kafka's queued.max.request.bytes) [default: -1].
+    #[arg(
+        long,
+        env = "VLTAVA_QUEUED_MAX_REQUEST_BYTES",
+        allow_negative_numbers = true
+    )]
+    queued_max_request_bytes: Option<i64>,
 }
 
 impl ServeArgs {
@@ -154,6 +163,9 @@ impl ServeArgs {
                 .or(file.connections_max_idle_ms),
             max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
             max_connections: self.max_connections.or(file.max_connections),
+            queued_max_request_bytes: self
+                .queued_max_request_bytes
+                .or(file.queued_max_request_bytes),
         }
     }
 
@@ -259,8 +271,29 @@ impl ServeArgs {
             config.connections_max >= 1,
             "max-connections must be at least 1"
         );
+        config.queued_request_bytes_max =
+            queued_request_bytes_max(self.queued_max_request_bytes, config.frame_bytes_max)?;
         Ok(config)
     }
+}
+
+/// `queued.max.request.bytes` as Kafka reads it: not positive for no bound, else at least
+/// `socket.request.max.bytes`, so that one whole frame always fits (a smaller pool would stop a
+/// connection forever on a frame it can never hold).
+fn queued_request_bytes_max(
+    queued_max_request_bytes: Option<i64>,
+    frame_bytes_max: usize,
+) -> anyhow::Result<Option<usize>> {
+    let Some(bytes) = queued_max_request_bytes.filter(|bytes| *bytes > 0) else {
+        return Ok(None);
+    };
+    let bytes = usize::try_from(bytes).context("queued-max-request-bytes")?;
+    anyhow::ensure!(
+        bytes >= frame_bytes_max,
+        "queued-max-request-bytes ({bytes}) must be at least socket-request-max-bytes \
+         ({frame_bytes_max}), or -1 for no bound (Kafka's queued.max.request.bytes)"
+    );
+    Ok(Some(bytes))
 }
 
 fn read_config_file(path: Option<&Path>) -> anyhow::Result<ServeArgs> {

@@ -290,6 +290,12 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             "socket.request.max.bytes",
             config.frame_bytes_max.to_string(),
         ),
+        (
+            "queued.max.request.bytes",
+            config
+                .queued_request_bytes_max
+                .map_or_else(|| "-1".to_string(), |bytes| bytes.to_string()),
+        ),
     ]);
     settings
 }

@@ -18,11 +18,13 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
 
-use super::frame::read_frame;
+use super::frame::{FrameError, read_body, read_length};
+use super::queued_bytes::{QueuedBytes, QueuedPermit};
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
 use crate::dispatch::{self, Reply};
@@ -38,9 +40,17 @@ struct Outgoing {
     response: Pending,
 }
 
+/// A response with the request's bytes in `queued.max.request.bytes`, given back once it is
+/// written. The permit rides in the box (or the task's output), not in `Outgoing`: every
+/// connection's queue allocates room for `inflight_requests_max` of those up front.
+struct Answer {
+    response: ResponseKind,
+    queued: QueuedPermit,
+}
+
 enum Pending {
-    Ready(Box<ResponseKind>),
-    Waiting(JoinHandle<ResponseKind>),
+    Ready(Box<Answer>),
+    Waiting(JoinHandle<Answer>),
 }
 
 /// The handlers of this connection still running as tasks, by kind.
@@ -90,41 +100,48 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// What reading a request is bounded by.
+struct Reading {
+    frame_bytes_max: usize,
+    idle: Duration,
+    queued: QueuedBytes,
+}
+
 pub async fn serve(
     broker: Arc<Broker>,
     socket: TcpStream,
     peer: SocketAddr,
+    queued: QueuedBytes,
     mut shutdown: Shutdown,
 ) {
     let (mut reader, writer) = socket.into_split();
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
-    let frame_bytes_max = broker.config.frame_bytes_max;
-    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let reading = Reading {
+        frame_bytes_max: broker.config.frame_bytes_max,
+        idle: Duration::from_millis(broker.config.connections_max_idle_ms),
+        queued,
+    };
     let mut buffer = BytesMut::new();
     let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
     loop {
-        let frame = tokio::select! {
-            // The whole frame must arrive within the idle time, so half a frame sent slowly
-            // (a slow-loris client) does not keep the connection open.
-            frame = tokio::time::timeout(idle, read_frame(&mut reader, &mut buffer, frame_bytes_max)) => match frame {
-                Ok(frame) => frame,
-                Err(_) => {
-                    tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
-                    break;
-                }
-            },
+        let request = tokio::select! {
+            request = read_request(&mut reader, &mut buffer, &reading) => request,
             _ = shutdown.recv() => break,
         };
-        let frame = match frame {
-            Ok(Some(frame)) => frame,
+        let (frame, queued) = match request {
+            Ok(Some(request)) => request,
             Ok(None) => break,
+            Err(FrameError::Idle) => {
+                tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                break;
+            }
             Err(error) => {
                 tracing::debug!(%peer, %error, "closing connection: bad frame");
                 break;
             }
         };
-        match handle_frame(&broker, peer, frame, &in_flight).await {
+        match handle_frame(&broker, peer, frame, queued, &in_flight).await {
             Ok(Some(out)) => {
                 if outgoing.send(out).await.is_err() {
                     break;
@@ -141,10 +158,52 @@ pub async fn serve(
     let _ = writer.await;
 }
 
+/// Reads the next request, taking its bytes from `queued.max.request.bytes` after its length is
+/// checked and before its body is read; `Ok(None)` when the peer closed between frames.
+///
+/// The whole frame must arrive within the idle time, so half a frame sent slowly (a slow-loris
+/// client) does not keep the connection open. Time spent waiting for the pool does not count:
+/// that wait is the broker's back-pressure, not the client's idleness.
+async fn read_request(
+    reader: &mut OwnedReadHalf,
+    buffer: &mut BytesMut,
+    reading: &Reading,
+) -> Result<Option<(Bytes, QueuedPermit)>, FrameError> {
+    // One timer for the whole frame: a connection's state is kept small, since ten thousand
+    // idle connections each wait here. The read is polled first, as `timeout` does, so a frame
+    // already buffered never touches the timer wheel.
+    let idle = sleep(reading.idle);
+    tokio::pin!(idle);
+    let frame_bytes = tokio::select! {
+        biased;
+        length = read_length(reader, reading.frame_bytes_max) => match length? {
+            Some(frame_bytes) => frame_bytes,
+            None => return Ok(None),
+        },
+        () = &mut idle => return Err(FrameError::Idle),
+    };
+    let queued = match reading.queued.try_acquire(frame_bytes) {
+        Some(queued) => queued,
+        None => {
+            let waiting_since = Instant::now();
+            let queued = reading.queued.acquire(frame_bytes).await;
+            let deadline = idle.deadline() + waiting_since.elapsed();
+            idle.as_mut().reset(deadline);
+            queued
+        }
+    };
+    tokio::select! {
+        biased;
+        body = read_body(reader, buffer, frame_bytes) => Ok(Some((body?, queued))),
+        () = &mut idle => Err(FrameError::Idle),
+    }
+}
+
 async fn handle_frame(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
+    queued: QueuedPermit,
     in_flight: &Arc<watch::Sender<InFlight>>,
 ) -> Result<Option<Outgoing>, dispatch::DispatchError> {
     let decoded = dispatch::decode_request(frame)?;
@@ -154,13 +213,16 @@ async fn handle_frame(
     let mut changes = in_flight.subscribe();
     let _ = changes.wait_for(|now| now.admits(key)).await;
     let response = match dispatch::dispatch(broker, peer, decoded).await {
-        Reply::Now(response) => Pending::Ready(response),
+        Reply::Now(response) => Pending::Ready(Box::new(Answer {
+            response: *response,
+            queued,
+        })),
         Reply::Later(future) => {
             let guard = InFlightGuard::new(in_flight, key);
             Pending::Waiting(tokio::spawn(async move {
                 let response = future.await;
                 drop(guard);
-                response
+                Answer { response, queued }
             }))
         }
         Reply::Nothing => return Ok(None),
@@ -182,10 +244,10 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<O
             correlation_id,
             response,
         } = out;
-        let response = match response {
-            Pending::Ready(response) => *response,
+        let Answer { response, queued } = match response {
+            Pending::Ready(answer) => *answer,
             Pending::Waiting(task) => match task.await {
-                Ok(response) => response,
+                Ok(answer) => answer,
                 Err(error) => {
                     tracing::error!(%error, "request handler failed; closing connection");
                     return;
@@ -201,6 +263,8 @@ async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<O
         if writer.write_all(&buffer).await.is_err() {
             return;
         }
+        // Answered: the request's bytes go back to the pool.
+        drop(queued);
         if buffer.capacity() > RESPONSE_BUFFER_KEPT_BYTES_MAX {
             // One large fetch should not pin its size in memory for the connection's lifetime.
             buffer = BytesMut::new();

@@ -9,6 +9,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Buffer growth step while a frame arrives.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A connection keeps its read buffer for reuse after frames up to this size. A larger frame
+/// takes the buffer with it, so its memory is freed with the request: idle connections do not
+/// each pin their largest request outside `queued.max.request.bytes`.
+const READ_BUFFER_KEPT_BYTES_MAX: usize = 1024 * 1024;
 /// The smallest request: api key, api version, correlation id, client id length.
 pub const REQUEST_HEADER_BYTES_MIN: usize = 10;
 
@@ -18,19 +22,19 @@ pub enum FrameError {
     BadLength { length: i64, limit: usize },
     #[error("connection closed in the middle of a frame")]
     Truncated,
+    #[error("no whole frame within connections.max.idle.ms")]
+    Idle,
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Reads one frame; `Ok(None)` when the peer closed the connection between frames.
-///
-/// `buffer` is the connection's: the frame is split off it, so once a request is handled and
-/// dropped its allocation is reused for the next frame instead of mapping fresh pages.
-pub async fn read_frame<R: AsyncRead + Unpin>(
+/// Reads a frame's length and checks it; `Ok(None)` when the peer closed the connection
+/// between frames. Nothing is allocated for the body yet: the caller may first wait for room
+/// (`queued.max.request.bytes`), then calls [`read_body`].
+pub async fn read_length<R: AsyncRead + Unpin>(
     reader: &mut R,
-    buffer: &mut BytesMut,
     frame_bytes_max: usize,
-) -> Result<Option<Bytes>, FrameError> {
+) -> Result<Option<usize>, FrameError> {
     let mut length = [0u8; 4];
     match reader.read_exact(&mut length).await {
         Ok(_) => {}
@@ -45,6 +49,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             length: i64::from(length),
             limit: frame_bytes_max,
         })?;
+    Ok(Some(frame_bytes))
+}
+
+/// Reads the `frame_bytes` of a frame's body, whose length [`read_length`] has checked.
+///
+/// `buffer` is the connection's: a frame up to `READ_BUFFER_KEPT_BYTES_MAX` is split off it, so
+/// once the request is handled and dropped its allocation is reused for the next frame instead
+/// of mapping fresh pages.
+pub async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut BytesMut,
+    frame_bytes: usize,
+) -> Result<Bytes, FrameError> {
     buffer.clear();
     while buffer.len() < frame_bytes {
         let want = (frame_bytes - buffer.len()).min(READ_CHUNK_BYTES);
@@ -54,12 +71,27 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             return Err(FrameError::Truncated);
         }
     }
-    Ok(Some(buffer.split_to(frame_bytes).freeze()))
+    if frame_bytes > READ_BUFFER_KEPT_BYTES_MAX {
+        return Ok(std::mem::take(buffer).freeze());
+    }
+    Ok(buffer.split_to(frame_bytes).freeze())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Length, then body, as a connection reads them.
+    async fn read_frame<R: AsyncRead + Unpin>(
+        reader: &mut R,
+        buffer: &mut BytesMut,
+        frame_bytes_max: usize,
+    ) -> Result<Option<Bytes>, FrameError> {
+        match read_length(reader, frame_bytes_max).await? {
+            Some(frame_bytes) => Ok(Some(read_body(reader, buffer, frame_bytes).await?)),
+            None => Ok(None),
+        }
+    }
 
     #[tokio::test]
     async fn reads_a_whole_frame() -> Result<(), FrameError> {

@@ -3,6 +3,7 @@
 mod connection;
 mod frame;
 mod per_ip;
+mod queued_bytes;
 mod shutdown;
 
 use std::future::Future;
@@ -70,6 +71,7 @@ impl Server {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let connections = Arc::new(Semaphore::new(broker.config.connections_max));
         let per_ip = per_ip::ConnectionsPerIp::new(broker.config.connections_max_per_ip);
+        let queued = queued_bytes::QueuedBytes::new(broker.config.queued_request_bytes_max);
         let retention = tokio::spawn(run_retention(broker.clone()));
         let group_timers = {
             let broker = broker.clone();
@@ -82,6 +84,7 @@ impl Server {
             Limits {
                 connections: &connections,
                 per_ip: &per_ip,
+                queued: &queued,
             },
             &notify_shutdown,
             &done_tx,
@@ -106,6 +109,8 @@ impl Server {
 struct Limits<'a> {
     connections: &'a Arc<Semaphore>,
     per_ip: &'a Arc<per_ip::ConnectionsPerIp>,
+    /// Shared by every connection: `queued.max.request.bytes`.
+    queued: &'a queued_bytes::QueuedBytes,
 }
 
 async fn accept_loop(
@@ -137,8 +142,9 @@ async fn accept_loop(
         let broker = broker.clone();
         let shutdown = Shutdown::new(notify_shutdown.subscribe());
         let done = done.clone();
+        let queued = limits.queued.clone();
         tokio::spawn(async move {
-            connection::serve(broker, socket, peer, shutdown).await;
+            connection::serve(broker, socket, peer, queued, shutdown).await;
             drop(ip_permit);
             drop(permit);
             drop(done);
