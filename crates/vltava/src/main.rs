@@ -1,6 +1,7 @@
 //! `vltava`: a Kafka-compatible event broker in one binary.
 
 mod client;
+mod cluster;
 mod configs;
 mod group;
 mod output;
@@ -30,6 +31,8 @@ enum Command {
     Config(configs::ConfigArgs),
     /// List, describe and reset the offsets of consumer groups on a running broker.
     Group(group::GroupArgs),
+    /// The cluster's nodes, controller quorum and partitions without a leader.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Topic(args) => topic::run(args),
         Command::Config(args) => configs::run(args),
         Command::Group(args) => group::run(args),
+        Command::Cluster(args) => cluster::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

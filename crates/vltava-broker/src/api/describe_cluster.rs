@@ -1,4 +1,5 @@
-//! DescribeCluster (KIP-700): this broker is the whole cluster and its controller.
+//! DescribeCluster (KIP-700, v2 KIP-1073): the brokers the metadata image has registered (the
+//! fenced ones too when asked) and the active controller (the quorum's leader).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -8,14 +9,27 @@ use crate::dispatch::{Reply, RequestContext};
 
 pub async fn handle(context: RequestContext, request: DescribeClusterRequest) -> Reply {
     let broker = &context.broker;
-    let node = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(broker.node_id()))
-        .with_host(str_bytes(broker.config.advertised_host.clone()))
-        .with_port(broker.advertised_port);
+    let image = broker.cluster.image();
+    let brokers = image
+        .brokers
+        .values()
+        .filter(|b| request.include_fenced_brokers || !b.fenced)
+        .filter_map(|b| {
+            let endpoint = b.endpoints.first()?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.broker_id))
+                    .with_host(str_bytes(endpoint.host.clone()))
+                    .with_port(i32::from(endpoint.port))
+                    .with_rack(b.rack.clone().map(str_bytes))
+                    .with_is_fenced(b.fenced),
+            )
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.node_id()))
-        .with_brokers(vec![node])
+        .with_controller_id(BrokerId(broker.cluster.controller_id().unwrap_or(-1)))
+        .with_brokers(brokers)
         .into()
 }

@@ -167,6 +167,18 @@ impl ClusterLink {
         }
     }
 
+    /// The active controller as this node's voter last knew it (None during an election).
+    pub fn controller_id(&self) -> Option<i32> {
+        let controller = self.controller.lock().unwrap_or_else(|e| e.into_inner());
+        let leader = controller
+            .as_ref()?
+            .raft
+            .metrics()
+            .borrow()
+            .current_leader?;
+        i32::try_from(leader).ok()
+    }
+
     /// The quorum's state, from the active controller.
     pub async fn describe_quorum(&self) -> Result<QuorumStatus> {
         match self.client.call(ControllerRequest::DescribeQuorum).await? {

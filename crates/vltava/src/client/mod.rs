@@ -28,9 +28,11 @@ use serde::Serialize;
 use vltava_wire::blocking::{Connection, Options};
 
 mod admin;
+mod cluster;
 mod groups;
 
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
+pub use cluster::{ClusterInfo, QuorumInfo};
 
 /// How long connecting to the broker may take, per address it resolves to.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
