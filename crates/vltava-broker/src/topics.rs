@@ -274,11 +274,15 @@ impl Topics {
             .filter(|t| !next.by_id.contains_key(&t.id))
             .collect();
         *self.write() = next;
+        // The image is served from here on; a directory that cannot be removed now is logged
+        // (and removed at the next start, or before a partition of that name is created).
         for topic in removed {
-            self.remove_topic_dirs(&topic)?;
+            if let Err(error) = self.remove_topic_dirs(&topic) {
+                tracing::error!(topic = %topic.name, %error, "cannot remove a deleted topic's directories");
+            }
         }
-        if startup {
-            self.remove_unknown_partition_dirs()?;
+        if startup && let Err(error) = self.remove_unknown_partition_dirs() {
+            tracing::error!(%error, "cannot remove partition directories no topic owns");
         }
         self.mark_published(image.offset);
         Ok(())
