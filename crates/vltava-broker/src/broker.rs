@@ -19,7 +19,7 @@ use vltava_cluster::records::{ConfigResource, Endpoint};
 use vltava_storage::LogConfig;
 use vltava_storage::fs::RealFs;
 
-use crate::cluster::{ClusterLink, migration};
+use crate::cluster::{ClusterLink, migration, unexpected};
 use crate::config::BrokerConfig;
 use crate::configs::dynamic::{self, DynamicConfigStore, DynamicConfigs, Level};
 use crate::error::{BrokerError, Result};
@@ -409,11 +409,7 @@ async fn agree_cluster_id(
         .await?
     {
         ControllerAnswer::ClusterId(agreed) => agreed,
-        other => {
-            return Err(StartError::Cluster(format!(
-                "the controller answered {other:?} to a cluster id claim"
-            )));
-        }
+        other => return Err(unexpected(other).into()),
     };
     match meta {
         Some(meta) if meta.cluster_id != agreed => Err(StartError::Cluster(format!(

@@ -528,6 +528,13 @@ mod tests {
         assert_eq!(partition.high_watermark(), 1);
     }
 
+    /// A partition `/<name>` on `fs`, sharing `log_dir`'s health with its neighbours.
+    fn open_in(fs: &SimFs, log_dir: &Arc<LogDirHealth>, name: &str) -> Partition {
+        let dir = Path::new("/").join(name);
+        let log = Log::open(Arc::new(fs.clone()), &dir, LogConfig::default(), NOW_MS).unwrap();
+        Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone(), 0).unwrap()
+    }
+
     /// DeleteTopics removes a partition's directory while retention may still be writing its
     /// checkpoint there: that failure must not take the whole log directory offline (it did,
     /// and every produce to every topic then failed with KAFKA_STORAGE_ERROR).
@@ -536,11 +543,7 @@ mod tests {
         use vltava_storage::FileSystem;
         let fs = SimFs::new();
         let log_dir = Arc::new(LogDirHealth::default());
-        let open = |name: &str| {
-            let dir = Path::new("/").join(name);
-            let log = Log::open(Arc::new(fs.clone()), &dir, LogConfig::default(), NOW_MS).unwrap();
-            Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone(), 0).unwrap()
-        };
+        let open = |name: &str| open_in(&fs, &log_dir, name);
         let (deleted, other) = (open("gone-0"), open("kept-0"));
         let batch = TestBatch::new(1, NOW_MS, b"record").encode();
         deleted.append(&batch, NOW_MS).unwrap();
@@ -557,11 +560,7 @@ mod tests {
     async fn a_failed_fsync_answers_durability_waiters_at_once() {
         let fs = SimFs::new();
         let log_dir = Arc::new(LogDirHealth::default());
-        let open = |name: &str| {
-            let dir = Path::new("/").join(name);
-            let log = Log::open(Arc::new(fs.clone()), &dir, LogConfig::default(), NOW_MS).unwrap();
-            Partition::new("t".into(), 0, log, FlushPolicy::Always, log_dir.clone(), 0).unwrap()
-        };
+        let open = |name: &str| open_in(&fs, &log_dir, name);
         let (failing, other) = (open("t-0"), open("t-1"));
         let batch = TestBatch::new(1, NOW_MS, b"record").encode();
         let appended = failing.append(&batch, NOW_MS).unwrap();

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
-use vltava_cluster::quorum::active::{ControllerAnswer, ControllerFailure, ControllerRequest};
+use vltava_cluster::quorum::active::{ControllerAnswer, ControllerRequest};
 
-use crate::cluster::ClusterLink;
+use crate::cluster::{ClusterLink, unexpected};
 use crate::error::{BrokerError, Result};
 use crate::metadata_file;
 
@@ -63,11 +63,7 @@ impl ProducerIds {
             };
             let allocated = match cluster.call(request).await? {
                 ControllerAnswer::ProducerIds(allocated) => allocated,
-                other => {
-                    return Err(BrokerError::Controller(ControllerFailure::Unavailable(
-                        format!("unexpected answer {other:?}"),
-                    )));
-                }
+                other => return Err(unexpected(other)),
             };
             if block.at_least > 0 {
                 // The metadata log now holds a floor above every id the old file covered.

@@ -161,9 +161,7 @@ impl ClusterLink {
     pub async fn decide(&self, request: ControllerRequest) -> Result<i64> {
         match self.client.call(request).await? {
             ControllerAnswer::Committed { offset } => Ok(offset),
-            other => Err(BrokerError::Controller(ControllerFailure::Unavailable(
-                format!("unexpected answer {other:?}"),
-            ))),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -183,9 +181,7 @@ impl ClusterLink {
     pub async fn describe_quorum(&self) -> Result<QuorumStatus> {
         match self.client.call(ControllerRequest::DescribeQuorum).await? {
             ControllerAnswer::Quorum(status) => Ok(status),
-            other => Err(BrokerError::Controller(ControllerFailure::Unavailable(
-                format!("unexpected answer {other:?}"),
-            ))),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -212,6 +208,13 @@ impl ClusterLink {
             controller.shutdown().await;
         }
     }
+}
+
+/// An answer of another kind than the request asks for (a controller of another version).
+pub fn unexpected(answer: ControllerAnswer) -> BrokerError {
+    BrokerError::Controller(ControllerFailure::Unavailable(format!(
+        "unexpected answer {answer:?}"
+    )))
 }
 
 async fn bind(address: SocketAddr) -> std::result::Result<TcpListener, StartError> {
