@@ -32,9 +32,9 @@ use crate::topics::{Topic, TopicSpec, Topics};
 
 const META_FILE: &str = "meta.json";
 /// The one listener's name, as Kafka names a plaintext listener.
-const LISTENER_NAME: &str = "PLAINTEXT";
+pub const LISTENER_NAME: &str = "PLAINTEXT";
 /// How long an admin request waits for its committed change to be served here.
-const METADATA_WAIT: Duration = Duration::from_secs(30);
+pub const METADATA_WAIT: Duration = Duration::from_secs(30);
 const LOCK_FILE: &str = ".lock";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -120,6 +120,7 @@ impl Broker {
         let dynamic_configs = Arc::new(DynamicConfigStore::default());
         dynamic_configs.set(DynamicConfigs::from_image(&image, config.node_id));
         let topics = Arc::new(Topics::new(
+            config.node_id,
             &dir,
             Arc::new(RealFs),
             config.flush,
@@ -136,7 +137,7 @@ impl Broker {
             cluster.images(),
         ));
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
-        let groups = GroupCoordinator::new(&config);
+        let groups = GroupCoordinator::new(&config, topics.clone());
         tokio::task::block_in_place(|| groups.load(&topics))?;
         Ok(Arc::new(Broker {
             advertised_port: i32::from(advertised_port),
@@ -212,10 +213,7 @@ impl Broker {
             configs: Default::default(),
         };
         match self.create_topic(spec).await {
-            Err(BrokerError::TopicAlreadyExists) => self
-                .topics
-                .get(name)
-                .ok_or(BrokerError::UnknownTopicOrPartition),
+            Err(BrokerError::TopicAlreadyExists) => self.topics.wait_for(name, METADATA_WAIT).await,
             other => other,
         }
     }

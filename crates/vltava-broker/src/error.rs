@@ -15,6 +15,16 @@ pub enum BrokerError {
     UnknownTopicOrPartition,
     #[error("unknown topic id")]
     UnknownTopicId,
+    /// The partition is led by another broker (or by none just now): the client refreshes
+    /// its metadata and goes to the leader.
+    #[error("this broker does not lead the partition")]
+    NotLeaderOrFollower,
+    /// The group's `__consumer_offsets` partition is led by another broker.
+    #[error("this broker is not the group's coordinator")]
+    NotCoordinator,
+    /// The group's `__consumer_offsets` partition has no live leader just now.
+    #[error("The coordinator is not available.")]
+    CoordinatorNotAvailable,
     /// Kafka's `InvalidTopicException` message: its prefix and the reason `Topic.validate` gives.
     #[error("Topic name is invalid: {0}")]
     InvalidTopic(String),
@@ -104,6 +114,9 @@ impl BrokerError {
             BrokerError::OffsetCommitTimedOut => ResponseError::RequestTimedOut,
             BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
+            BrokerError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            BrokerError::NotCoordinator => ResponseError::NotCoordinator,
+            BrokerError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
             BrokerError::InvalidTopic(_) => ResponseError::InvalidTopicException,
             BrokerError::TopicAlreadyExists => ResponseError::TopicAlreadyExists,
             BrokerError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
@@ -218,6 +231,7 @@ pub fn group_error_code(error: &GroupError) -> i16 {
         GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
         GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
         GroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        GroupError::NotCoordinator => ResponseError::NotCoordinator,
     };
     code.code()
 }

@@ -3,18 +3,16 @@
 
 use kafka_protocol::error::ResponseError;
 
-use crate::partition::LEADER_EPOCH;
-
 /// The client did not say which epoch it saw: no check.
 pub const NO_LEADER_EPOCH: i32 = -1;
 
-/// `Ok` when the client saw no epoch (`None`) or the leader's. An older epoch means the
-/// client's metadata is stale (FENCED_LEADER_EPOCH, it refreshes it); a newer one means this
-/// broker has not caught up with a leader change yet (UNKNOWN_LEADER_EPOCH, it retries).
-pub fn check_current_leader_epoch(current: Option<i32>) -> Result<(), ResponseError> {
+/// `Ok` when the client saw no epoch (`None`) or the leader's (`leader`). An older epoch means
+/// the client's metadata is stale (FENCED_LEADER_EPOCH, it refreshes it); a newer one means
+/// this broker has not caught up with a leader change yet (UNKNOWN_LEADER_EPOCH, it retries).
+pub fn check_current_leader_epoch(current: Option<i32>, leader: i32) -> Result<(), ResponseError> {
     match current {
-        Some(epoch) if epoch < LEADER_EPOCH => Err(ResponseError::FencedLeaderEpoch),
-        Some(epoch) if epoch > LEADER_EPOCH => Err(ResponseError::UnknownLeaderEpoch),
+        Some(epoch) if epoch < leader => Err(ResponseError::FencedLeaderEpoch),
+        Some(epoch) if epoch > leader => Err(ResponseError::UnknownLeaderEpoch),
         _ => Ok(()),
     }
 }
@@ -34,27 +32,30 @@ pub fn fetch_epoch(current: i32) -> Option<i32> {
 mod tests {
     use super::*;
 
+    const LEADER: i32 = 3;
+
     #[test]
     fn no_epoch_and_the_leaders_epoch_pass() {
-        assert_eq!(check_current_leader_epoch(None), Ok(()));
-        assert_eq!(check_current_leader_epoch(Some(LEADER_EPOCH)), Ok(()));
+        assert_eq!(check_current_leader_epoch(None, LEADER), Ok(()));
+        assert_eq!(check_current_leader_epoch(Some(LEADER), LEADER), Ok(()));
     }
 
     #[test]
     fn a_newer_epoch_is_unknown() {
         assert_eq!(
-            check_current_leader_epoch(Some(LEADER_EPOCH + 7)),
+            check_current_leader_epoch(Some(LEADER + 7), LEADER),
             Err(ResponseError::UnknownLeaderEpoch)
         );
     }
 
     #[test]
     fn an_older_epoch_is_fenced() {
-        // On one node the leader epoch is 0, so only a negative epoch is older.
-        assert_eq!(
-            check_current_leader_epoch(Some(-2)),
-            Err(ResponseError::FencedLeaderEpoch)
-        );
+        for older in [LEADER - 1, 0, -2] {
+            assert_eq!(
+                check_current_leader_epoch(Some(older), LEADER),
+                Err(ResponseError::FencedLeaderEpoch)
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! watermark is published on a watch channel so that acks=all producers and long-polling
 //! fetches wait for it without polling.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -18,9 +18,6 @@ use crate::config::FlushPolicy;
 use crate::error::{BrokerError, Result};
 use crate::log_dir::LogDirHealth;
 use crate::producer_state::{ActiveProducer, ProducerStateTable, SequenceCheck};
-
-/// Vltava has no leader elections on a single node, so every leader epoch is this one.
-pub const LEADER_EPOCH: i32 = 0;
 
 #[derive(Debug)]
 struct PartitionState {
@@ -44,6 +41,9 @@ pub struct Partition {
     /// the partition (a retention checkpoint into the removed directory) are not a failing
     /// disk, and must not take the log directory offline.
     deleted: AtomicBool,
+    /// The leader epoch of the metadata image last published: stamped on appended batches,
+    /// and what requests naming the epoch they saw are checked against (KIP-320).
+    leader_epoch: AtomicI32,
 }
 
 /// How a wait for an append to become durable ended.
@@ -107,7 +107,17 @@ impl Partition {
             flush_queued: AtomicBool::new(false),
             log_dir,
             deleted: AtomicBool::new(false),
+            leader_epoch: AtomicI32::new(0),
         })
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Set when a metadata image with a new leader (or leader epoch) is published.
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Release);
     }
 
     /// Marks the partition as being deleted, before its directory is removed.
@@ -179,7 +189,7 @@ impl Partition {
             });
         }
         let options = AppendOptions {
-            leader_epoch: LEADER_EPOCH,
+            leader_epoch: self.leader_epoch(),
             now_ms,
         };
         let info = state

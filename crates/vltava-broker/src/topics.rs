@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vltava_cluster::MetadataImage;
-use vltava_cluster::records::ConfigResource;
+use vltava_cluster::image::TopicImage;
+use vltava_cluster::records::{BrokerId, ConfigResource};
 use vltava_storage::fs::FileSystem;
 use vltava_storage::{Log, LogConfig};
 
@@ -32,14 +33,47 @@ pub struct Topic {
     pub name: Arc<str>,
     pub id: Uuid,
     pub configs: BTreeMap<String, String>,
+    /// The topic as the metadata image published here has it: every partition with its
+    /// replicas, ISR, leader and leader epoch, hosted here or not.
+    pub image: Arc<TopicImage>,
+    /// The partitions with a replica on this broker, in index order.
     pub partitions: Vec<Arc<Partition>>,
+    /// This broker, to tell which partitions it leads.
+    node_id: BrokerId,
 }
 
 impl Topic {
+    /// The partition's replica on this broker, if it has one.
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index)
+        self.partitions
+            .binary_search_by_key(&index, |p| p.index)
             .ok()
-            .and_then(|i| self.partitions.get(i))
+            .map(|i| &self.partitions[i])
+    }
+
+    /// The partition if this broker leads it: what produce, fetch and offset lookups act on.
+    /// A partition led elsewhere (or by nobody just now) is NOT_LEADER_OR_FOLLOWER, which
+    /// sends the client to refresh its metadata; one the topic does not have is unknown.
+    pub fn led_here(&self, index: i32) -> Result<&Arc<Partition>> {
+        let registration = self
+            .image
+            .partitions
+            .get(&index)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        match self.partition(index) {
+            Some(partition) if registration.leader == self.node_id => Ok(partition),
+            _ => Err(BrokerError::NotLeaderOrFollower),
+        }
+    }
+
+    /// Whether the topic has this partition, on any broker.
+    pub fn has_partition(&self, index: i32) -> bool {
+        self.image.partitions.contains_key(&index)
+    }
+
+    /// Partitions of the topic, on every broker.
+    pub fn partition_count(&self) -> i32 {
+        i32::try_from(self.image.partitions.len()).unwrap_or(i32::MAX)
     }
 
     pub fn is_internal(&self) -> bool {
@@ -77,11 +111,14 @@ pub struct Topics {
     publishing: Mutex<()>,
     /// The metadata offset of the last image published.
     published: watch::Sender<i64>,
+    /// This broker: the partitions placed on it are the ones opened here.
+    node_id: BrokerId,
 }
 
 impl Topics {
     /// No topics until the first image is published.
     pub fn new(
+        node_id: BrokerId,
         data_dir: &Path,
         fs: Arc<dyn FileSystem>,
         flush: FlushPolicy,
@@ -96,6 +133,7 @@ impl Topics {
             map: RwLock::new(TopicMap::default()),
             publishing: Mutex::new(()),
             published: watch::Sender::new(-1),
+            node_id,
         }
     }
 
@@ -163,34 +201,61 @@ impl Topics {
         Ok(())
     }
 
-    /// Opens the logs of partitions `from..to` of a topic. `fresh`: the partitions are new to
-    /// this broker, so a directory already there was left by a deleted topic of the same name
-    /// and is removed first, so that a new partition never shows old records.
-    fn open_partitions(
+    /// The topic's partitions with a replica on this broker, as `wanted` places them: those
+    /// already open are kept (with `config` applied), new ones opened. `startup`: the
+    /// directories of the first image's partitions hold their data; a partition new to this
+    /// broker later is fresh, so a directory already there was left by a deleted topic of the
+    /// same name and goes first, so that a new partition never shows old records. A partition
+    /// no longer placed here is dropped from the map; its directory goes at the next start.
+    fn hosted_partitions(
         &self,
         name: &Arc<str>,
-        range: std::ops::Range<i32>,
+        wanted: &TopicImage,
+        existing: Option<&Arc<Topic>>,
+        config: &LogConfig,
+        startup: bool,
+        now_ms: i64,
+    ) -> Result<Vec<Arc<Partition>>> {
+        let mut hosted = Vec::new();
+        for (&index, registration) in &wanted.partitions {
+            if !registration.replicas.contains(&self.node_id) {
+                continue;
+            }
+            let partition = match existing.and_then(|t| t.partition(index)) {
+                Some(open) => {
+                    open.set_log_config(config.clone());
+                    open.clone()
+                }
+                None => self.open_partition(name, index, config, !startup, now_ms)?,
+            };
+            partition.set_leader_epoch(registration.leader_epoch);
+            hosted.push(partition);
+        }
+        Ok(hosted)
+    }
+
+    /// Opens the log of one partition; `fresh`: remove a directory left by a deleted topic.
+    fn open_partition(
+        &self,
+        name: &Arc<str>,
+        index: i32,
         config: &LogConfig,
         fresh: bool,
         now_ms: i64,
-    ) -> Result<Vec<Arc<Partition>>> {
-        range
-            .map(|index| {
-                let dir = self.partition_dir(name, index);
-                if fresh {
-                    self.remove_stale_dir(&dir)?;
-                }
-                let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
-                Ok(Arc::new(Partition::new(
-                    name.clone(),
-                    index,
-                    log,
-                    self.flush,
-                    self.log_dir.clone(),
-                    now_ms,
-                )?))
-            })
-            .collect()
+    ) -> Result<Arc<Partition>> {
+        let dir = self.partition_dir(name, index);
+        if fresh {
+            self.remove_stale_dir(&dir)?;
+        }
+        let log = Log::open(self.fs.clone(), &dir, config.clone(), now_ms)?;
+        Ok(Arc::new(Partition::new(
+            name.clone(),
+            index,
+            log,
+            self.flush,
+            self.log_dir.clone(),
+            now_ms,
+        )?))
     }
 }
 
@@ -214,11 +279,11 @@ impl Topics {
                 .get(&ConfigResource::Topic(wanted.name.clone()))
                 .cloned()
                 .unwrap_or_default();
-            let count = i32::try_from(wanted.partitions.len()).unwrap_or(i32::MAX);
             let existing = current.get(id);
+            // Topics the image did not touch are shared with it: nothing to do.
             let unchanged =
-                existing.is_some_and(|t| t.configs == configs && partition_count(t) == count);
-            if let Some(topic) = existing.filter(|_| unchanged) {
+                existing.filter(|t| Arc::ptr_eq(&t.image, wanted) && t.configs == configs);
+            if let Some(topic) = unchanged {
                 next.insert(topic.clone());
                 continue;
             }
@@ -231,43 +296,27 @@ impl Topics {
                     defaults.clone()
                 }
             };
-            let topic = match existing {
-                Some(old) => {
-                    let mut partitions = old.partitions.clone();
-                    partitions.extend(self.open_partitions(
-                        &old.name,
-                        partition_count(old)..count,
-                        &config,
-                        true,
-                        now_ms,
-                    )?);
-                    for partition in &partitions {
-                        partition.set_log_config(config.clone());
-                    }
-                    tracing::info!(topic = %old.name, partitions = partitions.len(), ?configs, "topic changed");
-                    Topic {
-                        name: old.name.clone(),
-                        id: *id,
-                        configs,
-                        partitions,
-                    }
+            let name: Arc<str> =
+                existing.map_or_else(|| wanted.name.as_str().into(), |t| t.name.clone());
+            let partitions =
+                self.hosted_partitions(&name, wanted, existing, &config, startup, now_ms)?;
+            match existing {
+                None if !startup => {
+                    tracing::info!(topic = %name, partitions = wanted.partitions.len(), hosted = partitions.len(), "created topic")
                 }
-                None => {
-                    let name: Arc<str> = wanted.name.as_str().into();
-                    let partitions =
-                        self.open_partitions(&name, 0..count, &config, !startup, now_ms)?;
-                    if !startup {
-                        tracing::info!(topic = %name, partitions = count, "created topic");
-                    }
-                    Topic {
-                        name,
-                        id: *id,
-                        configs,
-                        partitions,
-                    }
+                Some(old) if old.configs != configs || old.partition_count() != count(wanted) => {
+                    tracing::info!(topic = %name, partitions = wanted.partitions.len(), hosted = partitions.len(), ?configs, "topic changed")
                 }
-            };
-            next.insert(Arc::new(topic));
+                _ => {}
+            }
+            next.insert(Arc::new(Topic {
+                name,
+                id: *id,
+                configs,
+                image: wanted.clone(),
+                partitions,
+                node_id: self.node_id,
+            }));
         }
         let removed: Vec<Arc<Topic>> = current
             .into_values()
@@ -298,6 +347,17 @@ impl Topics {
         }
     }
 
+    /// The topic once an image holding it is published here: after the controller refused
+    /// to create it because it exists, this broker may not have applied that image yet.
+    pub async fn wait_for(&self, name: &str, timeout: Duration) -> Result<Arc<Topic>> {
+        let mut published = self.published.subscribe();
+        let appeared = published.wait_for(|_| self.get(name).is_some());
+        match tokio::time::timeout(timeout, appeared).await {
+            Ok(Ok(_)) => self.get(name).ok_or(BrokerError::UnknownTopicOrPartition),
+            _ => Err(BrokerError::UnknownTopicOrPartition),
+        }
+    }
+
     /// The metadata offset last published.
     pub fn published_offset(&self) -> i64 {
         *self.published.borrow()
@@ -322,8 +382,8 @@ impl Topics {
         for partition in &topic.partitions {
             partition.mark_deleted();
         }
-        for index in 0..partition_count(topic) {
-            self.remove_stale_dir(&self.partition_dir(&topic.name, index))?;
+        for partition in &topic.partitions {
+            self.remove_stale_dir(&self.partition_dir(&topic.name, partition.index))?;
         }
         tracing::info!(topic = %topic.name, "deleted topic");
         Ok(())
@@ -403,13 +463,14 @@ impl Topics {
     }
 }
 
-fn partition_count(topic: &Topic) -> i32 {
+/// Partitions of a topic in an image, on every broker.
+fn count(topic: &TopicImage) -> i32 {
     i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX)
 }
 
 /// Kafka's checks, in Kafka's order, then ours.
 fn check_growth(topic: &Topic, partitions: i32) -> Result<()> {
-    let current = partition_count(topic);
+    let current = topic.partition_count();
     if partitions == current {
         return Err(BrokerError::PartitionCountUnchanged { current });
     }

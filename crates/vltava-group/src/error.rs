@@ -52,4 +52,8 @@ pub enum GroupError {
     UnsupportedAssignor,
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
+    /// The group belongs to another broker's coordinator (the leader of its
+    /// `__consumer_offsets` partition): the client finds the coordinator again.
+    #[error("this broker is not the group's coordinator")]
+    NotCoordinator,
 }

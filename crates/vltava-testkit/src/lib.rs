@@ -64,12 +64,22 @@ pub fn start_broker_at(data_dir: &Path, args: &[&str]) -> std::io::Result<Broker
 }
 
 fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, String)> {
-    let mut child = Command::new(vltava_bin())
-        .arg("serve")
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
+    let (child, listening) = launch(data_dir, extra_args)?;
+    wait_listening(child, listening)
+}
+
+/// Starts `vltava serve` (listening on 127.0.0.1:0 unless `extra_args` say where) without
+/// waiting for it: a node of a cluster only listens once a quorum of voters runs.
+fn launch(
+    data_dir: &Path,
+    extra_args: &[String],
+) -> std::io::Result<(Child, mpsc::Receiver<String>)> {
+    let mut command = Command::new(vltava_bin());
+    command.arg("serve").arg("--data-dir").arg(data_dir);
+    if !extra_args.iter().any(|a| a == "--listen") {
+        command.arg("--listen").arg("127.0.0.1:0");
+    }
+    let mut child = command
         .args(extra_args)
         .env(
             "VLTAVA_LOG",
@@ -91,10 +101,19 @@ fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, Stri
         // Keep draining so the broker never blocks on a full pipe.
         for _ in lines {}
     });
-    let line = match rx.recv_timeout(START_TIMEOUT) {
+    Ok((child, rx))
+}
+
+/// Waits for the listening line; the address in it.
+fn wait_listening(
+    mut child: Child,
+    listening: mpsc::Receiver<String>,
+) -> std::io::Result<(Child, String)> {
+    let line = match listening.recv_timeout(START_TIMEOUT) {
         Ok(line) => line,
         Err(_) => {
             let _ = child.kill();
+            let _ = child.wait();
             return Err(std::io::Error::other(
                 "vltava did not print its listening line",
             ));
@@ -107,6 +126,87 @@ fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, Stri
         .ok_or_else(|| std::io::Error::other(format!("unexpected first line: {line}")))?
         .to_string();
     Ok((child, address))
+}
+
+/// A cluster of real `vltava` processes, node `n` on 127.0.0.`n`, every node a controller
+/// quorum voter (Kafka's combined mode). Killed on drop.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Node `i + 1` is `nodes[i]`.
+    pub nodes: Vec<Broker>,
+    _tmp: tempfile::TempDir,
+}
+
+/// Starts `size` nodes with `args` added to each `vltava serve`, and waits until every one
+/// listens (each has been unfenced by the quorum).
+pub fn start_cluster(size: usize, args: &[&str]) -> std::io::Result<Cluster> {
+    let tmp = tempfile::tempdir()?;
+    let hosts: Vec<String> = (1..=size).map(|n| format!("127.0.0.{n}")).collect();
+    let controller_ports = hosts
+        .iter()
+        .map(|host| free_port(host))
+        .collect::<std::io::Result<Vec<u16>>>()?;
+    let voters = hosts
+        .iter()
+        .zip(&controller_ports)
+        .enumerate()
+        .map(|(i, (host, port))| format!("{}@{host}:{port}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut launched = Vec::new();
+    for (i, (host, port)) in hosts.iter().zip(&controller_ports).enumerate() {
+        let data_dir = tmp.path().join(format!("node-{}", i + 1));
+        let mut extra_args: Vec<String> = [
+            "--node-id",
+            &(i + 1).to_string(),
+            "--listen",
+            &format!("{host}:0"),
+            "--controller-listen",
+            &format!("{host}:{port}"),
+            "--controller-quorum-voters",
+            &voters,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        extra_args.extend(args.iter().map(|a| a.to_string()));
+        let (child, listening) = launch(&data_dir, &extra_args)?;
+        launched.push((child, listening, data_dir, extra_args));
+    }
+    let mut nodes = Vec::new();
+    for (child, listening, data_dir, extra_args) in launched {
+        let (child, bootstrap) = wait_listening(child, listening)?;
+        nodes.push(Broker {
+            child,
+            bootstrap,
+            data_dir,
+            extra_args,
+            _tmp: None,
+        });
+    }
+    Ok(Cluster { nodes, _tmp: tmp })
+}
+
+/// A port free on `host` just now (the OS picks it; it is released for the node to bind).
+fn free_port(host: &str) -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((host, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Cluster {
+    /// Node `id` (1-based, as node ids are).
+    pub fn node(&mut self, id: i32) -> &mut Broker {
+        &mut self.nodes[usize::try_from(id - 1).unwrap_or(usize::MAX)]
+    }
+
+    /// Every node's `host:port`, comma-separated, for bootstrap.servers.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.bootstrap.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 impl Broker {

@@ -84,8 +84,7 @@ pub fn run(args: GroupArgs) -> anyhow::Result<()> {
 }
 
 fn list(client: &mut Client, states: &[String], json: bool) -> anyhow::Result<()> {
-    let mut groups = client.list_groups(states)?;
-    groups.sort_by(|a, b| a.group.cmp(&b.group));
+    let groups = client.list_groups_everywhere(states)?;
     if json {
         // A struct, not json!(), so that the fields keep their order.
         #[derive(Serialize)]
@@ -124,7 +123,7 @@ struct PartitionLag {
 
 fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> {
     let mut description = describe_group(client, group)?;
-    let committed = client.committed_offsets(group)?;
+    let committed = client.coordinator(group)?.committed_offsets(group)?;
     // Every partition with a commit or an owner, as kafka-consumer-groups shows them.
     let mut owners: BTreeMap<TopicPartition, Option<String>> =
         committed.keys().map(|p| (p.clone(), None)).collect();
@@ -165,7 +164,7 @@ fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> 
 
 /// State, protocol and members; an unknown group is an error, as in kafka-consumer-groups.
 fn describe_group(client: &mut Client, group: &str) -> anyhow::Result<Description> {
-    let described = client.describe_group(group)?;
+    let described = client.coordinator(group)?.describe_group(group)?;
     if described.state == DEAD_STATE {
         bail!("consumer group {group} does not exist");
     }
@@ -368,7 +367,7 @@ fn commit(
             (TopicPartition { topic, partition }, o.new_offset)
         })
         .collect();
-    let refused = client.commit_offsets(group, &offsets)?;
+    let refused = client.coordinator(group)?.commit_offsets(group, &offsets)?;
     let Some((partition, code)) = refused.first() else {
         return Ok(());
     };

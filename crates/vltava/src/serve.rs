@@ -1,6 +1,7 @@
 //! `vltava serve`: options from flags, then `VLTAVA_*` environment variables, then a
 //! `vltava.toml` file, then the defaults — the first that sets a value wins.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,6 +118,27 @@ pub struct ServeArgs {
         allow_negative_numbers = true
     )]
     queued_max_request_bytes: Option<i64>,
+
+    // The cluster.
+    /// Where this node's controller listens for the other voters, HOST:PORT (Kafka's
+    /// CONTROLLER listener); needed when voters are configured [default: none].
+    #[arg(long, env = "VLTAVA_CONTROLLER_LISTEN")]
+    controller_listen: Option<SocketAddr>,
+    /// The controller quorum as ID@HOST:PORT,... (Kafka's controller.quorum.voters); this
+    /// node must be one of them [default: this node alone].
+    #[arg(long, env = "VLTAVA_CONTROLLER_QUORUM_VOTERS")]
+    controller_quorum_voters: Option<String>,
+    /// This broker's rack; replicas of a partition go to different racks where possible
+    /// (Kafka's broker.rack) [default: none].
+    #[arg(long, env = "VLTAVA_RACK")]
+    rack: Option<String>,
+    /// Replicas of a topic created without a replication factor (Kafka's
+    /// default.replication.factor) [default: 1].
+    #[arg(long, env = "VLTAVA_DEFAULT_REPLICATION_FACTOR")]
+    default_replication_factor: Option<i16>,
+    /// The broker default of the topic config min.insync.replicas [default: 1].
+    #[arg(long, env = "VLTAVA_MIN_INSYNC_REPLICAS")]
+    min_insync_replicas: Option<i32>,
 }
 
 impl ServeArgs {
@@ -166,6 +188,15 @@ impl ServeArgs {
             queued_max_request_bytes: self
                 .queued_max_request_bytes
                 .or(file.queued_max_request_bytes),
+            controller_listen: self.controller_listen.or(file.controller_listen),
+            controller_quorum_voters: self
+                .controller_quorum_voters
+                .or(file.controller_quorum_voters),
+            rack: self.rack.or(file.rack),
+            default_replication_factor: self
+                .default_replication_factor
+                .or(file.default_replication_factor),
+            min_insync_replicas: self.min_insync_replicas.or(file.min_insync_replicas),
         }
     }
 
@@ -190,21 +221,19 @@ impl ServeArgs {
             config.advertised_port = port;
         }
         config.node_id = self.node_id.unwrap_or(config.node_id);
-        config.num_partitions = self.num_partitions.unwrap_or(config.num_partitions);
-        anyhow::ensure!(
-            config.num_partitions >= 1,
-            "num-partitions must be at least 1"
-        );
+        config.num_partitions = at_least(
+            "num-partitions",
+            self.num_partitions,
+            config.num_partitions,
+            1,
+        )?;
         config.auto_create_topics = self.auto_create_topics.unwrap_or(config.auto_create_topics);
         config.flush = match self.flush.unwrap_or(Flush::Always) {
             Flush::Always => FlushPolicy::Always,
             Flush::Never => FlushPolicy::Never,
         };
-        config.flush_threads = self.flush_threads.unwrap_or(config.flush_threads);
-        anyhow::ensure!(
-            config.flush_threads >= 1,
-            "flush-threads must be at least 1"
-        );
+        config.flush_threads =
+            at_least("flush-threads", self.flush_threads, config.flush_threads, 1)?;
         config.frame_bytes_max = self
             .socket_request_max_bytes
             .unwrap_or(config.frame_bytes_max);
@@ -233,46 +262,68 @@ impl ServeArgs {
                 && group.consumer_heartbeat_interval_ms < group.consumer_session_timeout_ms,
             "group-consumer-heartbeat-interval-ms must be at least 1 and below the session timeout"
         );
-        config.offsets_topic_partitions = self
-            .offsets_topic_num_partitions
-            .unwrap_or(config.offsets_topic_partitions);
-        anyhow::ensure!(
-            config.offsets_topic_partitions >= 1,
-            "offsets-topic-num-partitions must be at least 1"
-        );
+        config.offsets_topic_partitions = at_least(
+            "offsets-topic-num-partitions",
+            self.offsets_topic_num_partitions,
+            config.offsets_topic_partitions,
+            1,
+        )?;
 
-        config.fetch_response_bytes_max = self
-            .fetch_max_bytes
-            .unwrap_or(config.fetch_response_bytes_max);
-        // Kafka's own lower bound for fetch.max.bytes.
-        anyhow::ensure!(
-            config.fetch_response_bytes_max >= 1024,
-            "fetch-max-bytes must be at least 1024"
-        );
-        config.producer_id_expiration_ms = self
-            .producer_id_expiration_ms
-            .unwrap_or(config.producer_id_expiration_ms);
-        anyhow::ensure!(
-            config.producer_id_expiration_ms >= 1,
-            "producer-id-expiration-ms must be at least 1"
-        );
-        config.connections_max_idle_ms = self
-            .connections_max_idle_ms
-            .unwrap_or(config.connections_max_idle_ms);
-        anyhow::ensure!(
-            config.connections_max_idle_ms >= 1,
-            "connections-max-idle-ms must be at least 1"
-        );
+        // 1024 is Kafka's own lower bound for fetch.max.bytes.
+        config.fetch_response_bytes_max = at_least(
+            "fetch-max-bytes",
+            self.fetch_max_bytes,
+            config.fetch_response_bytes_max,
+            1024,
+        )?;
+        config.producer_id_expiration_ms = at_least(
+            "producer-id-expiration-ms",
+            self.producer_id_expiration_ms,
+            config.producer_id_expiration_ms,
+            1,
+        )?;
+        config.connections_max_idle_ms = at_least(
+            "connections-max-idle-ms",
+            self.connections_max_idle_ms,
+            config.connections_max_idle_ms,
+            1,
+        )?;
         config.connections_max_per_ip = self
             .max_connections_per_ip
             .unwrap_or(config.connections_max_per_ip);
-        config.connections_max = self.max_connections.unwrap_or(config.connections_max);
-        anyhow::ensure!(
-            config.connections_max >= 1,
-            "max-connections must be at least 1"
-        );
+        config.connections_max = at_least(
+            "max-connections",
+            self.max_connections,
+            config.connections_max,
+            1,
+        )?;
         config.queued_request_bytes_max =
             queued_request_bytes_max(self.queued_max_request_bytes, config.frame_bytes_max)?;
+        config.controller_listen = self.controller_listen;
+        if let Some(voters) = &self.controller_quorum_voters {
+            config.controller_quorum_voters = parse_voters(voters)?;
+        }
+        anyhow::ensure!(
+            config.controller_quorum_voters.is_empty() == config.controller_listen.is_none(),
+            "controller-listen and controller-quorum-voters go together: a cluster needs both, \
+             a single node neither"
+        );
+        config.rack = self.rack;
+        config.default_replication_factor = self
+            .default_replication_factor
+            .unwrap_or(config.default_replication_factor);
+        // Replicas beyond the first would be placed but never copied: refused until
+        // partitions are replicated (issue "Cluster II").
+        anyhow::ensure!(
+            config.default_replication_factor == 1,
+            "default-replication-factor must be 1: vltava does not replicate partitions yet"
+        );
+        config.min_insync_replicas = at_least(
+            "min-insync-replicas",
+            self.min_insync_replicas,
+            config.min_insync_replicas,
+            1,
+        )?;
         Ok(config)
     }
 }
@@ -294,6 +345,46 @@ fn queued_request_bytes_max(
          ({frame_bytes_max}), or -1 for no bound (Kafka's queued.max.request.bytes)"
     );
     Ok(Some(bytes))
+}
+
+/// The option's value (or `default`), refused below `min` with a message naming the option.
+fn at_least<T: PartialOrd + std::fmt::Display + Copy>(
+    name: &str,
+    value: Option<T>,
+    default: T,
+    min: T,
+) -> anyhow::Result<T> {
+    let value = value.unwrap_or(default);
+    anyhow::ensure!(value >= min, "{name} must be at least {min}");
+    Ok(value)
+}
+
+/// Kafka's `controller.quorum.voters`: `ID@HOST:PORT` separated by commas.
+fn parse_voters(voters: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut parsed = BTreeMap::new();
+    for voter in voters.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        let (id, address) = voter
+            .split_once('@')
+            .with_context(|| format!("controller quorum voter {voter:?} is not ID@HOST:PORT"))?;
+        let id: u64 = id
+            .parse()
+            .with_context(|| format!("controller quorum voter {voter:?}: bad node id"))?;
+        anyhow::ensure!(
+            address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()),
+            "controller quorum voter {voter:?} is not ID@HOST:PORT"
+        );
+        anyhow::ensure!(
+            parsed.insert(id, address.to_string()).is_none(),
+            "controller quorum voter {id} is listed twice"
+        );
+    }
+    anyhow::ensure!(
+        !parsed.is_empty(),
+        "controller-quorum-voters lists no voter"
+    );
+    Ok(parsed)
 }
 
 fn read_config_file(path: Option<&Path>) -> anyhow::Result<ServeArgs> {
@@ -343,5 +434,34 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_are_read_in_kafkas_form() {
+        let voters =
+            parse_voters("1@127.0.0.1:9093, 2@127.0.0.2:9093,3@node-3:9093").expect("valid voters");
+        assert_eq!(voters.len(), 3);
+        assert_eq!(voters[&2], "127.0.0.2:9093");
+        assert_eq!(voters[&3], "node-3:9093");
+    }
+
+    #[test]
+    fn malformed_voters_are_refused() {
+        for bad in [
+            "",
+            "1",
+            "1@host",
+            "x@h:1",
+            "1@:9093",
+            "1@h:1,1@h:2",
+            "1@h:99999",
+        ] {
+            assert!(parse_voters(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

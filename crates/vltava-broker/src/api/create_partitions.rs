@@ -64,7 +64,7 @@ async fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: boo
     let name = topic.name.0.as_str();
     let current = broker.topics.validate_growth(name, topic.count)?;
     if let Some(assignments) = &topic.assignments {
-        let additional = topic.count - i32::try_from(current.partitions.len()).unwrap_or(i32::MAX);
+        let additional = topic.count - current.partition_count();
         check_assignments(assignments, additional, broker.node_id())?;
     }
     if !validate_only {

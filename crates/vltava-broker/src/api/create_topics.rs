@@ -15,9 +15,8 @@ use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::topics::TopicSpec;
 
-/// The brokers a replication factor can use: this one.
-const BROKERS: i16 = 1;
-/// Every partition has one replica, on this broker.
+/// Every partition has one replica until partitions are replicated (issue "Cluster II"): a
+/// factor above it would promise copies that do not exist.
 const REPLICATION_FACTOR: i16 = 1;
 
 pub async fn handle(context: RequestContext, request: CreateTopicsRequest) -> Reply {
@@ -53,7 +52,7 @@ async fn create(
             .with_configs(Some(configs(broker, &spec.configs))),
         Err(error) => CreatableTopicResult::default()
             .with_error_code(error.code())
-            .with_error_message(Some(str_bytes(error_message(&error, &name.0))))
+            .with_error_message(Some(str_bytes(error_message(broker, &error, &name.0))))
             .with_name(name)
             .with_num_partitions(-1)
             .with_replication_factor(-1),
@@ -122,7 +121,8 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
 
 /// The message beside a refusal, in the words of Kafka's controller where vltava's own
 /// error text differs from them.
-fn error_message(error: &BrokerError, topic: &str) -> String {
+fn error_message(broker: &Broker, error: &BrokerError, topic: &str) -> String {
+    let brokers = broker.cluster.image().live_brokers().count();
     match error {
         BrokerError::TopicAlreadyExists => format!("Topic '{topic}' already exists."),
         BrokerError::InvalidPartitions(partitions) if *partitions < 1 => {
@@ -131,9 +131,17 @@ fn error_message(error: &BrokerError, topic: &str) -> String {
         BrokerError::InvalidReplicationFactor(factor) if *factor < 1 => {
             "Replication factor must be larger than 0, or -1 to use the default value.".to_string()
         }
+        BrokerError::InvalidReplicationFactor(factor)
+            if usize::try_from(*factor).unwrap_or(0) <= brokers =>
+        {
+            format!(
+                "Replication factor {factor}: vltava does not replicate partitions yet; every \
+             partition has one replica (use 1 or -1)"
+            )
+        }
         BrokerError::InvalidReplicationFactor(factor) => format!(
             "Unable to replicate the partition {factor} time(s): The target replication factor \
-             of {factor} cannot be reached because only {BROKERS} broker(s) are registered or \
+             of {factor} cannot be reached because only {brokers} broker(s) are registered or \
              some brokers have all their log directories cordoned."
         ),
         other => other.message(),

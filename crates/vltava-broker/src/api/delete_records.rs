@@ -54,9 +54,7 @@ pub async fn handle(context: RequestContext, request: DeleteRecordsRequest) -> R
 /// cleanup policy deletes, the offset is within the log.
 fn delete_before(topic: Option<&Topic>, wanted: &DeleteRecordsPartition) -> Result<i64> {
     let topic = topic.ok_or(BrokerError::UnknownTopicOrPartition)?;
-    let partition = topic
-        .partition(wanted.partition_index)
-        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let partition = topic.led_here(wanted.partition_index)?;
     if topic.is_internal() {
         return Err(BrokerError::InternalTopicRecordDeletion(
             topic.name.to_string(),

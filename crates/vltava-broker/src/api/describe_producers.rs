@@ -66,9 +66,7 @@ fn describe(topic: std::result::Result<&Topic, &BrokerError>, index: i32) -> Par
 }
 
 fn producers(topic: &Topic, index: i32) -> Result<Vec<ProducerState>> {
-    let partition = topic
-        .partition(index)
-        .ok_or(BrokerError::UnknownTopicOrPartition)?;
+    let partition = topic.led_here(index)?;
     Ok(partition
         .active_producers()
         .into_iter()

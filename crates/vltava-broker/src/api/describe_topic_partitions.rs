@@ -1,7 +1,6 @@
 //! DescribeTopicPartitions (KIP-966): Metadata's topic view with eligible leader replicas,
 //! paginated by a partition limit and a cursor. Kafka 4's admin client (`kafka-topics
-//! --describe`, `Admin.describeTopics`) asks this first. One node: every partition is led by
-//! this broker, in sync, with empty ELR lists.
+//! --describe`, `Admin.describeTopics`) asks this first. Answered from the metadata image.
 
 use std::sync::Arc;
 
@@ -13,14 +12,16 @@ use kafka_protocol::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
 };
 
+use vltava_cluster::{MetadataImage, PartitionRegistration};
+
+use super::metadata::PartitionView;
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
-use crate::partition::LEADER_EPOCH;
 use crate::topics::Topic;
 
 pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsRequest) -> Reply {
     let broker = &context.broker;
-    let node = BrokerId(broker.node_id());
+    let image = broker.cluster.image();
     // Asked-for topics, or all of them; in name order either way, as Kafka pages through them.
     let mut names: Vec<String> = if request.topics.is_empty() {
         broker
@@ -62,7 +63,7 @@ pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsReq
         } else {
             0
         };
-        let (described, rest) = describe(&topic, first, budget, node);
+        let (described, rest) = describe(&image, &topic, first, budget);
         budget -= described.partitions.len();
         topics.push(described);
         if let Some(next) = rest {
@@ -83,30 +84,30 @@ pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsReq
 /// The topic with at most `budget` partitions from `first`; the next partition index if some
 /// did not fit.
 fn describe(
+    image: &MetadataImage,
     topic: &Arc<Topic>,
     first: i32,
     budget: usize,
-    node: BrokerId,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
-    let remaining: Vec<i32> = topic
-        .partitions
-        .iter()
-        .map(|p| p.index)
-        .filter(|index| *index >= first)
-        .collect();
-    let rest = remaining.get(budget).copied();
+    let remaining: Vec<(&i32, &PartitionRegistration)> =
+        topic.image.partitions.range(first..).collect();
+    let rest = remaining.get(budget).map(|(index, _)| **index);
     let partitions = remaining
         .into_iter()
         .take(budget)
-        .map(|index| {
+        .map(|(&index, p)| {
+            let view = PartitionView::of(image, p);
+            let ids = |brokers: &[i32]| brokers.iter().copied().map(BrokerId).collect();
             DescribeTopicPartitionsResponsePartition::default()
+                .with_error_code(view.error_code())
                 .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(LEADER_EPOCH)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
-                .with_eligible_leader_replicas(Some(Vec::new()))
-                .with_last_known_elr(Some(Vec::new()))
+                .with_leader_id(view.leader)
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(view.replicas)
+                .with_isr_nodes(view.isr)
+                .with_offline_replicas(view.offline)
+                .with_eligible_leader_replicas(Some(ids(&p.eligible_leader_replicas)))
+                .with_last_known_elr(Some(ids(&p.last_known_elr)))
         })
         .collect();
     let described = DescribeTopicPartitionsResponseTopic::default()

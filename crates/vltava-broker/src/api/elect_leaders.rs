@@ -61,7 +61,7 @@ pub async fn handle(context: RequestContext, request: ElectLeadersRequest) -> Re
 fn outcome(broker: &Broker, topic: &str, partition: i32) -> BrokerError {
     match broker.topics.get(topic) {
         None => BrokerError::NoSuchTopic(topic.to_string()),
-        Some(found) if found.partition(partition).is_none() => BrokerError::NoSuchPartition {
+        Some(found) if !found.has_partition(partition) => BrokerError::NoSuchPartition {
             topic: topic.to_string(),
             partition,
         },

@@ -152,10 +152,7 @@ impl PlannedFetch {
                         .get(&key.topic.0)
                         .ok_or(BrokerError::UnknownTopicOrPartition)?
                 };
-                topic
-                    .partition(key.partition)
-                    .cloned()
-                    .ok_or(BrokerError::UnknownTopicOrPartition)
+                topic.led_here(key.partition).cloned()
             })
             .collect()
     }
@@ -241,7 +238,8 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         read_committed,
         current_leader_epoch,
     } = read;
-    let read = check_current_leader_epoch(fetch_epoch(current_leader_epoch))
+    let leader_epoch = partition.leader_epoch();
+    let read = check_current_leader_epoch(fetch_epoch(current_leader_epoch), leader_epoch)
         .map_err(|error| error.code())
         .and_then(|()| {
             partition

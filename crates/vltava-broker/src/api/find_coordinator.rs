@@ -1,13 +1,17 @@
-//! FindCoordinator: on one node this broker coordinates every group. v4+ (KIP-699) asks for
-//! many keys at once and is answered per key.
+//! FindCoordinator: a group's coordinator is the leader of the group's `__consumer_offsets`
+//! partition (created on first use, as Kafka does), wherever it is in the cluster. v4+
+//! (KIP-699) asks for many keys at once and is answered per key.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
+use vltava_group::{GroupId, offsets_partition_for};
 
 use super::str_bytes;
+use crate::broker::{Broker, LISTENER_NAME};
 use crate::dispatch::{Reply, RequestContext};
+use crate::error::{BrokerError, Result};
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -17,41 +21,89 @@ const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a requ
     broker logs for more details.";
 
 pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) -> Reply {
-    let broker = &context.broker;
-    let answer = |key: StrBytes| {
-        let valid = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
-        if !valid || key.is_empty() {
-            let error = ResponseError::InvalidRequest;
-            Coordinator::default()
-                .with_key(key)
-                .with_node_id(BrokerId(-1))
-                .with_error_code(error.code())
-                .with_error_message(Some(str_bytes(INVALID_REQUEST_MESSAGE.to_string())))
+    let broker = context.broker.clone();
+    let api_version = context.api_version;
+    Reply::Later(Box::pin(async move {
+        let keys = if api_version >= 4 {
+            request.coordinator_keys.clone()
         } else {
-            Coordinator::default()
-                .with_key(key)
-                .with_node_id(BrokerId(broker.node_id()))
-                .with_host(str_bytes(broker.config.advertised_host.clone()))
-                .with_port(broker.advertised_port)
+            vec![request.key.clone()]
+        };
+        let mut coordinators = Vec::with_capacity(keys.len());
+        for key in keys {
+            coordinators.push(answer(&broker, request.key_type, key).await);
         }
-    };
-    if context.api_version >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .iter()
-            .cloned()
-            .map(answer)
-            .collect();
-        return FindCoordinatorResponse::default()
-            .with_coordinators(coordinators)
-            .into();
+        if api_version >= 4 {
+            return FindCoordinatorResponse::default()
+                .with_coordinators(coordinators)
+                .into();
+        }
+        let one = coordinators.pop().unwrap_or_default();
+        FindCoordinatorResponse::default()
+            .with_error_code(one.error_code)
+            .with_error_message(one.error_message)
+            .with_node_id(one.node_id)
+            .with_host(one.host)
+            .with_port(one.port)
+            .into()
+    }))
+}
+
+async fn answer(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator {
+    let valid = matches!(key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
+    if !valid || key.is_empty() {
+        return Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(-1))
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_error_message(Some(str_bytes(INVALID_REQUEST_MESSAGE.to_string())));
     }
-    let one = answer(request.key.clone());
-    FindCoordinatorResponse::default()
-        .with_error_code(one.error_code)
-        .with_error_message(one.error_message)
-        .with_node_id(one.node_id)
-        .with_host(one.host)
-        .with_port(one.port)
-        .into()
+    let found = if key_type == KEY_TYPE_GROUP {
+        group_coordinator(broker, &key).await
+    } else {
+        // No transaction coordinator yet (issue 16): this broker answers for itself.
+        Ok((
+            broker.node_id(),
+            broker.config.advertised_host.clone(),
+            broker.advertised_port,
+        ))
+    };
+    match found {
+        Ok((node_id, host, port)) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(node_id))
+            .with_host(str_bytes(host))
+            .with_port(port),
+        Err(error) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_code(error.code())
+            .with_error_message(Some(str_bytes(error.message()))),
+    }
+}
+
+/// The broker leading the group's `__consumer_offsets` partition, with the address clients
+/// reach it at; COORDINATOR_NOT_AVAILABLE while that partition has no live leader.
+async fn group_coordinator(broker: &Broker, key: &str) -> Result<(i32, String, i32)> {
+    // Kafka answers COORDINATOR_NOT_AVAILABLE while it creates the topic; the client retries.
+    let topic = broker
+        .groups
+        .offsets_topic(broker)
+        .await
+        .map_err(|_| BrokerError::CoordinatorNotAvailable)?;
+    let group_id = GroupId::new(key.to_string());
+    let partition = offsets_partition_for(&group_id, topic.partition_count());
+    let image = broker.cluster.image();
+    let leader = topic
+        .image
+        .partitions
+        .get(&partition)
+        .and_then(|p| image.brokers.get(&p.leader))
+        .filter(|b| !b.fenced);
+    let endpoint = leader.and_then(|b| {
+        let endpoint = b.endpoints.iter().find(|e| e.name == LISTENER_NAME)?;
+        Some((b.broker_id, endpoint.host.clone(), i32::from(endpoint.port)))
+    });
+    endpoint.ok_or(BrokerError::CoordinatorNotAvailable)
 }

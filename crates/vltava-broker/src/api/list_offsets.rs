@@ -1,7 +1,6 @@
 //! ListOffsets: earliest, latest, max timestamp (KIP-734), or the first offset at or after a
 //! timestamp. Offsets past the high watermark are never revealed.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -9,9 +8,9 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::dispatch::{Reply, RequestContext};
-use crate::error::Result;
+use crate::error::{BrokerError, Result};
 use crate::leader_epoch::{check_current_leader_epoch, list_offsets_epoch};
-use crate::partition::{LEADER_EPOCH, Partition};
+use crate::partition::Partition;
 
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
@@ -39,7 +38,8 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
                 .map(|wanted| {
                     let partition = found
                         .as_ref()
-                        .and_then(|t| t.partition(wanted.partition_index));
+                        .ok_or(BrokerError::UnknownTopicOrPartition)
+                        .and_then(|t| t.led_here(wanted.partition_index));
                     answer(partition.map(|p| p.as_ref()), wanted, with_epoch)
                 })
                 .collect();
@@ -51,29 +51,32 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
     ListOffsetsResponse::default().with_topics(topics).into()
 }
 
-/// The answer for one partition (`None`: this broker does not have it).
+/// The answer for one partition (or why this broker cannot answer for it).
 fn answer(
-    partition: Option<&Partition>,
+    partition: std::result::Result<&Partition, BrokerError>,
     wanted: &ListOffsetsPartition,
     with_epoch: bool,
 ) -> ListOffsetsPartitionResponse {
     let response =
         ListOffsetsPartitionResponse::default().with_partition_index(wanted.partition_index);
-    let found = partition
-        .ok_or(ResponseError::UnknownTopicOrPartition.code())
-        .and_then(|partition| {
-            check_current_leader_epoch(list_offsets_epoch(wanted.current_leader_epoch))
-                .map_err(|e| e.code())?;
-            lookup(partition, wanted).map_err(|e| e.code())
-        });
+    let found = partition.map_err(|e| e.code()).and_then(|partition| {
+        let leader_epoch = partition.leader_epoch();
+        check_current_leader_epoch(
+            list_offsets_epoch(wanted.current_leader_epoch),
+            leader_epoch,
+        )
+        .map_err(|e| e.code())?;
+        let (offset, timestamp) = lookup(partition, wanted).map_err(|e| e.code())?;
+        Ok((offset, timestamp, leader_epoch))
+    });
     match found {
-        Ok((offset, timestamp)) => response
+        Ok((offset, timestamp, leader_epoch)) => response
             .with_offset(offset)
             .with_timestamp(timestamp)
             .with_leader_epoch(if offset == UNKNOWN || !with_epoch {
                 -1
             } else {
-                LEADER_EPOCH
+                leader_epoch
             }),
         // As Kafka's `buildErrorResponse`: no offset, no timestamp, leader epoch -1.
         Err(code) => response

@@ -1,19 +1,22 @@
-//! Metadata: this broker, and the topics asked for (all when the list is null), creating
-//! missing ones when both the request and `auto.create.topics.enable` allow it.
+//! Metadata: the live brokers and the topics asked for (all when the list is null), creating
+//! missing ones when both the request and `auto.create.topics.enable` allow it. Every broker
+//! answers from its metadata image, so any of them sends clients to each partition's leader.
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
+use vltava_cluster::records::NO_LEADER;
+use vltava_cluster::{MetadataImage, PartitionRegistration};
 
 use super::str_bytes;
-use crate::broker::Broker;
+use crate::broker::{Broker, LISTENER_NAME};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
-use crate::partition::LEADER_EPOCH;
 use crate::topic_name;
 use crate::topics::Topic;
 
@@ -47,12 +50,22 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         }
         topics
     };
-    let node = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker.node_id()))
-        .with_host(str_bytes(broker.config.advertised_host.clone()))
-        .with_port(broker.advertised_port);
+    let image = broker.cluster.image();
+    let brokers = image
+        .live_brokers()
+        .filter_map(|b| {
+            let endpoint = b.endpoints.iter().find(|e| e.name == LISTENER_NAME)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.broker_id))
+                    .with_host(str_bytes(endpoint.host.clone()))
+                    .with_port(i32::from(endpoint.port))
+                    .with_rack(b.rack.clone().map(str_bytes)),
+            )
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![node])
+        .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)
@@ -88,17 +101,21 @@ fn lookup_by_id(broker: &Broker, id: Uuid, api_version: i16) -> MetadataResponse
 }
 
 fn describe(broker: &Broker, topic: &Arc<Topic>) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id());
+    let image = broker.cluster.image();
     let partitions = topic
+        .image
         .partitions
         .iter()
-        .map(|p| {
+        .map(|(&index, p)| {
+            let view = PartitionView::of(&image, p);
             MetadataResponsePartition::default()
-                .with_partition_index(p.index)
-                .with_leader_id(node)
-                .with_leader_epoch(LEADER_EPOCH)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_error_code(view.error_code())
+                .with_partition_index(index)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(view.replicas)
+                .with_isr_nodes(view.isr)
+                .with_offline_replicas(view.offline)
         })
         .collect();
     MetadataResponseTopic::default()
@@ -106,4 +123,41 @@ fn describe(broker: &Broker, topic: &Arc<Topic>) -> MetadataResponseTopic {
         .with_topic_id(topic.id)
         .with_is_internal(topic.is_internal())
         .with_partitions(partitions)
+}
+
+/// One partition's placement as clients are shown it (Metadata, DescribeTopicPartitions).
+pub struct PartitionView {
+    pub leader: BrokerId,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    /// Replicas on brokers that are fenced or gone.
+    pub offline: Vec<BrokerId>,
+}
+
+impl PartitionView {
+    pub fn of(image: &MetadataImage, p: &PartitionRegistration) -> PartitionView {
+        let ids = |brokers: &[i32]| brokers.iter().copied().map(BrokerId).collect();
+        let offline: Vec<i32> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|id| image.brokers.get(id).is_none_or(|b| b.fenced))
+            .collect();
+        PartitionView {
+            leader: BrokerId(p.leader),
+            replicas: ids(&p.replicas),
+            isr: ids(&p.isr),
+            offline: ids(&offline),
+        }
+    }
+
+    /// A partition without a leader is LEADER_NOT_AVAILABLE, as Kafka answers it: clients
+    /// retry until an election gives it one.
+    pub fn error_code(&self) -> i16 {
+        if self.leader.0 == NO_LEADER {
+            ResponseError::LeaderNotAvailable.code()
+        } else {
+            0
+        }
+    }
 }

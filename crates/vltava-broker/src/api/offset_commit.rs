@@ -46,10 +46,9 @@ pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Re
         let known = broker.topics.get(&topic.name.0);
         for partition in &topic.partitions {
             let metadata = partition.committed_metadata.as_deref().unwrap_or("");
-            let error = if known
+            let error = if !known
                 .as_ref()
-                .and_then(|t| t.partition(partition.partition_index))
-                .is_none()
+                .is_some_and(|t| t.has_partition(partition.partition_index))
             {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else if metadata.len() > metadata_bytes_max {

@@ -23,6 +23,9 @@ const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 pub async fn handle(context: RequestContext, request: OffsetDeleteRequest) -> Reply {
     let broker = context.broker.clone();
     let group_id = GroupId::new(request.group_id.0.to_string());
+    if broker.groups.coordinates(&group_id).is_err() {
+        return error(ResponseError::NotCoordinator);
+    }
     let consumer_group = broker.groups.consumer_subscribed_topics(&group_id);
     let classic_members = broker.groups.active_member_metadata(&group_id);
     let known = consumer_group.is_some()
@@ -44,10 +47,9 @@ pub async fn handle(context: RequestContext, request: OffsetDeleteRequest) -> Re
         let known = broker.topics.get(&topic.name.0);
         let mut partitions = Vec::new();
         for p in &topic.partitions {
-            let code = if known
+            let code = if !known
                 .as_ref()
-                .and_then(|t| t.partition(p.partition_index))
-                .is_none()
+                .is_some_and(|t| t.has_partition(p.partition_index))
             {
                 ResponseError::UnknownTopicOrPartition.code()
             } else if subscribed.contains(topic.name.0.as_str()) {

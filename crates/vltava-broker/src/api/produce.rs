@@ -73,9 +73,9 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                 continue;
             }
             let target = topic.as_ref().map_err(|e| e.code()).and_then(|t| {
-                t.partition(partition_data.index)
+                t.led_here(partition_data.index)
                     .cloned()
-                    .ok_or(ResponseError::UnknownTopicOrPartition.code())
+                    .map_err(|e| e.code())
             });
             let partition = match target {
                 Ok(partition) => partition,

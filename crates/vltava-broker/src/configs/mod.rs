@@ -273,6 +273,14 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             config.retention_check_interval_ms.to_string(),
         ),
         ("node.id", config.node_id.to_string()),
+        (
+            "default.replication.factor",
+            config.default_replication_factor.to_string(),
+        ),
+        (
+            "min.insync.replicas",
+            config.min_insync_replicas.to_string(),
+        ),
         ("num.partitions", config.num_partitions.to_string()),
         (
             "fetch.max.bytes",

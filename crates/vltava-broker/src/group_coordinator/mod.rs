@@ -9,7 +9,7 @@
 mod offsets_topic;
 mod parked;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -17,8 +17,8 @@ use vltava_group::{
     CommittedOffset, CommitterRef, Completion, ConsumerGroupDescription, ConsumerHeartbeat,
     ConsumerHeartbeatResult, Coordinator, GroupDescription, GroupError, GroupId, GroupState,
     HeartbeatRequest, JoinOutcome, JoinRequest, JoinResult, LeaveRequest, MemberId,
-    MemberLeaveResult, OffsetStore, SyncOutcome, SyncRequest, SyncResult, TopicInfo,
-    TopicPartition,
+    MemberLeaveResult, OFFSETS_TOPIC, OffsetStore, SyncOutcome, SyncRequest, SyncResult, TopicInfo,
+    TopicPartition, offsets_partition_for,
 };
 
 pub use offsets_topic::OffsetCommit;
@@ -51,6 +51,8 @@ impl std::fmt::Debug for Inner {
 
 #[derive(Debug)]
 pub struct GroupCoordinator {
+    /// Where `__consumer_offsets` is: which groups this broker coordinates.
+    topics: Arc<Topics>,
     inner: Mutex<Inner>,
     /// Wakes the timer task when a call may have moved the next deadline.
     deadline_changed: Notify,
@@ -62,8 +64,9 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    pub fn new(config: &BrokerConfig) -> Self {
+    pub fn new(config: &BrokerConfig, topics: Arc<Topics>) -> Self {
         GroupCoordinator {
+            topics,
             inner: Mutex::new(Inner {
                 coordinator: Coordinator::new(config.group.clone(), rand_seed()),
                 parked: Parked::default(),
@@ -104,6 +107,7 @@ impl GroupCoordinator {
     /// JoinGroup: answers when the rebalance completes (or at once, for errors and for a static
     /// member that rejoins a stable group).
     pub async fn join(&self, request: JoinRequest) -> Result<JoinResult, GroupError> {
+        self.coordinates(&request.group_id)?;
         self.call(|inner, now_ms| {
             let reply = inner.coordinator.join(&request, now_ms);
             let waiter = match reply.outcome {
@@ -121,6 +125,7 @@ impl GroupCoordinator {
 
     /// SyncGroup: followers wait for the leader's assignment.
     pub async fn sync(&self, request: SyncRequest) -> Result<SyncResult, GroupError> {
+        self.coordinates(&request.group_id)?;
         self.call(|inner, now_ms| {
             let reply = inner.coordinator.sync(&request, now_ms);
             let waiter = match reply.outcome {
@@ -139,6 +144,7 @@ impl GroupCoordinator {
     }
 
     pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), GroupError> {
+        self.coordinates(&request.group_id)?;
         self.call(|inner, now_ms| {
             let reply = inner.coordinator.heartbeat(request, now_ms);
             (reply.outcome, reply.completions)
@@ -146,6 +152,7 @@ impl GroupCoordinator {
     }
 
     pub fn leave(&self, request: &LeaveRequest) -> Result<Vec<MemberLeaveResult>, GroupError> {
+        self.coordinates(&request.group_id)?;
         self.call(|inner, now_ms| {
             let reply = inner.coordinator.leave(request, now_ms);
             (reply.outcome, reply.completions)
@@ -155,6 +162,7 @@ impl GroupCoordinator {
     /// DescribeGroups. A group the coordinator does not know but that has committed offsets
     /// (it emptied before a restart, or only ever committed) is Empty, as in Kafka.
     pub fn describe(&self, group_id: &GroupId) -> Result<GroupDescription, GroupError> {
+        self.coordinates(group_id)?;
         let inner = self.lock();
         let mut description = inner.coordinator.describe(group_id)?;
         // A KIP-848 group is not described by this (classic) API: it stays Dead.
@@ -217,11 +225,12 @@ impl GroupCoordinator {
         request: &ConsumerHeartbeat,
         topics: &Topics,
     ) -> Result<ConsumerHeartbeatResult, GroupError> {
+        self.coordinates(&request.group_id)?;
         let resolve = |name: &str| {
             topics.get(name).map(|t| TopicInfo {
                 id: t.id,
                 name: name.to_string(),
-                partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+                partitions: t.partition_count(),
             })
         };
         self.call(|inner, now_ms| {
@@ -236,6 +245,7 @@ impl GroupCoordinator {
         &self,
         group_id: &GroupId,
     ) -> Result<ConsumerGroupDescription, GroupError> {
+        self.coordinates(group_id)?;
         self.lock().coordinator.consumer_describe(group_id)
     }
 
@@ -253,6 +263,7 @@ impl GroupCoordinator {
         member_id: &MemberId,
         member_epoch: i32,
     ) -> Result<(), GroupError> {
+        self.coordinates(group_id)?;
         self.lock()
             .coordinator
             .validate_offset_fetch(group_id, member_id, member_epoch)
@@ -281,6 +292,7 @@ impl GroupCoordinator {
         group_id: &GroupId,
         committer: &CommitterRef<'_>,
     ) -> Result<(), GroupError> {
+        self.coordinates(group_id)?;
         self.lock()
             .coordinator
             .validate_offset_commit(group_id, committer)
@@ -292,6 +304,19 @@ impl GroupCoordinator {
         group_id: &GroupId,
     ) -> Option<(String, Vec<bytes::Bytes>)> {
         self.lock().coordinator.active_member_metadata(group_id)
+    }
+
+    /// `Ok` if this broker coordinates the group: it leads the group's `__consumer_offsets`
+    /// partition. Before that topic exists every broker may (FindCoordinator creates it, so
+    /// clients that found their coordinator never meet that case).
+    pub fn coordinates(&self, group_id: &GroupId) -> Result<(), GroupError> {
+        let Some(topic) = self.topics.get(OFFSETS_TOPIC) else {
+            return Ok(());
+        };
+        topic
+            .led_here(offsets_partition_for(group_id, topic.partition_count()))
+            .map(|_| ())
+            .map_err(|_| GroupError::NotCoordinator)
     }
 
     pub fn offset_metadata_bytes_max(&self) -> usize {

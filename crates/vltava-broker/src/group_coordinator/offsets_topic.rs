@@ -15,10 +15,10 @@ use vltava_group::{
 };
 
 use super::GroupCoordinator;
-use crate::broker::{Broker, now_ms};
+use crate::broker::{Broker, METADATA_WAIT, now_ms};
 use crate::error::{BrokerError, Result};
 use crate::partition::Partition;
-use crate::topics::{TopicSpec, Topics};
+use crate::topics::{Topic, TopicSpec, Topics};
 
 /// Bytes read per step while replaying a `__consumer_offsets` partition on start.
 const LOAD_READ_BYTES: usize = 1024 * 1024;
@@ -123,6 +123,7 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: refused while it has members; otherwise its offsets are
     /// deleted (durably) and the coordinator forgets it.
     pub async fn delete_group(&self, broker: &Broker, group_id: &GroupId) -> Result<()> {
+        self.coordinates(group_id)?;
         let partitions: Vec<TopicPartition> = {
             let mut inner = self.lock();
             let has_offsets = inner.offsets.has_offsets(group_id);
@@ -190,6 +191,19 @@ impl GroupCoordinator {
         broker: &Broker,
         group_id: &GroupId,
     ) -> Result<Arc<Partition>> {
+        let topic = self.offsets_topic(broker).await?;
+        // The group's coordinator is the leader of that partition: another broker's groups
+        // are NOT_COORDINATOR here, so the client finds the coordinator again.
+        let count = topic.partition_count();
+        match topic.led_here(offsets_partition_for(group_id, count)) {
+            Ok(partition) => Ok(partition.clone()),
+            Err(BrokerError::NotLeaderOrFollower) => Err(BrokerError::NotCoordinator),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `__consumer_offsets`, created on first use as Kafka does.
+    pub async fn offsets_topic(&self, broker: &Broker) -> Result<Arc<Topic>> {
         let topic = match broker.topics.get(OFFSETS_TOPIC) {
             Some(topic) => topic,
             None => {
@@ -206,20 +220,14 @@ impl GroupCoordinator {
                     .into(),
                 };
                 match broker.create_topic(spec).await {
-                    Err(BrokerError::TopicAlreadyExists) => broker
-                        .topics
-                        .get(OFFSETS_TOPIC)
-                        .ok_or(BrokerError::UnknownTopicOrPartition)?,
+                    Err(BrokerError::TopicAlreadyExists) => {
+                        broker.topics.wait_for(OFFSETS_TOPIC, METADATA_WAIT).await?
+                    }
                     other => other?,
                 }
             }
         };
-        // The partition count is the topic's, which may predate a config change.
-        let count = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
-        topic
-            .partition(offsets_partition_for(group_id, count))
-            .cloned()
-            .ok_or(BrokerError::UnknownTopicOrPartition)
+        Ok(topic)
     }
 }
 

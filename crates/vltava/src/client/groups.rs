@@ -21,9 +21,9 @@ impl Client {
         i32::try_from(found.partitions.len()).context("partition count")
     }
 
-    /// The offset of each partition at `timestamp` (`LATEST_TIMESTAMP`, `EARLIEST_TIMESTAMP`),
-    /// or the name of the error the broker answered for it.
-    pub fn list_offsets(
+    /// The offset of each partition at `timestamp`, asked of this broker (the partitions'
+    /// leader), or the name of the error it answered for it.
+    pub(super) fn list_offsets_here(
         &mut self,
         partitions: &[TopicPartition],
         timestamp: i64,

@@ -3,9 +3,9 @@
 //! the few requests `vltava group` needs, answered as plain values so that the commands never
 //! see wire types.
 //!
-//! vltava is a single node: the bootstrap broker is the coordinator of every group and the
-//! leader of every partition, so every request goes to it. A bad answer (short, oversized,
-//! undecodable, wrong correlation id) is an error, never a panic.
+//! Requests go to the bootstrap broker, except those a cluster routes (`routing`): offsets to a
+//! partition's leader, group requests to the group's coordinator. A bad answer (short,
+//! oversized, undecodable, wrong correlation id) is an error, never a panic.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,6 +30,7 @@ use vltava_wire::blocking::{Connection, Options};
 mod admin;
 mod cluster;
 mod groups;
+mod routing;
 
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
 pub use cluster::{ClusterInfo, QuorumInfo};

@@ -1,0 +1,297 @@
+//! Three `vltava` processes on 127.0.0.1/2/3 forming one cluster, every node a controller
+//! quorum voter (Kafka's combined mode), driven by real clients: librdkafka through rdkafka,
+//! the vltava command line, and raw requests where the error code itself is the point.
+//!
+//! Guards against: a topic served by only the node it was created through, partitions all on
+//! one broker, a client that must be told every broker to reach a partition's leader, groups
+//! coordinated (and offsets committed) on a broker that does not lead their
+//! `__consumer_offsets` partition, a quorum that stops deciding when its leader dies, a killed
+//! broker's partitions still advertised as led by it, or a restarted node that loses its data
+//! or does not rejoin.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use common::{
+    BoxError, CLIENT_TIMEOUT, TestResult, cli, cli_json, consume, consumer, create_topics, produce,
+    producer, read_all,
+};
+use vltava_testkit::{Cluster, start_cluster};
+
+/// How long a metadata change may take to reach every node, or an election to finish, before
+/// a test fails (the figures in bench/RESULTS.md are far below).
+const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+
+/// Partition → leader as the node at `bootstrap` answers Metadata (-1: no leader).
+fn leaders(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, i32>, BoxError> {
+    let client = consumer(bootstrap, &[])?;
+    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or("topic missing from metadata")?;
+    if found.error().is_some() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(found
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.leader()))
+        .collect())
+}
+
+/// Polls `check` until it returns `Some` or `CONVERGE_WITHIN` passes.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, BoxError> {
+    let deadline = Instant::now() + CONVERGE_WITHIN;
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{what}: not within {CONVERGE_WITHIN:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The leaders once `bootstrap` serves every one of `partitions` partitions with a leader.
+fn led_partitions(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<BTreeMap<i32, i32>, BoxError> {
+    eventually(&format!("{topic} led on {bootstrap}"), || {
+        leaders(bootstrap, topic)
+            .ok()
+            .filter(|l| l.len() == partitions as usize && l.values().all(|&b| b > 0))
+    })
+}
+
+fn quorum_leader(bootstrap: &str) -> Result<i64, BoxError> {
+    let status = cli_json(bootstrap, "cluster", &["status"])?;
+    status["quorum"]["leader_id"]
+        .as_i64()
+        .ok_or_else(|| "no quorum leader".into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_created_through_one_node_is_spread_over_all_and_served_by_each() -> TestResult {
+    let cluster = start_cluster(3, &[])?;
+    let [n1, n2, n3] = [0, 1, 2].map(|i| cluster.nodes[i].bootstrap().to_string());
+    create_topics(&n1, &[("orders", 6)]).await?;
+    let mut seen = Vec::new();
+    for node in [&n1, &n2, &n3] {
+        seen.push(led_partitions(node, "orders", 6)?);
+    }
+    assert!(
+        seen.iter().all(|l| *l == seen[0]),
+        "nodes disagree: {seen:?}"
+    );
+    let brokers: BTreeSet<i32> = seen[0].values().copied().collect();
+    assert_eq!(brokers, BTreeSet::from([1, 2, 3]), "leaders {:?}", seen[0]);
+
+    // A client told of node 2 only finds every leader from its metadata.
+    let producer = producer(&n2, &[("acks", "all")])?;
+    for partition in 0..6 {
+        produce(&producer, "orders", partition, 20).await?;
+    }
+    let read = read_all(&n3, "orders", 6)?;
+    for (partition, records) in &read {
+        let values: Vec<_> = records.iter().map(|r| r.value.clone()).collect();
+        let expected: Vec<_> = (0..20)
+            .map(|i| Some(format!("record {i}").into_bytes()))
+            .collect();
+        assert_eq!(values, expected, "partition {partition}");
+    }
+    // Each node stores the partitions placed on it, and no others.
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        for (partition, leader) in &seen[0] {
+            let dir = node.data_dir().join(format!("orders-{partition}"));
+            assert_eq!(dir.exists(), *leader == i as i32 + 1, "{}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_led_elsewhere_is_not_leader_or_follower() -> TestResult {
+    let cluster = start_cluster(3, &[])?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_topics(&n1, &[("placed", 3)]).await?;
+    let leaders = led_partitions(&n1, "placed", 3)?;
+    for node in 1..=3 {
+        let mut stream =
+            common::wire::connect(cluster.nodes[node - 1].bootstrap(), CLIENT_TIMEOUT)?;
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("placed")))
+                    .with_partitions(
+                        (0..3)
+                            .map(|p| {
+                                ListOffsetsPartition::default()
+                                    .with_partition_index(p)
+                                    .with_current_leader_epoch(-1)
+                                    .with_timestamp(-1)
+                            })
+                            .collect(),
+                    ),
+            ]);
+        let ResponseKind::ListOffsets(response) = common::wire::exchange(
+            &mut stream,
+            ApiKey::ListOffsets,
+            7,
+            1,
+            &RequestKind::ListOffsets(request),
+        )?
+        else {
+            return Err("not a ListOffsets response".into());
+        };
+        for answer in &response.topics[0].partitions {
+            let leads = leaders[&answer.partition_index] == node as i32;
+            let expected = if leads { 0 } else { NOT_LEADER_OR_FOLLOWER };
+            assert_eq!(
+                answer.error_code, expected,
+                "node {node}, partition {}",
+                answer.partition_index
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_commits_through_its_coordinator_wherever_it_is() -> TestResult {
+    let cluster = start_cluster(3, &[])?;
+    let [n1, n3] = [0, 2].map(|i| cluster.nodes[i].bootstrap().to_string());
+    create_topics(&n1, &[("events", 3)]).await?;
+    led_partitions(&n1, "events", 3)?;
+    let producer = producer(&n1, &[])?;
+    for partition in 0..3 {
+        produce(&producer, "events", partition, 10).await?;
+    }
+    // Several groups, so that coordinators land on different brokers.
+    for group in ["billing", "shipping", "audit", "search"] {
+        let member = consumer(
+            &n1,
+            &[("group.id", group), ("auto.offset.reset", "earliest")],
+        )?;
+        member.subscribe(&["events"])?;
+        let received = consume(&member, 30, CLIENT_TIMEOUT)?;
+        assert_eq!(received.len(), 30, "{group}");
+        let mut consumed = TopicPartitionList::new();
+        for partition in 0..3 {
+            let next = received
+                .iter()
+                .filter(|r| r.partition == partition)
+                .map(|r| r.offset + 1)
+                .max()
+                .ok_or("a partition was not read")?;
+            consumed.add_partition_offset("events", partition, Offset::Offset(next))?;
+        }
+        member.commit(&consumed, CommitMode::Sync)?;
+        drop(member);
+
+        // Asked through another node, the group's committed offsets are the ones written.
+        let reader: BaseConsumer = consumer(&n3, &[("group.id", group)])?;
+        let mut wanted = TopicPartitionList::new();
+        for partition in 0..3 {
+            wanted.add_partition("events", partition);
+        }
+        let committed = reader.committed_offsets(wanted, CLIENT_TIMEOUT)?;
+        for element in committed.elements() {
+            assert_eq!(element.offset(), Offset::Offset(10), "{group} {element:?}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_active_controller_moves_the_quorum_and_admin_requests_go_on() -> TestResult {
+    let mut cluster = start_cluster(3, &[])?;
+    let old = quorum_leader(cluster.nodes[0].bootstrap())?;
+    cluster.node(old as i32).kill9()?;
+    let survivor = cluster.nodes[if old == 1 { 1 } else { 0 }]
+        .bootstrap()
+        .to_string();
+    let started = Instant::now();
+    eventually("CreateTopics after the controller died", || {
+        let created = cli(
+            &survivor,
+            "topic",
+            &["create", "after-failover", "--partitions", "4"],
+        );
+        created.ok().filter(|o| o.status.success())
+    })?;
+    eprintln!(
+        "controller failover: next CreateTopics {:?} after kill -9",
+        started.elapsed()
+    );
+    let new = quorum_leader(&survivor)?;
+    assert_ne!(new, old);
+
+    // The dead node comes back with its data and catches up on what it missed.
+    cluster.node(old as i32).restart()?;
+    let back = cluster.node(old as i32).bootstrap().to_string();
+    let on_back = led_partitions(&back, "after-failover", 4)?;
+    assert_eq!(on_back, led_partitions(&survivor, "after-failover", 4)?);
+    let status = cli_json(&survivor, "cluster", &["status"])?;
+    let nodes = status["nodes"].as_array().ok_or("no nodes")?;
+    assert!(nodes.iter().all(|n| n["fenced"] == false), "{status}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_data() -> TestResult {
+    let mut cluster: Cluster = start_cluster(3, &[])?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_topics(&n1, &[("ledger", 3)]).await?;
+    let before = led_partitions(&n1, "ledger", 3)?;
+    let producer = producer(&n1, &[("acks", "all")])?;
+    for partition in 0..3 {
+        produce(&producer, "ledger", partition, 10).await?;
+    }
+    let victim = 3;
+    let victims: Vec<i32> = before
+        .iter()
+        .filter(|(_, leader)| **leader == victim)
+        .map(|(partition, _)| *partition)
+        .collect();
+    assert!(
+        !victims.is_empty(),
+        "node {victim} leads nothing: {before:?}"
+    );
+    cluster.node(victim).kill9()?;
+
+    // With one replica a partition is unavailable while its broker is down (Cluster II
+    // replicates it); the others stay led where they were.
+    eventually("the killed broker's partitions lose their leader", || {
+        leaders(&n1, "ledger").ok().filter(|now| {
+            now.iter().all(|(p, leader)| {
+                if victims.contains(p) {
+                    *leader == -1
+                } else {
+                    *leader == before[p]
+                }
+            })
+        })
+    })?;
+
+    cluster.node(victim).restart()?;
+    let after = led_partitions(&n1, "ledger", 3)?;
+    assert_eq!(after, before);
+    let read = read_all(&n1, "ledger", 3)?;
+    assert!(read.values().all(|records| records.len() == 10), "{read:?}");
+    Ok(())
+}
