@@ -83,7 +83,7 @@ fn launch(
         .args(extra_args)
         .env(
             "VLTAVA_LOG",
-            std::env::var("VLTAVA_LOG").unwrap_or_else(|_| "warn".into()),
+            std::env::var("VLTAVA_LOG").unwrap_or_else(|_| "warn,openraft=off".into()),
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -140,7 +140,18 @@ pub struct Cluster {
 /// Starts `size` nodes with `args` added to each `vltava serve`, and waits until every one
 /// listens (each has been unfenced by the quorum).
 pub fn start_cluster(size: usize, args: &[&str]) -> std::io::Result<Cluster> {
+    start_cluster_with_observers(size, 0, args)
+}
+
+/// `voters` nodes that are controller quorum voters, then `observers` broker-only nodes
+/// (ids and addresses following theirs) that follow the metadata log without voting.
+pub fn start_cluster_with_observers(
+    voters: usize,
+    observers: usize,
+    args: &[&str],
+) -> std::io::Result<Cluster> {
     let tmp = tempfile::tempdir()?;
+    let size = voters + observers;
     let hosts: Vec<String> = (1..=size).map(|n| format!("127.0.0.{n}")).collect();
     let controller_ports = hosts
         .iter()
@@ -149,6 +160,7 @@ pub fn start_cluster(size: usize, args: &[&str]) -> std::io::Result<Cluster> {
     let voters = hosts
         .iter()
         .zip(&controller_ports)
+        .take(voters)
         .enumerate()
         .map(|(i, (host, port))| format!("{}@{host}:{port}", i + 1))
         .collect::<Vec<_>>()

@@ -89,24 +89,28 @@ fn print(status: &Status) -> anyhow::Result<()> {
         quorum.leader_epoch,
         quorum.high_watermark
     ))?;
+    let role = |id: i32| {
+        if id == quorum.leader_id {
+            "leader"
+        } else {
+            "follower"
+        }
+    };
     let rows = quorum
         .voters
         .iter()
-        .map(|v| {
+        .map(|v| (v, role(v.id)))
+        .chain(quorum.observers.iter().map(|o| (o, "observer")))
+        .map(|(v, role)| {
             vec![
                 v.id.to_string(),
                 v.log_end_offset.to_string(),
                 v.lag.to_string(),
-                if v.id == quorum.leader_id {
-                    "leader"
-                } else {
-                    "follower"
-                }
-                .to_string(),
+                role.to_string(),
             ]
         })
         .collect();
-    print_table(&["VOTER", "LOG-END-OFFSET", "LAG", "ROLE"], rows)?;
+    print_table(&["NODE", "LOG-END-OFFSET", "LAG", "ROLE"], rows)?;
     line("")?;
     let offline = &status.partitions_without_leader;
     line(&format!("partitions without a leader: {}", offline.len()))?;

@@ -40,8 +40,10 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VLTAVA_LOG")
-                // openraft narrates every vote and election at info; its warnings are enough.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+                // openraft narrates every vote at info, and logs an error for every failed call
+                // to a peer that is down (each heartbeat); the network logs each outage once.
+                // `VLTAVA_LOG=info,openraft=warn` shows openraft's own messages.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=off")),
         )
         .with_writer(std::io::stderr)
         .init();

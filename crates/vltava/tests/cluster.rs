@@ -15,7 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ListOffsetsRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -24,7 +27,7 @@ use common::{
     BoxError, CLIENT_TIMEOUT, TestResult, cli, cli_json, consume, consumer, create_topics, produce,
     producer, read_all,
 };
-use vltava_testkit::{Cluster, start_cluster};
+use vltava_testkit::{Cluster, start_cluster, start_cluster_with_observers};
 
 /// How long a metadata change may take to reach every node, or an election to finish, before
 /// a test fails (the figures in bench/RESULTS.md are far below).
@@ -167,6 +170,43 @@ async fn a_partition_led_elsewhere_is_not_leader_or_follower() -> TestResult {
                 answer.partition_index
             );
         }
+
+        // A Produce (v11) to a partition led elsewhere names the leader and its address
+        // (KIP-951), so the client needs no Metadata round trip.
+        let request = ProduceRequest::default().with_acks(1).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("placed")))
+                .with_partition_data(
+                    (0..3)
+                        .map(|p| PartitionProduceData::default().with_index(p))
+                        .collect(),
+                ),
+        ]);
+        let ResponseKind::Produce(response) = common::wire::exchange(
+            &mut stream,
+            ApiKey::Produce,
+            11,
+            2,
+            &RequestKind::Produce(request),
+        )?
+        else {
+            return Err("not a Produce response".into());
+        };
+        for answer in &response.responses[0].partition_responses {
+            let leader = leaders[&answer.index];
+            if leader == node as i32 {
+                continue;
+            }
+            assert_eq!(answer.error_code, NOT_LEADER_OR_FOLLOWER);
+            assert_eq!(answer.current_leader.leader_id.0, leader);
+            let endpoint = response
+                .node_endpoints
+                .iter()
+                .find(|e| e.node_id.0 == leader)
+                .ok_or("the leader's endpoint is missing")?;
+            let address = format!("{}:{}", endpoint.host, endpoint.port);
+            assert_eq!(address, cluster.nodes[leader as usize - 1].bootstrap());
+        }
     }
     Ok(())
 }
@@ -293,5 +333,33 @@ async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_da
     assert_eq!(after, before);
     let read = read_all(&n1, "ledger", 3)?;
     assert!(read.values().all(|records| records.len() == 10), "{read:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_that_is_not_a_voter_observes_the_metadata_log_and_leads_partitions() -> TestResult
+{
+    let cluster = start_cluster_with_observers(3, 1, &[])?;
+    let observer = cluster.nodes[3].bootstrap().to_string();
+    // Created through the observer: it forwards to the active controller like any broker.
+    create_topics(&observer, &[("observed", 8)]).await?;
+    let leaders = led_partitions(&observer, "observed", 8)?;
+    let brokers: BTreeSet<i32> = leaders.values().copied().collect();
+    assert_eq!(brokers, BTreeSet::from([1, 2, 3, 4]), "{leaders:?}");
+    let producer = producer(cluster.nodes[0].bootstrap(), &[("acks", "all")])?;
+    for partition in 0..8 {
+        produce(&producer, "observed", partition, 5).await?;
+    }
+    let read = read_all(&observer, "observed", 8)?;
+    assert!(read.values().all(|records| records.len() == 5), "{read:?}");
+
+    let status = cli_json(&observer, "cluster", &["status"])?;
+    let ids = |list: &serde_json::Value| -> Vec<i64> {
+        list.as_array()
+            .map(|l| l.iter().filter_map(|v| v["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(ids(&status["quorum"]["voters"]), vec![1, 2, 3], "{status}");
+    assert_eq!(ids(&status["quorum"]["observers"]), vec![4], "{status}");
     Ok(())
 }

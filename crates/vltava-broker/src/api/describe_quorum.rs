@@ -58,8 +58,7 @@ fn described(partition: PartitionData, status: QuorumStatus) -> PartitionData {
         .with_leader_epoch(i32::try_from(status.leader_epoch).unwrap_or(i32::MAX))
         .with_high_watermark(status.high_watermark)
         .with_current_voters(status.voters.iter().map(replica).collect())
-        // Brokers that are not voters do not follow the metadata log yet.
-        .with_observers(Vec::new())
+        .with_observers(status.observers.iter().map(replica).collect())
 }
 
 fn replica(progress: &ReplicaProgress) -> ReplicaState {

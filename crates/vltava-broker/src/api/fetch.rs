@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseKind};
 use tokio::sync::watch;
 
+use super::current_leader::{CurrentLeader, LeaderEndpoints, current_leader, node_endpoints};
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
@@ -41,6 +44,8 @@ struct Pass {
     bytes: usize,
     /// Some partition answered with an error (which ends long polling, as in Kafka).
     errors: bool,
+    /// The leaders named to clients that asked the wrong broker (KIP-951).
+    leaders: LeaderEndpoints,
 }
 
 /// One fetch, resolved against its session and ready to be (re)read.
@@ -162,6 +167,7 @@ impl PlannedFetch {
         let mut read_partitions = Vec::with_capacity(partitions.len());
         let mut total = 0usize;
         let mut errors = false;
+        let mut leaders = LeaderEndpoints::default();
         for (target, partition) in self.resolved.targets.iter().zip(partitions) {
             let budget = self.max_bytes.saturating_sub(total);
             let partition_max = usize::try_from(target.max_bytes).unwrap_or(0).min(budget);
@@ -189,8 +195,18 @@ impl PlannedFetch {
                     errors = true;
                     // As Kafka's `FetchResponse.partitionResponse(tp, error)` for a partition it
                     // does not have: no offsets, and an empty (not null) aborted list.
-                    let data =
+                    let mut data =
                         errored_partition(error.code()).with_aborted_transactions(Some(Vec::new()));
+                    if let (BrokerError::NotLeaderOrFollower, Some(leader)) =
+                        (error, self.current_leader(&target.key))
+                    {
+                        leaders.add(&leader);
+                        data = data.with_current_leader(
+                            LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader.id))
+                                .with_leader_epoch(leader.epoch),
+                        );
+                    }
                     (data, Payload::RecordsOrError)
                 }
             };
@@ -201,7 +217,19 @@ impl PlannedFetch {
             partitions: read_partitions,
             bytes: total,
             errors,
+            leaders,
         }
+    }
+
+    /// The partition's leader, for a client that asked this broker instead.
+    fn current_leader(&self, key: &PartitionKey) -> Option<CurrentLeader> {
+        let topics = &self.broker.topics;
+        let topic = if self.by_id {
+            topics.get_by_id(&key.topic_id)
+        } else {
+            topics.get(&key.topic.0)
+        }?;
+        current_leader(&self.broker, &topic, key.partition)
     }
 
     /// The response to send for `pass`: the session records what it reports, and an
@@ -226,6 +254,7 @@ impl PlannedFetch {
         FetchResponse::default()
             .with_session_id(self.resolved.session_id)
             .with_responses(topics)
+            .with_node_endpoints(node_endpoints!(pass.leaders, NodeEndpoint))
     }
 }
 

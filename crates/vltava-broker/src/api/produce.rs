@@ -7,12 +7,14 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
 use vltava_storage::{INVALID_TIMESTAMP_MESSAGE, StorageError};
 
+use super::current_leader::{LeaderEndpoints, current_leader, node_endpoints};
 use super::str_bytes;
 use crate::broker::now_ms;
 use crate::dispatch::{Reply, RequestContext};
@@ -41,6 +43,7 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
     }
     let by_id = context.api_version >= 13;
     let mut waits = Vec::new();
+    let mut leaders = LeaderEndpoints::default();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for (topic_index, data) in request.topic_data.into_iter().enumerate() {
         let topic = if by_id {
@@ -80,7 +83,19 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
             let partition = match target {
                 Ok(partition) => partition,
                 Err(code) => {
-                    partitions.push(response.with_error_code(code));
+                    let mut response = response.with_error_code(code);
+                    if code == ResponseError::NotLeaderOrFollower.code()
+                        && let Ok(t) = &topic
+                        && let Some(leader) = current_leader(broker, t, partition_data.index)
+                    {
+                        leaders.add(&leader);
+                        response = response.with_current_leader(
+                            LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader.id))
+                                .with_leader_epoch(leader.epoch),
+                        );
+                    }
+                    partitions.push(response);
                     continue;
                 }
             };
@@ -122,7 +137,9 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
     if acks == ACKS_NONE {
         return Reply::Nothing;
     }
-    let response = ProduceResponse::default().with_responses(responses);
+    let response = ProduceResponse::default()
+        .with_responses(responses)
+        .with_node_endpoints(node_endpoints!(leaders, NodeEndpoint));
     if waits.is_empty() {
         return response.into();
     }

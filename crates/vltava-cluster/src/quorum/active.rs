@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{Raft, ServerState};
+use openraft::{BasicNode, Raft, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -60,6 +60,12 @@ pub enum ControllerRequest {
     /// The cluster's id, agreed on first use (`proposed` wins if none is recorded yet).
     ClaimClusterId {
         proposed: String,
+    },
+    /// A broker that is not a voter asks to follow the metadata log (a Raft learner, KRaft's
+    /// observer): the leader replicates to its controller listener at `address`.
+    AddObserver {
+        node_id: NodeId,
+        address: String,
     },
 }
 
@@ -199,6 +205,9 @@ impl Active {
                 let status = quorum_status(&metrics, &self.contacts);
                 return Ok(ControllerAnswer::Quorum(status));
             }
+            ControllerRequest::AddObserver { node_id, address } => {
+                return self.add_observer(node_id, address).await;
+            }
             ControllerRequest::RegisterBroker(r) => register(&image, sessions, now, r).map(|d| {
                 answer(d, |broker_epoch| ControllerAnswer::Registered {
                     broker_epoch,
@@ -230,6 +239,42 @@ impl Active {
         Ok(match decision.answer {
             ControllerAnswer::Committed { .. } => ControllerAnswer::Committed { offset },
             other => other,
+        })
+    }
+
+    /// Makes `node_id` a learner at `address`, unless it already is one there. Not blocking:
+    /// the broker catches up from the log (or a snapshot) on its own, and is unfenced once its
+    /// heartbeats say it has.
+    async fn add_observer(&mut self, node_id: NodeId, address: String) -> ControllerResult {
+        let image = self.lead().await?;
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        if membership.voter_ids().any(|id| id == node_id) {
+            return Err(ControllerFailure::Unavailable(format!(
+                "node {node_id} is a voter, not an observer"
+            )));
+        }
+        let known = membership
+            .get_node(&node_id)
+            .is_some_and(|node| node.addr == address);
+        if !known {
+            tracing::info!(node_id, %address, "adding a metadata log observer");
+            match self
+                .raft
+                .add_learner(node_id, BasicNode::new(address), false)
+                .await
+            {
+                Ok(_) => {}
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    return Err(ControllerFailure::NotController {
+                        leader: f.leader_id,
+                    });
+                }
+                Err(error) => return Err(ControllerFailure::Unavailable(error.to_string())),
+            }
+        }
+        Ok(ControllerAnswer::Committed {
+            offset: image.offset,
         })
     }
 

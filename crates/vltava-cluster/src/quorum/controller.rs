@@ -3,7 +3,9 @@
 //!
 //! The voters are fixed by configuration (Kafka's `controller.quorum.voters`), so every voter
 //! initializes the same membership on first start; openraft accepts that on each pristine node
-//! and the first election decides. Pre-vote / check-quorum: openraft's leader lease makes a
+//! and the first election decides. A node that is not a voter is an observer (a Raft learner):
+//! it asks the active controller to add it, then receives the log on its controller listener
+//! (openraft's leader pushes; KRaft's observers pull, so they need no listener). Pre-vote / check-quorum: openraft's leader lease makes a
 //! voter refuse to vote while it hears from a live leader, so a voter cut off from part of the
 //! cluster cannot depose a healthy leader when it comes back.
 
@@ -18,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vltava_storage::FileSystem;
 
-use super::active::ControllerService;
+use super::active::{ControllerRequest, ControllerService};
 use super::client::ControllerClient;
 use super::log_store::MetadataLogStore;
 use super::network::TcpNetwork;
@@ -72,8 +74,11 @@ pub struct ControllerOptions<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("node {0} is not among the controller quorum voters")]
-    NotAVoter(NodeId),
+    #[error(
+        "node {0} is not a controller quorum voter, so it observes the metadata log, which is \
+         sent to its controller listener: give it --controller-listen"
+    )]
+    ObserverWithoutListener(NodeId),
     #[error("controller listener: {0}")]
     Listener(#[source] std::io::Error),
     #[error("cannot open the metadata log in {path}: {source}")]
@@ -102,8 +107,9 @@ pub struct Controller {
 
 impl Controller {
     pub async fn start(options: ControllerOptions<'_>) -> Result<Controller, ControllerError> {
-        if !options.voters.contains_key(&options.node_id) {
-            return Err(ControllerError::NotAVoter(options.node_id));
+        let observer = !options.voters.contains_key(&options.node_id);
+        if observer && options.listener.is_none() {
+            return Err(ControllerError::ObserverWithoutListener(options.node_id));
         }
         let listener = options.listener;
         let local_addr = match &listener {
@@ -147,8 +153,9 @@ impl Controller {
             .iter()
             .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
             .collect();
-        // Only a pristine node takes the membership (every voter gives the same one).
-        if !raft.is_initialized().await?
+        // Only a pristine voter takes the membership (every voter gives the same one).
+        if !observer
+            && !raft.is_initialized().await?
             && let Err(error) = raft.initialize(members).await
         {
             // Another voter's first entries may have arrived meanwhile.
@@ -172,6 +179,13 @@ impl Controller {
             voters: options.voters,
             local: Some((options.node_id, service)),
         };
+        if let (true, Some(address)) = (observer, local_addr) {
+            tasks.push(tokio::spawn(join_as_observer(
+                client.clone(),
+                options.node_id,
+                address.to_string(),
+            )));
+        }
         Ok(Controller {
             raft,
             local_addr,
@@ -190,6 +204,24 @@ impl Controller {
     pub async fn shutdown(self) {
         self.tasks.iter().for_each(JoinHandle::abort);
         let _ = self.raft.shutdown().await;
+    }
+}
+
+/// How long an observer waits between asks while no controller answers.
+const OBSERVER_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Asks the active controller until it has made this node an observer (every start: a node
+/// already among the learners is answered at once).
+async fn join_as_observer(client: ControllerClient, node_id: NodeId, address: String) {
+    let request = ControllerRequest::AddObserver { node_id, address };
+    loop {
+        match client.call(request.clone()).await {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::info!(%error, "waiting for the controller quorum to add this observer");
+                tokio::time::sleep(OBSERVER_RETRY).await;
+            }
+        }
     }
 }
 

@@ -99,14 +99,17 @@ impl PeerConnection {
             }
             Ok(Err(error)) => {
                 self.stream = None;
+                self.contacts.lost(self.target, &self.address, &error);
                 Err(RPCError::Unreachable(unreachable(error)))
             }
             Err(_) => {
                 self.stream = None;
-                Err(RPCError::Network(NetworkError::new(&std::io::Error::new(
+                let error = std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("no answer from node {} within {deadline:?}", self.target),
-                ))))
+                );
+                self.contacts.lost(self.target, &self.address, &error);
+                Err(RPCError::Network(NetworkError::new(&error)))
             }
         }
     }

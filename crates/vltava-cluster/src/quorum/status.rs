@@ -2,7 +2,7 @@
 //! high watermark, and each voter's log end offset with when the leader last heard from it.
 //! Offsets are Kafka's: one past the last entry (openraft's indexes start at 0).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,25 +11,41 @@ use serde::{Deserialize, Serialize};
 
 use super::NodeId;
 
-/// When the leader last had an answer from each peer (wall-clock ms), written by the network.
+/// When this node last had an answer from each peer (wall-clock ms), and which peers it cannot
+/// reach now; written by the network.
 #[derive(Debug, Clone, Default)]
-pub struct PeerContacts(Arc<Mutex<BTreeMap<NodeId, i64>>>);
+pub struct PeerContacts(Arc<Mutex<Contacts>>);
+
+#[derive(Debug, Default)]
+struct Contacts {
+    last_heard: BTreeMap<NodeId, i64>,
+    unreachable: BTreeSet<NodeId>,
+}
 
 impl PeerContacts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Contacts> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn heard(&self, peer: NodeId) {
         let now = wall_clock_ms();
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(peer, now);
+        let mut contacts = self.lock();
+        contacts.last_heard.insert(peer, now);
+        if contacts.unreachable.remove(&peer) {
+            tracing::info!(peer, "controller quorum peer answering again");
+        }
+    }
+
+    /// A call to `peer` failed. Logged once per outage: the calls are retried every heartbeat,
+    /// and a log line each time would bury everything else while a node is down.
+    pub fn lost(&self, peer: NodeId, address: &str, error: &dyn std::fmt::Display) {
+        if self.lock().unreachable.insert(peer) {
+            tracing::warn!(peer, address, %error, "controller quorum peer not answering; retrying");
+        }
     }
 
     fn last(&self, peer: NodeId) -> Option<i64> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&peer)
-            .copied()
+        self.lock().last_heard.get(&peer).copied()
     }
 }
 
@@ -51,6 +67,8 @@ pub struct QuorumStatus {
     pub leader_epoch: u64,
     pub high_watermark: i64,
     pub voters: Vec<ReplicaProgress>,
+    /// Brokers that follow the metadata log without voting (Raft learners).
+    pub observers: Vec<ReplicaProgress>,
     /// Each voter's controller listener as configured ("local" for a quorum of one).
     pub voter_addresses: BTreeMap<NodeId, String>,
 }
@@ -65,38 +83,39 @@ pub fn quorum_status(
     let log_end = next(metrics.last_log_index);
     let now = wall_clock_ms();
     let membership = metrics.membership_config.membership();
-    let voters = membership
-        .voter_ids()
-        .map(|node_id| {
-            if node_id == metrics.id {
-                return ReplicaProgress {
-                    node_id,
-                    log_end_offset: log_end,
-                    last_fetch_timestamp: now,
-                    last_caught_up_timestamp: now,
-                };
-            }
-            let matched = metrics
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&node_id).cloned())
-                .flatten();
-            let log_end_offset = matched.map_or(-1, |m| m.index as i64 + 1);
-            let last = contacts.last(node_id).unwrap_or(-1);
-            ReplicaProgress {
+    let progress = |node_id: NodeId| {
+        if node_id == metrics.id {
+            return ReplicaProgress {
                 node_id,
-                log_end_offset,
-                last_fetch_timestamp: last,
-                last_caught_up_timestamp: if log_end_offset >= high_watermark {
-                    last
-                } else {
-                    -1
-                },
-            }
-        })
-        .collect();
+                log_end_offset: log_end,
+                last_fetch_timestamp: now,
+                last_caught_up_timestamp: now,
+            };
+        }
+        let matched = metrics
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&node_id).cloned())
+            .flatten();
+        let log_end_offset = matched.map_or(-1, |m| m.index as i64 + 1);
+        let last = contacts.last(node_id).unwrap_or(-1);
+        ReplicaProgress {
+            node_id,
+            log_end_offset,
+            last_fetch_timestamp: last,
+            last_caught_up_timestamp: if log_end_offset >= high_watermark {
+                last
+            } else {
+                -1
+            },
+        }
+    };
+    let voter_ids: Vec<NodeId> = membership.voter_ids().collect();
+    let voters = voter_ids.iter().copied().map(progress).collect();
+    let observers = membership.learner_ids().map(progress).collect();
     let voter_addresses = membership
         .nodes()
+        .filter(|(id, _)| voter_ids.contains(id))
         .map(|(id, node)| (*id, node.addr.clone()))
         .collect();
     QuorumStatus {
@@ -104,6 +123,7 @@ pub fn quorum_status(
         leader_epoch: metrics.current_term,
         high_watermark,
         voters,
+        observers,
         voter_addresses,
     }
 }

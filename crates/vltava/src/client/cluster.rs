@@ -1,6 +1,7 @@
 //! The requests `vltava cluster` makes: DescribeCluster and DescribeQuorum.
 
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::describe_quorum_response::ReplicaState;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeQuorumRequest};
 
 use super::*;
@@ -43,6 +44,8 @@ pub struct QuorumInfo {
     pub leader_epoch: i32,
     pub high_watermark: i64,
     pub voters: Vec<VoterProgress>,
+    /// Brokers that follow the metadata log without voting.
+    pub observers: Vec<VoterProgress>,
 }
 
 impl Client {
@@ -87,22 +90,25 @@ impl Client {
             .ok_or_else(|| anyhow::anyhow!("DescribeQuorum answered no partition"))?;
         check(partition.error_code, || "DescribeQuorum".to_string())?;
         let high_watermark = partition.high_watermark;
-        let mut voters: Vec<VoterProgress> = partition
-            .current_voters
-            .into_iter()
-            .map(|v| VoterProgress {
-                id: v.replica_id.0,
-                log_end_offset: v.log_end_offset,
-                lag: (high_watermark - v.log_end_offset).max(0),
-                last_fetch_timestamp: v.last_fetch_timestamp,
-            })
-            .collect();
-        voters.sort_by_key(|v| v.id);
+        let progress = |replicas: Vec<ReplicaState>| {
+            let mut progress: Vec<VoterProgress> = replicas
+                .into_iter()
+                .map(|v| VoterProgress {
+                    id: v.replica_id.0,
+                    log_end_offset: v.log_end_offset,
+                    lag: (high_watermark - v.log_end_offset).max(0),
+                    last_fetch_timestamp: v.last_fetch_timestamp,
+                })
+                .collect();
+            progress.sort_by_key(|v| v.id);
+            progress
+        };
         Ok(QuorumInfo {
             leader_id: partition.leader_id.0,
             leader_epoch: partition.leader_epoch,
             high_watermark,
-            voters,
+            voters: progress(partition.current_voters),
+            observers: progress(partition.observers),
         })
     }
 }
