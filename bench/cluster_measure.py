@@ -39,6 +39,7 @@ _loader.exec_module(probe)
 METADATA = 3
 CREATE_TOPICS = 19
 METADATA_VERSION = 4  # the first with allow_auto_topic_creation: polling must not create
+METADATA_EPOCHS_VERSION = 7  # the first with each partition's leader epoch
 CREATE_TOPICS_VERSION = 2  # the oldest Kafka 4 still serves; not flexible
 TOPIC_ALREADY_EXISTS = 36
 REQUEST_TIMEOUT_S = 5.0
@@ -78,8 +79,22 @@ class Node:
 
     def metadata(self, topics: list) -> tuple:
         """(broker ids, {topic: [leader per partition] or None when the topic has an error})."""
-        body = struct.pack(">i", len(topics)) + b"".join(string(t) for t in topics) + b"\x00"
-        data = self.call(METADATA, METADATA_VERSION, body)
+        brokers, found = self.metadata_partitions(topics, METADATA_VERSION)
+        return brokers, {
+            name: None if error_code else [leader for _, _, leader, _ in partitions]
+            for name, (error_code, partitions) in found.items()
+        }
+
+    def metadata_partitions(self, topics, version: int = METADATA_EPOCHS_VERSION) -> tuple:
+        """(broker ids, {topic: (error code, [(index, error code, leader, leader epoch)])}) from
+        Metadata VERSION (4..8: not flexible); TOPICS None asks for every topic. The leader
+        epoch is -1 before version 7."""
+        assert METADATA_VERSION <= version <= METADATA_EPOCHS_VERSION + 1, version
+        if topics is None:
+            wanted = struct.pack(">i", -1)
+        else:
+            wanted = struct.pack(">i", len(topics)) + b"".join(string(t) for t in topics)
+        data = self.call(METADATA, version, wanted + b"\x00")  # allow_auto_topic_creation
         pos = 4  # throttle_time_ms
         (count,) = struct.unpack_from(">i", data, pos)
         pos += 4
@@ -100,17 +115,23 @@ class Node:
             pos += 4
             name = data[pos : pos + name_len].decode()
             pos += name_len + 1  # is_internal
-            (partitions,) = struct.unpack_from(">i", data, pos)
+            (count_partitions,) = struct.unpack_from(">i", data, pos)
             pos += 4
-            leaders = []
-            for _ in range(max(partitions, 0)):
-                _, _, leader = struct.unpack_from(">hii", data, pos)
+            partitions = []
+            for _ in range(max(count_partitions, 0)):
+                partition_error, index, leader = struct.unpack_from(">hii", data, pos)
                 pos += 10
-                for _ in range(2):  # replica_nodes, isr_nodes
+                epoch = -1
+                if version >= 7:
+                    (epoch,) = struct.unpack_from(">i", data, pos)
+                    pos += 4
+                for _ in range(3 if version >= 5 else 2):  # replicas, isr, offline replicas
                     (n,) = struct.unpack_from(">i", data, pos)
                     pos += 4 + 4 * max(n, 0)
-                leaders.append(leader)
-            found[name] = leaders if error_code == 0 else None
+                partitions.append((index, partition_error, leader, epoch))
+            if version >= 8:
+                pos += 4  # topic_authorized_operations
+            found[name] = (error_code, partitions)
         return brokers, found
 
     def create_topic(self, name: str, partitions: int) -> int:
