@@ -88,9 +88,15 @@ pub enum BrokerError {
     NoSuchPartition { topic: String, partition: i32 },
     #[error("Unknown election type {0}")]
     UnknownElectionType(i8),
-    /// The partition already has the leader an election would choose: on one node, always.
+    /// The partition already has the leader an election would choose.
     #[error("Leader election not needed for topic partition.")]
     ElectionNotNeeded,
+    /// A partition without a leader whose preferred replica's broker is down.
+    #[error("The preferred leader was not available.")]
+    PreferredLeaderNotAvailable,
+    /// An unclean election found no live replica to elect.
+    #[error("Eligible topic partition leaders are not available.")]
+    EligibleLeadersNotAvailable,
     /// The controller quorum refused a change or could not be reached.
     #[error("{0}")]
     Controller(#[from] ControllerFailure),
@@ -142,6 +148,8 @@ impl BrokerError {
                 ResponseError::InvalidRequest
             }
             BrokerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+            BrokerError::PreferredLeaderNotAvailable => ResponseError::PreferredLeaderNotAvailable,
+            BrokerError::EligibleLeadersNotAvailable => ResponseError::EligibleLeadersNotAvailable,
             BrokerError::MetadataIo { .. } => ResponseError::KafkaStorageError,
             BrokerError::Controller(failure) => return controller_error_code(failure),
             BrokerError::MetadataTimedOut(_) => ResponseError::RequestTimedOut,

@@ -14,10 +14,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ListOffsetsRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
+    ApiKey, ElectLeadersRequest, ListOffsetsRequest, ProduceRequest, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -29,10 +31,16 @@ use common::{
 };
 use vltava_testkit::{Cluster, start_cluster, start_cluster_with_observers};
 
+/// One cluster at a time: each test runs three or four brokers, and six clusters at once on a
+/// 2-core machine would test the machine's scheduler more than the cluster.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// How long a metadata change may take to reach every node, or an election to finish, before
 /// a test fails (the figures in bench/RESULTS.md are far below).
 const CONVERGE_WITHIN: Duration = Duration::from_secs(20);
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const ELECTION_NOT_NEEDED: i16 = 84;
+const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 
 /// Partition → leader as the node at `bootstrap` answers Metadata (-1: no leader).
 fn leaders(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, i32>, BoxError> {
@@ -89,6 +97,7 @@ fn quorum_leader(bootstrap: &str) -> Result<i64, BoxError> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_topic_created_through_one_node_is_spread_over_all_and_served_by_each() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let cluster = start_cluster(3, &[])?;
     let [n1, n2, n3] = [0, 1, 2].map(|i| cluster.nodes[i].bootstrap().to_string());
     create_topics(&n1, &[("orders", 6)]).await?;
@@ -128,6 +137,7 @@ async fn a_topic_created_through_one_node_is_spread_over_all_and_served_by_each(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partition_led_elsewhere_is_not_leader_or_follower() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let cluster = start_cluster(3, &[])?;
     let n1 = cluster.nodes[0].bootstrap().to_string();
     create_topics(&n1, &[("placed", 3)]).await?;
@@ -213,6 +223,7 @@ async fn a_partition_led_elsewhere_is_not_leader_or_follower() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_commits_through_its_coordinator_wherever_it_is() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let cluster = start_cluster(3, &[])?;
     let [n1, n3] = [0, 2].map(|i| cluster.nodes[i].bootstrap().to_string());
     create_topics(&n1, &[("events", 3)]).await?;
@@ -259,6 +270,7 @@ async fn a_group_commits_through_its_coordinator_wherever_it_is() -> TestResult 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_active_controller_moves_the_quorum_and_admin_requests_go_on() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let mut cluster = start_cluster(3, &[])?;
     let old = quorum_leader(cluster.nodes[0].bootstrap())?;
     cluster.node(old as i32).kill9()?;
@@ -294,6 +306,7 @@ async fn killing_the_active_controller_moves_the_quorum_and_admin_requests_go_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_data() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let mut cluster: Cluster = start_cluster(3, &[])?;
     let n1 = cluster.nodes[0].bootstrap().to_string();
     create_topics(&n1, &[("ledger", 3)]).await?;
@@ -328,6 +341,35 @@ async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_da
         })
     })?;
 
+    // Nothing can lead them meanwhile: a preferred election is refused as Kafka refuses it.
+    let mut stream = common::wire::connect(&n1, CLIENT_TIMEOUT)?;
+    let request = ElectLeadersRequest::default()
+        .with_election_type(0)
+        .with_timeout_ms(5_000)
+        .with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic(TopicName(StrBytes::from_static_str("ledger")))
+                .with_partitions((0..3).collect()),
+        ]));
+    let ResponseKind::ElectLeaders(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::ElectLeaders,
+        2,
+        1,
+        &RequestKind::ElectLeaders(request),
+    )?
+    else {
+        return Err("not an ElectLeaders response".into());
+    };
+    for result in &response.replica_election_results[0].partition_result {
+        let expected = if victims.contains(&result.partition_id) {
+            PREFERRED_LEADER_NOT_AVAILABLE
+        } else {
+            ELECTION_NOT_NEEDED
+        };
+        assert_eq!(result.error_code, expected, "{result:?}");
+    }
+
     cluster.node(victim).restart()?;
     let after = led_partitions(&n1, "ledger", 3)?;
     assert_eq!(after, before);
@@ -339,6 +381,7 @@ async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_da
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_that_is_not_a_voter_observes_the_metadata_log_and_leads_partitions() -> TestResult
 {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let cluster = start_cluster_with_observers(3, 1, &[])?;
     let observer = cluster.nodes[3].bootstrap().to_string();
     // Created through the observer: it forwards to the active controller like any broker.

@@ -1,9 +1,10 @@
-//! ElectLeaders: on one node every partition's leader is this broker, which is also its
-//! preferred replica, so no election is ever needed. Answered as Kafka's controller answers
-//! when the leader is already the one an election would choose: ELECTION_NOT_NEEDED for each
-//! listed partition, for PREFERRED and UNCLEAN alike (an unclean election is only for a
-//! partition without a leader). With null topics (every partition) Kafka leaves out the
-//! partitions that need no election, so every topic is listed with no partitions.
+//! ElectLeaders. With one replica per partition (no replication yet) the only replica is the
+//! preferred one and the only possible leader: a partition that has a leader needs no election
+//! (ELECTION_NOT_NEEDED, for PREFERRED and UNCLEAN alike, as Kafka's controller answers when the
+//! leader is already the one an election would choose), and one without (its broker is down)
+//! cannot get one: PREFERRED_LEADER_NOT_AVAILABLE, or ELIGIBLE_LEADERS_NOT_AVAILABLE for an
+//! unclean election. With null topics (every partition) Kafka leaves out the partitions that
+//! need no election, so every topic is listed with no partitions.
 
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
@@ -48,7 +49,9 @@ pub async fn handle(context: RequestContext, request: ElectLeadersRequest) -> Re
             .into_iter()
             .map(|topic| {
                 let name = topic.topic.0.to_string();
-                answer(topic, |index| outcome(broker, &name, index))
+                answer(topic, |index| {
+                    outcome(broker, &name, index, request.election_type)
+                })
             })
             .collect(),
     };
@@ -58,14 +61,18 @@ pub async fn handle(context: RequestContext, request: ElectLeadersRequest) -> Re
 }
 
 /// What electing a leader for one partition comes to, in Kafka's words.
-fn outcome(broker: &Broker, topic: &str, partition: i32) -> BrokerError {
-    match broker.topics.get(topic) {
-        None => BrokerError::NoSuchTopic(topic.to_string()),
-        Some(found) if !found.has_partition(partition) => BrokerError::NoSuchPartition {
+fn outcome(broker: &Broker, topic: &str, partition: i32, election_type: i8) -> BrokerError {
+    let Some(found) = broker.topics.get(topic) else {
+        return BrokerError::NoSuchTopic(topic.to_string());
+    };
+    match found.image.partitions.get(&partition) {
+        None => BrokerError::NoSuchPartition {
             topic: topic.to_string(),
             partition,
         },
-        Some(_) => BrokerError::ElectionNotNeeded,
+        Some(p) if p.has_leader() => BrokerError::ElectionNotNeeded,
+        Some(_) if election_type == UNCLEAN => BrokerError::EligibleLeadersNotAvailable,
+        Some(_) => BrokerError::PreferredLeaderNotAvailable,
     }
 }
 
