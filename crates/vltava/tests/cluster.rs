@@ -373,6 +373,10 @@ async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_da
     cluster.node(victim).restart()?;
     let after = led_partitions(&n1, "ledger", 3)?;
     assert_eq!(after, before);
+    // The returned broker serves its partitions once it has applied the image that gives them
+    // back (the other brokers may see that image a moment earlier).
+    let back = cluster.node(victim).bootstrap().to_string();
+    assert_eq!(led_partitions(&back, "ledger", 3)?, before);
     let read = read_all(&n1, "ledger", 3)?;
     assert!(read.values().all(|records| records.len() == 10), "{read:?}");
     Ok(())
