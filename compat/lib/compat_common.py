@@ -4,7 +4,10 @@ scenarios. Client-specific code stays in compat/clients/<client>/.
 """
 
 import argparse
+import importlib.machinery
+import importlib.util
 import json
+import struct
 import sys
 import threading
 import time
@@ -22,6 +25,62 @@ VALUE_1MIB_BYTES = 1024 * 1024
 TOPIC_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 
 
+TOPIC_EVERYWHERE_TIMEOUT_S = 30.0
+TOPIC_EVERYWHERE_POLL_S = 0.05
+CONFIG_WAIT_S = 10.0
+CONFIG_POLL_S = 0.1
+
+
+def _node_class():
+    """bench/cluster_measure.py's Node: one connection to one node, its own Metadata request."""
+    path = COMPAT_DIR.parent / "bench" / "cluster_measure.py"
+    loader = importlib.machinery.SourceFileLoader("cluster_measure", str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("cluster_measure", loader))
+    loader.exec_module(module)
+    return module.Node
+
+
+def wait_topic_everywhere(bootstrap: str, topic: str, partitions: int) -> None:
+    """Waits until every node of `bootstrap` lists the topic with a leader for each partition.
+
+    On a cluster a new topic reaches the other nodes' metadata a moment after the controller
+    commits it (Kafka: a few hundred ms), and a client request sent to one of them in that moment
+    gets UNKNOWN_TOPIC_OR_PARTITION; Kafka's own tests wait the same way (TestUtils.createTopic).
+    Asked of each node on its own connection: a client library would pick the node itself."""
+    node_class = _node_class()
+    end = time.monotonic() + TOPIC_EVERYWHERE_TIMEOUT_S
+    for address in bootstrap.split(","):
+        node, seen = node_class(address), "nothing"
+        try:
+            while True:
+                try:
+                    leaders = node.metadata([topic])[1].get(topic)
+                    if leaders is not None and len(leaders) == partitions and min(leaders) >= 0:
+                        break
+                    seen = f"leaders {leaders}"
+                except (OSError, ValueError, struct.error) as error:
+                    seen = f"{type(error).__name__}: {error}"
+                if time.monotonic() >= end:
+                    raise Fail(f"{topic}: {partitions} partitions with leaders not listed by "
+                               f"{address} in {TOPIC_EVERYWHERE_TIMEOUT_S} s ({seen})")
+                time.sleep(TOPIC_EVERYWHERE_POLL_S)
+        finally:
+            node.close()
+
+
+def read_until(read, want: str) -> str:
+    """Calls read() (one config's value) until it returns want, for at most CONFIG_WAIT_S, and
+    returns the last value. Kafka applies a config change through its metadata log: on a cluster
+    a describe straight after the alter, answered by another node, may still show the old value
+    (compat.WaitConfig for the Go clients)."""
+    end = time.monotonic() + CONFIG_WAIT_S
+    value = read()
+    while value != want and time.monotonic() < end:
+        time.sleep(CONFIG_POLL_S)
+        value = read()
+    return value
+
+
 class Skip(Exception):
     """Raised by a scenario the client library cannot run; the message says why."""
 
@@ -32,7 +91,7 @@ class Fail(Exception):
 
 def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--bootstrap", required=True, help="HOST:PORT of the broker under test")
+    parser.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT...] of the broker(s) under test")
     parser.add_argument("--prefix", required=True, help="every topic and group created starts with it")
     parser.add_argument("--previous-prefix", help="prefix of the client run before this one")
     parser.add_argument("--only", help="comma-separated scenario ids to run (default: all)")

@@ -16,9 +16,10 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  #
 from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionError  # noqa: E402
 from aiokafka.structs import OffsetAndMetadata  # noqa: E402
 from compat_common import (  # noqa: E402
-    INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, SCENARIO_TIMEOUT_S, TOPIC_MAX_MESSAGE_BYTES,
-    TRANSACTIONS_SKIP, VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic,
-    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table)
+    CONFIG_POLL_S, CONFIG_WAIT_S, INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, SCENARIO_TIMEOUT_S,
+    TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP, VALUE_1MIB_BYTES, Fail, Skip, before, check,
+    codec_expected, codec_topic, compare_codec_records, deadline, log, murmur2_expected, parse_args,
+    run_scenarios, scenario_table, wait_topic_everywhere)
 
 ADMIN_TIMEOUT_MS = 30_000
 CONSUME_TIMEOUT_S = 40.0
@@ -64,7 +65,7 @@ async def create_topic(args, topic: str, partitions: int = 1, config: dict | Non
         response = await client.create_topics([NewTopic(topic, partitions, 1, topic_configs=config or {})])
         code = topic_error_codes(response).get(topic)
         check(code == 0, f"create {topic}: error code {code}")
-        await wait_for_partitions(client, topic, partitions)
+    await asyncio.to_thread(wait_topic_everywhere, args.bootstrap, topic, partitions)
 
 
 async def produce_all(args, topic: str, records: list, config: dict | None = None, **extra) -> list:
@@ -339,9 +340,11 @@ async def scenario_admin_topics(args):
         response = await client.delete_topics([topic])
         check(all(result[1] == 0 for result in response.topic_error_codes), f"delete_topics {response}")
         end = deadline(30)
-        while topic in await client.list_topics() and before(end):
+        # The last answer decides: asked again, another node of a cluster may not have applied
+        # the deletion yet.
+        while (listed := topic in await client.list_topics()) and before(end):
             await asyncio.sleep(0.1)
-        check(topic not in await client.list_topics(), "deleted topic still listed")
+        check(not listed, "deleted topic still listed")
     return "create with config, describe, list, 2->4 partitions, delete"
 
 
@@ -352,7 +355,10 @@ async def scenario_admin_configs(args):
         before_alter = await topic_config(client, topic, "retention.ms")
         await client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
                                                    configs={"retention.ms": "123456"})])
-        after = await topic_config(client, topic, "retention.ms")
+        after, end = await topic_config(client, topic, "retention.ms"), deadline(CONFIG_WAIT_S)
+        while after != "123456" and before(end):  # compat_common.read_until, awaited
+            await asyncio.sleep(CONFIG_POLL_S)
+            after = await topic_config(client, topic, "retention.ms")
     check(after == "123456", f"retention.ms {after} after alter")
     return f"retention.ms {before_alter} -> 123456 (AlterConfigs)"
 

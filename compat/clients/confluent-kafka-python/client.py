@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
 from compat_common import (  # noqa: E402
     INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP,
     VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic,
-    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table)
+    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table,
+    read_until, wait_topic_everywhere)
 from confluent_kafka import (  # noqa: E402
     OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition)
 from confluent_kafka.admin import (  # noqa: E402
@@ -43,7 +44,7 @@ def create_topic(args, topic: str, partitions: int = 1, config: dict | None = No
     futures = client.create_topics([NewTopic(topic, partitions, 1, config=config or {})],
                                    operation_timeout=ADMIN_TIMEOUT_S)
     futures[topic].result(ADMIN_TIMEOUT_S)
-    wait_for_partitions(client, topic, partitions)
+    wait_topic_everywhere(args.bootstrap, topic, partitions)
 
 
 def producer(args, **config) -> Producer:
@@ -328,9 +329,11 @@ def scenario_admin_topics(args):
     wait_for_partitions(client, topic, 4)
     client.delete_topics([topic], operation_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
     end = deadline(ADMIN_TIMEOUT_S)
-    while topic in client.list_topics(timeout=10).topics and before(end):
+    # The last answer decides: asked again, another node of a cluster may not have applied the
+    # deletion yet.
+    while (listed := topic in client.list_topics(timeout=10).topics) and before(end):
         time.sleep(0.1)
-    check(topic not in client.list_topics(timeout=10).topics, "deleted topic still listed")
+    check(not listed, "deleted topic still listed")
     return "create with config, describe, list, 2->4 partitions, delete"
 
 
@@ -343,8 +346,9 @@ def scenario_admin_configs(args):
     change = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
         ConfigEntry("retention.ms", "123456", incremental_operation=AlterConfigOpType.SET)])
     client.incremental_alter_configs([change])[change].result(ADMIN_TIMEOUT_S)
-    after = client.describe_configs([resource])[resource].result(ADMIN_TIMEOUT_S)
-    check(after["retention.ms"].value == "123456", f"retention.ms {after['retention.ms'].value}")
+    after = read_until(lambda: client.describe_configs([resource])[resource].result(ADMIN_TIMEOUT_S)
+                       ["retention.ms"].value, "123456")
+    check(after == "123456", f"retention.ms {after}")
     return f"retention.ms {before_alter['retention.ms'].value} -> 123456 (incremental)"
 
 

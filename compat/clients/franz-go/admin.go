@@ -49,6 +49,9 @@ func (client) AdminTopics(ctx context.Context, e *compat.Env) error {
 		if err := waitForLeaders(ctx, adm, topic, 2); err != nil {
 			return err
 		}
+		if err := compat.WaitTopicEverywhere(ctx, e, topic, 2); err != nil {
+			return err
+		}
 		if err := waitConfig(ctx, adm, topic, "retention.ms", "3600000"); err != nil {
 			return fmt.Errorf("describe: %w", err)
 		}

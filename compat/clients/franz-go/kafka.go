@@ -11,7 +11,7 @@ import (
 
 // newClient connects to the broker with the given extra options.
 func newClient(e *compat.Env, opts ...kgo.Opt) (*kgo.Client, error) {
-	base := []kgo.Opt{kgo.SeedBrokers(e.Bootstrap), kgo.ClientID("compat-franz-go")}
+	base := []kgo.Opt{kgo.SeedBrokers(e.Brokers()...), kgo.ClientID("compat-franz-go")}
 	return kgo.NewClient(append(base, opts...)...)
 }
 
@@ -35,7 +35,10 @@ func createTopic(ctx context.Context, e *compat.Env, topic string, partitions in
 		if resp.Err != nil {
 			return fmt.Errorf("create topic %s: %w", topic, resp.Err)
 		}
-		return waitForLeaders(ctx, adm, topic, int(partitions))
+		if err := waitForLeaders(ctx, adm, topic, int(partitions)); err != nil {
+			return err
+		}
+		return compat.WaitTopicEverywhere(ctx, e, topic, int(partitions))
 	})
 }
 

@@ -30,7 +30,7 @@ func (g groupClient) ProduceToPartitions(ctx context.Context, topic string, part
 
 func (g groupClient) StartMember(ctx context.Context, id int, group, topic string, out chan<- compat.GroupRecord, commitBelow int64) (compat.GroupMember, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           []string{g.e.Bootstrap},
+		Brokers:           g.e.Brokers(),
 		GroupID:           group,
 		Topic:             topic,
 		StartOffset:       kafka.FirstOffset,

@@ -12,7 +12,7 @@ import (
 
 // adminClient is kafka-go's request-level client, used for everything that is not produce/consume.
 func adminClient(e *compat.Env) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(e.Bootstrap), Timeout: 15 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(e.Brokers()...), Timeout: 15 * time.Second}
 }
 
 // createTopic creates a topic with replication factor 1 and waits until every partition has a leader.
@@ -20,7 +20,10 @@ func createTopic(ctx context.Context, e *compat.Env, topic string, partitions in
 	if err := createTopicOnce(ctx, e, topic, partitions, configs); err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return waitForLeaders(ctx, e, topic, partitions)
+	if err := waitForLeaders(ctx, e, topic, partitions); err != nil {
+		return err
+	}
+	return compat.WaitTopicEverywhere(ctx, e, topic, partitions)
 }
 
 // createTopicOnce sends one CreateTopics request and returns the topic's error.
@@ -102,7 +105,7 @@ func fromKafkaGo(msgs []kafka.Message) []compat.Record {
 // newWriter is a synchronous writer with acks=all, tuned by tune.
 func newWriter(e *compat.Env, tune func(*kafka.Writer)) *kafka.Writer {
 	w := &kafka.Writer{
-		Addr:                   kafka.TCP(e.Bootstrap),
+		Addr:                   kafka.TCP(e.Brokers()...),
 		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           5 * time.Millisecond,
@@ -137,7 +140,7 @@ var manualPartition = kafka.BalancerFunc(func(msg kafka.Message, _ ...int) int {
 // newPartitionReader reads one partition (no group) starting at offset.
 func newPartitionReader(e *compat.Env, topic string, partition int, offset int64) (*kafka.Reader, error) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   []string{e.Bootstrap},
+		Brokers:   e.Brokers(),
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,

@@ -48,7 +48,7 @@ func (client) Seek(ctx context.Context, e *compat.Env) error {
 		return err
 	}
 	// Seek to end through a connection to the leader: Seek answers with the resolved offset.
-	conn, err := kafka.DialLeader(ctx, "tcp", e.Bootstrap, topic, 0)
+	conn, err := kafka.DialLeader(ctx, "tcp", e.Brokers()[0], topic, 0)
 	if err != nil {
 		return err
 	}

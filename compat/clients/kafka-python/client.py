@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
 from compat_common import (  # noqa: E402
     INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP,
     VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic,
-    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table)
+    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table,
+    read_until, wait_topic_everywhere)
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka import errors as Errors  # noqa: E402
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient  # noqa: E402
@@ -38,6 +39,7 @@ def create_topic(args, topic: str, partitions: int = 1, config: dict | None = No
                              timeout_ms=ADMIN_TIMEOUT_MS, wait_for_metadata=True)
     finally:
         client.close()
+    wait_topic_everywhere(args.bootstrap, topic, partitions)
 
 
 def producer(args, **config) -> KafkaProducer:
@@ -352,9 +354,11 @@ def scenario_admin_topics(args):
         check(len(client.describe_topics([topic])[0]["partitions"]) == 4, "not grown to 4 partitions")
         client.delete_topics([topic], timeout_ms=ADMIN_TIMEOUT_MS)
         end = deadline(30)
-        while topic in client.list_topics() and before(end):
+        # The last answer decides: asked again, another node of a cluster may not have applied
+        # the deletion yet.
+        while (listed := topic in client.list_topics()) and before(end):
             time.sleep(0.1)
-        check(topic not in client.list_topics(), "deleted topic still listed")
+        check(not listed, "deleted topic still listed")
     finally:
         client.close()
     return "create with config, describe, list, 2->4 partitions, delete"
@@ -368,7 +372,7 @@ def scenario_admin_configs(args):
         before_alter = topic_config(client, topic, "retention.ms")
         change = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "123456"})
         client.alter_configs([change])
-        after = topic_config(client, topic, "retention.ms")
+        after = read_until(lambda: topic_config(client, topic, "retention.ms"), "123456")
         check(after == "123456", f"retention.ms {after} after alter")
     finally:
         client.close()

@@ -1,7 +1,7 @@
 'use strict'
 // The kafkajs row of the compatibility matrix: runs each scenario of compat/scenarios.txt that
 // kafkajs supports and prints one JSON result line per scenario on stdout (logs on stderr).
-//   node run.js --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]
+//   node run.js --bootstrap HOST:PORT[,HOST:PORT...] --prefix PREFIX [--previous-prefix P]
 // Exits 0 when it ran, whatever the scenarios said.
 const { Clients } = require('./lib/clients')
 const { CheckFailed, show } = require('./lib/check')
@@ -74,7 +74,7 @@ async function main() {
   try {
     args = parseArgs(process.argv.slice(2))
   } catch (err) {
-    process.stderr.write(`usage: run --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]: ${err.message}\n`)
+    process.stderr.write(`usage: run --bootstrap HOST:PORT[,HOST:PORT...] --prefix PREFIX [--previous-prefix P]: ${err.message}\n`)
     process.exit(2)
   }
   const c = new Clients(args)

@@ -72,7 +72,7 @@ func (g groupClient) StartMember(ctx context.Context, id int, group, topic strin
 	cfg := newConfig()
 	cfg.Consumer.Offsets.AutoCommit.Enable = true
 	cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
-	cg, err := sarama.NewConsumerGroup([]string{g.e.Bootstrap}, group, cfg)
+	cg, err := sarama.NewConsumerGroup(g.e.Brokers(), group, cfg)
 	if err != nil {
 		return nil, err
 	}

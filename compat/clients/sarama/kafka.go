@@ -26,7 +26,7 @@ func newConfig() *sarama.Config {
 
 // withAdmin runs f with a cluster admin that is closed afterwards.
 func withAdmin(e *compat.Env, f func(adm sarama.ClusterAdmin) error) error {
-	adm, err := sarama.NewClusterAdmin([]string{e.Bootstrap}, newConfig())
+	adm, err := sarama.NewClusterAdmin(e.Brokers(), newConfig())
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func withAdmin(e *compat.Env, f func(adm sarama.ClusterAdmin) error) error {
 
 // withClient runs f with a plain client that is closed afterwards.
 func withClient(e *compat.Env, f func(cl sarama.Client) error) error {
-	cl, err := sarama.NewClient([]string{e.Bootstrap}, newConfig())
+	cl, err := sarama.NewClient(e.Brokers(), newConfig())
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,10 @@ func createTopic(ctx context.Context, e *compat.Env, topic string, partitions in
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return waitForLeaders(ctx, e, topic, int(partitions))
+	if err := waitForLeaders(ctx, e, topic, int(partitions)); err != nil {
+		return err
+	}
+	return compat.WaitTopicEverywhere(ctx, e, topic, int(partitions))
 }
 
 // waitForLeaders polls metadata until topic has the partition count with a leader each.
@@ -130,7 +133,7 @@ func produceSync(e *compat.Env, msgs []*sarama.ProducerMessage, tune func(*saram
 	if tune != nil {
 		tune(cfg)
 	}
-	p, err := sarama.NewSyncProducer([]string{e.Bootstrap}, cfg)
+	p, err := sarama.NewSyncProducer(e.Brokers(), cfg)
 	if err != nil {
 		return err
 	}
@@ -149,7 +152,7 @@ func produceSync(e *compat.Env, msgs []*sarama.ProducerMessage, tune func(*saram
 func consumePartition(ctx context.Context, e *compat.Env, topic string, partition int32, offset int64, n int) ([]*sarama.ConsumerMessage, error) {
 	cfg := newConfig()
 	cfg.Consumer.Fetch.Default = 4 << 20
-	c, err := sarama.NewConsumer([]string{e.Bootstrap}, cfg)
+	c, err := sarama.NewConsumer(e.Brokers(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,7 @@ func consumePartition(ctx context.Context, e *compat.Env, topic string, partitio
 // consumeAll reads n messages across all partitions of topic from the start.
 func consumeAll(ctx context.Context, e *compat.Env, topic string, partitions int32, n int) ([]*sarama.ConsumerMessage, error) {
 	cfg := newConfig()
-	c, err := sarama.NewConsumer([]string{e.Bootstrap}, cfg)
+	c, err := sarama.NewConsumer(e.Brokers(), cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func (client) Seek(ctx context.Context, e *compat.Env) error {
 		}
 	}
 	// Seek to end: a consumer at OffsetNewest sees only what is produced after it started.
-	c, err := sarama.NewConsumer([]string{e.Bootstrap}, newConfig())
+	c, err := sarama.NewConsumer(e.Brokers(), newConfig())
 	if err != nil {
 		return err
 	}

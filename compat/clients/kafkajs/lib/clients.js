@@ -40,7 +40,7 @@ class Clients {
   client(retry) {
     return new Kafka({
       clientId: `${this.prefix}-kafkajs`,
-      brokers: [this.bootstrap],
+      brokers: this.bootstrap.split(','),
       logLevel: logLevel.WARN,
       logCreator,
       retry,

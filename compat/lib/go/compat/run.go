@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -19,11 +20,14 @@ const scenarioTimeout = 55 * time.Second
 
 // Env is what every scenario gets: where the broker is and how to name what it creates.
 type Env struct {
-	Bootstrap      string
+	Bootstrap      string // HOST:PORT[,HOST:PORT...], as bootstrap.servers
 	Prefix         string
 	PreviousPrefix string
 	CompatDir      string
 }
+
+// Brokers is Bootstrap split into its addresses, for the libraries that take a list.
+func (e *Env) Brokers() []string { return strings.Split(e.Bootstrap, ",") }
 
 // skipError marks a scenario the library (or vltava) does not support; it is reported as "skip".
 type skipError struct{ reason string }
@@ -126,14 +130,14 @@ type result struct {
 func Main(name string, c Client) {
 	clientName = name
 	e := &Env{}
-	flag.StringVar(&e.Bootstrap, "bootstrap", "", "broker HOST:PORT")
+	flag.StringVar(&e.Bootstrap, "bootstrap", "", "broker HOST:PORT[,HOST:PORT...]")
 	flag.StringVar(&e.Prefix, "prefix", "", "prefix of every topic and group created")
 	flag.StringVar(&e.PreviousPrefix, "previous-prefix", "", "prefix of the previous client's run (cross-client codec check)")
 	flag.StringVar(&e.CompatDir, "compat-dir", "", "the compat/ directory (for expected/)")
 	only := flag.String("only", "", "run only this scenario id")
 	flag.Parse()
 	if e.Bootstrap == "" || e.Prefix == "" {
-		fmt.Fprintln(os.Stderr, "usage: run --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]")
+		fmt.Fprintln(os.Stderr, "usage: run --bootstrap HOST:PORT[,HOST:PORT...] --prefix PREFIX [--previous-prefix P]")
 		os.Exit(2)
 	}
 	if e.CompatDir == "" {

@@ -3,6 +3,10 @@ package compat
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,6 +40,19 @@ func Poll(ctx context.Context, attempts int, check func() error) error {
 		}
 	}
 	return last
+}
+
+// WaitTopicEverywhere waits until every node of the bootstrap list lists topic with a leader for
+// each partition (compat/lib/wait-topic, at most 30 s): on a cluster a new topic reaches the other
+// nodes a moment after CreateTopics is answered, and a request sent to one of them in that moment
+// gets UNKNOWN_TOPIC_OR_PARTITION.
+func WaitTopicEverywhere(ctx context.Context, e *Env, topic string, partitions int) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.CompatDir, "lib", "wait-topic"), "--bootstrap", e.Bootstrap,
+		"--topic", topic, "--partitions", strconv.Itoa(partitions))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s (%w)", strings.TrimSpace(string(out)), err)
+	}
+	return nil
 }
 
 // StrPtr is a pointer to s, for the libraries that take optional config values as *string.
