@@ -1,5 +1,11 @@
 //! openraft's network over TCP: one connection per peer, opened on first use and dropped on
 //! any error (the next call reconnects), one request at a time with openraft's deadline.
+//!
+//! The connection is taken out of the peer for the length of a call and put back only after a
+//! whole answer was read. openraft cancels a call by dropping it when its own timeout (the
+//! heartbeat interval) fires first; a connection left behind with a request sent and its answer
+//! unread would hand that stale answer to the next call (an old "success" taken for a newer
+//! append). Dropped with the call, it is closed instead.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,40 +76,40 @@ impl PeerConnection {
         request: &Request,
         deadline: Duration,
     ) -> Result<Response, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        let exchange = async {
-            if self.stream.is_none() {
-                let stream =
-                    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
+        let open = self.stream.take();
+        let address = &self.address;
+        let exchange = async move {
+            let mut stream = match open {
+                Some(stream) => stream,
+                None => {
+                    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
                         .await
                         .map_err(|_| {
                             std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
                         })??;
-                stream.set_nodelay(true)?;
-                self.stream = Some(stream);
-            }
-            let stream = self
-                .stream
-                .as_mut()
-                .ok_or_else(|| std::io::Error::other("no stream"))?;
-            rpc::write_frame(stream, request).await?;
-            rpc::read_frame::<_, Response>(stream)
+                    stream.set_nodelay(true)?;
+                    stream
+                }
+            };
+            rpc::write_frame(&mut stream, request).await?;
+            let response = rpc::read_frame::<_, Response>(&mut stream)
                 .await?
                 .ok_or_else(|| {
                     std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "peer closed")
-                })
+                })?;
+            Ok::<_, std::io::Error>((stream, response))
         };
         match tokio::time::timeout(deadline, exchange).await {
-            Ok(Ok(response)) => {
+            Ok(Ok((stream, response))) => {
+                self.stream = Some(stream);
                 self.contacts.heard(self.target);
                 Ok(response)
             }
             Ok(Err(error)) => {
-                self.stream = None;
                 self.contacts.lost(self.target, &self.address, &error);
                 Err(RPCError::Unreachable(unreachable(error)))
             }
             Err(_) => {
-                self.stream = None;
                 let error = std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("no answer from node {} within {deadline:?}", self.target),
@@ -184,5 +190,71 @@ impl RaftNetwork<MetadataRaft> for PeerConnection {
             Response::Vote(result) => self.remote(result),
             _ => Err(self.unexpected()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use openraft::Vote;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A peer that answers each vote request with the request's sequence number as the term,
+    /// the first one late.
+    async fn slow_first_answer_peer() -> std::io::Result<String> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?.to_string();
+        let seen = Arc::new(AtomicU64::new(0));
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(Request::Vote(_))) =
+                        rpc::read_frame::<_, Request>(&mut stream).await
+                    {
+                        let sequence = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                        if sequence == 1 {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        let answer = VoteResponse::new(Vote::new(sequence, 2), None, true);
+                        let response = Response::Vote(Ok(answer));
+                        if rpc::write_frame(&mut stream, &response).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(address)
+    }
+
+    #[tokio::test]
+    async fn a_call_cancelled_by_openraft_leaves_no_stale_answer_for_the_next() {
+        let address = slow_first_answer_peer().await.expect("peer listens");
+        let mut peer = PeerConnection {
+            target: 2,
+            address,
+            stream: None,
+            contacts: PeerContacts::default(),
+        };
+        let request = || VoteRequest::new(Vote::new(9, 1), None);
+        let option = || RPCOption::new(Duration::from_secs(2));
+        // openraft's own timeout drops the call while the first answer is still on its way.
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(30), peer.vote(request(), option())).await;
+        assert!(
+            cancelled.is_err(),
+            "the first call should have been cut short"
+        );
+        let answer = peer.vote(request(), option()).await.expect("second answer");
+        assert_eq!(
+            answer.vote.leader_id().term,
+            2,
+            "the second call got the first call's answer"
+        );
     }
 }
