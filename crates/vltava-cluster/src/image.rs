@@ -71,6 +71,11 @@ impl PartitionRegistration {
 }
 
 impl BrokerRegistration {
+    /// Where clients reach the broker on the listener named `listener`.
+    pub fn endpoint(&self, listener: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name == listener)
+    }
+
     pub fn from_record(r: &RegisterBroker) -> BrokerRegistration {
         BrokerRegistration {
             broker_id: r.broker_id,
@@ -140,6 +145,11 @@ impl MetadataImage {
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionRegistration> {
         self.topic(topic)?.partitions.get(&partition)
+    }
+
+    /// The broker if it is registered and not fenced.
+    pub fn live_broker(&self, broker_id: BrokerId) -> Option<&BrokerRegistration> {
+        self.brokers.get(&broker_id).filter(|b| !b.fenced)
     }
 
     /// Brokers that may lead partitions and are shown to clients.

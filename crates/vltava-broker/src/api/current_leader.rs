@@ -27,18 +27,14 @@ pub struct LeaderEndpoint {
 pub fn current_leader(broker: &Broker, topic: &Topic, index: i32) -> Option<CurrentLeader> {
     let registration = topic.image.partitions.get(&index)?;
     let image = broker.cluster.image();
-    let endpoint = image
-        .brokers
-        .get(&registration.leader)
-        .filter(|b| !b.fenced)
-        .and_then(|b| {
-            let endpoint = b.endpoints.iter().find(|e| e.name == LISTENER_NAME)?;
-            Some(LeaderEndpoint {
-                host: endpoint.host.clone(),
-                port: i32::from(endpoint.port),
-                rack: b.rack.clone(),
-            })
-        });
+    let endpoint = image.live_broker(registration.leader).and_then(|b| {
+        let endpoint = b.endpoint(LISTENER_NAME)?;
+        Some(LeaderEndpoint {
+            host: endpoint.host.clone(),
+            port: i32::from(endpoint.port),
+            rack: b.rack.clone(),
+        })
+    });
     Some(CurrentLeader {
         id: registration.leader,
         epoch: registration.leader_epoch,

@@ -8,8 +8,9 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use vltava_group::{GroupId, offsets_partition_for};
 
+use super::current_leader::current_leader;
 use super::str_bytes;
-use crate::broker::{Broker, LISTENER_NAME};
+use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
 
@@ -94,16 +95,8 @@ async fn group_coordinator(broker: &Broker, key: &str) -> Result<(i32, String, i
         .map_err(|_| BrokerError::CoordinatorNotAvailable)?;
     let group_id = GroupId::new(key.to_string());
     let partition = offsets_partition_for(&group_id, topic.partition_count());
-    let image = broker.cluster.image();
-    let leader = topic
-        .image
-        .partitions
-        .get(&partition)
-        .and_then(|p| image.brokers.get(&p.leader))
-        .filter(|b| !b.fenced);
-    let endpoint = leader.and_then(|b| {
-        let endpoint = b.endpoints.iter().find(|e| e.name == LISTENER_NAME)?;
-        Some((b.broker_id, endpoint.host.clone(), i32::from(endpoint.port)))
-    });
-    endpoint.ok_or(BrokerError::CoordinatorNotAvailable)
+    current_leader(broker, &topic, partition)
+        .and_then(|leader| Some((leader.id, leader.endpoint?)))
+        .map(|(id, endpoint)| (id, endpoint.host, endpoint.port))
+        .ok_or(BrokerError::CoordinatorNotAvailable)
 }

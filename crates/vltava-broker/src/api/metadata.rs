@@ -54,7 +54,7 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
     let brokers = image
         .live_brokers()
         .filter_map(|b| {
-            let endpoint = b.endpoints.iter().find(|e| e.name == LISTENER_NAME)?;
+            let endpoint = b.endpoint(LISTENER_NAME)?;
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(b.broker_id))
