@@ -116,7 +116,10 @@ impl Broker {
         let cluster_id = agree_cluster_id(&dir, meta, &cluster, config.node_id).await?;
         migration::migrate_topics_file(&dir, &cluster).await?;
         migration::migrate_broker_configs_file(&dir, &cluster).await?;
-        let image = cluster.image();
+        // Marked seen here: an image arriving while this one is published below is then
+        // published by the publisher task, not taken for the one it already has.
+        let mut images = cluster.images();
+        let image = images.borrow_and_update().clone();
         let dynamic_configs = Arc::new(DynamicConfigStore::default());
         dynamic_configs.set(DynamicConfigs::from_image(&image, config.node_id));
         let topics = Arc::new(Topics::new(
@@ -134,7 +137,8 @@ impl Broker {
                 static_log: config.log.clone(),
                 node_id: config.node_id,
             },
-            cluster.images(),
+            images,
+            image,
         ));
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
         let groups = GroupCoordinator::new(&config, topics.clone());
@@ -163,6 +167,12 @@ impl Broker {
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
+    }
+
+    /// The metadata image this broker serves: the last one it has published (its topics
+    /// opened, its leaderships taken), which may be a moment behind the quorum's newest.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.topics.published_image()
     }
 
     /// Alters the dynamic broker configs of one level: `new_configs` computes them from the
@@ -351,7 +361,7 @@ struct Publisher {
 
 impl Publisher {
     /// Dynamic broker configs first (new topics get the new defaults), then the topics.
-    fn publish(&self, image: &MetadataImage, last: &MetadataImage) -> Result<()> {
+    fn publish(&self, image: &Arc<MetadataImage>, last: &MetadataImage) -> Result<()> {
         let same_configs = Arc::ptr_eq(&image.configs, &last.configs);
         if !same_configs {
             let dynamic = DynamicConfigs::from_image(image, self.node_id);
@@ -363,16 +373,20 @@ impl Publisher {
         }
         // Registrations and heartbeats change other parts of the image; topics share theirs.
         if same_configs && Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id) {
-            self.topics.mark_published(image.offset);
+            self.topics.mark_published(image);
             return Ok(());
         }
         self.topics.publish(image, false, now_ms())
     }
 }
 
-/// Publishes every new metadata image, in order, until the broker stops.
-async fn publish_images(publisher: Publisher, mut images: watch::Receiver<Arc<MetadataImage>>) {
-    let mut last = images.borrow_and_update().clone();
+/// Publishes every metadata image after `last` (the one published at start-up), in order,
+/// until the broker stops.
+async fn publish_images(
+    publisher: Publisher,
+    mut images: watch::Receiver<Arc<MetadataImage>>,
+    mut last: Arc<MetadataImage>,
+) {
     while images.changed().await.is_ok() {
         let image = images.borrow_and_update().clone();
         if let Err(error) = tokio::task::block_in_place(|| publisher.publish(&image, &last)) {

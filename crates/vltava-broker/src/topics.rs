@@ -109,8 +109,10 @@ pub struct Topics {
     /// Held while an image is published or the defaults change: one writer of the map and the
     /// partition directories at a time (lookups go on under the read lock).
     publishing: Mutex<()>,
-    /// The metadata offset of the last image published.
-    published: watch::Sender<i64>,
+    /// The last image published: what this broker serves. Metadata answers come from it, not
+    /// from the newest image the quorum has, so that a broker never names itself leader of a
+    /// partition before it acts as that partition's leader.
+    published: watch::Sender<Arc<MetadataImage>>,
     /// This broker: the partitions placed on it are the ones opened here.
     node_id: BrokerId,
 }
@@ -132,7 +134,7 @@ impl Topics {
             defaults: RwLock::new(defaults),
             map: RwLock::new(TopicMap::default()),
             publishing: Mutex::new(()),
-            published: watch::Sender::new(-1),
+            published: watch::Sender::new(Arc::new(MetadataImage::empty())),
             node_id,
         }
     }
@@ -268,7 +270,7 @@ impl Topics {
     ///
     /// Logs are opened before the map's write lock is taken, so produce and fetch go on while
     /// a big topic is created; the swap itself is short.
-    pub fn publish(&self, image: &MetadataImage, startup: bool, now_ms: i64) -> Result<()> {
+    pub fn publish(&self, image: &Arc<MetadataImage>, startup: bool, now_ms: i64) -> Result<()> {
         let _publishing = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
         let defaults = self.defaults();
         let current: HashMap<Uuid, Arc<Topic>> = self.read().by_id.clone();
@@ -333,7 +335,7 @@ impl Topics {
         if startup && let Err(error) = self.remove_unknown_partition_dirs() {
             tracing::error!(%error, "cannot remove partition directories no topic owns");
         }
-        self.mark_published(image.offset);
+        self.mark_published(image);
         Ok(())
     }
 
@@ -341,7 +343,7 @@ impl Topics {
     /// committed at `offset` is then served here.
     pub async fn wait_published(&self, offset: i64, timeout: Duration) -> Result<()> {
         let mut published = self.published.subscribe();
-        match tokio::time::timeout(timeout, published.wait_for(|p| *p >= offset)).await {
+        match tokio::time::timeout(timeout, published.wait_for(|p| p.offset >= offset)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(BrokerError::MetadataTimedOut(offset)),
         }
@@ -358,17 +360,17 @@ impl Topics {
         }
     }
 
-    /// The metadata offset last published.
-    pub fn published_offset(&self) -> i64 {
-        *self.published.borrow()
+    /// The image this broker serves: the last one published here.
+    pub fn published_image(&self) -> Arc<MetadataImage> {
+        self.published.borrow().clone()
     }
 
     /// An image that changed nothing here is published as it is.
-    pub fn mark_published(&self, offset: i64) {
+    pub fn mark_published(&self, image: &Arc<MetadataImage>) {
         self.published.send_if_modified(|published| {
-            let newer = offset > *published;
+            let newer = image.offset > published.offset;
             if newer {
-                *published = offset;
+                *published = image.clone();
             }
             newer
         });

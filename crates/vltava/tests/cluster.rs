@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ElectLeadersRequest, ListOffsetsRequest, ProduceRequest, RequestKind, ResponseKind,
-    TopicName,
+    ApiKey, ElectLeadersRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestKind,
+    ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -42,22 +43,36 @@ const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const ELECTION_NOT_NEEDED: i16 = 84;
 const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 
-/// Partition → leader as the node at `bootstrap` answers Metadata (-1: no leader).
+/// Partition → leader as the node at `bootstrap` answers Metadata (-1: no leader). Asked over
+/// the wire: a client library may send its metadata requests to any broker it knows.
 fn leaders(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, i32>, BoxError> {
-    let client = consumer(bootstrap, &[])?;
-    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(5))?;
-    let found = metadata
-        .topics()
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_string())),
+        ))]));
+    let ResponseKind::Metadata(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::Metadata,
+        12,
+        1,
+        &RequestKind::Metadata(request),
+    )?
+    else {
+        return Err("not a Metadata response".into());
+    };
+    let found = response
+        .topics
         .iter()
-        .find(|t| t.name() == topic)
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
         .ok_or("topic missing from metadata")?;
-    if found.error().is_some() {
+    if found.error_code != 0 {
         return Ok(BTreeMap::new());
     }
     Ok(found
-        .partitions()
+        .partitions
         .iter()
-        .map(|p| (p.id(), p.leader()))
+        .map(|p| (p.partition_index, p.leader_id.0))
         .collect())
 }
 

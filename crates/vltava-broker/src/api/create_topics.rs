@@ -122,7 +122,7 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
 /// The message beside a refusal, in the words of Kafka's controller where vltava's own
 /// error text differs from them.
 fn error_message(broker: &Broker, error: &BrokerError, topic: &str) -> String {
-    let brokers = broker.cluster.image().live_brokers().count();
+    let brokers = broker.image().live_brokers().count();
     match error {
         BrokerError::TopicAlreadyExists => format!("Topic '{topic}' already exists."),
         BrokerError::InvalidPartitions(partitions) if *partitions < 1 => {

@@ -26,7 +26,7 @@ pub struct LeaderEndpoint {
 /// The leader of `topic`'s partition `index`, if the topic has that partition.
 pub fn current_leader(broker: &Broker, topic: &Topic, index: i32) -> Option<CurrentLeader> {
     let registration = topic.image.partitions.get(&index)?;
-    let image = broker.cluster.image();
+    let image = broker.image();
     let endpoint = image.live_broker(registration.leader).and_then(|b| {
         let endpoint = b.endpoint(LISTENER_NAME)?;
         Some(LeaderEndpoint {

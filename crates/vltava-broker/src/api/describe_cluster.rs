@@ -9,7 +9,7 @@ use crate::dispatch::{Reply, RequestContext};
 
 pub async fn handle(context: RequestContext, request: DescribeClusterRequest) -> Reply {
     let broker = &context.broker;
-    let image = broker.cluster.image();
+    let image = broker.image();
     let brokers = image
         .brokers
         .values()

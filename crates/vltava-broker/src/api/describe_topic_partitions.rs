@@ -21,7 +21,7 @@ use crate::topics::Topic;
 
 pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsRequest) -> Reply {
     let broker = &context.broker;
-    let image = broker.cluster.image();
+    let image = broker.image();
     // Asked-for topics, or all of them; in name order either way, as Kafka pages through them.
     let mut names: Vec<String> = if request.topics.is_empty() {
         broker

@@ -50,7 +50,7 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         }
         topics
     };
-    let image = broker.cluster.image();
+    let image = broker.image();
     let brokers = image
         .live_brokers()
         .filter_map(|b| {
@@ -101,7 +101,7 @@ fn lookup_by_id(broker: &Broker, id: Uuid, api_version: i16) -> MetadataResponse
 }
 
 fn describe(broker: &Broker, topic: &Arc<Topic>) -> MetadataResponseTopic {
-    let image = broker.cluster.image();
+    let image = broker.image();
     let partitions = topic
         .image
         .partitions

@@ -301,6 +301,7 @@ impl Active {
         if records.is_empty() {
             return Ok(self.images.borrow().offset);
         }
+        log_broker_changes(&records);
         match self.raft.client_write(MetadataBatch { records }).await {
             Ok(response) => Ok(response.data.offset),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -309,6 +310,35 @@ impl Active {
                 })
             }
             Err(error) => Err(ControllerFailure::Unavailable(error.to_string())),
+        }
+    }
+}
+
+/// Registrations and fencing decisions are rare and explain every leadership move: logged as
+/// Kafka's controller logs them.
+fn log_broker_changes(records: &[MetadataRecord]) {
+    for record in records {
+        match record {
+            MetadataRecord::RegisterBroker(r) => {
+                tracing::info!(
+                    broker = r.broker_id,
+                    broker_epoch = r.broker_epoch,
+                    "registering broker"
+                )
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => tracing::info!(
+                broker = broker_id,
+                broker_epoch,
+                ?fenced,
+                ?in_controlled_shutdown,
+                "changing broker registration"
+            ),
+            _ => {}
         }
     }
 }
