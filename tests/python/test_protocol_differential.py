@@ -38,7 +38,7 @@ from kafka.protocol.consumer.fetch import FetchRequest
 from kafka.protocol.consumer.group import (HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
                                           OffsetCommitRequest, OffsetFetchRequest,
                                           SyncGroupRequest)
-from kafka.protocol.consumer.offsets import ListOffsetsRequest
+from kafka.protocol.consumer.offsets import ListOffsetsRequest, OffsetForLeaderEpochRequest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest
 from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest
 from kafka.protocol.metadata.metadata import MetadataRequest
@@ -122,9 +122,6 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "OffsetFetch(9)": ("1..10", "1..9", 4, NEWER_IN_KAFKA + " (v10 names topics by id)"),
     "SaslHandshake(17)": ("0..1", None, 5, SECURITY),
     "ApiVersions(18)": ("0..5", "0..4", 5, NEWER_IN_KAFKA),
-    "OffsetForLeaderEpoch(23)": ("2..4", None, 5,
-                                 "not implemented: the Java consumer then skips its log-truncation "
-                                 "check after a leader change (harmless on one broker)"),
     "AddPartitionsToTxn(24)": ("0..5", None, 5, TRANSACTIONS),
     "AddOffsetsToTxn(25)": ("0..4", None, 5, TRANSACTIONS),
     "EndTxn(26)": ("0..5", None, 5, TRANSACTIONS),
@@ -561,7 +558,8 @@ def test_produce_invalid_acks(brokers):
     assert_known("produce_invalid_acks", found)
 
 
-def fetch_fields(topic: str, partition: int, offset: int, leader_epoch: int = -1):
+def fetch_fields(topic: str, partition: int, offset: int, leader_epoch: int = -1,
+                 last_fetched_epoch: int = -1):
     def fields(side: Side) -> dict:
         return {"replica_id": -1, "replica_state": {"replica_id": -1, "replica_epoch": -1},
                 "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
@@ -571,7 +569,8 @@ def fetch_fields(topic: str, partition: int, offset: int, leader_epoch: int = -1
                             "topic_id": side.topic_ids.get(topic, MISSING_TOPIC_ID),
                             "partitions": [
                                 {"partition": partition, "current_leader_epoch": leader_epoch,
-                                 "fetch_offset": offset, "last_fetched_epoch": -1,
+                                 "fetch_offset": offset,
+                                 "last_fetched_epoch": last_fetched_epoch,
                                  "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]}
     return fields
 
@@ -605,6 +604,26 @@ def test_fetch_leader_epoch(brokers, which, case, leader_epoch):
     assert_known(f"fetch_{case}_leader_epoch_{which}", found)
 
 
+# KIP-320 (v12+): the epoch of the last batch the fetcher has, checked against the leader epoch
+# cache before reading. (partition, fetch offset, last fetched epoch); p0 holds 3 records of
+# epoch 0, p1 none.
+FETCH_LAST_FETCHED_EPOCH_CASES = {
+    "same_epoch": (0, 3, 0),
+    "same_epoch_empty_partition": (1, 0, 0),
+    "offset_past_the_epochs_end": (0, 5, 0),
+    "epoch_from_the_future": (0, 3, 5),
+}
+
+
+@pytest.mark.parametrize("case", list(FETCH_LAST_FETCHED_EPOCH_CASES))
+def test_fetch_last_fetched_epoch(brokers, case):
+    partition, offset, last_fetched_epoch = FETCH_LAST_FETCHED_EPOCH_CASES[case]
+    version = newest_common(brokers, FetchRequest)
+    found = compare(brokers, FetchRequest, version,
+                    fetch_fields(TOPIC, partition, offset, last_fetched_epoch=last_fetched_epoch))
+    assert_known(f"fetch_last_fetched_epoch_{case}", found)
+
+
 LIST_OFFSETS_CASES = {
     "earliest": (TOPIC, 0, EARLIEST),
     "latest": (TOPIC, 0, LATEST),
@@ -634,6 +653,32 @@ def test_list_offsets(brokers, case):
              "timestamp": timestamp,
              "max_num_offsets": 1}]}]})
     assert_known(f"list_offsets_{case}", found)
+
+
+# OffsetForLeaderEpoch (KIP-101/KIP-320): (topic, partition, current_leader_epoch, leader_epoch).
+# The leader's epoch is 0 on both; p0 holds 3 records written in it, p1 none.
+OFFSET_FOR_LEADER_EPOCH_CASES = {
+    "current_epoch": (TOPIC, 0, -1, 0),
+    "current_epoch_empty_partition": (TOPIC, 1, -1, 0),
+    "epoch_from_the_future": (TOPIC, 0, -1, 5),
+    "undefined_epoch": (TOPIC, 0, -1, -1),
+    "future_current_leader_epoch": (TOPIC, 0, 7, 0),
+    "past_current_leader_epoch": (TOPIC, 0, -2, 0),
+    "missing_partition": (TOPIC, 9, -1, 0),
+    "missing_topic": (MISSING_TOPIC, 0, -1, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(OFFSET_FOR_LEADER_EPOCH_CASES))
+def test_offset_for_leader_epoch(brokers, case):
+    topic, partition, current_leader_epoch, leader_epoch = OFFSET_FOR_LEADER_EPOCH_CASES[case]
+    version = newest_common(brokers, OffsetForLeaderEpochRequest)
+    found = compare(brokers, OffsetForLeaderEpochRequest, version, {
+        "replica_id": -1,
+        "topics": [{"topic": topic, "partitions": [
+            {"partition": partition, "current_leader_epoch": current_leader_epoch,
+             "leader_epoch": leader_epoch}]}]})
+    assert_known(f"offset_for_leader_epoch_{case}", found)
 
 
 GZIP = 1  # the record batch attribute for gzip compression

@@ -129,6 +129,7 @@ apis! {
     Produce(ProduceRequest) 0..=13 => api::produce::handle,
     Fetch(FetchRequest) 4..=18 => api::fetch::handle,
     ListOffsets(ListOffsetsRequest) 1..=10 => api::list_offsets::handle,
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => api::offset_for_leader_epoch::handle,
     Metadata(MetadataRequest) 0..=13 => api::metadata::handle,
     ApiVersions(ApiVersionsRequest) 0..=4 => api::api_versions::handle,
     CreateTopics(CreateTopicsRequest) 2..=7 => api::create_topics::handle,

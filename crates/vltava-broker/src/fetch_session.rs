@@ -32,6 +32,9 @@ pub struct FetchTarget {
     pub max_bytes: i32,
     /// The leader epoch the client saw (KIP-320), kept with the session like the offset.
     pub current_leader_epoch: i32,
+    /// The epoch of the last batch the fetcher has (KIP-320, v12+; -1: none), to detect a log
+    /// that diverged from it.
+    pub last_fetched_epoch: i32,
 }
 
 /// What was last reported for a partition in this session.
@@ -226,6 +229,7 @@ mod tests {
             fetch_offset: offset,
             max_bytes: 1024,
             current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         }
     }
 

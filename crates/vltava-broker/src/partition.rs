@@ -115,8 +115,12 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    /// Set when a metadata image with a new leader (or leader epoch) is published.
-    pub fn set_leader_epoch(&self, epoch: i32) {
+    /// Set when a metadata image with a new leader (or leader epoch) is published. The leader
+    /// starts the epoch in its log's leader epoch cache at the log end offset.
+    pub fn set_leader_epoch(&self, epoch: i32, leads: bool) {
+        if leads {
+            self.state().log.assign_leader_epoch(epoch);
+        }
         self.leader_epoch.store(epoch, Ordering::Release);
     }
 
@@ -267,6 +271,12 @@ impl Partition {
             },
             () = self.log_dir.wait_offline() => Durability::LogDirOffline,
         }
+    }
+
+    /// `(epoch, end offset)` of the largest leader epoch at or below `epoch` in this log
+    /// (OffsetForLeaderEpoch); `(-1, -1)` when the log has none.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64)> {
+        Ok(self.state().log.end_offset_for_epoch(epoch)?)
     }
 
     /// `(offset, timestamp)` of the first record with a timestamp at or after `timestamp`

@@ -230,7 +230,10 @@ impl Topics {
                 }
                 None => self.open_partition(name, index, config, !startup, now_ms)?,
             };
-            partition.set_leader_epoch(registration.leader_epoch);
+            partition.set_leader_epoch(
+                registration.leader_epoch,
+                registration.leader == self.node_id,
+            );
             hosted.push(partition);
         }
         Ok(hosted)

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Result, StorageError, io_at};
+use crate::error::{Result, StorageError};
 use crate::fs::FileSystem;
 use crate::names;
+use crate::small_file;
 
 const MAGIC: &[u8; 4] = b"VLCP";
 const VERSION: u16 = 1;
@@ -62,13 +63,9 @@ impl Checkpoint {
     /// and ignored: recovery then scans every segment, which is slow but safe.
     pub fn read(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Checkpoint>> {
         let path = names::checkpoint_file(dir);
-        if !fs.exists(&path) {
+        let Some(bytes) = small_file::read(fs, &path, CHECKPOINT_BYTES as u64)? else {
             return Ok(None);
-        }
-        let file = fs.open(&path, false).map_err(io_at(&path))?;
-        let len = file.len().map_err(io_at(&path))?;
-        let mut bytes = vec![0u8; len.min(CHECKPOINT_BYTES as u64 + 1) as usize];
-        file.read_at(&mut bytes, 0).map_err(io_at(&path))?;
+        };
         match Checkpoint::decode(&bytes, &path) {
             Ok(checkpoint) => Ok(Some(checkpoint)),
             Err(error) => {
@@ -81,13 +78,8 @@ impl Checkpoint {
     /// Durably replace the checkpoint of `dir`.
     pub fn write(&self, fs: &dyn FileSystem, dir: &Path) -> Result<()> {
         let temp = names::checkpoint_temp_file(dir);
-        let file = fs.open(&temp, true).map_err(io_at(&temp))?;
-        file.set_len(0).map_err(io_at(&temp))?;
-        file.append(&self.encode()).map_err(io_at(&temp))?;
-        file.sync_data().map_err(io_at(&temp))?;
         let path = names::checkpoint_file(dir);
-        fs.rename(&temp, &path).map_err(io_at(&path))?;
-        fs.sync_dir(dir).map_err(io_at(dir))
+        small_file::replace(fs, dir, &temp, &path, &self.encode())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError, io_at};
 use crate::flush::{FlushScope, PendingFlush};
 use crate::fs::{FileSystem, LogFile};
+use crate::leader_epochs::LeaderEpochs;
 use crate::recovery;
 use crate::segment::{SEGMENT_BYTES_MAX, Segment};
 use crate::timestamps;
@@ -111,6 +112,11 @@ pub struct Log {
     dir_changes_synced: u64,
     /// What the log cleaner knows of this log (in memory; after a restart all is dirty).
     pub(crate) cleaner: crate::compaction::CleanerState,
+    /// Where each leader epoch's data starts (durable before that data is appended).
+    pub(crate) leader_epochs: LeaderEpochs,
+    /// An epoch was assigned without data yet: written with its first batch (an entry lost
+    /// before then is assigned again when this broker next takes the lead).
+    leader_epochs_unwritten: bool,
 }
 
 impl Log {
@@ -136,11 +142,79 @@ impl Log {
             dir_changes: 0,
             dir_changes_synced: 0,
             cleaner: Default::default(),
+            leader_epochs: LeaderEpochs::default(),
+            leader_epochs_unwritten: false,
         };
         log.recovery_point = log.log_end_offset();
         log.durable_offset = log.recovery_point;
         log.checkpoint()?;
+        log.load_leader_epochs()?;
         Ok(log)
+    }
+
+    /// The leader epoch cache as the recovered log has it: the file, without the epochs of
+    /// data recovery cut off; or, without a file (a log written before vltava kept one, or a
+    /// damaged file), rebuilt from the batches' headers.
+    fn load_leader_epochs(&mut self) -> Result<()> {
+        let stored = LeaderEpochs::read(&*self.fs, &self.dir)?;
+        let mut epochs = match &stored {
+            Some(epochs) => epochs.clone(),
+            None => {
+                let mut rebuilt = LeaderEpochs::default();
+                self.for_each_batch_header(|h| {
+                    rebuilt.assign(h.partition_leader_epoch, h.base_offset)
+                })?;
+                rebuilt
+            }
+        };
+        epochs.truncate_from_end(self.log_end_offset());
+        epochs.truncate_from_start(self.log_start_offset);
+        // A partition with no data yet gets its file with its first batch.
+        let nothing_to_write = stored.is_none() && epochs.entries().is_empty();
+        if stored.as_ref() != Some(&epochs) && !nothing_to_write {
+            epochs.write(&*self.fs, &self.dir)?;
+        }
+        self.leader_epochs = epochs;
+        Ok(())
+    }
+
+    /// `(epoch, end offset)` of the largest epoch at or below `requested` (OffsetForLeaderEpoch,
+    /// Kafka's `endOffsetForEpoch`); `(-1, -1)` when the log has no answer.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> Result<(i32, i64)> {
+        self.check_online()?;
+        Ok(self
+            .leader_epochs
+            .end_offset_for(requested, self.log_end_offset()))
+    }
+
+    /// The leader epochs of the log's data and where each starts.
+    pub fn leader_epochs(&self) -> &LeaderEpochs {
+        &self.leader_epochs
+    }
+
+    /// This broker leads the partition in `epoch` from now on: the epoch starts at the log end
+    /// offset (Kafka's `maybeAssignEpochStartOffset`), so that OffsetForLeaderEpoch names it
+    /// before any of its data is written. In memory until the epoch's first batch.
+    pub fn assign_leader_epoch(&mut self, epoch: i32) {
+        if self.leader_epochs.is_new(epoch) {
+            self.leader_epochs.assign(epoch, self.log_end_offset());
+            self.leader_epochs_unwritten = true;
+        }
+    }
+
+    /// A new epoch's entry is durable before its first batch is appended, so the cache never
+    /// lacks an epoch the log holds (recovery drops entries past the data that survived).
+    fn start_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
+        if self.leader_epochs.is_new(epoch) {
+            self.leader_epochs.assign(epoch, start_offset);
+            self.leader_epochs_unwritten = true;
+        }
+        if self.leader_epochs_unwritten {
+            let result = self.leader_epochs.write(&*self.fs, &self.dir);
+            self.offline_on_error(result)?;
+            self.leader_epochs_unwritten = false;
+        }
+        Ok(())
     }
 
     pub(crate) fn check_online(&self) -> Result<()> {
@@ -228,6 +302,7 @@ impl Log {
             self.offline_on_error(result)?;
         }
         let base_offset = self.log_end_offset();
+        self.start_epoch(opts.leader_epoch, base_offset)?;
         let (mut next, mut max_timestamp, mut at) = (base_offset, -1i64, 0usize);
         while at < batches.len() {
             let header = BatchHeader::parse(&batches[at..])?;

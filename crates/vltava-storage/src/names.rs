@@ -20,6 +20,8 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 pub const TEMP_SUFFIX: &str = ".tmp";
 /// The partition checkpoint (log start offset and recovery point).
 pub const CHECKPOINT_FILE: &str = "partition.checkpoint";
+/// The leader epoch cache: where each leader epoch's data starts.
+pub const LEADER_EPOCHS_FILE: &str = "leader-epoch.checkpoint";
 
 /// Width of the zero-padded base offset in segment file names.
 const OFFSET_DIGITS: usize = 20;
@@ -66,12 +68,20 @@ pub fn checkpoint_temp_file(dir: &Path) -> PathBuf {
     dir.join(format!("{CHECKPOINT_FILE}{TEMP_SUFFIX}"))
 }
 
+pub fn leader_epochs_file(dir: &Path) -> PathBuf {
+    dir.join(LEADER_EPOCHS_FILE)
+}
+
+pub fn leader_epochs_temp_file(dir: &Path) -> PathBuf {
+    dir.join(format!("{LEADER_EPOCHS_FILE}{TEMP_SUFFIX}"))
+}
+
 /// Classify a directory entry by its file name.
 pub fn classify(path: &Path) -> FileKind {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return FileKind::Unknown;
     };
-    if name == CHECKPOINT_FILE {
+    if name == CHECKPOINT_FILE || name == LEADER_EPOCHS_FILE {
         return FileKind::Checkpoint;
     }
     if [DELETED_SUFFIX, CLEANED_SUFFIX, TEMP_SUFFIX]

@@ -135,6 +135,8 @@ impl Log {
             recovery_point,
         });
         self.log_start_offset = new_start;
+        // In memory: open applies the checkpointed log start offset to the file's entries.
+        self.leader_epochs.truncate_from_start(new_start);
         let deleted = self.segments.drain(..count).collect();
         self.recovery_point = recovery_point;
         self.durable_offset = self.durable_offset.max(recovery_point);

@@ -17,10 +17,13 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ElectLeadersRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestKind,
-    ResponseKind, TopicName,
+    ApiKey, BrokerId, ElectLeadersRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -43,9 +46,17 @@ const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const ELECTION_NOT_NEEDED: i16 = 84;
 const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 
-/// Partition → leader as the node at `bootstrap` answers Metadata (-1: no leader). Asked over
-/// the wire: a client library may send its metadata requests to any broker it knows.
+/// Partition → leader as the node at `bootstrap` answers Metadata (-1: no leader).
 fn leaders(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, i32>, BoxError> {
+    Ok(leaders_and_epochs(bootstrap, topic)?
+        .into_iter()
+        .map(|(partition, (leader, _))| (partition, leader))
+        .collect())
+}
+
+/// Partition → (leader, leader epoch) as the node at `bootstrap` answers Metadata. Asked over
+/// the wire: a client library may send its metadata requests to any broker it knows.
+fn leaders_and_epochs(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, (i32, i32)>, BoxError> {
     let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
     let request = MetadataRequest::default()
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
@@ -72,8 +83,45 @@ fn leaders(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, i32>, BoxError>
     Ok(found
         .partitions
         .iter()
-        .map(|p| (p.partition_index, p.leader_id.0))
+        .map(|p| (p.partition_index, (p.leader_id.0, p.leader_epoch)))
         .collect())
+}
+
+/// `(epoch, end offset)` the leader at `bootstrap` answers OffsetForLeaderEpoch with.
+fn epoch_end_offset(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    epoch: i32,
+) -> Result<(i32, i64), BoxError> {
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(partition)
+                        .with_current_leader_epoch(-1)
+                        .with_leader_epoch(epoch),
+                ]),
+        ]);
+    let ResponseKind::OffsetForLeaderEpoch(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::OffsetForLeaderEpoch,
+        4,
+        1,
+        &RequestKind::OffsetForLeaderEpoch(request),
+    )?
+    else {
+        return Err("not an OffsetForLeaderEpoch response".into());
+    };
+    let answer = &response.topics[0].partitions[0];
+    if answer.error_code != 0 {
+        return Err(format!("OffsetForLeaderEpoch error {}", answer.error_code).into());
+    }
+    Ok((answer.leader_epoch, answer.end_offset))
 }
 
 /// Polls `check` until it returns `Some` or `CONVERGE_WITHIN` passes.
@@ -326,6 +374,7 @@ async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_da
     let n1 = cluster.nodes[0].bootstrap().to_string();
     create_topics(&n1, &[("ledger", 3)]).await?;
     let before = led_partitions(&n1, "ledger", 3)?;
+    let first_epochs = leaders_and_epochs(&n1, "ledger")?;
     let producer = producer(&n1, &[("acks", "all")])?;
     for partition in 0..3 {
         produce(&producer, "ledger", partition, 10).await?;
@@ -394,6 +443,24 @@ async fn a_killed_brokers_partitions_have_no_leader_until_it_returns_with_its_da
     assert_eq!(led_partitions(&back, "ledger", 3)?, before);
     let read = read_all(&n1, "ledger", 3)?;
     assert!(read.values().all(|records| records.len() == 10), "{read:?}");
+
+    // The returned leader leads in a new epoch; OffsetForLeaderEpoch (KIP-101/KIP-320) tells a
+    // consumer that read the first epoch where it ended, and the new one ends at the log end.
+    let now = leaders_and_epochs(&back, "ledger")?;
+    for &partition in &victims {
+        produce(&producer, "ledger", partition, 5).await?;
+        let (_, first_epoch) = first_epochs[&partition];
+        let (_, epoch) = now[&partition];
+        assert!(epoch > first_epoch, "{first_epochs:?} -> {now:?}");
+        assert_eq!(
+            epoch_end_offset(&back, "ledger", partition, first_epoch)?,
+            (first_epoch, 10)
+        );
+        assert_eq!(
+            epoch_end_offset(&back, "ledger", partition, epoch)?,
+            (epoch, 15)
+        );
+    }
     Ok(())
 }
 

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::select_all;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseKind};
 use tokio::sync::watch;
+use vltava_storage::leader_epochs::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 use super::current_leader::{CurrentLeader, LeaderEndpoints, current_leader, node_endpoints};
 use crate::broker::Broker;
@@ -18,7 +20,7 @@ use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, ResolvedFetch};
 use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
-use crate::partition::Partition;
+use crate::partition::{Fetched, Partition};
 
 const READ_COMMITTED: i8 = 1;
 /// Kafka's `UnifiedLog.UNKNOWN_OFFSET`, in every offset of a partition answered with an error.
@@ -33,6 +35,7 @@ struct PartitionRead {
     /// Read committed answers carry an aborted-transactions list (empty: none are aborted).
     read_committed: bool,
     current_leader_epoch: i32,
+    last_fetched_epoch: i32,
 }
 
 /// One read of every target: what a response would carry, before the session decides which
@@ -73,6 +76,7 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
                 fetch_offset: partition.fetch_offset,
                 max_bytes: partition.partition_max_bytes,
                 current_leader_epoch: partition.current_leader_epoch,
+                last_fetched_epoch: partition.last_fetched_epoch,
             });
         }
     }
@@ -179,6 +183,7 @@ impl PlannedFetch {
                         min_one_batch: total == 0,
                         read_committed: self.read_committed,
                         current_leader_epoch: target.current_leader_epoch,
+                        last_fetched_epoch: target.last_fetched_epoch,
                     };
                     let (data, records) = read_partition(partition, read);
                     total += records;
@@ -266,24 +271,42 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         min_one_batch,
         read_committed,
         current_leader_epoch,
+        last_fetched_epoch,
     } = read;
     let leader_epoch = partition.leader_epoch();
     let read = check_current_leader_epoch(fetch_epoch(current_leader_epoch), leader_epoch)
         .map_err(|error| error.code())
-        .and_then(|()| {
-            partition
+        .and_then(|()| match fetch_epoch(last_fetched_epoch) {
+            Some(epoch) => diverging_epoch(partition, offset, epoch),
+            None => Ok(None),
+        })
+        .and_then(|diverging| match diverging {
+            Some(diverging) => {
+                let offsets = partition.offsets();
+                let nothing = Fetched {
+                    records: Bytes::new(),
+                    high_watermark: offsets.high_watermark,
+                    log_start_offset: offsets.log_start_offset,
+                };
+                Ok((nothing, Some(diverging)))
+            }
+            None => partition
                 .read(offset, max_bytes, min_one_batch)
-                .map_err(|error| error.code())
+                .map(|fetched| (fetched, None))
+                .map_err(|error| error.code()),
         });
     match read {
-        Ok(fetched) => {
+        Ok((fetched, diverging)) => {
             let bytes = fetched.records.len();
-            let data = PartitionData::default()
+            let mut data = PartitionData::default()
                 .with_high_watermark(fetched.high_watermark)
                 .with_last_stable_offset(fetched.high_watermark)
                 .with_log_start_offset(fetched.log_start_offset)
                 .with_records(Some(fetched.records))
                 .with_aborted_transactions(read_committed.then(Vec::new));
+            if let Some(diverging) = diverging {
+                data = data.with_diverging_epoch(diverging);
+            }
             (data, bytes)
         }
         // The partition exists, so, as Kafka's replica manager answers a failed read, the
@@ -291,6 +314,33 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         // reset to with ListOffsets; Kafka sends no offsets here.
         Err(code) => (errored_partition(code).with_aborted_transactions(None), 0),
     }
+}
+
+/// KIP-320: a fetcher whose last batch is of `last_fetched_epoch` reads on only if this log
+/// agrees with it up to `offset`. Otherwise the answer is where that epoch ends here (the
+/// fetcher truncates to it), as Kafka's `Partition.readRecords`; a log that cannot say where
+/// the epoch ends, or an offset below the log start, is OFFSET_OUT_OF_RANGE.
+fn diverging_epoch(
+    partition: &Partition,
+    offset: i64,
+    last_fetched_epoch: i32,
+) -> std::result::Result<Option<EpochEndOffset>, i16> {
+    let out_of_range = ResponseError::OffsetOutOfRange.code();
+    let (epoch, end_offset) = partition
+        .end_offset_for_epoch(last_fetched_epoch)
+        .map_err(|error| error.code())?;
+    if epoch == UNDEFINED_EPOCH || end_offset == UNDEFINED_EPOCH_OFFSET {
+        return Err(out_of_range);
+    }
+    if offset < partition.offsets().log_start_offset {
+        return Err(out_of_range);
+    }
+    let diverged = epoch < last_fetched_epoch || end_offset < offset;
+    Ok(diverged.then(|| {
+        EpochEndOffset::default()
+            .with_epoch(epoch)
+            .with_end_offset(end_offset)
+    }))
 }
 
 /// A partition answered with an error: high watermark, last stable offset and log start

@@ -1,0 +1,68 @@
+//! OffsetForLeaderEpoch (KIP-101, KIP-320): where a leader epoch ends in the leader's log. A
+//! consumer that saw epoch E at offset O asks after a leader change; an end offset below O
+//! means the log it read from was truncated (the records past it are gone), and the consumer
+//! resets or reports it instead of silently skipping.
+
+use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPartition;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::BrokerError;
+use crate::leader_epoch::{check_current_leader_epoch, list_offsets_epoch};
+use crate::partition::Partition;
+
+pub async fn handle(context: RequestContext, request: OffsetForLeaderEpochRequest) -> Reply {
+    let broker = &context.broker;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = broker.topics.get(&topic.topic.0);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|wanted| {
+                    let partition = found
+                        .as_ref()
+                        .ok_or(BrokerError::UnknownTopicOrPartition)
+                        .and_then(|t| t.led_here(wanted.partition));
+                    answer(partition.map(|p| p.as_ref()), wanted)
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(topic.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default()
+        .with_topics(topics)
+        .into()
+}
+
+/// One partition's answer: (-1, -1) with an error, or when the log has no epoch to name.
+fn answer(
+    partition: std::result::Result<&Partition, BrokerError>,
+    wanted: &OffsetForLeaderPartition,
+) -> EpochEndOffset {
+    let response = EpochEndOffset::default()
+        .with_partition(wanted.partition)
+        .with_leader_epoch(-1)
+        .with_end_offset(-1);
+    let found = partition.map_err(|e| e.code()).and_then(|partition| {
+        // As ListOffsets: only -1 means "no epoch seen" (Kafka's NO_PARTITION_LEADER_EPOCH).
+        let current = list_offsets_epoch(wanted.current_leader_epoch);
+        check_current_leader_epoch(current, partition.leader_epoch()).map_err(|e| e.code())?;
+        partition
+            .end_offset_for_epoch(wanted.leader_epoch)
+            .map_err(|e| e.code())
+    });
+    match found {
+        Ok((epoch, end_offset)) => response
+            .with_leader_epoch(epoch)
+            .with_end_offset(end_offset),
+        Err(code) => response.with_error_code(code),
+    }
+}
