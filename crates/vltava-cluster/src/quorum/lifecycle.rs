@@ -15,6 +15,11 @@ use crate::controller::brokers::{HeartbeatAnswer, HeartbeatRequest, Registration
 use crate::image::MetadataImage;
 use crate::records::{BrokerId, Endpoint};
 
+/// A controlled shutdown needs a quorum to record it. When a shutdown heartbeat gets no answer
+/// in this long (a local controller waiting for a majority that is gone: the whole cluster is
+/// stopping at once), the broker stops without one rather than wait out its whole deadline.
+const SHUTDOWN_BEAT_WITHIN: Duration = Duration::from_secs(3);
+
 /// How a broker presents itself and how often it heartbeats.
 #[derive(Debug, Clone)]
 pub struct BrokerIdentity {
@@ -150,7 +155,16 @@ impl BrokerLifecycle {
     async fn shut_down(&self, broker_epoch: i64, interval: Duration) -> Result<(), LifecycleError> {
         const SHUTDOWN_BEATS_MAX: usize = 100;
         for _ in 0..SHUTDOWN_BEATS_MAX {
-            if self.beat(broker_epoch, true).await?.should_shutdown {
+            let Ok(answer) =
+                tokio::time::timeout(SHUTDOWN_BEAT_WITHIN, self.beat(broker_epoch, true)).await
+            else {
+                tracing::warn!(
+                    "the controller quorum does not answer (its other voters are stopping too?); stopping without a controlled shutdown"
+                );
+                self.state.send_replace(BrokerState::ShutDown);
+                return Ok(());
+            };
+            if answer?.should_shutdown {
                 self.state.send_replace(BrokerState::ShutDown);
                 return Ok(());
             }
