@@ -11,9 +11,9 @@ const assert = require('node:assert');
 const { Kafka, logLevel, AssignerProtocol } = require('kafkajs');
 
 const bootstrap = process.env.BOOTSTRAP;
-if (!bootstrap) throw new Error('set BOOTSTRAP=host:port');
+if (!bootstrap) throw new Error('set BOOTSTRAP=host:port[,host:port...]');
 
-const kafka = new Kafka({ clientId: 'vltava-js-group-test', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: 'vltava-js-group-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
 const PARTITIONS = 4;
 const RECORDS = 2000;
 const WAIT_STEP_MS = 50;

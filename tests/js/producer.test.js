@@ -9,9 +9,9 @@ const assert = require('node:assert');
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
 
 const bootstrap = process.env.BOOTSTRAP;
-if (!bootstrap) throw new Error('set BOOTSTRAP=host:port');
+if (!bootstrap) throw new Error('set BOOTSTRAP=host:port[,host:port...]');
 
-const kafka = new Kafka({ clientId: 'vltava-js-test', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+const kafka = new Kafka({ clientId: 'vltava-js-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
 
 test('admin creates a topic, refuses it twice, and lists it', async () => {
   const admin = kafka.admin();

@@ -1,9 +1,11 @@
 """Broker fixtures for the real-client suite.
 
-`VLTAVA_TEST_BROKER=vltava|kafka` (default vltava) picks what the tests talk to:
+`VLTAVA_TEST_BROKER=vltava|vltava-cluster|kafka` (default vltava) picks what the tests talk to:
 
 - vltava: `${VLTAVA_BIN:-target/release/vltava} serve --listen 127.0.0.1:0 --data-dir TMP`,
   whose stdout announces `listening on 127.0.0.1:<port>`.
+- vltava-cluster: three such nodes, node N on 127.0.0.N, each a controller quorum voter;
+  clients bootstrap from all three. Tests marked `single_node(reason)` are skipped.
 - kafka: Apache Kafka started by `scripts/kafka-reference` on a free loopback port.
 
 Fixtures:
@@ -12,7 +14,7 @@ Fixtures:
   for tests that kill, restart or reconfigure a broker; stopped at the end of the test.
 
 A broker offers `bootstrap`, `kind`, `kill9()`, `stop()` and `restart()` (same data dir,
-same port, so clients keep their bootstrap address).
+same port, so clients keep their bootstrap address); a cluster's act on all its nodes.
 """
 
 import os
@@ -28,6 +30,9 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka.protocol.metadata.metadata import MetadataRequest
+
+import kafka_wire
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_REFERENCE = REPO_ROOT / "scripts" / "kafka-reference"
@@ -36,15 +41,19 @@ VLTAVA_BIN = Path(os.environ.get("VLTAVA_BIN", REPO_ROOT / "target" / "release" 
 VLTAVA_READY_TIMEOUT_S = 20.0
 VLTAVA_STOP_TIMEOUT_S = 20.0
 KAFKA_COMMAND_TIMEOUT_S = 180.0
-LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+LISTENING_RE = re.compile(r"listening on 127\.0\.0\.\d+:(\d+)")
+CLUSTER_NODES = 3  # node N on 127.0.0.N, each a controller quorum voter
+CLUSTER_READY_TIMEOUT_S = 30.0
 
-if BROKER_KIND not in ("vltava", "kafka"):
-    raise pytest.UsageError(f"VLTAVA_TEST_BROKER must be vltava or kafka, not {BROKER_KIND!r}")
+if BROKER_KIND not in ("vltava", "vltava-cluster", "kafka"):
+    raise pytest.UsageError(
+        f"VLTAVA_TEST_BROKER must be vltava, vltava-cluster or kafka, not {BROKER_KIND!r}")
+IS_VLTAVA = BROKER_KIND.startswith("vltava")
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -54,10 +63,12 @@ class VltavaBroker:
     kind = "vltava"
 
     def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
-                 retention_check_interval_ms: int | None):
+                 retention_check_interval_ms: int | None, host: str = "127.0.0.1",
+                 cluster_options: tuple = (), start: bool = True):
         self.data_dir = data_dir
+        self.host = host
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
-        self.options = [
+        self.options = [*cluster_options,
             "--auto-create-topics", "true" if auto_create_topics else "false",
             "--num-partitions", str(num_partitions),
             *(["--log-retention-check-interval-ms", str(retention_check_interval_ms)]
@@ -71,16 +82,23 @@ class VltavaBroker:
         ]
         self.port = 0
         self.process = None
-        self._start()
+        self._ports = None
+        if start:
+            self._start()
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def _start(self) -> None:
+        self.launch()
+        self.await_listening()
+
+    def launch(self) -> None:
+        """Starts the process; await_listening() then waits for its "listening on" line."""
         if not VLTAVA_BIN.exists():
             pytest.fail(f"{VLTAVA_BIN} not found: build it (cargo build --release) or set VLTAVA_BIN")
-        command = [str(VLTAVA_BIN), "serve", "--listen", f"127.0.0.1:{self.port}",
+        command = [str(VLTAVA_BIN), "serve", "--listen", f"{self.host}:{self.port}",
                    "--data-dir", str(self.data_dir), *self.options]
         log = open(self.log_path, "ab")
         log.write(f"$ {' '.join(command)}\n".encode())
@@ -89,6 +107,7 @@ class VltavaBroker:
                                         # not the repo root: a vltava.toml there would apply
                                         stdin=subprocess.DEVNULL, cwd=self.data_dir.parent)
         ports: queue.Queue = queue.Queue()
+        self._ports = ports
 
         def pump() -> None:
             # Reads stdout line by line for the whole life of the process: reports the port
@@ -105,8 +124,10 @@ class VltavaBroker:
             log.close()
 
         threading.Thread(target=pump, daemon=True, name="vltava-stdout").start()
+
+    def await_listening(self, timeout_s: float = VLTAVA_READY_TIMEOUT_S) -> None:
         try:
-            port = ports.get(timeout=VLTAVA_READY_TIMEOUT_S)
+            port = self._ports.get(timeout=timeout_s)
         except queue.Empty:
             port = None
         if port is None:
@@ -114,7 +135,7 @@ class VltavaBroker:
             self.process.wait(timeout=VLTAVA_STOP_TIMEOUT_S)
             tail = self.log_path.read_text(errors="replace")[-3000:]
             pytest.fail(f"vltava did not announce 'listening on' within "
-                        f"{VLTAVA_READY_TIMEOUT_S}s; log {self.log_path}:\n{tail}")
+                        f"{timeout_s}s; log {self.log_path}:\n{tail}")
         self.port = port
 
     def alive(self) -> bool:
@@ -135,6 +156,95 @@ class VltavaBroker:
                 self.process.kill()
                 self.process.wait(timeout=VLTAVA_STOP_TIMEOUT_S)
                 pytest.fail(f"vltava ignored SIGTERM for {VLTAVA_STOP_TIMEOUT_S}s")
+
+    def restart(self) -> None:
+        self.stop()
+        self._start()
+
+
+class VltavaCluster:
+    """CLUSTER_NODES vltava nodes (node N on 127.0.0.N, each a broker and a controller quorum
+    voter, as Kafka's combined mode) with the single node's options; clients bootstrap from all
+    of them. restart() and kill9() act on every node; each keeps its data dir and ports."""
+
+    kind = "vltava-cluster"
+
+    def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
+                 retention_check_interval_ms: int | None):
+        self.data_dir = data_dir
+        hosts = [f"127.0.0.{n}" for n in range(1, CLUSTER_NODES + 1)]
+        controllers = [f"{host}:{free_port(host)}" for host in hosts]
+        voters = ",".join(f"{n}@{address}" for n, address in enumerate(controllers, 1))
+        self.nodes = []
+        for n, (host, controller) in enumerate(zip(hosts, controllers), 1):
+            node_dir = data_dir / f"node-{n}"
+            node_dir.mkdir()
+            self.nodes.append(VltavaBroker(
+                node_dir, auto_create_topics, num_partitions, retention_check_interval_ms,
+                host=host, start=False, cluster_options=(
+                    "--node-id", str(n), "--controller-listen", controller,
+                    "--controller-quorum-voters", voters)))
+        self._start()
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def port(self) -> int:
+        """Node 1's client port (on 127.0.0.1), for tests that open a socket themselves."""
+        return self.nodes[0].port
+
+    def _start(self) -> None:
+        # All at once: a node listens for clients only once a majority of the voters runs.
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.await_listening(CLUSTER_READY_TIMEOUT_S)
+            self._await_all_brokers()
+        except BaseException:
+            self.kill9()  # no node of a cluster that failed to start outlives it
+            raise
+
+    def _await_all_brokers(self) -> None:
+        """Until Metadata from every node lists every node as a broker."""
+        deadline = time.monotonic() + CLUSTER_READY_TIMEOUT_S
+        seen = {}
+        for node in self.nodes:
+            while True:
+                with kafka_wire.Connection(node.bootstrap, client_id="conftest") as conn:
+                    answer = conn.send(MetadataRequest, 1, {"topics": []})
+                seen[node.bootstrap] = sorted(b["node_id"] for b in answer["brokers"])
+                if seen[node.bootstrap] == list(range(1, CLUSTER_NODES + 1)):
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"vltava cluster: not every node lists {CLUSTER_NODES} brokers "
+                                f"after {CLUSTER_READY_TIMEOUT_S}s: {seen}")
+                time.sleep(0.1)  # poll interval: registrations have no event a client can await
+
+    def alive(self) -> bool:
+        return all(node.alive() for node in self.nodes)
+
+    def kill9(self) -> None:
+        for node in self.nodes:
+            node.kill9()
+
+    def stop(self) -> None:
+        # SIGTERM to all at once: the last voters would otherwise wait for a quorum that is gone.
+        running = [node for node in self.nodes if node.alive()]
+        for node in running:
+            node.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + VLTAVA_STOP_TIMEOUT_S
+        stuck = []
+        for node in running:
+            try:
+                node.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                stuck.append(node.bootstrap)
+                node.kill9()
+        if stuck:
+            pytest.fail(f"vltava nodes {stuck} ignored SIGTERM for {VLTAVA_STOP_TIMEOUT_S}s")
 
     def restart(self) -> None:
         self.stop()
@@ -193,7 +303,7 @@ def start_broker(base_dir: Path, auto_create_topics: bool = True, num_partitions
     """A broker of the kind under test; retention_check_interval_ms sets Kafka's
     log.retention.check.interval.ms (its default is 5 minutes, vltava's 30 s)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{BROKER_KIND}-", dir=base_dir))
-    cls = VltavaBroker if BROKER_KIND == "vltava" else KafkaBroker
+    cls = {"vltava": VltavaBroker, "vltava-cluster": VltavaCluster, "kafka": KafkaBroker}[BROKER_KIND]
     return cls(data_dir, auto_create_topics=auto_create_topics, num_partitions=num_partitions,
                retention_check_interval_ms=retention_check_interval_ms)
 
@@ -219,20 +329,24 @@ def broker_factory(tmp_path):
         b.stop()
 
 
-@pytest.fixture(autouse=True)
-def _skip_vltava_only(request):
-    if request.node.get_closest_marker("vltava_only") and BROKER_KIND != "vltava":
-        pytest.skip("vltava-only test")
+def pytest_collection_modifyitems(config, items):
+    # At collection, so that a skipped test sets up no fixture (a module's brokers included).
+    for item in items:
+        if item.get_closest_marker("vltava_only") and not IS_VLTAVA:
+            item.add_marker(pytest.mark.skip(reason="vltava-only test"))
+        single_node = item.get_closest_marker("single_node")
+        if single_node and BROKER_KIND == "vltava-cluster":
+            item.add_marker(pytest.mark.skip(reason=f"single node only: {single_node.args[0]}"))
 
 
 def pytest_configure(config):
-    if BROKER_KIND == "vltava" and not VLTAVA_BIN.exists():
+    if IS_VLTAVA and not VLTAVA_BIN.exists():
         raise pytest.UsageError(f"{VLTAVA_BIN} not found: build it (cargo build --release), set "
                                 f"VLTAVA_BIN, or run against Kafka with VLTAVA_TEST_BROKER=kafka")
 
 
 def pytest_report_header(config):
-    target = VLTAVA_BIN if BROKER_KIND == "vltava" else KAFKA_REFERENCE
+    target = VLTAVA_BIN if IS_VLTAVA else KAFKA_REFERENCE
     return f"broker under test: {BROKER_KIND} ({target})"
 
 

@@ -37,6 +37,26 @@ def wait_for_leaders(bootstrap: str, name: str, partitions: int, timeout_s: floa
         time.sleep(0.1)  # poll interval
 
 
+def first_address(bootstrap: str) -> str:
+    """The first HOST:PORT of a bootstrap list: one broker, for a raw socket to it."""
+    return bootstrap.split(",")[0]
+
+
+def first_node_id(bootstrap: str) -> int:
+    """The node id of the broker at first_address(bootstrap)."""
+    address = first_address(bootstrap)
+    brokers = admin(bootstrap).list_topics(timeout=ADMIN_TIMEOUT_S).brokers.values()
+    [node] = [b.id for b in brokers if f"{b.host}:{b.port}" == address]
+    return node
+
+
+def leader_address(bootstrap: str, topic: str, partition: int) -> str:
+    """HOST:PORT of the partition's leader, where a raw Produce or Fetch must go."""
+    metadata = admin(bootstrap).list_topics(topic=topic, timeout=ADMIN_TIMEOUT_S)
+    leader = metadata.brokers[metadata.topics[topic].partitions[partition].leader]
+    return f"{leader.host}:{leader.port}"
+
+
 def consumer_config(bootstrap: str, **extra) -> dict:
     config = {
         "bootstrap.servers": bootstrap,

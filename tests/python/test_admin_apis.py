@@ -54,8 +54,8 @@ def partition_count(bootstrap: str, topic: str) -> int:
 
 
 def broker_id(bootstrap: str) -> int:
-    [node] = admin(bootstrap).list_topics(timeout=10).brokers
-    return node
+    """A registered broker (the lowest id: the only one of a single node)."""
+    return min(admin(bootstrap).list_topics(timeout=10).brokers)
 
 
 def delete_records(bootstrap: str, topic: str, partition: int, offset: int):
@@ -286,21 +286,27 @@ def test_describe_log_dirs_reports_each_partition_size(broker, topic_name):
     produce(broker.bootstrap, topic_name, 0, RECORDS)
     client = kafka_python_admin(broker.bootstrap)
     try:
-        [by_broker] = client.describe_log_dirs()
-        [log_dir] = by_broker["log_dirs"]
-        assert log_dir["error_code"] == 0 and log_dir["log_dir"].startswith("/"), log_dir
-        # The volume of the data directory, as both brokers read it from the file system.
-        assert log_dir["total_bytes"] > 0 and log_dir["total_bytes"] >= log_dir["usable_bytes"] >= 0
-        [topic] = [t for t in log_dir["topics"] if t["name"] == topic_name]
-        sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
-        assert sizes[1] == 0
+        # One answer per broker, one log dir each; each partition is in its leader's.
+        by_broker = client.describe_log_dirs()
+        brokers = len(admin(broker.bootstrap).list_topics(timeout=10).brokers)
+        assert len(by_broker) == brokers, by_broker
+        partitions = []
+        for answer in by_broker:
+            [log_dir] = answer["log_dirs"]
+            assert log_dir["error_code"] == 0 and log_dir["log_dir"].startswith("/"), log_dir
+            # The volume of the data directory, as both brokers read it from the file system.
+            assert log_dir["total_bytes"] > 0 and log_dir["total_bytes"] >= log_dir["usable_bytes"] >= 0
+            partitions += [p for t in log_dir["topics"] if t["name"] == topic_name
+                           for p in t["partitions"]]
+        sizes = {p["partition_index"]: p["partition_size"] for p in partitions}
+        assert len(partitions) == 2 and sizes[1] == 0, partitions
         assert RECORDS * VALUE_BYTES < sizes[0] < RECORDS * (VALUE_BYTES + 200), sizes
-        assert all(p["offset_lag"] == 0 and p["is_future_key"] is False for p in topic["partitions"])
+        assert all(p["offset_lag"] == 0 and p["is_future_key"] is False for p in partitions)
 
-        [filtered] = client.describe_log_dirs({topic_name: [0, 7]})
-        [filtered_dir] = filtered["log_dirs"]
-        assert [(t["name"], [p["partition_index"] for p in t["partitions"]])
-                for t in filtered_dir["topics"]] == [(topic_name, [0])]
+        filtered = [(t["name"], [p["partition_index"] for p in t["partitions"]])
+                    for answer in client.describe_log_dirs({topic_name: [0, 7]})
+                    for t in answer["log_dirs"][0]["topics"] if t["partitions"]]
+        assert filtered == [(topic_name, [0])]
     finally:
         client.close()
 

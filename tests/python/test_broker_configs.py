@@ -20,15 +20,22 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
                                    ConfigSource, ResourceType)
 
-from helpers import ADMIN_TIMEOUT_S, admin, create_topic
+from helpers import ADMIN_TIMEOUT_S, admin, create_topic, first_address, first_node_id
 
 SETTLE_TIMEOUT_S = 15.0
 KAFKA_DEFAULT_RETENTION_MS = "604800000"
 
 
-def node_id(client) -> str:
-    metadata = client.list_topics(timeout=ADMIN_TIMEOUT_S)
-    return str(next(iter(metadata.brokers)))
+def node_id(bootstrap: str) -> str:
+    """The broker the raw requests here go to (the first of the bootstrap list)."""
+    return str(first_node_id(bootstrap))
+
+
+def alter_every_broker(client, *entries: ConfigEntry) -> None:
+    """A per-broker change on every broker: a topic's described config and its logs follow
+    the per-broker values of the broker that answers or hosts it, which may be any of them."""
+    for broker_id in sorted(client.list_topics(timeout=ADMIN_TIMEOUT_S).brokers):
+        alter_broker(client, str(broker_id), *entries)
 
 
 def describe(client, resource_type, name: str) -> dict:
@@ -95,7 +102,7 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 def _call(bootstrap: str, api_key: int, version: int, body: bytes) -> bytes:
     """One request (header v1) and its response after the correlation id."""
     request = struct.pack(">hhi", api_key, version, 1) + _string("raw") + body
-    host, port = bootstrap.split(":")
+    host, port = first_address(bootstrap).split(":")
     with socket.create_connection((host, int(port)), timeout=ADMIN_TIMEOUT_S) as sock:
         sock.sendall(struct.pack(">i", len(request)) + request)
         size = struct.unpack(">i", _read_exactly(sock, 4))[0]
@@ -161,10 +168,10 @@ def test_dynamic_log_retention_ms_is_described_and_becomes_the_topic_default(bro
                                                                            topic_name):
     broker = broker_factory()
     client = admin(broker.bootstrap)
-    broker_id = node_id(client)
+    broker_id = node_id(broker.bootstrap)
     create_topic(broker.bootstrap, topic_name, partitions=1)
 
-    alter_broker(client, broker_id, set_op("log.retention.ms", "3600000"))
+    alter_every_broker(client, set_op("log.retention.ms", "3600000"))
     retention = settled(client, ResourceType.BROKER, broker_id, "log.retention.ms",
                         lambda e: e.value == "3600000")
     assert retention.value == "3600000"
@@ -178,7 +185,7 @@ def test_dynamic_log_retention_ms_is_described_and_becomes_the_topic_default(bro
     assert topic_retention.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
     assert "log.retention.ms" in topic_retention.synonyms
 
-    alter_broker(client, broker_id, delete_op("log.retention.ms"))
+    alter_every_broker(client, delete_op("log.retention.ms"))
     topic_retention = settled(client, ResourceType.TOPIC, topic_name, "retention.ms",
                               lambda e: e.value == KAFKA_DEFAULT_RETENTION_MS)
     assert topic_retention.value == KAFKA_DEFAULT_RETENTION_MS
@@ -190,7 +197,7 @@ def test_dynamic_log_retention_ms_is_described_and_becomes_the_topic_default(bro
 def test_per_broker_value_wins_over_the_cluster_default(broker_factory, topic_name):
     broker = broker_factory()
     client = admin(broker.bootstrap)
-    broker_id = node_id(client)
+    broker_id = node_id(broker.bootstrap)
     create_topic(broker.bootstrap, topic_name, partitions=1)
 
     assert raw_alter_broker(broker.bootstrap, "", [("log.segment.bytes", OP_SET, "2000000")]) \
@@ -206,13 +213,13 @@ def test_per_broker_value_wins_over_the_cluster_default(broker_factory, topic_na
     assert raw_describe_broker_defaults(broker.bootstrap)["log.segment.bytes"] == (
         "2000000", default_source, [("log.segment.bytes", "2000000", default_source)])
 
-    alter_broker(client, broker_id, set_op("log.segment.bytes", "3000000"))
+    alter_every_broker(client, set_op("log.segment.bytes", "3000000"))
     segment = settled(client, ResourceType.TOPIC, topic_name, "segment.bytes",
                       lambda e: e.value == "3000000")
     assert segment.value == "3000000"
     assert segment.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
 
-    alter_broker(client, broker_id, delete_op("log.segment.bytes"))
+    alter_every_broker(client, delete_op("log.segment.bytes"))
     segment = settled(client, ResourceType.TOPIC, topic_name, "segment.bytes",
                       lambda e: e.value == "2000000")
     assert segment.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
@@ -227,7 +234,7 @@ def test_per_broker_value_wins_over_the_cluster_default(broker_factory, topic_na
 def test_configs_kafka_cannot_change_at_run_time_are_refused(broker_factory):
     broker = broker_factory()
     client = admin(broker.bootstrap)
-    broker_id = node_id(client)
+    broker_id = node_id(broker.bootstrap)
     for name, value in [("num.partitions", "3"), ("log.dirs", "/elsewhere"),
                         ("log.retention.hours", "1")]:
         error = refusal(lambda: alter_broker(client, broker_id, set_op(name, value)))
@@ -258,7 +265,7 @@ def test_configs_kafka_cannot_change_at_run_time_are_refused(broker_factory):
 def test_validate_only_changes_no_broker_config(broker_factory):
     broker = broker_factory()
     client = admin(broker.bootstrap)
-    broker_id = node_id(client)
+    broker_id = node_id(broker.bootstrap)
     alter_broker(client, broker_id, set_op("log.retention.ms", "3600000"), validate_only=True)
     assert raw_alter_broker(broker.bootstrap, "", [("log.retention.ms", OP_SET, "7200000")],
                             validate_only=True) == (0, None)
@@ -270,9 +277,8 @@ def test_validate_only_changes_no_broker_config(broker_factory):
 def test_dynamic_broker_configs_survive_a_restart(broker_factory, topic_name):
     broker = broker_factory()
     client = admin(broker.bootstrap)
-    broker_id = node_id(client)
     create_topic(broker.bootstrap, topic_name, partitions=1)
-    alter_broker(client, broker_id, set_op("log.retention.ms", "3600000"))
+    alter_every_broker(client, set_op("log.retention.ms", "3600000"))
     assert raw_alter_broker(broker.bootstrap, "", [("log.segment.bytes", OP_SET, "2000000")]) \
         == (0, None)
     settled(client, ResourceType.TOPIC, topic_name, "segment.bytes",

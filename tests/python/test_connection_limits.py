@@ -16,6 +16,7 @@ import time
 import pytest
 from kafka.protocol.metadata.api_versions import ApiVersionsRequest
 
+from helpers import first_address
 from kafka_wire import Connection
 
 IDLE_MS = 1000
@@ -60,14 +61,14 @@ def closed_within(sock: socket.socket, bound_s: float, trickle: bool) -> float:
 
 
 def test_an_idle_connection_is_closed_after_the_idle_time(idle_broker):
-    with Connection(idle_broker.bootstrap) as conn:
+    with Connection(first_address(idle_broker.bootstrap)) as conn:
         api_versions(conn)
         waited = closed_within(conn.sock, CLOSE_BOUND_S, trickle=False)
         assert waited >= IDLE_MS / 1000 * 0.9, f"closed after {waited:.2f} s, before the idle time"
 
 
 def test_a_slow_loris_half_frame_is_closed(idle_broker):
-    host, port = idle_broker.bootstrap.rsplit(":", 1)
+    host, port = first_address(idle_broker.bootstrap).rsplit(":", 1)
     with socket.create_connection((host, int(port))) as sock:
         # A frame announcing 100 bytes, of which a few arrive, then one byte at a time.
         sock.sendall(struct.pack(">i", 100) + b"\x00\x12\x00")
@@ -75,7 +76,7 @@ def test_a_slow_loris_half_frame_is_closed(idle_broker):
 
 
 def test_a_busy_connection_outlives_the_idle_time(idle_broker):
-    with Connection(idle_broker.bootstrap) as conn:
+    with Connection(first_address(idle_broker.bootstrap)) as conn:
         deadline = time.monotonic() + BUSY_FOR_S
         while time.monotonic() < deadline:
             api_versions(conn)
@@ -87,11 +88,11 @@ def test_a_connection_beyond_the_per_ip_limit_is_closed_while_others_keep_workin
         broker_factory, monkeypatch):
     monkeypatch.setenv("VLTAVA_MAX_CONNECTIONS_PER_IP", str(PER_IP_LIMIT))
     broker = broker_factory()
-    admitted = [Connection(broker.bootstrap) for _ in range(PER_IP_LIMIT)]
+    admitted = [Connection(first_address(broker.bootstrap)) for _ in range(PER_IP_LIMIT)]
     try:
         for conn in admitted:
             api_versions(conn)
-        with Connection(broker.bootstrap) as extra:
+        with Connection(first_address(broker.bootstrap)) as extra:
             closed_within(extra.sock, CLOSE_BOUND_S, trickle=False)
         for conn in admitted:
             api_versions(conn)

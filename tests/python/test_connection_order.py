@@ -15,7 +15,7 @@ from kafka.protocol.consumer.offsets import ListOffsetsRequest
 from kafka.protocol.producer.produce import ProduceRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
-from helpers import consumer_config, create_topic
+from helpers import consumer_config, create_topic, leader_address
 from kafka_wire import Connection
 
 COMMITS = 30
@@ -64,7 +64,7 @@ def test_pipelined_produce_then_list_offsets_sees_the_append(broker, topic_name)
     list_offsets = {"replica_id": -1, "isolation_level": 0, "topics": [
         {"name": topic_name, "partitions": [
             {"partition_index": 0, "current_leader_epoch": -1, "timestamp": LATEST_TIMESTAMP}]}]}
-    with Connection(broker.bootstrap) as conn:
+    with Connection(leader_address(broker.bootstrap, topic_name, 0)) as conn:
         for round_ in range(1, PRODUCES + 1):
             produced, listed = conn.pipeline([
                 (ProduceRequest, PRODUCE_VERSION, produce),

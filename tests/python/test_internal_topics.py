@@ -171,7 +171,8 @@ def test_unreadable_consumer_offsets_records_are_skipped_on_start(broker_factory
     commit(broker.bootstrap, {(topic_name, 0): 5, (topic_name, 2): 8})
     broker.kill9()
 
-    segments = [s for s in sorted(broker.data_dir.glob(f"{OFFSETS_TOPIC}-*/*.log"))
+    # In a cluster's data dir, each node's is a subdirectory.
+    segments = [s for s in sorted(broker.data_dir.glob(f"**/{OFFSETS_TOPIC}-*/*.log"))
                 if s.stat().st_size > 0]
     assert len(segments) == 1, segments  # the group's one partition
     segment = segments[0]
@@ -200,7 +201,9 @@ def test_unreadable_consumer_offsets_records_are_skipped_on_start(broker_factory
     # Serving, and committing on top of the skipped records, still works.
     commit(broker.bootstrap, {(topic_name, 0): 10})
     assert committed(broker.bootstrap, [(topic_name, 0)]) == {(topic_name, 0): 10}
-    log = ANSI_ESCAPE.sub("", broker.log_path.read_text(errors="replace"))
+    node_dir = segment.parent.parent  # the log of the node that has it sits beside its data dir
+    log_path = node_dir.parent / f"{node_dir.name}.log"
+    log = ANSI_ESCAPE.sub("", log_path.read_text(errors="replace"))
     partition = int(segment.parent.name.rsplit("-", 1)[1])
     skipped = [line for line in log.splitlines() if "skipped an unreadable" in line]
     assert len(skipped) == len(bad), skipped

@@ -36,6 +36,10 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from conftest import BROKER_KIND, KAFKA_REFERENCE, KafkaBroker, VltavaBroker
 from helpers import ADMIN_TIMEOUT_S, admin, create_topic, wait_for_leaders
 
+pytestmark = pytest.mark.single_node(
+    "starts its own single vltava node and Kafka node to compare, whatever "
+    "VLTAVA_TEST_BROKER says: the single-node run covers it")
+
 TOOL_TIMEOUT_S = 120.0
 FETCH_TIMEOUT_S = 900.0  # the first `kafka-reference classpath` downloads the jars
 CONSUME_TIMEOUT_S = 60.0

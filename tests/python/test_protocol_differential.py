@@ -49,6 +49,10 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 from conftest import KafkaBroker, VltavaBroker
 from kafka_wire import Connection, build
 
+pytestmark = pytest.mark.single_node(
+    "starts its own single vltava node and Kafka node to compare, whatever "
+    "VLTAVA_TEST_BROKER says: the single-node run covers it")
+
 TOPIC = "differential"                 # created by the fixture, 2 partitions, 3 records in p0
 MISSING_TOPIC = "differential-missing"  # never created (auto creation is off on both)
 MISSING_TOPIC_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")

@@ -206,14 +206,18 @@ def test_broker_level_synonyms_are_the_default_of_topics_without_an_override(bro
     # A private broker: the change is broker-wide.
     broker = broker_factory()
     create_topic(broker.bootstrap, topic_name)
-    node = str(next(iter(admin(broker.bootstrap).list_topics(timeout=ADMIN_TIMEOUT_S).brokers)))
+    # Each broker applies its own value to the partitions it leads: set it on all of them.
+    nodes = [str(n) for n in admin(broker.bootstrap).list_topics(timeout=ADMIN_TIMEOUT_S).brokers]
     assert_accepted(broker.bootstrap, topic_name, now_ms() - DAY_MS)
 
-    alter(broker.bootstrap, node, "log.message.timestamp.before.max.ms", str(HOUR_MS),
-          ResourceType.BROKER)
+    for node in nodes:
+        alter(broker.bootstrap, node, "log.message.timestamp.before.max.ms", str(HOUR_MS),
+              ResourceType.BROKER)
     refused_once_settled(broker.bootstrap, topic_name, now_ms() - DAY_MS)
 
-    alter(broker.bootstrap, node, "log.message.timestamp.type", "LogAppendTime", ResourceType.BROKER)
+    for node in nodes:
+        alter(broker.bootstrap, node, "log.message.timestamp.type", "LogAppendTime",
+              ResourceType.BROKER)
     message = accepted_once_settled(broker.bootstrap, topic_name, now_ms() - DAY_MS)
     assert message.timestamp()[0] == TIMESTAMP_LOG_APPEND_TIME
     # A topic's own value wins over the broker's.
