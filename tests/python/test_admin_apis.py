@@ -53,11 +53,6 @@ def partition_count(bootstrap: str, topic: str) -> int:
     return len(admin(bootstrap).list_topics(topic=topic, timeout=10).topics[topic].partitions)
 
 
-def broker_id(bootstrap: str) -> int:
-    """A registered broker (the lowest id: the only one of a single node)."""
-    return min(admin(bootstrap).list_topics(timeout=10).brokers)
-
-
 def delete_records(bootstrap: str, topic: str, partition: int, offset: int):
     """The low watermark DeleteRecords answers, or the KafkaError it failed with."""
     client = admin(bootstrap)
@@ -150,17 +145,23 @@ def test_create_partitions_of_an_unknown_topic_fails_with_unknown_topic(broker, 
     assert error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, error
 
 
-def test_replica_assignments_must_name_this_broker(broker, topic_name):
+def test_replica_assignments_place_partitions_on_the_named_registered_brokers(broker, topic_name):
     create_topic(broker.bootstrap, topic_name, partitions=1)
-    node = broker_id(broker.bootstrap)
-    refused = grow(broker.bootstrap, topic_name, 3, replica_assignment=[[node], [node + 100]])
+    brokers = sorted(admin(broker.bootstrap).list_topics(timeout=10).brokers)
+    first, last = brokers[0], brokers[-1]
+    refused = grow(broker.bootstrap, topic_name, 3, replica_assignment=[[first], [last + 100]])
     assert refused is not None and refused.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, refused
-    assert refused.str() == (f"The manual partition assignment includes broker {node + 100}, "
+    assert refused.str() == (f"The manual partition assignment includes broker {last + 100}, "
                              "but no such broker is registered.")
-    twice = grow(broker.bootstrap, topic_name, 2, replica_assignment=[[node, node]])
+    twice = grow(broker.bootstrap, topic_name, 2, replica_assignment=[[first, first]])
     assert twice is not None and twice.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, twice
-    assert grow(broker.bootstrap, topic_name, 3, replica_assignment=[[node], [node]]) is None
+    # Whichever broker the admin client asks, the new partitions go where the assignment says
+    # (in a cluster: the last broker, then the first).
+    assert grow(broker.bootstrap, topic_name, 3, replica_assignment=[[last], [first]]) is None
     wait_for_leaders(broker.bootstrap, topic_name, 3)
+    partitions = admin(broker.bootstrap).list_topics(topic=topic_name, timeout=10) \
+        .topics[topic_name].partitions
+    assert (partitions[1].leader, partitions[2].leader) == (last, first)
 
 
 def test_added_partitions_and_their_records_survive_a_restart(broker_factory, topic_name):

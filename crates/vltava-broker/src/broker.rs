@@ -221,6 +221,7 @@ impl Broker {
             name: name.to_string(),
             partitions: self.config.num_partitions,
             configs: Default::default(),
+            assignments: Vec::new(),
         };
         match self.create_topic(spec).await {
             Err(BrokerError::TopicAlreadyExists) => self.topics.wait_for(name, METADATA_WAIT).await,
@@ -244,6 +245,7 @@ impl Broker {
             partitions: spec.partitions,
             replication_factor: self.config.default_replication_factor,
             configs: spec.configs,
+            assignments: spec.assignments,
         });
         match self.decide(request).await {
             Err(BrokerError::Controller(ControllerFailure::Refused(
@@ -271,11 +273,18 @@ impl Broker {
         }
     }
 
-    /// CreatePartitions: grows a topic to `count` partitions (already checked by the caller).
-    pub async fn add_partitions(&self, name: &str, count: i32) -> Result<Arc<Topic>> {
+    /// CreatePartitions: grows a topic to `count` partitions (already checked by the caller),
+    /// on the brokers `assignments` name (empty: placed by the controller).
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Vec<Vec<i32>>,
+    ) -> Result<Arc<Topic>> {
         self.decide(ControllerRequest::CreatePartitions {
             name: name.to_string(),
             count,
+            assignments,
         })
         .await?;
         self.topics

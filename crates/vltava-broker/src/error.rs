@@ -34,7 +34,7 @@ pub enum BrokerError {
     InvalidPartitions(i32),
     #[error("invalid replication factor {0}: this cluster has one broker")]
     InvalidReplicationFactor(i16),
-    #[error("replica assignment must name this broker once per partition, partitions 0..n")]
+    #[error("replica assignments must number the partitions 0..n in order")]
     InvalidReplicaAssignment,
     #[error("{0}")]
     InvalidConfig(String),
@@ -179,6 +179,10 @@ pub enum AssignmentError {
     UnknownBroker(i32),
     #[error("The manual partition assignment includes the broker {0} more than once.")]
     DuplicateBroker(i32),
+    #[error(
+        "The manual partition assignment names {0} replicas for a partition; vltava does not replicate partitions yet, so each may name one broker."
+    )]
+    Replicated(usize),
 }
 
 /// A controller refusal as Kafka's controller answers it; a quorum that cannot be reached
@@ -197,6 +201,7 @@ pub fn controller_error_code(failure: &ControllerFailure) -> i16 {
             ControllerError::InvalidPartitions => ResponseError::InvalidPartitions,
             ControllerError::TopicExists(_) => ResponseError::TopicAlreadyExists,
             ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+            ControllerError::UnregisteredBroker(_) => ResponseError::InvalidReplicaAssignment,
         },
         ControllerFailure::NotController { .. } | ControllerFailure::Unavailable(_) => {
             ResponseError::RequestTimedOut

@@ -87,6 +87,8 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub configs: BTreeMap<String, String>,
+    /// The brokers of each partition as the client named them; empty: placed by the controller.
+    pub assignments: Vec<Vec<i32>>,
 }
 
 #[derive(Debug, Default)]

@@ -78,6 +78,7 @@ fn topic(name: &str, partitions: i32, replication_factor: i16) -> NewTopic {
         partitions,
         replication_factor,
         configs: BTreeMap::new(),
+        assignments: Vec::new(),
     }
 }
 
@@ -283,13 +284,13 @@ fn topics_grow_change_configs_and_go_with_their_configs() {
 
     let image = apply(
         &image,
-        &create_partitions(&image, "orders", 5).expect("grow"),
+        &create_partitions(&image, "orders", 5, Vec::new()).expect("grow"),
     );
     let orders = image.topic("orders").expect("topic");
     assert_eq!(orders.partitions.len(), 5);
     assert!(orders.partitions.values().all(|p| p.replicas.len() == 2));
     assert_eq!(
-        create_partitions(&image, "orders", 5),
+        create_partitions(&image, "orders", 5, Vec::new()),
         Err(ControllerError::InvalidPartitions)
     );
 
@@ -310,7 +311,7 @@ fn topics_grow_change_configs_and_go_with_their_configs() {
     assert!(!image.configs.contains_key(&resource));
     for refused in [
         delete_topic(&image, "orders"),
-        create_partitions(&image, "orders", 9),
+        create_partitions(&image, "orders", 9, Vec::new()),
         set_configs(
             &image,
             ConfigResource::Topic("orders".into()),
@@ -319,4 +320,28 @@ fn topics_grow_change_configs_and_go_with_their_configs() {
     ] {
         assert_eq!(refused, Err(ControllerError::UnknownTopic("orders".into())));
     }
+}
+
+#[test]
+fn manual_assignments_place_partitions_on_the_named_registered_brokers() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(3, &[], &mut sessions);
+    let mut new = topic("placed", 2, 1);
+    new.assignments = vec![vec![3], vec![1]];
+    let image = apply(&image, &create_topic(&image, new).expect("create"));
+    let grown = create_partitions(&image, "placed", 3, vec![vec![2]]).expect("grow");
+    let image = apply(&image, &grown);
+    let placed = image.topic("placed").expect("topic");
+    let leaders: Vec<i32> = placed.partitions.values().map(|p| p.leader).collect();
+    assert_eq!(leaders, vec![3, 1, 2]);
+    assert_eq!(
+        create_partitions(&image, "placed", 4, vec![vec![7]]),
+        Err(ControllerError::UnregisteredBroker(7))
+    );
+    let mut unknown = topic("nowhere", 1, 1);
+    unknown.assignments = vec![vec![9]];
+    assert_eq!(
+        create_topic(&image, unknown),
+        Err(ControllerError::UnregisteredBroker(9))
+    );
 }

@@ -288,6 +288,7 @@ async fn brokers_register_through_any_voter_and_a_silent_broker_is_fenced() -> R
             partitions: 6,
             replication_factor: 1,
             configs: BTreeMap::new(),
+            assignments: Vec::new(),
         }))
         .await?;
     assert!(matches!(created, ControllerAnswer::Committed { offset } if offset > 0));
@@ -391,6 +392,7 @@ async fn a_broker_in_controlled_shutdown_hands_over_its_leaderships_before_it_st
             partitions: 6,
             replication_factor: 3,
             configs: BTreeMap::new(),
+            assignments: Vec::new(),
         }))
         .await?;
     wait_image(&controllers[&1], |image| image.topic("orders").is_some()).await?;

@@ -26,7 +26,11 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use common::{
@@ -490,5 +494,36 @@ async fn a_broker_that_is_not_a_voter_observes_the_metadata_log_and_leads_partit
     };
     assert_eq!(ids(&status["quorum"]["voters"]), vec![1, 2, 3], "{status}");
     assert_eq!(ids(&status["quorum"]["observers"]), vec![4], "{status}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_assigned_by_hand_is_led_where_the_client_said() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let cluster = start_cluster(3, &[])?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &n1).create()?;
+    let assignment: &[&[i32]] = &[&[3], &[2], &[3]];
+    let topic = NewTopic::new("by-hand", 3, TopicReplication::Variable(assignment));
+    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    for result in admin.create_topics([&topic], &options).await? {
+        result.map_err(|(name, code)| format!("creating {name}: {code:?}"))?;
+    }
+    let expected = BTreeMap::from([(0, 3), (1, 2), (2, 3)]);
+    for node in &cluster.nodes {
+        assert_eq!(led_partitions(node.bootstrap(), "by-hand", 3)?, expected);
+    }
+    // A broker the cluster does not know is refused as Kafka refuses it.
+    let nowhere: &[&[i32]] = &[&[7]];
+    let topic = NewTopic::new("nowhere", 1, TopicReplication::Variable(nowhere));
+    let results = admin.create_topics([&topic], &options).await?;
+    assert!(
+        matches!(
+            results.as_slice(),
+            [Err((_, RDKafkaErrorCode::InvalidReplicaAssignment))]
+        ),
+        "{results:?}"
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! CreatePartitions: grow topics (never shrink them), or with validate_only check that they
 //! could grow. Answers in Kafka's words: INVALID_PARTITIONS for a count that does not grow,
-//! INVALID_REPLICA_ASSIGNMENT for assignments that do not name this one broker once per new
-//! partition, INVALID_REQUEST for a topic named twice.
+//! INVALID_REPLICA_ASSIGNMENT for assignments that do not name one registered broker per new
+//! partition (`replica_assignment`), INVALID_REQUEST for a topic named twice.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::str_bytes;
+use super::{replica_assignment, str_bytes};
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{AssignmentError, BrokerError, Result};
@@ -63,23 +63,30 @@ fn error_message(error: &BrokerError) -> Option<StrBytes> {
 async fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: bool) -> Result<()> {
     let name = topic.name.0.as_str();
     let current = broker.topics.validate_growth(name, topic.count)?;
-    if let Some(assignments) = &topic.assignments {
-        let additional = topic.count - current.partition_count();
-        check_assignments(assignments, additional, broker.node_id())?;
-    }
+    let assignments = match &topic.assignments {
+        Some(assignments) => {
+            let additional = topic.count - current.partition_count();
+            let image = broker.image();
+            check_assignments(assignments, additional, |id| {
+                image.brokers.contains_key(&id)
+            })?
+        }
+        None => Vec::new(),
+    };
     if !validate_only {
-        broker.add_partitions(name, topic.count).await?;
+        broker
+            .add_partitions(name, topic.count, assignments)
+            .await?;
     }
     Ok(())
 }
 
-/// Kafka's checks of a manual assignment, on a cluster of one broker: one assignment per new
-/// partition, each naming this broker exactly once.
+/// Kafka's checks of a manual assignment: one per new partition, each a valid replica list.
 fn check_assignments(
     assignments: &[CreatePartitionsAssignment],
     additional: i32,
-    node_id: i32,
-) -> Result<()> {
+    registered: impl Fn(i32) -> bool,
+) -> Result<Vec<Vec<i32>>> {
     if usize::try_from(additional).ok() != Some(assignments.len()) {
         return Err(AssignmentError::CountMismatch {
             additional,
@@ -87,22 +94,10 @@ fn check_assignments(
         }
         .into());
     }
-    for assignment in assignments {
-        let mut brokers: Vec<i32> = assignment.broker_ids.iter().map(|id| id.0).collect();
-        if brokers.is_empty() {
-            return Err(AssignmentError::Empty.into());
-        }
-        brokers.sort_unstable();
-        for pair in brokers.windows(2) {
-            if pair[0] == pair[1] {
-                return Err(AssignmentError::DuplicateBroker(pair[0]).into());
-            }
-        }
-        if let Some(&other) = brokers.iter().find(|&&id| id != node_id) {
-            return Err(AssignmentError::UnknownBroker(other).into());
-        }
-    }
-    Ok(())
+    replica_assignment::check(
+        assignments.iter().map(|a| a.broker_ids.as_slice()),
+        registered,
+    )
 }
 
 #[cfg(test)]
@@ -120,13 +115,13 @@ mod tests {
 
     fn refusal(assignments: &[&[i32]], additional: i32) -> Option<String> {
         let assignments: Vec<_> = assignments.iter().map(|b| assignment(b)).collect();
-        check_assignments(&assignments, additional, 1)
+        check_assignments(&assignments, additional, |id| id == 1)
             .err()
             .map(|e| e.message())
     }
 
     #[test]
-    fn assignments_must_name_this_broker_once_per_new_partition() {
+    fn assignments_name_one_registered_broker_per_new_partition() {
         assert_eq!(refusal(&[&[1], &[1]], 2), None);
         assert_eq!(
             refusal(&[&[1]], 2).as_deref(),
@@ -144,6 +139,13 @@ mod tests {
             refusal(&[&[1, 1]], 1).as_deref(),
             Some("The manual partition assignment includes the broker 1 more than once.")
         );
+        assert_eq!(
+            refusal(&[&[1, 7]], 1).as_deref(),
+            Some(
+                "The manual partition assignment includes broker 7, but no such broker is registered."
+            )
+        );
+        assert!(refusal(&[&[1, 2]], 1).is_some());
         assert_eq!(
             refusal(&[&[]], 1).as_deref(),
             Some("The manual partition assignment includes an empty replica list.")

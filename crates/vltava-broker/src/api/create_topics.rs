@@ -8,7 +8,7 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::str_bytes;
+use super::{replica_assignment, str_bytes};
 use crate::broker::Broker;
 use crate::configs::describe_topic;
 use crate::dispatch::{Reply, RequestContext};
@@ -81,21 +81,24 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
     if replication_factor != -1 && replication_factor != 1 {
         return Err(BrokerError::InvalidReplicationFactor(replication_factor));
     }
+    let mut assignments = Vec::new();
     let partitions = if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || replication_factor != -1 {
             return Err(BrokerError::InvalidRequest(
                 "both replica assignments and partitions/replication factor given".into(),
             ));
         }
-        let node = broker.node_id();
-        for (expected, assignment) in topic.assignments.iter().enumerate() {
-            if assignment.partition_index != expected as i32
-                || assignment.broker_ids.iter().any(|b| b.0 != node)
-                || assignment.broker_ids.len() != 1
-            {
-                return Err(BrokerError::InvalidReplicaAssignment);
-            }
+        let numbered = (0..)
+            .zip(&topic.assignments)
+            .all(|(i, a)| a.partition_index == i);
+        if !numbered {
+            return Err(BrokerError::InvalidReplicaAssignment);
         }
+        let image = broker.image();
+        assignments = replica_assignment::check(
+            topic.assignments.iter().map(|a| a.broker_ids.as_slice()),
+            |id| image.brokers.contains_key(&id),
+        )?;
         topic.assignments.len() as i32
     } else if topic.num_partitions == -1 {
         broker.config.num_partitions
@@ -116,6 +119,7 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
         name: topic.name.0.to_string(),
         partitions,
         configs,
+        assignments,
     })
 }
 

@@ -34,6 +34,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod replica_assignment;
 pub mod sync_group;
 
 use kafka_protocol::protocol::StrBytes;

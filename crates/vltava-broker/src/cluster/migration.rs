@@ -74,6 +74,7 @@ pub async fn migrate_topics_file(data_dir: &Path, cluster: &ClusterLink) -> Resu
             // Before the metadata log there was one broker: every partition is on it.
             replication_factor: 1,
             configs: record.configs,
+            assignments: vec![vec![cluster.broker_id()]; record.partitions.max(0) as usize],
         });
         match cluster.decide(request).await {
             // Created by an earlier start that stopped before removing the file.

@@ -218,6 +218,7 @@ impl GroupCoordinator {
                         ),
                     ]
                     .into(),
+                    assignments: Vec::new(),
                 };
                 match broker.create_topic(spec).await {
                     Err(BrokerError::TopicAlreadyExists) => {

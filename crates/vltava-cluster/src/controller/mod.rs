@@ -36,6 +36,11 @@ pub enum ControllerError {
     /// TOPIC_ALREADY_EXISTS
     #[error("Topic '{0}' already exists.")]
     TopicExists(String),
+    /// INVALID_REPLICA_ASSIGNMENT
+    #[error(
+        "The manual partition assignment includes broker {0}, but no such broker is registered."
+    )]
+    UnregisteredBroker(i32),
     /// UNKNOWN_TOPIC_OR_PARTITION
     #[error("This server does not host this topic-partition: topic '{0}' does not exist.")]
     UnknownTopic(String),

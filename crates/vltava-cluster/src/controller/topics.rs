@@ -21,6 +21,10 @@ pub struct NewTopic {
     pub partitions: i32,
     pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
+    /// The replicas of each partition, in order, when the client named them (CreateTopics'
+    /// manual assignment); empty: placed by the controller.
+    #[serde(default)]
+    pub assignments: Vec<Vec<BrokerId>>,
 }
 
 pub fn create_topic(
@@ -30,9 +34,14 @@ pub fn create_topic(
     if image.topic(&topic.name).is_some() {
         return Err(ControllerError::TopicExists(topic.name));
     }
-    // Successive topics start their first leader on successive brokers.
-    let start = image.topics_by_id.len();
-    let placed = place_replicas(image, topic.partitions, topic.replication_factor, start)?;
+    let placed = if topic.assignments.is_empty() {
+        // Successive topics start their first leader on successive brokers.
+        let start = image.topics_by_id.len();
+        place_replicas(image, topic.partitions, topic.replication_factor, start)?
+    } else {
+        registered(image, &topic.assignments)?;
+        topic.assignments
+    };
     let mut records = vec![MetadataRecord::Topic {
         name: topic.name.clone(),
         topic_id: topic.topic_id,
@@ -48,6 +57,19 @@ pub fn create_topic(
         });
     }
     Ok(records)
+}
+
+/// A manual assignment may name any registered broker, fenced or not (as Kafka's controller
+/// checks it); the broker that received the request has checked its shape.
+fn registered(image: &MetadataImage, assignments: &[Vec<BrokerId>]) -> Result<(), ControllerError> {
+    match assignments
+        .iter()
+        .flatten()
+        .find(|broker| !image.brokers.contains_key(broker))
+    {
+        Some(&unknown) => Err(ControllerError::UnregisteredBroker(unknown)),
+        None => Ok(()),
+    }
 }
 
 /// A new partition: every replica in the ISR, the first leading at epoch 0.
@@ -83,12 +105,14 @@ pub fn delete_topic(
     }])
 }
 
-/// CreatePartitions: the partitions from the topic's count up to `count`, placed with the
-/// replication factor of its first partition, leaders continuing the rotation.
+/// CreatePartitions: the partitions from the topic's count up to `count`, as `assignments`
+/// name their replicas or, without them, placed with the replication factor of its first
+/// partition, leaders continuing the rotation.
 pub fn create_partitions(
     image: &MetadataImage,
     name: &str,
     count: i32,
+    assignments: Vec<Vec<BrokerId>>,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let topic = existing(image, name)?;
     let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
@@ -100,7 +124,12 @@ pub fn create_partitions(
         .values()
         .next()
         .map_or(1, |p| i16::try_from(p.replicas.len()).unwrap_or(i16::MAX));
-    let placed = place_replicas(image, count - current, replication_factor, current as usize)?;
+    let placed = if assignments.is_empty() {
+        place_replicas(image, count - current, replication_factor, current as usize)?
+    } else {
+        registered(image, &assignments)?;
+        assignments
+    };
     Ok((current..)
         .zip(placed)
         .map(|(partition_id, replicas)| new_partition(topic.topic_id, partition_id, replicas))

@@ -45,6 +45,9 @@ pub enum ControllerRequest {
     CreatePartitions {
         name: String,
         count: i32,
+        /// The new partitions' replicas as the client named them; empty: placed.
+        #[serde(default)]
+        assignments: Vec<Vec<crate::records::BrokerId>>,
     },
     SetConfigs {
         resource: ConfigResource,
@@ -218,9 +221,11 @@ impl Active {
             }
             ControllerRequest::CreateTopic(t) => create_topic(&image, t).map(committed),
             ControllerRequest::DeleteTopic { name } => delete_topic(&image, &name).map(committed),
-            ControllerRequest::CreatePartitions { name, count } => {
-                create_partitions(&image, &name, count).map(committed)
-            }
+            ControllerRequest::CreatePartitions {
+                name,
+                count,
+                assignments,
+            } => create_partitions(&image, &name, count, assignments).map(committed),
             ControllerRequest::SetConfigs { resource, configs } => {
                 set_configs(&image, resource, configs).map(committed)
             }
