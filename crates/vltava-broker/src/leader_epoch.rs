@@ -17,8 +17,9 @@ pub fn check_current_leader_epoch(current: Option<i32>, leader: i32) -> Result<(
     }
 }
 
-/// ListOffsets' reading of `current_leader_epoch`: only -1 means none, so -2 is fenced.
-pub fn list_offsets_epoch(current: i32) -> Option<i32> {
+/// ListOffsets' and OffsetForLeaderEpoch's reading of `current_leader_epoch`: only -1 means
+/// none (Kafka's NO_PARTITION_LEADER_EPOCH), so -2 is fenced.
+pub fn epoch_unless_none(current: i32) -> Option<i32> {
     (current != NO_LEADER_EPOCH).then_some(current)
 }
 
@@ -60,8 +61,8 @@ mod tests {
 
     #[test]
     fn list_offsets_checks_every_epoch_but_minus_one_and_fetch_only_the_non_negative() {
-        assert_eq!(list_offsets_epoch(NO_LEADER_EPOCH), None);
-        assert_eq!(list_offsets_epoch(-2), Some(-2));
+        assert_eq!(epoch_unless_none(NO_LEADER_EPOCH), None);
+        assert_eq!(epoch_unless_none(-2), Some(-2));
         assert_eq!(fetch_epoch(NO_LEADER_EPOCH), None);
         assert_eq!(fetch_epoch(-2), None);
         assert_eq!(fetch_epoch(7), Some(7));

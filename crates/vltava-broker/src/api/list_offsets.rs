@@ -9,7 +9,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
-use crate::leader_epoch::{check_current_leader_epoch, list_offsets_epoch};
+use crate::leader_epoch::{check_current_leader_epoch, epoch_unless_none};
 use crate::partition::Partition;
 
 const LATEST_TIMESTAMP: i64 = -1;
@@ -61,11 +61,8 @@ fn answer(
         ListOffsetsPartitionResponse::default().with_partition_index(wanted.partition_index);
     let found = partition.map_err(|e| e.code()).and_then(|partition| {
         let leader_epoch = partition.leader_epoch();
-        check_current_leader_epoch(
-            list_offsets_epoch(wanted.current_leader_epoch),
-            leader_epoch,
-        )
-        .map_err(|e| e.code())?;
+        check_current_leader_epoch(epoch_unless_none(wanted.current_leader_epoch), leader_epoch)
+            .map_err(|e| e.code())?;
         let (offset, timestamp) = lookup(partition, wanted).map_err(|e| e.code())?;
         Ok((offset, timestamp, leader_epoch))
     });

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
-use crate::leader_epoch::{check_current_leader_epoch, list_offsets_epoch};
+use crate::leader_epoch::{check_current_leader_epoch, epoch_unless_none};
 use crate::partition::Partition;
 
 pub async fn handle(context: RequestContext, request: OffsetForLeaderEpochRequest) -> Reply {
@@ -52,8 +52,7 @@ fn answer(
         .with_leader_epoch(-1)
         .with_end_offset(-1);
     let found = partition.map_err(|e| e.code()).and_then(|partition| {
-        // As ListOffsets: only -1 means "no epoch seen" (Kafka's NO_PARTITION_LEADER_EPOCH).
-        let current = list_offsets_epoch(wanted.current_leader_epoch);
+        let current = epoch_unless_none(wanted.current_leader_epoch);
         check_current_leader_epoch(current, partition.leader_epoch()).map_err(|e| e.code())?;
         partition
             .end_offset_for_epoch(wanted.leader_epoch)

@@ -25,7 +25,9 @@ pub use offsets_topic::OffsetCommit;
 use parked::{Parked, Waiter};
 
 use crate::config::BrokerConfig;
-use crate::topics::Topics;
+use crate::error::BrokerError;
+use crate::partition::Partition;
+use crate::topics::{Topic, Topics};
 
 /// A group as ListGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,8 +315,7 @@ impl GroupCoordinator {
         let Some(topic) = self.topics.get(OFFSETS_TOPIC) else {
             return Ok(());
         };
-        topic
-            .led_here(offsets_partition_for(group_id, topic.partition_count()))
+        group_partition(&topic, group_id)
             .map(|_| ())
             .map_err(|_| GroupError::NotCoordinator)
     }
@@ -352,4 +353,16 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Seeds member ids so that ids from different broker lifetimes never collide.
 fn rand_seed() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+/// The group's `__consumer_offsets` partition if this broker leads it, and so coordinates the
+/// group; NOT_COORDINATOR if another broker does, so that the client finds it again.
+fn group_partition<'a>(
+    topic: &'a Topic,
+    group_id: &GroupId,
+) -> Result<&'a Arc<Partition>, BrokerError> {
+    match topic.led_here(offsets_partition_for(group_id, topic.partition_count())) {
+        Err(BrokerError::NotLeaderOrFollower) => Err(BrokerError::NotCoordinator),
+        other => other,
+    }
 }

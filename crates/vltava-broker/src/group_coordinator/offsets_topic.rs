@@ -11,7 +11,7 @@ use kafka_protocol::records::{
 };
 use vltava_group::{
     CommittedOffset, GroupError, GroupId, OFFSETS_TOPIC, OffsetsRecord, TopicPartition,
-    decode_offsets_record, offset_key, offset_value, offsets_partition_for,
+    decode_offsets_record, offset_key, offset_value,
 };
 
 use super::GroupCoordinator;
@@ -192,14 +192,7 @@ impl GroupCoordinator {
         group_id: &GroupId,
     ) -> Result<Arc<Partition>> {
         let topic = self.offsets_topic(broker).await?;
-        // The group's coordinator is the leader of that partition: another broker's groups
-        // are NOT_COORDINATOR here, so the client finds the coordinator again.
-        let count = topic.partition_count();
-        match topic.led_here(offsets_partition_for(group_id, count)) {
-            Ok(partition) => Ok(partition.clone()),
-            Err(BrokerError::NotLeaderOrFollower) => Err(BrokerError::NotCoordinator),
-            Err(other) => Err(other),
-        }
+        super::group_partition(&topic, group_id).cloned()
     }
 
     /// `__consumer_offsets`, created on first use as Kafka does.
