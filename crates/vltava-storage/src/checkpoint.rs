@@ -89,20 +89,28 @@ impl Checkpoint {
 /// reappear on open) or recovery point. Shared by the log and its pending checkpoints.
 #[derive(Debug, Default)]
 pub(crate) struct CheckpointWriter {
-    /// The last checkpoint written, merged into every later one.
-    written: Mutex<Option<Checkpoint>>,
+    /// The last checkpoint written, merged into every later one, and the log's truncation
+    /// generation it belongs to.
+    written: Mutex<(Option<Checkpoint>, u64)>,
 }
 
 impl CheckpointWriter {
     /// Durably write `checkpoint`, raised to anything written before it.
+    /// A checkpoint prepared before a truncation (an older `generation`) is dropped: its
+    /// recovery point may lie past data the truncation removed and new data not yet synced.
     pub(crate) fn write(
         &self,
         checkpoint: Checkpoint,
+        generation: u64,
         fs: &dyn FileSystem,
         dir: &Path,
     ) -> Result<()> {
         // A poisoned lock means a writer panicked between writes; the value is still whole.
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let (written, current) = &mut *guard;
+        if generation < *current {
+            return Ok(());
+        }
         let merged = match *written {
             Some(before) => Checkpoint {
                 log_start_offset: checkpoint.log_start_offset.max(before.log_start_offset),
@@ -114,6 +122,21 @@ impl CheckpointWriter {
         *written = Some(merged);
         Ok(())
     }
+
+    /// Durably writes `checkpoint` as it is (a truncation lowers the recovery point, which
+    /// `write` never does) and starts `generation`.
+    pub(crate) fn reset(
+        &self,
+        checkpoint: Checkpoint,
+        generation: u64,
+        fs: &dyn FileSystem,
+        dir: &Path,
+    ) -> Result<()> {
+        let mut guard = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        checkpoint.write(fs, dir)?;
+        *guard = (Some(checkpoint), generation);
+        Ok(())
+    }
 }
 
 /// A checkpoint taken under the broker's lock, to be written (two fsyncs) outside it. On
@@ -121,6 +144,8 @@ impl CheckpointWriter {
 #[derive(Debug)]
 pub struct PendingCheckpoint {
     pub(crate) checkpoint: Checkpoint,
+    /// The log's truncation generation when this was prepared.
+    pub(crate) generation: u64,
     pub(crate) writer: Arc<CheckpointWriter>,
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) dir: PathBuf,
@@ -135,7 +160,9 @@ impl PendingCheckpoint {
                 path: self.dir.clone(),
             });
         }
-        let result = self.writer.write(self.checkpoint, &*self.fs, &self.dir);
+        let result = self
+            .writer
+            .write(self.checkpoint, self.generation, &*self.fs, &self.dir);
         if let Err(error) = &result {
             tracing::error!(%error, dir = %self.dir.display(), "checkpoint write failed; taking the log offline");
             self.log_failed.store(true, Ordering::Release);
@@ -167,5 +194,23 @@ mod tests {
         bytes[8] ^= 1;
         fs.set_contents(&path, &bytes).unwrap();
         assert_eq!(Checkpoint::read(&fs, dir).unwrap(), None);
+    }
+
+    #[test]
+    fn a_checkpoint_prepared_before_a_truncation_does_not_raise_the_recovery_point_again() {
+        let fs = SimFs::new();
+        let dir = Path::new("/t-0");
+        fs.create_dir_all(dir).unwrap();
+        let writer = CheckpointWriter::default();
+        let at = |recovery_point| Checkpoint {
+            log_start_offset: 0,
+            recovery_point,
+        };
+        writer.write(at(50), 0, &fs, dir).unwrap();
+        writer.reset(at(30), 1, &fs, dir).unwrap();
+        writer.write(at(50), 0, &fs, dir).unwrap();
+        assert_eq!(Checkpoint::read(&fs, dir).unwrap(), Some(at(30)));
+        writer.write(at(40), 1, &fs, dir).unwrap();
+        assert_eq!(Checkpoint::read(&fs, dir).unwrap(), Some(at(40)));
     }
 }

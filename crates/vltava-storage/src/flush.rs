@@ -32,6 +32,9 @@ pub enum FlushScope {
 pub struct PendingFlush {
     pub(crate) scope: FlushScope,
     pub(crate) end_offset: i64,
+    /// The log's truncation generation when this was prepared: a flush prepared before a
+    /// truncation proves nothing about the data written after it.
+    pub(crate) generation: u64,
     pub(crate) files: Vec<(PathBuf, Arc<dyn LogFile>)>,
     /// The directory to fsync (a segment was created since the last flush) and the count of
     /// directory changes that covers.

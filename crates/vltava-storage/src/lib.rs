@@ -24,6 +24,7 @@ mod small_file;
 pub mod test_batch;
 mod time_index;
 mod timestamps;
+mod truncation;
 
 pub use batch::{BatchHeader, set_base_offset, set_partition_leader_epoch, validate_batches};
 pub use checkpoint::PendingCheckpoint;

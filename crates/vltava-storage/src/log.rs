@@ -117,6 +117,9 @@ pub struct Log {
     /// An epoch was assigned without data yet: written with its first batch (an entry lost
     /// before then is assigned again when this broker next takes the lead).
     leader_epochs_unwritten: bool,
+    /// Truncations so far: flushes, checkpoints and cleans prepared under an older value are
+    /// not applied when they complete.
+    pub(crate) truncations: u64,
 }
 
 impl Log {
@@ -144,6 +147,7 @@ impl Log {
             cleaner: Default::default(),
             leader_epochs: LeaderEpochs::default(),
             leader_epochs_unwritten: false,
+            truncations: 0,
         };
         log.recovery_point = log.log_end_offset();
         log.durable_offset = log.recovery_point;
@@ -190,6 +194,17 @@ impl Log {
     /// The leader epochs of the log's data and where each starts.
     pub fn leader_epochs(&self) -> &LeaderEpochs {
         &self.leader_epochs
+    }
+
+    /// Drops the epochs of data at or after `end` (a truncation), durably.
+    pub(crate) fn truncate_leader_epochs(&mut self, end: i64) -> Result<()> {
+        let before = self.leader_epochs.clone();
+        self.leader_epochs.truncate_from_end(end);
+        if self.leader_epochs != before {
+            self.leader_epochs.write(&*self.fs, &self.dir)?;
+            self.leader_epochs_unwritten = false;
+        }
+        Ok(())
     }
 
     /// This broker leads the partition in `epoch` from now on: the epoch starts at the log end
@@ -457,6 +472,7 @@ impl Log {
         Ok(Some(PendingFlush {
             scope,
             end_offset,
+            generation: self.truncations,
             files,
             dir,
             log_failed: self.failed.clone(),
@@ -468,7 +484,10 @@ impl Log {
     /// below its end offset is durable, and after a full flush also recoverable without a
     /// scan. A flush that did not sync changes nothing.
     pub fn complete_flush(&mut self, flushed: PendingFlush) {
-        if !flushed.is_synced() || self.failed.load(Ordering::Acquire) {
+        if !flushed.is_synced()
+            || self.failed.load(Ordering::Acquire)
+            || flushed.generation != self.truncations
+        {
             return;
         }
         self.durable_offset = self.durable_offset.max(flushed.end_offset);
@@ -522,6 +541,7 @@ impl Log {
     pub(crate) fn pending_checkpoint(&self, checkpoint: Checkpoint) -> PendingCheckpoint {
         PendingCheckpoint {
             checkpoint,
+            generation: self.truncations,
             writer: self.checkpoints.clone(),
             fs: self.fs.clone(),
             dir: self.dir.clone(),

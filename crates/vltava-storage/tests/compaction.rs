@@ -448,3 +448,38 @@ fn under_compact_delete_time_retention_passes_a_segment_the_cleaner_emptied() {
     assert!(deleted > 0);
     assert!(log.log_start_offset() > 0);
 }
+
+/// A clean planned before a truncation is not swapped in after it: its copies describe
+/// offsets the truncation may have rewritten.
+#[test]
+fn a_clean_prepared_before_a_truncation_is_dropped() {
+    let fs = SimFs::new();
+    let mut log = open(&fs, compacted());
+    churn(&mut log, Compression::None);
+    for _ in 0..2 {
+        put(
+            &mut log,
+            &[("pad", Some(&noise(1500)))],
+            1500,
+            Compression::None,
+        );
+    }
+    flush(&mut log);
+    let prepared = log.prepare_clean(2000, force()).unwrap().expect("due");
+    let cleaned = prepared.run().unwrap();
+    let cut = log.log_end_offset() - 1;
+    log.truncate_to(cut).unwrap();
+    let before = consume(&log);
+    let size_before = log.size_bytes();
+    let stats = log.complete_clean(cleaned).unwrap();
+    assert!(
+        stats.records_removed > 0,
+        "the clean itself removed records: {stats:?}"
+    );
+    assert_eq!(
+        log.size_bytes(),
+        size_before,
+        "a stale clean was swapped in"
+    );
+    assert_eq!(consume(&log), before);
+}

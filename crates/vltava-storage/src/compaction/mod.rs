@@ -105,6 +105,8 @@ struct SegmentRef {
 /// A clean planned under the log's lock, to be run without it.
 #[derive(Debug)]
 pub struct PreparedClean {
+    /// The log's truncation generation when the clean was planned.
+    generation: u64,
     fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     segments: Vec<SegmentRef>,
@@ -125,6 +127,7 @@ struct Replacement {
 /// The result of [`PreparedClean::run`], for [`Log::complete_clean`].
 #[derive(Debug)]
 pub struct CleanedSegments {
+    generation: u64,
     replacements: Vec<Replacement>,
     /// The cleaned range ends here (the next segment's base offset).
     end_offset: i64,
@@ -193,6 +196,7 @@ impl Log {
             })
             .collect();
         Ok(Some(PreparedClean {
+            generation: self.truncations,
             fs: self.fs.clone(),
             dir: self.dir.clone(),
             segments,
@@ -220,6 +224,8 @@ impl Log {
             let still_there = index.ok().filter(|i| {
                 *i + 1 < self.segments.len() && self.segments[*i].size == replacement.old_size
             });
+            // A truncation since the clean was planned may have rewritten these offsets.
+            let still_there = still_there.filter(|_| cleaned.generation == self.truncations);
             let result = match (still_there, swapped_all) {
                 (Some(i), true) => self
                     .swap_segment(i, &replacement.cleaned)
@@ -321,6 +327,7 @@ impl PreparedClean {
         let (map, mapped) = self.build_key_map()?;
         let segments = &self.segments[..mapped];
         let mut cleaned = CleanedSegments {
+            generation: self.generation,
             replacements: Vec::new(),
             end_offset: segments.last().map_or(0, |s| s.end),
             next_horizon_ms: None,
