@@ -380,13 +380,18 @@ class KafkaCluster(Cluster):
                  "--timeout", str(KAFKA_CLUSTER_READY_S), *settings],
                 capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
                 env=self._env)
+            if result.returncode != 0:
+                pytest.fail(f"scripts/kafka-cluster start failed:\n{result.stdout}\n"
+                            f"{result.stderr}")
         except subprocess.TimeoutExpired:
-            self.kill9()
+            self._stop("--kill9")
             pytest.fail(f"scripts/kafka-cluster start did not return in {timeout_s}s "
                         f"(logs: {self.data_dir}/node*/kafka.log)")
-        if result.returncode != 0:
-            self.kill9()
-            pytest.fail(f"scripts/kafka-cluster start failed:\n{result.stdout}\n{result.stderr}")
+        except BaseException:
+            # A start cut short (failed, or Ctrl-C while the JVMs come up: the fixture never
+            # got the cluster to stop) leaves no node running.
+            self._stop("--kill9")
+            raise
         by_id = {int(n): address for n, _pid, address in
                  (line.split() for line in result.stdout.splitlines()
                   if re.fullmatch(r"\d+ \d+ \S+:\d+", line.strip()))}
