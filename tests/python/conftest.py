@@ -1,20 +1,27 @@
 """Broker fixtures for the real-client suite.
 
-`VLTAVA_TEST_BROKER=vltava|vltava-cluster|kafka` (default vltava) picks what the tests talk to:
+`VLTAVA_TEST_BROKER=vltava|vltava-cluster|kafka|kafka-cluster` (default vltava) picks what the
+tests talk to:
 
 - vltava: `${VLTAVA_BIN:-target/release/vltava} serve --listen 127.0.0.1:0 --data-dir TMP`,
   whose stdout announces `listening on 127.0.0.1:<port>`.
 - vltava-cluster: three such nodes, node N on 127.0.0.N, each a controller quorum voter;
   clients bootstrap from all three. Tests marked `single_node(reason)` are skipped.
 - kafka: Apache Kafka started by `scripts/kafka-reference` on a free loopback port.
+- kafka-cluster: three Apache Kafka nodes in combined KRaft mode started by
+  `scripts/kafka-cluster`, node N on 127.0.0.N, with the kafka broker's settings; clients
+  bootstrap from all three. As with vltava-cluster, `single_node` tests are skipped.
+
+Tests marked `vltava_only` are skipped against Kafka (kafka and kafka-cluster).
 
 Fixtures:
 - `broker`: one shared broker per session (auto-create on, 1 partition by default).
 - `broker_factory`: private brokers with options (`auto_create_topics`, `num_partitions`),
   for tests that kill, restart or reconfigure a broker; stopped at the end of the test.
 
-A broker offers `bootstrap`, `kind`, `kill9()`, `stop()` and `restart()` (same data dir,
-same port, so clients keep their bootstrap address); a cluster's act on all its nodes.
+A broker offers `bootstrap`, `port`, `kind`, `data_dir`, `alive()`, `kill9()`, `stop()` and
+`restart()` (same data dir, same port, so clients keep their bootstrap address); a cluster's act
+on all its `nodes` (each with its own `bootstrap`), and its `port` is node 1's.
 """
 
 import os
@@ -36,19 +43,24 @@ import kafka_wire
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_REFERENCE = REPO_ROOT / "scripts" / "kafka-reference"
+KAFKA_CLUSTER = REPO_ROOT / "scripts" / "kafka-cluster"
 BROKER_KIND = os.environ.get("VLTAVA_TEST_BROKER", "vltava")
 VLTAVA_BIN = Path(os.environ.get("VLTAVA_BIN", REPO_ROOT / "target" / "release" / "vltava"))
 VLTAVA_READY_TIMEOUT_S = 20.0
 VLTAVA_STOP_TIMEOUT_S = 20.0
 KAFKA_COMMAND_TIMEOUT_S = 180.0
+KAFKA_CLUSTER_READY_S = 90      # scripts/kafka-cluster's own wait until every node lists 3 brokers
+KAFKA_FETCH_TIMEOUT_S = 900     # a first start downloads the jars
+KAFKA_CLUSTER_STOP_S = 120      # kafka-reference stop: 30 s TERM, then 30 s after KILL
 LISTENING_RE = re.compile(r"listening on 127\.0\.0\.\d+:(\d+)")
 CLUSTER_NODES = 3  # node N on 127.0.0.N, each a controller quorum voter
 CLUSTER_READY_TIMEOUT_S = 30.0
 
-if BROKER_KIND not in ("vltava", "vltava-cluster", "kafka"):
-    raise pytest.UsageError(
-        f"VLTAVA_TEST_BROKER must be vltava, vltava-cluster or kafka, not {BROKER_KIND!r}")
+if BROKER_KIND not in ("vltava", "vltava-cluster", "kafka", "kafka-cluster"):
+    raise pytest.UsageError(f"VLTAVA_TEST_BROKER must be vltava, vltava-cluster, kafka or "
+                            f"kafka-cluster, not {BROKER_KIND!r}")
 IS_VLTAVA = BROKER_KIND.startswith("vltava")
+IS_CLUSTER = BROKER_KIND.endswith("-cluster")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -162,7 +174,26 @@ class VltavaBroker:
         self._start()
 
 
-class VltavaCluster:
+class Cluster:
+    """What the two clusters share: clients bootstrap from all the nodes (each with bootstrap,
+    port and alive()), node 1 first."""
+
+    nodes: list
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def port(self) -> int:
+        """Node 1's client port (on 127.0.0.1), for tests that open a socket themselves."""
+        return self.nodes[0].port
+
+    def alive(self) -> bool:
+        return bool(self.nodes) and all(node.alive() for node in self.nodes)
+
+
+class VltavaCluster(Cluster):
     """CLUSTER_NODES vltava nodes (node N on 127.0.0.N, each a broker and a controller quorum
     voter, as Kafka's combined mode) with the single node's options; clients bootstrap from all
     of them. restart() and kill9() act on every node; each keeps its data dir and ports."""
@@ -185,15 +216,6 @@ class VltavaCluster:
                     "--node-id", str(n), "--controller-listen", controller,
                     "--controller-quorum-voters", voters)))
         self._start()
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(node.bootstrap for node in self.nodes)
-
-    @property
-    def port(self) -> int:
-        """Node 1's client port (on 127.0.0.1), for tests that open a socket themselves."""
-        return self.nodes[0].port
 
     def _start(self) -> None:
         # All at once: a node listens for clients only once a majority of the voters runs.
@@ -223,9 +245,6 @@ class VltavaCluster:
                                 f"after {CLUSTER_READY_TIMEOUT_S}s: {seen}")
                 time.sleep(0.1)  # poll interval: registrations have no event a client can await
 
-    def alive(self) -> bool:
-        return all(node.alive() for node in self.nodes)
-
     def kill9(self) -> None:
         for node in self.nodes:
             node.kill9()
@@ -251,6 +270,30 @@ class VltavaCluster:
         self._start()
 
 
+def kafka_settings(auto_create_topics: bool, num_partitions: int,
+                   retention_check_interval_ms: int | None) -> list[str]:
+    """The `--set key=value` options of scripts/kafka-reference and scripts/kafka-cluster for a
+    broker with these options (the rest, group.initial.rebalance.delay.ms=0 and the KIP-848
+    heartbeat interval of 500 ms included, is their base server.properties)."""
+    settings = [f"auto.create.topics.enable={'true' if auto_create_topics else 'false'}",
+                f"num.partitions={num_partitions}"]
+    if retention_check_interval_ms is not None:
+        settings.append(f"log.retention.check.interval.ms={retention_check_interval_ms}")
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+def kafka_alive(data_dir: Path) -> bool:
+    """Whether the Kafka JVM that scripts/kafka-reference started on data_dir runs."""
+    pid_file = data_dir / "kafka.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+
+
 class KafkaBroker:
     """Apache Kafka via scripts/kafka-reference; restart() reuses the dir and the port."""
 
@@ -260,12 +303,8 @@ class KafkaBroker:
                  retention_check_interval_ms: int | None):
         self.data_dir = data_dir
         self.port = free_port()
-        extra = []
-        if retention_check_interval_ms is not None:
-            extra = ["--set", f"log.retention.check.interval.ms={retention_check_interval_ms}"]
         self._run("start", "--dir", str(data_dir), "--port", str(self.port),
-                  "--set", f"auto.create.topics.enable={'true' if auto_create_topics else 'false'}",
-                  "--set", f"num.partitions={num_partitions}", *extra)
+                  *kafka_settings(auto_create_topics, num_partitions, retention_check_interval_ms))
 
     @property
     def bootstrap(self) -> str:
@@ -278,14 +317,7 @@ class KafkaBroker:
             pytest.fail(f"kafka-reference {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
     def alive(self) -> bool:
-        pid_file = self.data_dir / "kafka.pid"
-        if not pid_file.exists():
-            return False
-        try:
-            os.kill(int(pid_file.read_text()), 0)
-            return True
-        except ProcessLookupError:
-            return False
+        return kafka_alive(self.data_dir)
 
     def kill9(self) -> None:
         self._run("stop", "--dir", str(self.data_dir), "--kill9")
@@ -298,12 +330,109 @@ class KafkaBroker:
         self._run("start", "--dir", str(self.data_dir))
 
 
+class KafkaNode:
+    """One node of a KafkaCluster: its client address and its dir (DIR/nodeN)."""
+
+    kind = "kafka"
+
+    def __init__(self, node_id: int, address: str, data_dir: Path):
+        self.node_id = node_id
+        self.host, port = address.rsplit(":", 1)
+        self.port = int(port)
+        self.data_dir = data_dir
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        return kafka_alive(self.data_dir)
+
+
+class KafkaCluster(Cluster):
+    """CLUSTER_NODES Apache Kafka nodes in combined KRaft mode (each a broker and a controller
+    quorum voter) via scripts/kafka-cluster, node N on 127.0.0.N, with KafkaBroker's settings;
+    clients bootstrap from all of them. restart() and kill9() act on every node; each keeps its
+    dir and ports. A start that fails stops whatever it started; max_lifetime_s bounds each
+    JVM's life (kafka-reference's watchdog) should nothing stop it."""
+
+    kind = "kafka-cluster"
+
+    def __init__(self, data_dir: Path, auto_create_topics: bool = True, num_partitions: int = 1,
+                 retention_check_interval_ms: int | None = None,
+                 max_lifetime_s: int | None = None):
+        self.data_dir = data_dir
+        self.nodes: list[KafkaNode] = []
+        self._env = dict(os.environ)
+        if max_lifetime_s is not None:
+            self._env["VLTAVA_KAFKA_MAX_SECONDS"] = str(max_lifetime_s)
+        self._start(*kafka_settings(auto_create_topics, num_partitions,
+                                    retention_check_interval_ms))
+
+    def _start(self, *settings: str) -> None:
+        """scripts/kafka-cluster start: formats the dir with the settings the first time, waits
+        until every node's Metadata lists CLUSTER_NODES brokers, and prints one line per node:
+        ID PID HOST:PORT."""
+        timeout_s = KAFKA_FETCH_TIMEOUT_S + KAFKA_CLUSTER_READY_S
+        try:
+            result = subprocess.run(
+                [str(KAFKA_CLUSTER), "start", "--dir", str(self.data_dir),
+                 "--timeout", str(KAFKA_CLUSTER_READY_S), *settings],
+                capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
+                env=self._env)
+            if result.returncode != 0:
+                pytest.fail(f"scripts/kafka-cluster start failed:\n{result.stdout}\n"
+                            f"{result.stderr}")
+        except subprocess.TimeoutExpired:
+            self._stop("--kill9")
+            pytest.fail(f"scripts/kafka-cluster start did not return in {timeout_s}s "
+                        f"(logs: {self.data_dir}/node*/kafka.log)")
+        except BaseException:
+            # A start cut short (failed, or Ctrl-C while the JVMs come up: the fixture never
+            # got the cluster to stop) leaves no node running.
+            self._stop("--kill9")
+            raise
+        by_id = {int(n): address for n, _pid, address in
+                 (line.split() for line in result.stdout.splitlines()
+                  if re.fullmatch(r"\d+ \d+ \S+:\d+", line.strip()))}
+        self.nodes = [KafkaNode(n, by_id[n], self.data_dir / f"node{n}")
+                      for n in range(1, CLUSTER_NODES + 1)]
+
+    def _stop(self, *flags: str) -> bool:
+        """scripts/kafka-cluster stop (every node whose pid file says it runs, whether start
+        succeeded or not); whether no node runs afterwards."""
+        try:
+            subprocess.run([str(KAFKA_CLUSTER), "stop", "--dir", str(self.data_dir), *flags],
+                           capture_output=True, text=True, timeout=KAFKA_CLUSTER_STOP_S,
+                           stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            pass
+        return not any(kafka_alive(self.data_dir / f"node{n}")
+                       for n in range(1, CLUSTER_NODES + 1))
+
+    def kill9(self) -> None:
+        if not self._stop("--kill9"):
+            pytest.fail(f"Kafka cluster on {self.data_dir} survived SIGKILL")
+
+    def stop(self) -> None:
+        # SIGTERM to all at once (the script): the last voters would otherwise wait for a
+        # quorum that is gone. SIGKILL to whatever still runs after that.
+        if not self._stop():
+            self.kill9()
+            pytest.fail(f"Kafka cluster on {self.data_dir} did not stop on SIGTERM")
+
+    def restart(self) -> None:
+        self.stop()
+        self._start()
+
+
 def start_broker(base_dir: Path, auto_create_topics: bool = True, num_partitions: int = 1,
                  retention_check_interval_ms: int | None = None):
     """A broker of the kind under test; retention_check_interval_ms sets Kafka's
     log.retention.check.interval.ms (its default is 5 minutes, vltava's 30 s)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{BROKER_KIND}-", dir=base_dir))
-    cls = {"vltava": VltavaBroker, "vltava-cluster": VltavaCluster, "kafka": KafkaBroker}[BROKER_KIND]
+    cls = {"vltava": VltavaBroker, "vltava-cluster": VltavaCluster, "kafka": KafkaBroker,
+           "kafka-cluster": KafkaCluster}[BROKER_KIND]
     return cls(data_dir, auto_create_topics=auto_create_topics, num_partitions=num_partitions,
                retention_check_interval_ms=retention_check_interval_ms)
 
@@ -335,7 +464,7 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("vltava_only") and not IS_VLTAVA:
             item.add_marker(pytest.mark.skip(reason="vltava-only test"))
         single_node = item.get_closest_marker("single_node")
-        if single_node and BROKER_KIND == "vltava-cluster":
+        if single_node and IS_CLUSTER:
             item.add_marker(pytest.mark.skip(reason=f"single node only: {single_node.args[0]}"))
 
 
@@ -346,7 +475,7 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    target = VLTAVA_BIN if IS_VLTAVA else KAFKA_REFERENCE
+    target = VLTAVA_BIN if IS_VLTAVA else KAFKA_CLUSTER if IS_CLUSTER else KAFKA_REFERENCE
     return f"broker under test: {BROKER_KIND} ({target})"
 
 

@@ -34,7 +34,6 @@ about 24 pairs of tool JVMs (each pair run in parallel, 1-2 s) for the rest.
 """
 
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BROKER_KIND, CLUSTER_NODES, REPO_ROOT
+from conftest import BROKER_KIND, CLUSTER_NODES, KafkaCluster
 from helpers import wait_for_leaders
 from test_kafka_cli import (FETCH_TIMEOUT_S, KAFKA_REFERENCE, QUORUM, STACK_FRAME, TOPICS,
                             Differences, Run, Tools, clean_lines, describe_run, only_lines_with,
@@ -54,10 +53,6 @@ if BROKER_KIND != "vltava-cluster":
                 f"VLTAVA_TEST_BROKER=vltava-cluster (this run: {BROKER_KIND})",
                 allow_module_level=True)
 
-KAFKA_CLUSTER = REPO_ROOT / "scripts" / "kafka-cluster"
-KAFKA_CLUSTER_READY_S = 90      # the script's own wait until every node lists 3 brokers
-KAFKA_CLUSTER_COMMAND_S = FETCH_TIMEOUT_S + KAFKA_CLUSTER_READY_S  # start may fetch the jars
-KAFKA_CLUSTER_STOP_S = 120      # kafka-reference stop: 30 s TERM, then 30 s after KILL
 # kafka-reference's watchdog kills each Kafka JVM after this long (its default is 2 h): the
 # bound if pytest-timeout ends the run (os._exit) before this module's teardown stops them.
 KAFKA_MAX_LIFETIME_S = 1800
@@ -69,69 +64,19 @@ PARTITION_LINE = re.compile(r"^Topic: (?P<topic>\S+) Partition: (?P<partition>\d
                             r" Elr: ?(?P<elr>\S*) LastKnownElr: ?(?P<last_known_elr>\S*)$")
 
 
-class KafkaCluster:
-    """scripts/kafka-cluster: 3 combined-mode KRaft nodes, node N on 127.0.0.N."""
-
-    kind = "kafka-cluster"
-
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.nodes: list[str] = []
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(self.nodes)
-
-    def start(self) -> None:
-        try:
-            result = subprocess.run(
-                [str(KAFKA_CLUSTER), "start", "--dir", str(self.data_dir),
-                 "--timeout", str(KAFKA_CLUSTER_READY_S)],
-                capture_output=True, text=True, timeout=KAFKA_CLUSTER_COMMAND_S,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "VLTAVA_KAFKA_MAX_SECONDS": str(KAFKA_MAX_LIFETIME_S)})
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"scripts/kafka-cluster start did not return in {KAFKA_CLUSTER_COMMAND_S}s "
-                        f"(logs: {self.data_dir}/node*/kafka.log)")
-        if result.returncode != 0:
-            pytest.fail(f"scripts/kafka-cluster start failed:\n{result.stdout}\n{result.stderr}")
-        # One line per node: ID PID HOST:PORT
-        by_id = dict(line.split()[0::2] for line in result.stdout.splitlines()
-                     if re.fullmatch(r"\d+ \d+ \S+:\d+", line.strip()))
-        self.nodes = [by_id[str(n)] for n in range(1, CLUSTER_NODES + 1)]
-
-    def stop(self) -> None:
-        """Every node that runs, whether start() succeeded or not (the pid files say which)."""
-        for signal in ([], ["--kill9"]):
-            try:
-                result = subprocess.run([str(KAFKA_CLUSTER), "stop", "--dir", str(self.data_dir),
-                                         *signal], capture_output=True, text=True,
-                                        timeout=KAFKA_CLUSTER_STOP_S, stdin=subprocess.DEVNULL)
-                if result.returncode == 0:
-                    return
-            except subprocess.TimeoutExpired:
-                pass
-
-
-class Address:
-    """One node's address, as a `broker` for Tools."""
-
-    def __init__(self, bootstrap: str):
-        self.bootstrap = bootstrap
-
-
 @pytest.fixture(scope="module")
 def clusters(request, tmp_path_factory):
     """{"vltava": the session's vltava cluster, "kafka": a private Kafka cluster}."""
     vltava = request.getfixturevalue("broker")
     assert vltava.kind == "vltava-cluster" and len(vltava.nodes) == CLUSTER_NODES, vltava
     base = tmp_path_factory.mktemp("kafka-cli-cluster")
-    kafka = KafkaCluster(Path(tempfile.mkdtemp(prefix="kafka-cluster-", dir=base)))
+    # A start that fails stops what it started (KafkaCluster).
+    kafka = KafkaCluster(Path(tempfile.mkdtemp(prefix="kafka-cluster-", dir=base)),
+                         max_lifetime_s=KAFKA_MAX_LIFETIME_S)
     try:
-        kafka.start()
         yield {"vltava": vltava, "kafka": kafka}
     finally:
-        kafka.stop()  # also after a start that failed half way
+        kafka.stop()
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +103,7 @@ def node_tools(clusters, classpath, tmp_path_factory):
 
     def through(n: int) -> Tools:
         if n not in made:
-            made[n] = Tools({"kafka": Address(clusters["kafka"].nodes[n - 1]),
-                             "vltava": Address(clusters["vltava"].nodes[n - 1].bootstrap)},
+            made[n] = Tools({kind: cluster.nodes[n - 1] for kind, cluster in clusters.items()},
                             classpath, tmp_path_factory.mktemp(f"kafka-cli-node{n}-tools"))
         return made[n]
 
