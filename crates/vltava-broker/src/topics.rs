@@ -66,6 +66,13 @@ impl Topic {
         }
     }
 
+    /// [`Topic::led_here`] for a topic that may not exist (UNKNOWN_TOPIC_OR_PARTITION then).
+    pub fn led_in(topic: Option<&Arc<Topic>>, index: i32) -> Result<&Arc<Partition>> {
+        topic
+            .ok_or(BrokerError::UnknownTopicOrPartition)?
+            .led_here(index)
+    }
+
     /// Whether the topic has this partition, on any broker.
     pub fn has_partition(&self, index: i32) -> bool {
         self.image.partitions.contains_key(&index)

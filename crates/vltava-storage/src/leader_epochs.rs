@@ -110,7 +110,8 @@ impl LeaderEpochs {
         }
     }
 
-    fn encode(&self) -> Vec<u8> {
+    /// The file's bytes (see the module docs).
+    pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_BYTES + self.entries.len() * ENTRY_BYTES + 4);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
@@ -124,7 +125,9 @@ impl LeaderEpochs {
         out
     }
 
-    fn decode(bytes: &[u8], path: &Path) -> Result<LeaderEpochs> {
+    /// Reads the file's bytes; `path` names it in the error. Never trusts the count before
+    /// checking it against the length.
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<LeaderEpochs> {
         let malformed = |reason| StorageError::Malformed {
             path: path.to_path_buf(),
             reason,

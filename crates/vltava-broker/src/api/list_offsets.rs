@@ -11,6 +11,7 @@ use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::leader_epoch::{check_current_leader_epoch, epoch_unless_none};
 use crate::partition::Partition;
+use crate::topics::Topic;
 
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
@@ -36,10 +37,7 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    let partition = found
-                        .as_ref()
-                        .ok_or(BrokerError::UnknownTopicOrPartition)
-                        .and_then(|t| t.led_here(wanted.partition_index));
+                    let partition = Topic::led_in(found.as_ref(), wanted.partition_index);
                     answer(partition.map(|p| p.as_ref()), wanted, with_epoch)
                 })
                 .collect();

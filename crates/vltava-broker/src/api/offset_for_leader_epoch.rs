@@ -13,6 +13,7 @@ use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::leader_epoch::{check_current_leader_epoch, epoch_unless_none};
 use crate::partition::Partition;
+use crate::topics::Topic;
 
 pub async fn handle(context: RequestContext, request: OffsetForLeaderEpochRequest) -> Reply {
     let broker = &context.broker;
@@ -25,10 +26,7 @@ pub async fn handle(context: RequestContext, request: OffsetForLeaderEpochReques
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    let partition = found
-                        .as_ref()
-                        .ok_or(BrokerError::UnknownTopicOrPartition)
-                        .and_then(|t| t.led_here(wanted.partition));
+                    let partition = Topic::led_in(found.as_ref(), wanted.partition);
                     answer(partition.map(|p| p.as_ref()), wanted)
                 })
                 .collect();
