@@ -28,6 +28,8 @@ use crate::flusher::Flusher;
 use crate::group_coordinator::GroupCoordinator;
 use crate::metadata_file;
 use crate::producer_ids::ProducerIds;
+use crate::replication::fetcher::ReplicaFetchers;
+use crate::replication::isr;
 use crate::topics::{Topic, TopicSpec, Topics};
 
 const META_FILE: &str = "meta.json";
@@ -61,6 +63,8 @@ pub struct Broker {
     pub fetch_sessions: FetchSessions,
     /// Consumer groups and their committed offsets.
     pub groups: GroupCoordinator,
+    /// The tasks copying the partitions this broker follows from their leaders.
+    pub replica_fetchers: Arc<ReplicaFetchers>,
     /// Held for the broker's lifetime: a second broker on the same directory is refused.
     _lock: File,
 }
@@ -122,17 +126,23 @@ impl Broker {
         let image = images.borrow_and_update().clone();
         let dynamic_configs = Arc::new(DynamicConfigStore::default());
         dynamic_configs.set(DynamicConfigs::from_image(&image, config.node_id));
-        let topics = Arc::new(Topics::new(
-            config.node_id,
-            &dir,
-            Arc::new(RealFs),
-            config.flush,
-            dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
-        ));
+        let topics = Arc::new(
+            Topics::new(
+                config.node_id,
+                &dir,
+                Arc::new(RealFs),
+                config.flush,
+                dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
+            )
+            .with_min_insync_replicas(config.min_insync_replicas),
+        );
         tokio::task::block_in_place(|| topics.publish(&image, true, now_ms()))?;
+        let replica_fetchers = Arc::new(ReplicaFetchers::new(config.node_id, config.flush));
+        replica_fetchers.follow(&topics);
         let publisher = tokio::spawn(publish_images(
             Publisher {
                 topics: topics.clone(),
+                replica_fetchers: replica_fetchers.clone(),
                 dynamic_configs: dynamic_configs.clone(),
                 static_log: config.log.clone(),
                 node_id: config.node_id,
@@ -143,7 +153,7 @@ impl Broker {
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
         let groups = GroupCoordinator::new(&config, topics.clone());
         tokio::task::block_in_place(|| groups.load(&topics))?;
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             advertised_port: i32::from(advertised_port),
             cluster_id,
             topics,
@@ -154,14 +164,18 @@ impl Broker {
             producer_ids: ProducerIds::open(&dir)?,
             fetch_sessions: FetchSessions::default(),
             groups,
+            replica_fetchers,
             config,
             _lock: lock,
-        }))
+        });
+        tokio::spawn(isr::run(Arc::downgrade(&broker)));
+        Ok(broker)
     }
 
     /// Stops the broker's part in the cluster: a controlled shutdown, then the voter.
     pub async fn leave_cluster(&self) {
         self.publisher.abort();
+        self.replica_fetchers.stop();
         self.cluster.shutdown().await;
     }
 
@@ -220,6 +234,7 @@ impl Broker {
         let spec = TopicSpec {
             name: name.to_string(),
             partitions: self.config.num_partitions,
+            replication_factor: -1,
             configs: Default::default(),
             assignments: Vec::new(),
         };
@@ -243,7 +258,10 @@ impl Broker {
             name: spec.name.clone(),
             topic_id,
             partitions: spec.partitions,
-            replication_factor: self.config.default_replication_factor,
+            replication_factor: match spec.replication_factor {
+                -1 => self.config.default_replication_factor,
+                factor => factor,
+            },
             configs: spec.configs,
             assignments: spec.assignments,
         });
@@ -362,6 +380,7 @@ impl Broker {
 /// What applies each new metadata image on this broker.
 struct Publisher {
     topics: Arc<Topics>,
+    replica_fetchers: Arc<ReplicaFetchers>,
     dynamic_configs: Arc<DynamicConfigStore>,
     /// The topic defaults from flags and vltava.toml, under the dynamic ones.
     static_log: LogConfig,
@@ -383,9 +402,12 @@ impl Publisher {
         // Registrations and heartbeats change other parts of the image; topics share theirs.
         if same_configs && Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id) {
             self.topics.mark_published(image);
-            return Ok(());
+        } else {
+            self.topics.publish(image, false, now_ms())?;
         }
-        self.topics.publish(image, false, now_ms())
+        // Leaders may have moved, or re-registered at another address.
+        self.replica_fetchers.follow(&self.topics);
+        Ok(())
     }
 }
 

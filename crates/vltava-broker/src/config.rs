@@ -87,12 +87,17 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// `min.insync.replicas` (the broker default of the topic config).
     pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
+    /// long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
 
     /// `producer.id.expiration.ms` (KIP-854): an idempotent producer with no append for this
     /// long is forgotten by each partition (checked with retention).
     pub producer_id_expiration_ms: i64,
 }
 
+/// Kafka's `replica.lag.time.max.ms` default: 30 s.
+pub const REPLICA_LAG_TIME_MAX_MS_DEFAULT: i64 = 30_000;
 /// Kafka's `fetch.max.bytes` default, 55 MiB.
 pub const FETCH_RESPONSE_BYTES_MAX_DEFAULT: usize = 57_671_680;
 /// Kafka's default for `connections.max.idle.ms`: 10 minutes.
@@ -145,6 +150,7 @@ impl BrokerConfig {
             broker_heartbeat_interval_ms: BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
             default_replication_factor: 1,
             min_insync_replicas: 1,
+            replica_lag_time_max_ms: REPLICA_LAG_TIME_MAX_MS_DEFAULT,
         }
     }
 }

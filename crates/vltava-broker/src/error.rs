@@ -19,6 +19,9 @@ pub enum BrokerError {
     /// its metadata and goes to the leader.
     #[error("this broker does not lead the partition")]
     NotLeaderOrFollower,
+    /// acks=all while the ISR is smaller than min.insync.replicas.
+    #[error("the in-sync replicas are fewer than min.insync.replicas")]
+    NotEnoughReplicas,
     /// The group's `__consumer_offsets` partition is led by another broker.
     #[error("this broker is not the group's coordinator")]
     NotCoordinator,
@@ -121,6 +124,7 @@ impl BrokerError {
             BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
             BrokerError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            BrokerError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
             BrokerError::NotCoordinator => ResponseError::NotCoordinator,
             BrokerError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
             BrokerError::InvalidTopic(_) => ResponseError::InvalidTopicException,
@@ -180,9 +184,9 @@ pub enum AssignmentError {
     #[error("The manual partition assignment includes the broker {0} more than once.")]
     DuplicateBroker(i32),
     #[error(
-        "The manual partition assignment names {0} replicas for a partition; vltava does not replicate partitions yet, so each may name one broker."
+        "The manual partition assignment includes a partition with {got} replica(s), but this is not consistent with previous partitions, which have {expected} replica(s)."
     )]
-    Replicated(usize),
+    UnequalReplicas { got: usize, expected: usize },
 }
 
 /// A controller refusal as Kafka's controller answers it; a quorum that cannot be reached
@@ -202,6 +206,11 @@ pub fn controller_error_code(failure: &ControllerFailure) -> i16 {
             ControllerError::TopicExists(_) => ResponseError::TopicAlreadyExists,
             ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
             ControllerError::UnregisteredBroker(_) => ResponseError::InvalidReplicaAssignment,
+            ControllerError::UnknownTopicId(_) => ResponseError::UnknownTopicId,
+            ControllerError::NotLeader(_) => ResponseError::NotLeaderOrFollower,
+            ControllerError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+            ControllerError::InvalidUpdateVersion { .. } => ResponseError::InvalidUpdateVersion,
+            ControllerError::IneligibleReplica(_) => ResponseError::IneligibleReplica,
         },
         ControllerFailure::NotController { .. } | ControllerFailure::Unavailable(_) => {
             ResponseError::RequestTimedOut

@@ -22,6 +22,7 @@ pub mod metadata_file;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;
+pub mod replication;
 pub mod server;
 pub mod topic_name;
 pub mod topics;

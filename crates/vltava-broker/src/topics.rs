@@ -93,9 +93,17 @@ impl Topic {
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
+    /// Replicas of each partition; -1: the broker's default.replication.factor.
+    pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
     /// The brokers of each partition as the client named them; empty: placed by the controller.
     pub assignments: Vec<Vec<i32>>,
+}
+
+/// What a topic's configs set for each of its partitions.
+struct PartitionSettings {
+    log: LogConfig,
+    min_insync_replicas: i32,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +132,8 @@ pub struct Topics {
     published: watch::Sender<Arc<MetadataImage>>,
     /// This broker: the partitions placed on it are the ones opened here.
     node_id: BrokerId,
+    /// The broker's min.insync.replicas, for topics without their own.
+    min_insync_replicas: i32,
 }
 
 impl Topics {
@@ -145,7 +155,22 @@ impl Topics {
             publishing: Mutex::new(()),
             published: watch::Sender::new(Arc::new(MetadataImage::empty())),
             node_id,
+            min_insync_replicas: 1,
         }
+    }
+
+    /// The broker's default min.insync.replicas (1 unless set).
+    pub fn with_min_insync_replicas(mut self, min_insync_replicas: i32) -> Self {
+        self.min_insync_replicas = min_insync_replicas;
+        self
+    }
+
+    /// The topic's min.insync.replicas: its own config, else the broker's.
+    fn min_insync_replicas(&self, configs: &BTreeMap<String, String>) -> i32 {
+        configs
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.min_insync_replicas)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, TopicMap> {
@@ -223,10 +248,15 @@ impl Topics {
         name: &Arc<str>,
         wanted: &TopicImage,
         existing: Option<&Arc<Topic>>,
-        config: &LogConfig,
+        settings: &PartitionSettings,
         startup: bool,
         now_ms: i64,
     ) -> Result<Vec<Arc<Partition>>> {
+        let PartitionSettings {
+            log: config,
+            min_insync_replicas,
+        } = settings;
+        let min_insync_replicas = *min_insync_replicas;
         let mut hosted = Vec::new();
         for (&index, registration) in &wanted.partitions {
             if !registration.replicas.contains(&self.node_id) {
@@ -239,10 +269,7 @@ impl Topics {
                 }
                 None => self.open_partition(name, index, config, !startup, now_ms)?,
             };
-            partition.set_leader_epoch(
-                registration.leader_epoch,
-                registration.leader == self.node_id,
-            );
+            partition.set_registration(self.node_id, registration, min_insync_replicas, now_ms);
             hosted.push(partition);
         }
         Ok(hosted)
@@ -312,8 +339,12 @@ impl Topics {
             };
             let name: Arc<str> =
                 existing.map_or_else(|| wanted.name.as_str().into(), |t| t.name.clone());
+            let settings = PartitionSettings {
+                log: config,
+                min_insync_replicas: self.min_insync_replicas(&configs),
+            };
             let partitions =
-                self.hosted_partitions(&name, wanted, existing, &config, startup, now_ms)?;
+                self.hosted_partitions(&name, wanted, existing, &settings, startup, now_ms)?;
             match existing {
                 None if !startup => {
                     tracing::info!(topic = %name, partitions = wanted.partitions.len(), hosted = partitions.len(), "created topic")

@@ -17,6 +17,7 @@ mod offset_index;
 mod reader;
 pub mod records;
 mod recovery;
+mod replica_append;
 mod retention;
 mod segment;
 pub mod sim_fs;

@@ -219,7 +219,7 @@ impl Log {
 
     /// A new epoch's entry is durable before its first batch is appended, so the cache never
     /// lacks an epoch the log holds (recovery drops entries past the data that survived).
-    fn start_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
+    pub(crate) fn start_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
         if self.leader_epochs.is_new(epoch) {
             self.leader_epochs.assign(epoch, start_offset);
             self.leader_epochs_unwritten = true;
@@ -259,7 +259,7 @@ impl Log {
         &self.segments[self.segments.len() - 1]
     }
 
-    fn active_mut(&mut self) -> &mut Segment {
+    pub(crate) fn active_mut(&mut self) -> &mut Segment {
         let last = self.segments.len() - 1;
         &mut self.segments[last]
     }
@@ -354,7 +354,7 @@ impl Log {
         Ok(now_ms)
     }
 
-    fn roll_needed(&self, bytes: u64, offset_count: i64, now_ms: i64) -> bool {
+    pub(crate) fn roll_needed(&self, bytes: u64, offset_count: i64, now_ms: i64) -> bool {
         let active = self.active();
         if active.is_empty() {
             return false;
@@ -372,7 +372,7 @@ impl Log {
 
     /// Close the active segment (its indexes written out) and start a new one at the log
     /// end offset. The new files become durable with the next flush's directory fsync.
-    fn roll(&mut self) -> Result<()> {
+    pub(crate) fn roll(&mut self) -> Result<()> {
         let base = self.log_end_offset();
         self.active_mut().write_indexes()?;
         let segment = Segment::create(&*self.fs, &self.dir, base)?;

@@ -22,13 +22,22 @@ impl Log {
         if target >= self.log_end_offset() {
             return Ok(());
         }
-        let result = self.cut(target);
+        let result = self.cut(target, false);
         self.offline_on_error(result)
     }
 
-    fn cut(&mut self, target: i64) -> Result<()> {
+    /// Empties the log, which then starts at `offset` (Kafka's `truncateFullyAndStartAt`): a
+    /// follower whose log ends below its leader's log start offset cannot fetch what it lacks
+    /// and starts over where the leader's log starts.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        self.check_online()?;
+        let result = self.cut(offset, true);
+        self.offline_on_error(result)
+    }
+
+    fn cut(&mut self, target: i64, start_over: bool) -> Result<()> {
         self.truncations += 1;
-        let emptied = target <= self.log_start_offset;
+        let emptied = start_over || target <= self.log_start_offset;
         let keep = match emptied {
             true => 0,
             false => self.segments.partition_point(|s| s.base_offset < target),

@@ -139,6 +139,10 @@ pub struct ServeArgs {
     /// The broker default of the topic config min.insync.replicas [default: 1].
     #[arg(long, env = "VLTAVA_MIN_INSYNC_REPLICAS")]
     min_insync_replicas: Option<i32>,
+    /// replica.lag.time.max.ms: a follower not caught up with its leader for this long leaves
+    /// the ISR [default: 30000].
+    #[arg(long, env = "VLTAVA_REPLICA_LAG_TIME_MAX_MS")]
+    replica_lag_time_max_ms: Option<i64>,
 }
 
 impl ServeArgs {
@@ -197,6 +201,9 @@ impl ServeArgs {
                 .default_replication_factor
                 .or(file.default_replication_factor),
             min_insync_replicas: self.min_insync_replicas.or(file.min_insync_replicas),
+            replica_lag_time_max_ms: self
+                .replica_lag_time_max_ms
+                .or(file.replica_lag_time_max_ms),
         }
     }
 
@@ -312,16 +319,20 @@ impl ServeArgs {
         config.default_replication_factor = self
             .default_replication_factor
             .unwrap_or(config.default_replication_factor);
-        // Replicas beyond the first would be placed but never copied: refused until
-        // partitions are replicated (issue "Cluster II").
         anyhow::ensure!(
-            config.default_replication_factor == 1,
-            "default-replication-factor must be 1: vltava does not replicate partitions yet"
+            config.default_replication_factor >= 1,
+            "default-replication-factor must be at least 1"
         );
         config.min_insync_replicas = at_least(
             "min-insync-replicas",
             self.min_insync_replicas,
             config.min_insync_replicas,
+            1,
+        )?;
+        config.replica_lag_time_max_ms = at_least(
+            "replica-lag-time-max-ms",
+            self.replica_lag_time_max_ms,
+            config.replica_lag_time_max_ms,
             1,
         )?;
         Ok(config)

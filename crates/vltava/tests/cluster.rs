@@ -16,14 +16,13 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, ElectLeadersRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
+    ApiKey, BrokerId, ElectLeadersRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest,
+    ProduceRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -61,26 +60,7 @@ fn leaders(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, i32>, BoxError>
 /// Partition → (leader, leader epoch) as the node at `bootstrap` answers Metadata. Asked over
 /// the wire: a client library may send its metadata requests to any broker it knows.
 fn leaders_and_epochs(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, (i32, i32)>, BoxError> {
-    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
-    let request = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
-            TopicName(StrBytes::from_string(topic.to_string())),
-        ))]));
-    let ResponseKind::Metadata(response) = common::wire::exchange(
-        &mut stream,
-        ApiKey::Metadata,
-        12,
-        1,
-        &RequestKind::Metadata(request),
-    )?
-    else {
-        return Err("not a Metadata response".into());
-    };
-    let found = response
-        .topics
-        .iter()
-        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
-        .ok_or("topic missing from metadata")?;
+    let found = common::wire::topic_metadata(bootstrap, topic)?;
     if found.error_code != 0 {
         return Ok(BTreeMap::new());
     }

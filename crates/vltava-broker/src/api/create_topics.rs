@@ -78,7 +78,7 @@ fn configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<Creatab
 /// Turns the wire request into a spec: -1 means the broker default.
 fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
     let replication_factor = topic.replication_factor;
-    if replication_factor != -1 && replication_factor != 1 {
+    if replication_factor != -1 && replication_factor < 1 {
         return Err(BrokerError::InvalidReplicationFactor(replication_factor));
     }
     let mut assignments = Vec::new();
@@ -118,6 +118,7 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
     Ok(TopicSpec {
         name: topic.name.0.to_string(),
         partitions,
+        replication_factor,
         configs,
         assignments,
     })
@@ -134,14 +135,6 @@ fn error_message(broker: &Broker, error: &BrokerError, topic: &str) -> String {
         }
         BrokerError::InvalidReplicationFactor(factor) if *factor < 1 => {
             "Replication factor must be larger than 0, or -1 to use the default value.".to_string()
-        }
-        BrokerError::InvalidReplicationFactor(factor)
-            if usize::try_from(*factor).unwrap_or(0) <= brokers =>
-        {
-            format!(
-                "Replication factor {factor}: vltava does not replicate partitions yet; every \
-             partition has one replica (use 1 or -1)"
-            )
         }
         BrokerError::InvalidReplicationFactor(factor) => format!(
             "Unable to replicate the partition {factor} time(s): The target replication factor \

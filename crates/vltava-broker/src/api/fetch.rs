@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use vltava_storage::leader_epochs::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 use super::current_leader::{CurrentLeader, LeaderEndpoints, current_leader, node_endpoints};
-use crate::broker::Broker;
+use crate::broker::{Broker, now_ms};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, ResolvedFetch};
@@ -36,6 +36,9 @@ struct PartitionRead {
     read_committed: bool,
     current_leader_epoch: i32,
     last_fetched_epoch: i32,
+    /// The follower fetching, for a replica's fetch: reads to the log end, and the fetch
+    /// offset tells the leader what the follower holds durably.
+    replica: Option<i32>,
 }
 
 /// One read of every target: what a response would carry, before the session decides which
@@ -60,10 +63,16 @@ struct PlannedFetch {
     min_bytes: usize,
     max_bytes: usize,
     max_wait: Duration,
+    /// A follower's fetch (Kafka's replica id, from ReplicaState since v15).
+    replica: Option<i32>,
 }
 
 pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
     let by_id = context.api_version >= 13;
+    let replica_id = match context.api_version >= 15 {
+        true => request.replica_state.replica_id.0,
+        false => request.replica_id.0,
+    };
     let mut requested = Vec::new();
     for topic in request.topics {
         for partition in topic.partitions {
@@ -112,6 +121,7 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
             .unwrap_or(0)
             .min(context.broker.config.fetch_response_bytes_max),
         max_wait: Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)),
+        replica: (replica_id >= 0).then_some(replica_id),
     };
     Reply::Later(Box::pin(plan.run()))
 }
@@ -122,10 +132,14 @@ impl PlannedFetch {
         // Bounded: every pass either returns or waits for a high watermark move or the deadline.
         loop {
             let partitions = self.partitions();
+            // A follower waits for new data, a consumer for the high watermark to move.
             let watchers: Vec<watch::Receiver<i64>> = partitions
                 .iter()
                 .flatten()
-                .map(|p| p.watch_high_watermark())
+                .map(|p| match self.replica {
+                    Some(_) => p.watch_log_end(),
+                    None => p.watch_high_watermark(),
+                })
                 .collect();
             let pass = self.read(&partitions);
             let waited_enough = tokio::time::Instant::now() >= deadline;
@@ -184,6 +198,7 @@ impl PlannedFetch {
                         read_committed: self.read_committed,
                         current_leader_epoch: target.current_leader_epoch,
                         last_fetched_epoch: target.last_fetched_epoch,
+                        replica: self.replica,
                     };
                     let (data, records) = read_partition(partition, read);
                     total += records;
@@ -272,6 +287,7 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         read_committed,
         current_leader_epoch,
         last_fetched_epoch,
+        replica,
     } = read;
     let leader_epoch = partition.leader_epoch();
     let read = check_current_leader_epoch(fetch_epoch(current_leader_epoch), leader_epoch)
@@ -290,10 +306,14 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
                 };
                 Ok((nothing, Some(diverging)))
             }
-            None => partition
-                .read(offset, max_bytes, min_one_batch)
-                .map(|fetched| (fetched, None))
-                .map_err(|error| error.code()),
+            None => match replica {
+                Some(replica) => partition
+                    .follower_fetched(replica, offset, now_ms())
+                    .and_then(|()| partition.read_for_follower(offset, max_bytes, min_one_batch)),
+                None => partition.read(offset, max_bytes, min_one_batch),
+            }
+            .map(|fetched| (fetched, None))
+            .map_err(|error| error.code()),
         });
     match read {
         Ok((fetched, diverging)) => {

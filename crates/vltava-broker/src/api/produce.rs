@@ -104,6 +104,13 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                 partitions.push(response.with_error_code(ResponseError::CorruptMessage.code()));
                 continue;
             };
+            // Kafka refuses acks=all before the append while the ISR is too small.
+            if acks == ACKS_ALL
+                && let Err(error) = partition.check_enough_replicas()
+            {
+                partitions.push(with_error(response, &error));
+                continue;
+            }
             match partition.append(&records, now_ms()) {
                 Ok(appended) => {
                     if !appended.duplicate {
@@ -166,6 +173,8 @@ async fn await_durable(
             Ok(Durability::Durable) => continue,
             // A failed write or fsync: answered at once, as Kafka does for an offline log dir.
             Ok(Durability::LogDirOffline) => ResponseError::KafkaStorageError,
+            Ok(Durability::NotLeader) => ResponseError::NotLeaderOrFollower,
+            Ok(Durability::NotEnoughReplicas) => ResponseError::NotEnoughReplicasAfterAppend,
             Ok(Durability::Gone) | Err(_) => ResponseError::RequestTimedOut,
         };
         let slot = &mut response.responses[wait.topic].partition_responses[wait.index];

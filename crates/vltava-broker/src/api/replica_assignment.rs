@@ -1,8 +1,7 @@
 //! Manual replica assignments (CreateTopics' `assignments`, CreatePartitions' `assignments`),
 //! checked as Kafka's controller checks them: each partition names a non-empty list of
-//! registered brokers, none twice. A partition is placed on the broker its list names, whichever
-//! broker received the request. Lists of more than one broker are refused until partitions are
-//! replicated (a second replica would be recorded but never copied).
+//! registered brokers, none twice, and every partition as many as the first. A partition is placed
+//! on the brokers its list names (the first leads), whichever broker received the request.
 
 use kafka_protocol::messages::BrokerId;
 
@@ -28,8 +27,14 @@ pub fn check<'a>(
         if let Some(&unknown) = sorted.iter().find(|&&id| !registered(id)) {
             return Err(AssignmentError::UnknownBroker(unknown).into());
         }
-        if brokers.len() > 1 {
-            return Err(AssignmentError::Replicated(brokers.len()).into());
+        if let Some(first) = checked.first().map(Vec::len)
+            && first != brokers.len()
+        {
+            return Err(AssignmentError::UnequalReplicas {
+                got: brokers.len(),
+                expected: first,
+            }
+            .into());
         }
         checked.push(brokers);
     }

@@ -203,6 +203,9 @@ impl GroupCoordinator {
                 let spec = TopicSpec {
                     name: OFFSETS_TOPIC.to_string(),
                     partitions: self.offsets_topic_partitions,
+                    // One replica until the coordinator moves with its partition's leader
+                    // (loading the groups on the new leader): issue "Cluster II".
+                    replication_factor: 1,
                     configs: [
                         ("cleanup.policy".to_string(), "compact".to_string()),
                         (

@@ -9,6 +9,7 @@
 pub mod brokers;
 pub mod election;
 pub mod heartbeats;
+pub mod isr;
 pub mod placement;
 pub mod producer_ids;
 pub mod topics;
@@ -44,4 +45,20 @@ pub enum ControllerError {
     /// UNKNOWN_TOPIC_OR_PARTITION
     #[error("This server does not host this topic-partition: topic '{0}' does not exist.")]
     UnknownTopic(String),
+    /// UNKNOWN_TOPIC_ID (AlterPartition for a partition the controller does not have).
+    #[error("no partition of topic id {0} as named")]
+    UnknownTopicId(uuid::Uuid),
+    /// NOT_LEADER_OR_FOLLOWER (AlterPartition from a broker that does not lead).
+    #[error("broker {0} does not lead the partition")]
+    NotLeader(i32),
+    /// FENCED_LEADER_EPOCH
+    #[error("leader epoch {got} is not the partition's current epoch {current}")]
+    FencedLeaderEpoch { got: i32, current: i32 },
+    /// INVALID_UPDATE_VERSION: the ISR change was made on an older partition state.
+    #[error("partition epoch {got} is not the partition's current epoch {current}")]
+    InvalidUpdateVersion { got: i32, current: i32 },
+    /// INELIGIBLE_REPLICA: a replica that may not join the ISR (fenced, shutting down, or
+    /// not a replica).
+    #[error("broker {0} may not be in the ISR")]
+    IneligibleReplica(i32),
 }

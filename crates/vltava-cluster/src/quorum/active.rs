@@ -60,6 +60,8 @@ pub enum ControllerRequest {
         broker_epoch: i64,
         at_least: i64,
     },
+    /// A leader changes its partition's ISR (AlterPartition).
+    AlterPartition(crate::controller::isr::AlterPartition),
     /// The cluster's id, agreed on first use (`proposed` wins if none is recorded yet).
     ClaimClusterId {
         proposed: String,
@@ -228,6 +230,9 @@ impl Active {
             } => create_partitions(&image, &name, count, assignments).map(committed),
             ControllerRequest::SetConfigs { resource, configs } => {
                 set_configs(&image, resource, configs).map(committed)
+            }
+            ControllerRequest::AlterPartition(request) => {
+                crate::controller::isr::alter_partition(&image, request).map(committed)
             }
             ControllerRequest::ClaimClusterId { proposed } => Ok(answer(
                 claim_cluster_id(&image, proposed),

@@ -74,3 +74,34 @@ pub fn exchange(
         response,
     )?)
 }
+
+/// `topic` as the node at `bootstrap` itself answers Metadata v12. Asked over the wire: a
+/// client library may send its metadata requests to any broker it knows.
+pub fn topic_metadata(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<kafka_protocol::messages::metadata_response::MetadataResponseTopic, BoxError> {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = connect(bootstrap, Duration::from_secs(10))?;
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_string())),
+        ))]));
+    let ResponseKind::Metadata(response) = exchange(
+        &mut stream,
+        ApiKey::Metadata,
+        12,
+        1,
+        &RequestKind::Metadata(request),
+    )?
+    else {
+        return Err("not a Metadata response".into());
+    };
+    response
+        .topics
+        .into_iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+        .ok_or_else(|| "topic missing from metadata".into())
+}

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::watch;
+use vltava_cluster::image::PartitionRegistration;
+use vltava_cluster::records::BrokerId;
 use vltava_storage::batch::BatchHeader;
 use vltava_storage::records::{first_record_at, first_record_at_or_after};
 use vltava_storage::{AppendOptions, FlushScope, Log, ReadSlice};
@@ -18,6 +20,9 @@ use crate::config::FlushPolicy;
 use crate::error::{BrokerError, Result};
 use crate::log_dir::LogDirHealth;
 use crate::producer_state::{ActiveProducer, ProducerStateTable, SequenceCheck};
+use crate::replication::replica_set::ReplicaSet;
+
+mod replica;
 
 #[derive(Debug)]
 struct PartitionState {
@@ -44,6 +49,20 @@ pub struct Partition {
     /// The leader epoch of the metadata image last published: stamped on appended batches,
     /// and what requests naming the epoch they saw are checked against (KIP-320).
     leader_epoch: AtomicI32,
+    /// The replicas, ISR and (on the leader) the followers' durable offsets. Never held while
+    /// `state` is taken.
+    replicas: Mutex<ReplicaSet>,
+    /// The log end offset, for follower fetches waiting for new data.
+    log_end: watch::Sender<i64>,
+    /// Whether this broker leads and the ISR is big enough: acks=all waits end when it changes.
+    role: watch::Sender<Role>,
+}
+
+/// What an acks=all write waiting for the high watermark must know of the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Role {
+    pub leads: bool,
+    pub below_min_isr: bool,
 }
 
 /// How a wait for an append to become durable ended.
@@ -55,6 +74,11 @@ pub enum Durability {
     LogDirOffline,
     /// The partition went away (deleted).
     Gone,
+    /// Another broker leads the partition now (NOT_LEADER_OR_FOLLOWER).
+    NotLeader,
+    /// The ISR shrank below min.insync.replicas after the append
+    /// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+    NotEnoughReplicas,
 }
 
 /// Where an append landed.
@@ -96,8 +120,10 @@ impl Partition {
     ) -> Result<Self> {
         let mut producers = ProducerStateTable::default();
         rebuild_producer_state(&log, &mut producers, opened_at_ms)?;
-        // Recovery leaves only durable data in the log, so all of it is visible.
-        let high_watermark = watch::Sender::new(log.log_end_offset());
+        // Recovery leaves only durable data in the log, so all of it is visible (on one
+        // replica; a replicated partition's first image lowers it, see `set_registration`).
+        let log_end_offset = log.log_end_offset();
+        let high_watermark = watch::Sender::new(log_end_offset);
         Ok(Partition {
             topic,
             index,
@@ -108,6 +134,12 @@ impl Partition {
             log_dir,
             deleted: AtomicBool::new(false),
             leader_epoch: AtomicI32::new(0),
+            replicas: Mutex::new(ReplicaSet::new(log_end_offset)),
+            log_end: watch::Sender::new(log_end_offset),
+            role: watch::Sender::new(Role {
+                leads: true,
+                below_min_isr: false,
+            }),
         })
     }
 
@@ -115,13 +147,79 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    /// Set when a metadata image with a new leader (or leader epoch) is published. The leader
-    /// starts the epoch in its log's leader epoch cache at the log end offset.
-    pub fn set_leader_epoch(&self, epoch: i32, leads: bool) {
-        if leads {
-            self.state().log.assign_leader_epoch(epoch);
+    /// Set when a metadata image is published: the replicas, ISR, leader and leader epoch.
+    /// The leader starts its epoch in the log's leader epoch cache at the log end offset.
+    ///
+    /// A replicated partition's first image after a restart lowers the high watermark to the
+    /// log start: the log may end with records that were never committed (a follower's
+    /// uncommitted suffix, truncated when it fetches again); the leader's followers, or the
+    /// follower's leader, bring it back up within a fetch.
+    pub fn set_registration(
+        &self,
+        node_id: BrokerId,
+        registration: &PartitionRegistration,
+        min_insync_replicas: i32,
+        now_ms: i64,
+    ) {
+        let leads = registration.leader == node_id;
+        let (log_start_offset, log_end_offset) = {
+            let mut state = self.state();
+            if leads {
+                state.log.assign_leader_epoch(registration.leader_epoch);
+            }
+            (state.log.log_start_offset(), state.log.log_end_offset())
+        };
+        self.leader_epoch
+            .store(registration.leader_epoch, Ordering::Release);
+        let mut replicas = self.replicas();
+        if replicas.unplaced() && registration.replicas.len() > 1 {
+            self.high_watermark
+                .send_if_modified(|hw| lower(hw, log_start_offset));
         }
-        self.leader_epoch.store(epoch, Ordering::Release);
+        replicas.update(
+            node_id,
+            registration,
+            min_insync_replicas,
+            log_end_offset,
+            now_ms,
+        );
+        self.role.send_if_modified(|role| {
+            let next = Role {
+                leads,
+                below_min_isr: replicas.below_min_isr(),
+            };
+            let changed = *role != next;
+            *role = next;
+            changed
+        });
+        self.advance_high_watermark(&replicas);
+    }
+
+    fn replicas(&self) -> MutexGuard<'_, ReplicaSet> {
+        self.replicas.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves the high watermark up to what the replicas allow (never down).
+    fn advance_high_watermark(&self, replicas: &ReplicaSet) {
+        if let Some(allowed) = replicas.high_watermark() {
+            self.high_watermark
+                .send_if_modified(|hw| advance(hw, allowed));
+        }
+    }
+
+    /// Offsets below `offset` are durable here now.
+    fn durable_to(&self, offset: i64) {
+        let mut replicas = self.replicas();
+        replicas.set_local_durable(offset);
+        self.advance_high_watermark(&replicas);
+    }
+
+    /// acks=all is refused before the append while the ISR is below min.insync.replicas.
+    pub fn check_enough_replicas(&self) -> Result<()> {
+        match self.replicas().below_min_isr() {
+            true => Err(BrokerError::NotEnoughReplicas),
+            false => Ok(()),
+        }
     }
 
     /// Marks the partition as being deleted, before its directory is removed.
@@ -202,8 +300,9 @@ impl Partition {
         state
             .producers
             .record(&first, info.base_offset, info.last_offset, now_ms);
+        self.log_end.send_replace(info.last_offset + 1);
         if self.flush == FlushPolicy::Never {
-            self.high_watermark.send_replace(info.last_offset + 1);
+            self.durable_to(info.last_offset + 1);
         }
         Ok(Appended {
             base_offset: info.base_offset,
@@ -217,17 +316,37 @@ impl Partition {
     /// Reads whole batches from `offset`, never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Fetched> {
         self.check_log_dir()?;
-        let result = self.read_checked(offset, max_bytes, min_one_batch);
+        let result = self.read_checked(offset, max_bytes, min_one_batch, false);
         self.noting_io(result)
     }
 
-    fn read_checked(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Fetched> {
+    /// Reads whole batches from `offset` up to the log end: what a follower copies.
+    pub fn read_for_follower(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<Fetched> {
+        self.check_log_dir()?;
+        let result = self.read_checked(offset, max_bytes, min_one_batch, true);
+        self.noting_io(result)
+    }
+
+    fn read_checked(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        to_log_end: bool,
+    ) -> Result<Fetched> {
         let (slice, high_watermark, log_start_offset): (ReadSlice, i64, i64) = {
             let state = self.state();
             let high_watermark = *self.high_watermark.borrow();
-            let slice = state
-                .log
-                .read(offset, high_watermark, max_bytes, min_one_batch)?;
+            let bound = match to_log_end {
+                true => state.log.log_end_offset(),
+                false => high_watermark,
+            };
+            let slice = state.log.read(offset, bound, max_bytes, min_one_batch)?;
             (slice, high_watermark, state.log.log_start_offset())
         };
         // The bytes are read outside the lock; a segment deleted meanwhile stays readable
@@ -258,10 +377,17 @@ impl Partition {
         self.high_watermark.subscribe()
     }
 
+    /// A receiver that wakes whenever the log end offset moves (follower fetches wait on it).
+    pub fn watch_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
     /// Waits until the high watermark passes `offset`, i.e. the record there is durable
-    /// (fsynced under `FlushPolicy::Always`), or until the log directory goes offline.
+    /// (fsynced on the in-sync replicas), or until the log directory goes offline, another
+    /// broker takes the lead, or the ISR shrinks below min.insync.replicas.
     pub async fn await_high_watermark_past(&self, offset: i64) -> Durability {
         let mut high_watermark = self.watch_high_watermark();
+        let mut role = self.role.subscribe();
         tokio::select! {
             // Durable wins a tie: the fsync did succeed.
             biased;
@@ -270,6 +396,11 @@ impl Partition {
                 Err(_) => Durability::Gone,
             },
             () = self.log_dir.wait_offline() => Durability::LogDirOffline,
+            changed = role.wait_for(|r| !r.leads || r.below_min_isr) => match changed {
+                Ok(role) if !role.leads => Durability::NotLeader,
+                Ok(_) => Durability::NotEnoughReplicas,
+                Err(_) => Durability::Gone,
+            },
         }
     }
 
@@ -340,11 +471,12 @@ impl Partition {
             return Ok(());
         };
         pending.sync()?;
-        let end_offset = pending.end_offset();
-        self.state().log.complete_flush(pending);
+        // Under the lock, so that a truncation cannot come between the flush's completion
+        // and the durable offset it reports (a flush prepared before a truncation is ignored).
+        let mut state = self.state();
+        state.log.complete_flush(pending);
         if self.flush == FlushPolicy::Always {
-            self.high_watermark
-                .send_if_modified(|hw| advance(hw, end_offset));
+            self.durable_to(state.log.durable_offset());
         }
         Ok(())
     }
@@ -449,6 +581,15 @@ impl Partition {
     pub fn delete(self) -> Result<()> {
         let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
         Ok(state.log.delete()?)
+    }
+}
+
+fn lower(high_watermark: &mut i64, to: i64) -> bool {
+    if to < *high_watermark {
+        *high_watermark = to;
+        true
+    } else {
+        false
     }
 }
 

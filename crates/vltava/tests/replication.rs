@@ -1,0 +1,246 @@
+//! Replicated partitions on three `vltava` processes (127.0.0.1/2/3, each a broker and a
+//! controller quorum voter), driven by librdkafka: followers copy their leaders, acks=all is
+//! answered once the in-sync replicas hold a batch durably, a killed leader's acknowledged
+//! records are all on its successor, and the ISR follows the replicas that keep up.
+//!
+//! Guards against: followers that do not copy (records gone with the leader), a high watermark
+//! that counts a follower before it has the data, duplicates from an idempotent producer's
+//! retries across a failover, an ISR that never shrinks (acks=all stuck) or never expands
+//! again, and acks=all taken while fewer than min.insync.replicas replicas are in sync.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use common::{BoxError, CLIENT_TIMEOUT, TestResult, consume, consumer, producer};
+use vltava_testkit::{Cluster, start_cluster};
+
+/// One cluster at a time (2-core machines).
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long an election or an ISR change may take before a test fails.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(30);
+/// Short, so that a killed follower leaves the ISR within the test's patience.
+const LAG_ARGS: &[&str] = &["--replica-lag-time-max-ms", "2000"];
+
+fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, BoxError> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?)
+}
+
+async fn create_replicated(
+    bootstrap: &str,
+    topic: &str,
+    replicas: i32,
+    min_insync: &str,
+) -> TestResult {
+    let admin = admin(bootstrap)?;
+    let new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(replicas))
+        .set("min.insync.replicas", min_insync);
+    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    for result in admin.create_topics([&new_topic], &options).await? {
+        if let Err((topic, code)) = result {
+            return Err(format!("creating {topic}: {code:?}").into());
+        }
+    }
+    Ok(())
+}
+
+/// (leader, replicas, ISR) of partition 0 as the node at `bootstrap` itself answers Metadata.
+fn partition_state(bootstrap: &str, topic: &str) -> Result<(i32, Vec<i32>, Vec<i32>), BoxError> {
+    let found = common::wire::topic_metadata(bootstrap, topic)?;
+    let partition = found
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == 0)
+        .ok_or("no partition 0 in metadata")?;
+    let ids =
+        |brokers: &[kafka_protocol::messages::BrokerId]| brokers.iter().map(|b| b.0).collect();
+    let mut isr: Vec<i32> = ids(&partition.isr_nodes);
+    isr.sort_unstable();
+    Ok((partition.leader_id.0, ids(&partition.replica_nodes), isr))
+}
+
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, BoxError> {
+    let deadline = Instant::now() + CONVERGE_WITHIN;
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not within {CONVERGE_WITHIN:?}: {what}").into());
+        }
+        // Polling interval: metadata changes have no event a client can await.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends `values` in order with acks=all, each acknowledged (the producer retries through a
+/// failover).
+async fn send_all(producer: &FutureProducer, topic: &str, values: &[String]) -> TestResult {
+    let sends: Vec<_> = values
+        .iter()
+        .map(|value| {
+            producer.send(
+                FutureRecord::<[u8], [u8]>::to(topic)
+                    .partition(0)
+                    .payload(value.as_bytes()),
+                CLIENT_TIMEOUT,
+            )
+        })
+        .collect();
+    for (send, value) in futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .zip(values)
+    {
+        if let Err((error, _)) = send {
+            return Err(format!("{value}: {error}").into());
+        }
+    }
+    Ok(())
+}
+
+/// Every record of partition 0 from offset 0, as read from `bootstrap`.
+fn read_values(bootstrap: &str, topic: &str, expected: usize) -> Result<Vec<String>, BoxError> {
+    let consumer = consumer(bootstrap, &[])?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let (_, high) = consumer.fetch_watermarks(topic, 0, CLIENT_TIMEOUT)?;
+    let records = consume(&consumer, usize::try_from(high)?, Duration::from_secs(60))?;
+    let values: Vec<String> = records
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned())
+        .collect();
+    if values.len() != expected {
+        return Err(format!("{} records, expected {expected}: {values:?}", values.len()).into());
+    }
+    Ok(values)
+}
+
+fn numbered(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("event {i}")).collect()
+}
+
+fn live_node(cluster: &mut Cluster, except: &[i32]) -> String {
+    let id = (1..=3).find(|id| !except.contains(id)).unwrap_or(1);
+    cluster.node(id).bootstrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_writes_survive_the_leaders_kill_9_and_every_replica_holds_them() -> TestResult
+{
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = start_cluster(3, LAG_ARGS)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "orders", 3, "2").await?;
+    let (first_leader, replicas, _) = eventually("the ISR holds all three replicas", || {
+        partition_state(&n1, "orders")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+    assert_eq!(replicas.len(), 3);
+
+    let producer = producer(&n1, &[("acks", "all"), ("enable.idempotence", "true")])?;
+    send_all(&producer, "orders", &numbered(0, 300)).await?;
+    cluster.node(first_leader).kill9()?;
+    let survivor = live_node(&mut cluster, &[first_leader]);
+    let (second_leader, _, _) = eventually("a new leader from the ISR", || {
+        partition_state(&survivor, "orders")
+            .ok()
+            .filter(|s| s.0 >= 0 && s.0 != first_leader)
+    })?;
+    send_all(&producer, "orders", &numbered(300, 400)).await?;
+    assert_eq!(
+        read_values(&survivor, "orders", 400)?,
+        numbered(0, 400),
+        "every acknowledged record once, in order, on the new leader"
+    );
+
+    // The killed replica returns, catches up and joins the ISR again; then it is the only
+    // copy besides one other when the second leader dies too: it must hold everything.
+    cluster.node(first_leader).restart()?;
+    eventually("the restarted replica rejoins the ISR", || {
+        partition_state(&survivor, "orders")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+    cluster.node(second_leader).kill9()?;
+    let last = live_node(&mut cluster, &[second_leader]);
+    eventually("a third leader", || {
+        partition_state(&last, "orders")
+            .ok()
+            .filter(|s| s.0 >= 0 && s.0 != second_leader)
+    })?;
+    assert_eq!(read_values(&last, "orders", 400)?, numbered(0, 400));
+    cluster.node(second_leader).restart()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = start_cluster(3, LAG_ARGS)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "payments", 2, "2").await?;
+    let (leader, replicas, _) = eventually("both replicas in sync", || {
+        partition_state(&n1, "payments")
+            .ok()
+            .filter(|s| s.2.len() == 2)
+    })?;
+    let follower = *replicas
+        .iter()
+        .find(|&&b| b != leader)
+        .ok_or("no follower")?;
+    let strict = producer(&n1, &[("acks", "all"), ("message.timeout.ms", "3000")])?;
+    send_all(&strict, "payments", &numbered(0, 10)).await?;
+
+    cluster.node(follower).kill9()?;
+    // As the leader itself serves it: the leader refuses acks=all once it has the change.
+    let at_leader = cluster.node(leader).bootstrap().to_string();
+    eventually("the ISR shrinks to the leader", || {
+        partition_state(&at_leader, "payments")
+            .ok()
+            .filter(|s| s.2 == vec![leader])
+    })?;
+    let refused = strict
+        .send(
+            FutureRecord::<[u8], [u8]>::to("payments")
+                .partition(0)
+                .payload(b"refused"),
+            CLIENT_TIMEOUT,
+        )
+        .await;
+    match refused {
+        Err((KafkaError::MessageProduction(code), _)) => assert!(
+            matches!(
+                code,
+                RDKafkaErrorCode::NotEnoughReplicas | RDKafkaErrorCode::MessageTimedOut
+            ),
+            "{code:?}"
+        ),
+        other => return Err(format!("acks=all below min ISR: {other:?}").into()),
+    }
+    let lenient = producer(&n1, &[("acks", "1")])?;
+    send_all(&lenient, "payments", &numbered(10, 11)).await?;
+
+    cluster.node(follower).restart()?;
+    eventually("the follower rejoins the ISR", || {
+        partition_state(&n1, "payments")
+            .ok()
+            .filter(|s| s.2.len() == 2)
+    })?;
+    send_all(&strict, "payments", &numbered(11, 12)).await?;
+    let values = read_values(&n1, "payments", 12)?;
+    assert_eq!(values, numbered(0, 12));
+    Ok(())
+}
