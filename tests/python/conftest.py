@@ -21,7 +21,8 @@ Fixtures:
 
 A broker offers `bootstrap`, `port`, `kind`, `data_dir`, `alive()`, `kill9()`, `stop()` and
 `restart()` (same data dir, same port, so clients keep their bootstrap address); a cluster's act
-on all its `nodes` (each with its own `bootstrap`), and its `port` is node 1's.
+on all its `nodes` (each with its own `bootstrap`, and the same five methods acting on that node
+alone), and its `port` is node 1's.
 """
 
 import os
@@ -331,15 +332,18 @@ class KafkaBroker:
 
 
 class KafkaNode:
-    """One node of a KafkaCluster: its client address and its dir (DIR/nodeN)."""
+    """One node of a KafkaCluster: its client address and its dir (DIR/nodeN). kill9(), stop()
+    and restart() act on this node alone (scripts/kafka-reference on DIR/nodeN); restart() keeps
+    its dir and ports, and returns once the node answers Metadata."""
 
     kind = "kafka"
 
-    def __init__(self, node_id: int, address: str, data_dir: Path):
+    def __init__(self, node_id: int, address: str, data_dir: Path, env: dict | None = None):
         self.node_id = node_id
         self.host, port = address.rsplit(":", 1)
         self.port = int(port)
         self.data_dir = data_dir
+        self._env = env
 
     @property
     def bootstrap(self) -> str:
@@ -347,6 +351,24 @@ class KafkaNode:
 
     def alive(self) -> bool:
         return kafka_alive(self.data_dir)
+
+    def _run(self, command: str, *flags: str) -> None:
+        result = subprocess.run([str(KAFKA_REFERENCE), command, "--dir", str(self.data_dir), *flags],
+                                capture_output=True, text=True, timeout=KAFKA_COMMAND_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL, env=self._env)
+        if result.returncode != 0:
+            pytest.fail(f"kafka-reference {command} on node {self.node_id} failed:\n"
+                        f"{result.stdout}\n{result.stderr}")
+
+    def kill9(self) -> None:
+        self._run("stop", "--kill9")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self._run("start")
 
 
 class KafkaCluster(Cluster):
@@ -395,7 +417,7 @@ class KafkaCluster(Cluster):
         by_id = {int(n): address for n, _pid, address in
                  (line.split() for line in result.stdout.splitlines()
                   if re.fullmatch(r"\d+ \d+ \S+:\d+", line.strip()))}
-        self.nodes = [KafkaNode(n, by_id[n], self.data_dir / f"node{n}")
+        self.nodes = [KafkaNode(n, by_id[n], self.data_dir / f"node{n}", self._env)
                       for n in range(1, CLUSTER_NODES + 1)]
 
     def _stop(self, *flags: str) -> bool:

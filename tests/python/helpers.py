@@ -13,10 +13,12 @@ def admin(bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap})
 
 
-def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:
+def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None,
+                 replication_factor: int = 1) -> None:
     client = admin(bootstrap)  # must outlive the futures: destroying it fails them
     futures = client.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
+                  config=config or {})],
         operation_timeout=ADMIN_TIMEOUT_S, request_timeout=ADMIN_TIMEOUT_S)
     futures[name].result(timeout=ADMIN_TIMEOUT_S)
     wait_for_leaders(bootstrap, name, partitions)
