@@ -62,7 +62,7 @@ pub struct Broker {
     pub producer_ids: ProducerIds,
     pub fetch_sessions: FetchSessions,
     /// Consumer groups and their committed offsets.
-    pub groups: GroupCoordinator,
+    pub groups: Arc<GroupCoordinator>,
     /// The tasks copying the partitions this broker follows from their leaders.
     pub replica_fetchers: Arc<ReplicaFetchers>,
     /// Held for the broker's lifetime: a second broker on the same directory is refused.
@@ -137,12 +137,16 @@ impl Broker {
             .with_min_insync_replicas(config.min_insync_replicas),
         );
         tokio::task::block_in_place(|| topics.publish(&image, true, now_ms()))?;
+        let groups = Arc::new(GroupCoordinator::new(&config, topics.clone()));
+        tokio::task::block_in_place(|| groups.follow_leadership(&topics))?;
+        topics.mark_published(&image);
         let replica_fetchers = Arc::new(ReplicaFetchers::new(config.node_id, config.flush));
         replica_fetchers.follow(&topics);
         let publisher = tokio::spawn(publish_images(
             Publisher {
                 topics: topics.clone(),
                 replica_fetchers: replica_fetchers.clone(),
+                groups: groups.clone(),
                 dynamic_configs: dynamic_configs.clone(),
                 static_log: config.log.clone(),
                 node_id: config.node_id,
@@ -151,8 +155,6 @@ impl Broker {
             image,
         ));
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
-        let groups = GroupCoordinator::new(&config, topics.clone());
-        tokio::task::block_in_place(|| groups.load(&topics))?;
         let broker = Arc::new(Broker {
             advertised_port: i32::from(advertised_port),
             cluster_id,
@@ -381,6 +383,7 @@ impl Broker {
 struct Publisher {
     topics: Arc<Topics>,
     replica_fetchers: Arc<ReplicaFetchers>,
+    groups: Arc<GroupCoordinator>,
     dynamic_configs: Arc<DynamicConfigStore>,
     /// The topic defaults from flags and vltava.toml, under the dynamic ones.
     static_log: LogConfig,
@@ -400,11 +403,15 @@ impl Publisher {
             }
         }
         // Registrations and heartbeats change other parts of the image; topics share theirs.
-        if same_configs && Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id) {
-            self.topics.mark_published(image);
-        } else {
+        if !(same_configs && Arc::ptr_eq(&image.topics_by_id, &last.topics_by_id)) {
             self.topics.publish(image, false, now_ms())?;
+            // Before the image is served: a group whose partition this broker now leads is
+            // loaded (or loading) by the time a client is told so.
+            if let Err(error) = self.groups.follow_leadership(&self.topics) {
+                tracing::error!(%error, "cannot take over the groups of newly led partitions");
+            }
         }
+        self.topics.mark_published(image);
         // Leaders may have moved, or re-registered at another address.
         self.replica_fetchers.follow(&self.topics);
         Ok(())

@@ -304,6 +304,8 @@ impl Topics {
 impl Topics {
     /// Makes the local topics what `image` says: topics it no longer has are deleted with
     /// their directories, new ones and new partitions are opened, changed configs applied.
+    /// The caller then takes over what else follows the image (the groups of the
+    /// `__consumer_offsets` partitions led here) and [`Topics::mark_published`]s it.
     /// `startup`: the first image after a (re)start, whose partitions' directories hold their
     /// data; any other partition directory was left by a topic deleted meanwhile and goes.
     ///
@@ -378,7 +380,6 @@ impl Topics {
         if startup && let Err(error) = self.remove_unknown_partition_dirs() {
             tracing::error!(%error, "cannot remove partition directories no topic owns");
         }
-        self.mark_published(image);
         Ok(())
     }
 

@@ -91,6 +91,12 @@ impl OffsetStore {
             .filter_map(|(partition, entry)| Some((partition, entry.committed.as_ref()?)))
     }
 
+    /// Keeps only the groups `keep` accepts (a coordinator handing over the groups of a
+    /// `__consumer_offsets` partition it no longer leads, or reloading one it leads again).
+    pub fn retain_groups(&mut self, keep: impl Fn(&GroupId) -> bool) {
+        self.groups.retain(|group_id, _| keep(group_id));
+    }
+
     pub fn has_offsets(&self, group_id: &GroupId) -> bool {
         self.group_offsets(group_id).next().is_some()
     }

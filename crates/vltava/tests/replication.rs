@@ -244,3 +244,64 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() -> Tes
     assert_eq!(values, numbered(0, 12));
     Ok(())
 }
+
+/// The broker the node at `bootstrap` names as the group's coordinator (FindCoordinator v4).
+fn coordinator_of(bootstrap: &str, group: &str) -> Result<i32, BoxError> {
+    use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, RequestKind, ResponseKind};
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
+    let ResponseKind::FindCoordinator(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::FindCoordinator,
+        4,
+        1,
+        &RequestKind::FindCoordinator(request),
+    )?
+    else {
+        return Err("not a FindCoordinator response".into());
+    };
+    let found = response.coordinators.first().ok_or("no coordinator")?;
+    match found.error_code {
+        0 => Ok(found.node_id.0),
+        code => Err(format!("FindCoordinator: error {code}").into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_offsets_survive_the_coordinators_kill_9() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = start_cluster(3, LAG_ARGS)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "inventory", 3, "2").await?;
+    let group = "stock-keepers";
+    let committer = consumer(&n1, &[("group.id", group)])?;
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    offsets.add_partition_offset("inventory", 0, rdkafka::Offset::Offset(7))?;
+    committer.commit(&offsets, rdkafka::consumer::CommitMode::Sync)?;
+    drop(committer);
+    let coordinator = coordinator_of(&n1, group)?;
+
+    cluster.node(coordinator).kill9()?;
+    let survivor = live_node(&mut cluster, &[coordinator]);
+    let moved = eventually("another broker coordinates the group", || {
+        coordinator_of(&survivor, group)
+            .ok()
+            .filter(|&c| c != coordinator)
+    })?;
+    let reader = consumer(&survivor, &[("group.id", group)])?;
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    wanted.add_partition("inventory", 0);
+    let committed = eventually("the new coordinator answers the committed offset", || {
+        reader
+            .committed_offsets(wanted.clone(), CLIENT_TIMEOUT)
+            .ok()
+            .and_then(|tpl| tpl.find_partition("inventory", 0).map(|p| p.offset()))
+            .filter(|offset| *offset != rdkafka::Offset::Invalid)
+    })?;
+    assert_eq!(committed, rdkafka::Offset::Offset(7), "coordinator {moved}");
+    cluster.node(coordinator).restart()?;
+    Ok(())
+}

@@ -9,6 +9,7 @@
 mod offsets_topic;
 mod parked;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -56,6 +57,8 @@ pub struct GroupCoordinator {
     /// Where `__consumer_offsets` is: which groups this broker coordinates.
     topics: Arc<Topics>,
     inner: Mutex<Inner>,
+    /// The `__consumer_offsets` partitions whose groups are loaded here (led here, replayed).
+    loaded: Mutex<BTreeSet<i32>>,
     /// Wakes the timer task when a call may have moved the next deadline.
     deadline_changed: Notify,
     clock_start: Instant,
@@ -74,6 +77,7 @@ impl GroupCoordinator {
                 parked: Parked::default(),
                 offsets: OffsetStore::default(),
             }),
+            loaded: Mutex::default(),
             deadline_changed: Notify::new(),
             clock_start: Instant::now(),
             offsets_topic_partitions: config.offsets_topic_partitions,
@@ -87,6 +91,21 @@ impl GroupCoordinator {
         // Every change to the state machine is validated before it is applied, so a panic
         // elsewhere while holding the lock leaves nothing half-done.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn loaded_partitions(&self) -> BTreeSet<i32> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_loaded(&self, partition: i32, loaded: bool) {
+        let mut set = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        match loaded {
+            true => set.insert(partition),
+            false => set.remove(&partition),
+        };
     }
 
     fn now_ms(&self) -> i64 {
@@ -214,8 +233,11 @@ impl GroupCoordinator {
                 });
             }
         }
+        drop(inner);
+        // Groups whose partition another broker leads now are its to list.
         listed.retain(|l| {
-            states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(l.state))
+            (states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(l.state)))
+                && self.coordinates(&l.group_id).is_ok()
         });
         listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Ok(listed)
@@ -311,13 +333,17 @@ impl GroupCoordinator {
     /// `Ok` if this broker coordinates the group: it leads the group's `__consumer_offsets`
     /// partition. Before that topic exists every broker may (FindCoordinator creates it, so
     /// clients that found their coordinator never meet that case).
+    /// COORDINATOR_LOAD_IN_PROGRESS while it takes the partition's groups over.
     pub fn coordinates(&self, group_id: &GroupId) -> Result<(), GroupError> {
         let Some(topic) = self.topics.get(OFFSETS_TOPIC) else {
             return Ok(());
         };
-        group_partition(&topic, group_id)
-            .map(|_| ())
-            .map_err(|_| GroupError::NotCoordinator)
+        let partition =
+            group_partition(&topic, group_id).map_err(|_| GroupError::NotCoordinator)?;
+        match self.loaded_partitions().contains(&partition.index) {
+            true => Ok(()),
+            false => Err(GroupError::CoordinatorLoadInProgress),
+        }
     }
 
     pub fn offset_metadata_bytes_max(&self) -> usize {

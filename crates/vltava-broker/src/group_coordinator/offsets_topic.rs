@@ -2,6 +2,7 @@
 //! Kafka's record, answered once durable (fsynced), and only then applied to the offset
 //! store; on start the store is rebuilt by replaying the log. The log is the truth.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use kafka_protocol::records::{
 };
 use vltava_group::{
     CommittedOffset, GroupError, GroupId, OFFSETS_TOPIC, OffsetsRecord, TopicPartition,
-    decode_offsets_record, offset_key, offset_value,
+    decode_offsets_record, offset_key, offset_value, offsets_partition_for,
 };
 
 use super::GroupCoordinator;
@@ -22,6 +23,8 @@ use crate::topics::{Topic, TopicSpec, Topics};
 
 /// Bytes read per step while replaying a `__consumer_offsets` partition on start.
 const LOAD_READ_BYTES: usize = 1024 * 1024;
+/// Kafka's `offsets.topic.replication.factor` default.
+const OFFSETS_TOPIC_REPLICATION_FACTOR: i16 = 3;
 /// Kafka's `offsets.topic.segment.bytes`: small segments so compaction (when it comes) can
 /// clean most of the log.
 const OFFSETS_SEGMENT_BYTES: &str = "104857600";
@@ -34,15 +37,40 @@ pub struct OffsetCommit {
 }
 
 impl GroupCoordinator {
-    /// Rebuilds the offset store from `__consumer_offsets`. Called once, before serving.
-    pub fn load(&self, topics: &Topics) -> Result<()> {
+    /// Takes over the groups of the `__consumer_offsets` partitions this broker leads in the
+    /// published image and hands over those of partitions it no longer leads (Kafka's
+    /// `onElection` / `onResignation`). A partition newly led is replayed up to its log end
+    /// (all of it becomes committed under this leader) before its groups are served: until
+    /// then they are COORDINATOR_LOAD_IN_PROGRESS. Called before serving and after each
+    /// publication.
+    pub fn follow_leadership(&self, topics: &Topics) -> Result<()> {
         let Some(topic) = topics.get(OFFSETS_TOPIC) else {
             return Ok(());
         };
-        let mut inner = self.lock();
-        let mut loaded = 0usize;
-        let mut skipped = 0u64;
-        for partition in &topic.partitions {
+        let led: BTreeSet<i32> = topic
+            .partitions
+            .iter()
+            .filter(|p| topic.led_here(p.index).is_ok())
+            .map(|p| p.index)
+            .collect();
+        let loaded = self.loaded_partitions();
+        let count = topic.partition_count();
+        let of = move |group_id: &GroupId| offsets_partition_for(group_id, count);
+        for &resigned in loaded.difference(&led) {
+            self.lock().offsets.retain_groups(|g| of(g) != resigned);
+            self.set_loaded(resigned, false);
+            tracing::info!(
+                partition = resigned,
+                "handed over the groups of {OFFSETS_TOPIC}"
+            );
+        }
+        for &elected in led.difference(&loaded) {
+            let Some(partition) = topic.partition(elected) else {
+                continue;
+            };
+            let mut inner = self.lock();
+            inner.offsets.retain_groups(|g| of(g) != elected);
+            let (mut records, mut skipped) = (0usize, 0u64);
             skipped += replay(partition, |record, log_offset| {
                 if let OffsetsRecord::Offset {
                     group_id,
@@ -53,16 +81,18 @@ impl GroupCoordinator {
                     inner
                         .offsets
                         .apply(&group_id, partition, committed, log_offset);
-                    loaded += 1;
+                    records += 1;
                 }
             })?;
+            drop(inner);
+            self.set_loaded(elected, true);
+            tracing::info!(
+                partition = elected,
+                records,
+                skipped,
+                "loaded committed offsets from {OFFSETS_TOPIC}"
+            );
         }
-        tracing::info!(
-            records = loaded,
-            skipped,
-            groups = inner.offsets.groups().len(),
-            "loaded committed offsets from {OFFSETS_TOPIC}"
-        );
         Ok(())
     }
 
@@ -203,9 +233,11 @@ impl GroupCoordinator {
                 let spec = TopicSpec {
                     name: OFFSETS_TOPIC.to_string(),
                     partitions: self.offsets_topic_partitions,
-                    // One replica until the coordinator moves with its partition's leader
-                    // (loading the groups on the new leader): issue "Cluster II".
-                    replication_factor: 1,
+                    // Kafka's offsets.topic.replication.factor, 3, capped at the brokers there
+                    // are (a single node's is 1).
+                    replication_factor: OFFSETS_TOPIC_REPLICATION_FACTOR
+                        .min(i16::try_from(broker.image().live_brokers().count()).unwrap_or(1))
+                        .max(1),
                     configs: [
                         ("cleanup.policy".to_string(), "compact".to_string()),
                         (
@@ -274,9 +306,11 @@ fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> R
     };
     let mut skipped = 0u64;
     let mut offset = partition.offsets().log_start_offset;
-    let end = partition.high_watermark();
+    let end = partition.log_end_offset();
     while offset < end {
-        let bytes = partition.read(offset, LOAD_READ_BYTES, true)?.records;
+        let bytes = partition
+            .read_for_follower(offset, LOAD_READ_BYTES, true)?
+            .records;
         let start = offset;
         // Batch by batch, so that one that cannot be decoded costs only its own records.
         // Continue after each batch's last offset, not its last record's: log compaction
