@@ -305,3 +305,50 @@ async fn committed_offsets_survive_the_coordinators_kill_9() -> TestResult {
     cluster.node(coordinator).restart()?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = start_cluster(3, LAG_ARGS)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "ledger", 3, "2").await?;
+    eventually("all three replicas in sync", || {
+        partition_state(&n1, "ledger")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+    let producer = producer(
+        &cluster.bootstrap(),
+        &[("acks", "all"), ("enable.idempotence", "true")],
+    )?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(async move {
+        let mut sent = 0usize;
+        // Bounded: the test stops it after the restarts, and every send has a timeout.
+        while !*stopped.borrow() {
+            // As text: the task's result must be Send.
+            send_all(&producer, "ledger", &numbered(sent, sent + 10))
+                .await
+                .map_err(|e| e.to_string())?;
+            sent += 10;
+        }
+        Ok::<usize, String>(sent)
+    });
+
+    for node in 1..=3 {
+        cluster.node(node).terminate()?;
+        cluster.node(node).restart()?;
+        let back = cluster.node(node).bootstrap().to_string();
+        eventually("the restarted node is in sync again", || {
+            partition_state(&back, "ledger")
+                .ok()
+                .filter(|s| s.2 == vec![1, 2, 3])
+        })?;
+    }
+    stop.send_replace(true);
+    let sent = load.await??;
+    assert!(sent > 0);
+    let reader = cluster.node(1).bootstrap().to_string();
+    assert_eq!(read_values(&reader, "ledger", sent)?, numbered(0, sent));
+    Ok(())
+}
