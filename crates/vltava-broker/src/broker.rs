@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 use vltava_cluster::MetadataImage;
 use vltava_cluster::controller::ControllerError;
+use vltava_cluster::controller::elect_leaders::{ElectionOutcome, ElectionType};
 use vltava_cluster::controller::topics::NewTopic;
 use vltava_cluster::quorum::active::{ControllerAnswer, ControllerFailure, ControllerRequest};
 use vltava_cluster::records::{ConfigResource, Endpoint};
@@ -243,6 +244,26 @@ impl Broker {
         match self.create_topic(spec).await {
             Err(BrokerError::TopicAlreadyExists) => self.topics.wait_for(name, METADATA_WAIT).await,
             other => other,
+        }
+    }
+
+    /// ElectLeaders: the controller decides; the answer comes once this broker serves the new
+    /// leaders. One outcome per partition, in order.
+    pub async fn elect_leaders(
+        &self,
+        election_type: ElectionType,
+        partitions: Vec<(Uuid, i32)>,
+    ) -> Result<Vec<ElectionOutcome>> {
+        let request = ControllerRequest::ElectLeaders {
+            election_type,
+            partitions,
+        };
+        match self.cluster.call(request).await? {
+            ControllerAnswer::Elected { offset, outcomes } => {
+                self.topics.wait_published(offset, METADATA_WAIT).await?;
+                Ok(outcomes)
+            }
+            other => Err(unexpected(other)),
         }
     }
 

@@ -352,3 +352,78 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() -> TestResu
     assert_eq!(read_values(&reader, "ledger", sent)?, numbered(0, sent));
     Ok(())
 }
+
+/// ElectLeaders v2 for partition 0 of `topic` through `bootstrap`: the partition's error code.
+fn elect_preferred(bootstrap: &str, topic: &str) -> Result<i16, BoxError> {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{
+        ApiKey, ElectLeadersRequest, RequestKind, ResponseKind, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = ElectLeadersRequest::default()
+        .with_election_type(0)
+        .with_timeout_ms(10_000)
+        .with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![0]),
+        ]));
+    let ResponseKind::ElectLeaders(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::ElectLeaders,
+        2,
+        1,
+        &RequestKind::ElectLeaders(request),
+    )?
+    else {
+        return Err("not an ElectLeaders response".into());
+    };
+    let result = response
+        .replica_election_results
+        .first()
+        .and_then(|t| t.partition_result.first())
+        .ok_or("no partition result")?;
+    Ok(result.error_code)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preferred_election_gives_the_lead_back_to_the_first_replica() -> TestResult {
+    const ELECTION_NOT_NEEDED: i16 = 84;
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = start_cluster(3, LAG_ARGS)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "routes", 3, "2").await?;
+    let (preferred, replicas, _) = eventually("all three replicas in sync", || {
+        partition_state(&n1, "routes")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+    assert_eq!(replicas.first(), Some(&preferred));
+    assert_eq!(elect_preferred(&n1, "routes")?, ELECTION_NOT_NEEDED);
+
+    cluster.node(preferred).kill9()?;
+    let survivor = live_node(&mut cluster, &[preferred]);
+    eventually("another replica leads", || {
+        partition_state(&survivor, "routes")
+            .ok()
+            .filter(|s| s.0 >= 0 && s.0 != preferred)
+    })?;
+    cluster.node(preferred).restart()?;
+    eventually("the first replica is in sync again", || {
+        partition_state(&survivor, "routes")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+
+    assert_eq!(elect_preferred(&survivor, "routes")?, 0);
+    let (leader, _, _) = partition_state(&survivor, "routes")?;
+    assert_eq!(
+        leader, preferred,
+        "the answer comes once the new leader is served"
+    );
+    let producer = producer(&survivor, &[("acks", "all")])?;
+    send_all(&producer, "routes", &numbered(0, 5)).await?;
+    assert_eq!(read_values(&survivor, "routes", 5)?, numbered(0, 5));
+    Ok(())
+}

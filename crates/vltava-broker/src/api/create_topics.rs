@@ -52,7 +52,7 @@ async fn create(
             .with_configs(Some(configs(broker, &spec.configs))),
         Err(error) => CreatableTopicResult::default()
             .with_error_code(error.code())
-            .with_error_message(Some(str_bytes(error_message(broker, &error, &name.0))))
+            .with_error_message(Some(str_bytes(error_message(&error, &name.0))))
             .with_name(name)
             .with_num_partitions(-1)
             .with_replication_factor(-1),
@@ -126,8 +126,7 @@ fn resolve(broker: &Broker, topic: CreatableTopic) -> Result<TopicSpec> {
 
 /// The message beside a refusal, in the words of Kafka's controller where vltava's own
 /// error text differs from them.
-fn error_message(broker: &Broker, error: &BrokerError, topic: &str) -> String {
-    let brokers = broker.image().live_brokers().count();
+fn error_message(error: &BrokerError, topic: &str) -> String {
     match error {
         BrokerError::TopicAlreadyExists => format!("Topic '{topic}' already exists."),
         BrokerError::InvalidPartitions(partitions) if *partitions < 1 => {
@@ -136,11 +135,6 @@ fn error_message(broker: &Broker, error: &BrokerError, topic: &str) -> String {
         BrokerError::InvalidReplicationFactor(factor) if *factor < 1 => {
             "Replication factor must be larger than 0, or -1 to use the default value.".to_string()
         }
-        BrokerError::InvalidReplicationFactor(factor) => format!(
-            "Unable to replicate the partition {factor} time(s): The target replication factor \
-             of {factor} cannot be reached because only {brokers} broker(s) are registered or \
-             some brokers have all their log directories cordoned."
-        ),
         other => other.message(),
     }
 }

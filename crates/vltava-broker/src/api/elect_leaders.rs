@@ -1,14 +1,19 @@
-//! ElectLeaders. With one replica per partition (no replication yet) the only replica is the
-//! preferred one and the only possible leader: a partition that has a leader needs no election
-//! (ELECTION_NOT_NEEDED, for PREFERRED and UNCLEAN alike, as Kafka's controller answers when the
-//! leader is already the one an election would choose), and one without (its broker is down)
-//! cannot get one: PREFERRED_LEADER_NOT_AVAILABLE, or ELIGIBLE_LEADERS_NOT_AVAILABLE for an
-//! unclean election. With null topics (every partition) Kafka leaves out the partitions that
-//! need no election, so every topic is listed with no partitions.
+//! ElectLeaders (KIP-460), decided by the active controller: PREFERRED moves each listed
+//! partition's leadership to its first replica when that one is live and in sync
+//! (ELECTION_NOT_NEEDED if it leads already, PREFERRED_LEADER_NOT_AVAILABLE if it cannot);
+//! UNCLEAN gives a leaderless partition a leader, from the ISR if possible, else from any live
+//! replica (ELECTION_NOT_NEEDED for one that has a leader, ELIGIBLE_LEADERS_NOT_AVAILABLE when
+//! no replica is live). The answer comes once the new leaders are published here. With null
+//! topics (every partition) Kafka leaves out the partitions that need no election, so every
+//! topic is listed with no partitions.
+
+use std::collections::HashMap;
 
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
+use uuid::Uuid;
+use vltava_cluster::controller::elect_leaders::{ElectionOutcome, ElectionType};
 
 use super::str_bytes;
 use crate::broker::Broker;
@@ -22,21 +27,25 @@ const UNCLEAN: i8 = 1;
 pub async fn handle(context: RequestContext, request: ElectLeadersRequest) -> Reply {
     let broker = &context.broker;
     let wanted = request.topic_partitions;
-    if !matches!(request.election_type, PREFERRED | UNCLEAN) {
-        // Kafka fails the whole request, naming the error on every listed partition too.
-        let error = BrokerError::UnknownElectionType(request.election_type);
-        let results = wanted
-            .unwrap_or_default()
-            .into_iter()
-            .map(|topic| answer(topic, |_| &error))
-            .collect();
-        return ElectLeadersResponse::default()
-            .with_error_code(error.code())
-            .with_replica_election_results(results)
-            .into();
-    }
-    let results = match wanted {
-        None => broker
+    let election_type = match request.election_type {
+        PREFERRED => ElectionType::Preferred,
+        UNCLEAN => ElectionType::Unclean,
+        other => {
+            // Kafka fails the whole request, naming the error on every listed partition too.
+            let error = BrokerError::UnknownElectionType(other);
+            let results = wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|topic| answer(topic, |_| Err(refusal(&error))))
+                .collect();
+            return ElectLeadersResponse::default()
+                .with_error_code(error.code())
+                .with_replica_election_results(results)
+                .into();
+        }
+    };
+    let Some(wanted) = wanted else {
+        let results = broker
             .topics
             .all()
             .iter()
@@ -44,52 +53,84 @@ pub async fn handle(context: RequestContext, request: ElectLeadersRequest) -> Re
                 ReplicaElectionResult::default()
                     .with_topic(TopicName(str_bytes(topic.name.to_string())))
             })
-            .collect(),
-        Some(wanted) => wanted
-            .into_iter()
-            .map(|topic| {
-                let name = topic.topic.0.to_string();
-                answer(topic, |index| {
-                    outcome(broker, &name, index, request.election_type)
-                })
-            })
-            .collect(),
+            .collect();
+        return ElectLeadersResponse::default()
+            .with_replica_election_results(results)
+            .into();
     };
+    // Every partition that exists goes to the controller in one decision.
+    let mut asked: Vec<(Uuid, i32)> = Vec::new();
+    for topic in &wanted {
+        if let Some(found) = broker.topics.get(&topic.topic.0) {
+            let existing = topic.partitions.iter().filter(|&&i| found.has_partition(i));
+            asked.extend(existing.map(|&i| (found.id, i)));
+        }
+    }
+    let decided: Result<HashMap<(Uuid, i32), ElectionOutcome>, Refusal> = if asked.is_empty() {
+        Ok(HashMap::new())
+    } else {
+        broker
+            .elect_leaders(election_type, asked.clone())
+            .await
+            .map(|outcomes| asked.into_iter().zip(outcomes).collect())
+            .map_err(|error| refusal(&error))
+    };
+    let results = wanted
+        .into_iter()
+        .map(|topic| {
+            let name = topic.topic.0.to_string();
+            answer(topic, |index| outcome(broker, &name, index, &decided))
+        })
+        .collect();
     ElectLeadersResponse::default()
         .with_replica_election_results(results)
         .into()
 }
 
-/// What electing a leader for one partition comes to, in Kafka's words.
-fn outcome(broker: &Broker, topic: &str, partition: i32, election_type: i8) -> BrokerError {
+/// What electing a leader for one partition came to, in Kafka's words.
+fn outcome(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    decided: &Result<HashMap<(Uuid, i32), ElectionOutcome>, Refusal>,
+) -> Result<(), Refusal> {
     let Some(found) = broker.topics.get(topic) else {
-        return BrokerError::NoSuchTopic(topic.to_string());
+        return Err(refusal(&BrokerError::NoSuchTopic(topic.to_string())));
     };
-    match found.image.partitions.get(&partition) {
-        None => BrokerError::NoSuchPartition {
+    let decided = decided.as_ref().map_err(Clone::clone)?;
+    let error = match decided.get(&(found.id, partition)) {
+        Some(ElectionOutcome::Elected) => return Ok(()),
+        Some(ElectionOutcome::NotNeeded) => BrokerError::ElectionNotNeeded,
+        Some(ElectionOutcome::PreferredNotAvailable) => BrokerError::PreferredLeaderNotAvailable,
+        Some(ElectionOutcome::EligibleNotAvailable) => BrokerError::EligibleLeadersNotAvailable,
+        Some(ElectionOutcome::UnknownPartition) | None => BrokerError::NoSuchPartition {
             topic: topic.to_string(),
             partition,
         },
-        Some(p) if p.has_leader() => BrokerError::ElectionNotNeeded,
-        Some(_) if election_type == UNCLEAN => BrokerError::EligibleLeadersNotAvailable,
-        Some(_) => BrokerError::PreferredLeaderNotAvailable,
-    }
+    };
+    Err(refusal(&error))
 }
 
-fn answer<E: std::borrow::Borrow<BrokerError>>(
+/// A partition's error code and message.
+type Refusal = (i16, String);
+
+fn refusal(error: &BrokerError) -> Refusal {
+    (error.code(), error.message())
+}
+
+fn answer(
     topic: TopicPartitions,
-    outcome: impl Fn(i32) -> E,
+    outcome: impl Fn(i32) -> Result<(), Refusal>,
 ) -> ReplicaElectionResult {
     let partitions = topic
         .partitions
         .iter()
-        .map(|&index| {
-            let error = outcome(index);
-            let error = error.borrow();
-            PartitionResult::default()
+        .map(|&index| match outcome(index) {
+            Ok(()) => PartitionResult::default().with_partition_id(index),
+            Err((code, message)) => PartitionResult::default()
                 .with_partition_id(index)
-                .with_error_code(error.code())
-                .with_error_message(Some(str_bytes(error.message())))
+                .with_error_code(code)
+                .with_error_message(Some(str_bytes(message))),
         })
         .collect();
     ReplicaElectionResult::default()

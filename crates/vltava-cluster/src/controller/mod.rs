@@ -7,6 +7,7 @@
 //! includes every earlier one.
 
 pub mod brokers;
+pub mod elect_leaders;
 pub mod election;
 pub mod heartbeats;
 pub mod isr;
@@ -28,7 +29,7 @@ pub enum ControllerError {
     BrokerNotRegistered(i32),
     /// INVALID_REPLICATION_FACTOR
     #[error(
-        "Unable to replicate the partition {requested} time(s): The target replication factor of {requested} cannot be reached because only {available} broker(s) are registered."
+        "Unable to replicate the partition {requested} time(s): The target replication factor of {requested} cannot be reached because only {available} broker(s) are registered or some brokers have all their log directories cordoned."
     )]
     InvalidReplicationFactor { requested: i16, available: usize },
     /// INVALID_PARTITIONS

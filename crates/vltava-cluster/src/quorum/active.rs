@@ -60,6 +60,11 @@ pub enum ControllerRequest {
         broker_epoch: i64,
         at_least: i64,
     },
+    /// ElectLeaders: partitions by topic id.
+    ElectLeaders {
+        election_type: crate::controller::elect_leaders::ElectionType,
+        partitions: Vec<(uuid::Uuid, i32)>,
+    },
     /// A leader changes its partition's ISR (AlterPartition).
     AlterPartition(crate::controller::isr::AlterPartition),
     /// The cluster's id, agreed on first use (`proposed` wins if none is recorded yet).
@@ -88,6 +93,11 @@ pub enum ControllerAnswer {
     Quorum(QuorumStatus),
     ProducerIds(ProducerIdBlock),
     ClusterId(String),
+    /// ElectLeaders' outcome per partition, in the request's order, applied at `offset`.
+    Elected {
+        offset: i64,
+        outcomes: Vec<crate::controller::elect_leaders::ElectionOutcome>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -231,6 +241,16 @@ impl Active {
             ControllerRequest::SetConfigs { resource, configs } => {
                 set_configs(&image, resource, configs).map(committed)
             }
+            ControllerRequest::ElectLeaders {
+                election_type,
+                partitions,
+            } => Ok(answer(
+                crate::controller::elect_leaders::elect_leaders(&image, election_type, &partitions),
+                |outcomes| ControllerAnswer::Elected {
+                    offset: -1,
+                    outcomes,
+                },
+            )),
             ControllerRequest::AlterPartition(request) => {
                 crate::controller::isr::alter_partition(&image, request).map(committed)
             }
@@ -248,6 +268,9 @@ impl Active {
         let offset = self.commit(decision.records).await?;
         Ok(match decision.answer {
             ControllerAnswer::Committed { .. } => ControllerAnswer::Committed { offset },
+            ControllerAnswer::Elected { outcomes, .. } => {
+                ControllerAnswer::Elected { offset, outcomes }
+            }
             other => other,
         })
     }
