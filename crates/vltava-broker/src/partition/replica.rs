@@ -68,17 +68,31 @@ impl Partition {
         *self.log_end.borrow()
     }
 
-    /// Appends batches fetched from the leader as they are, offsets and epochs included, and
-    /// records their idempotent producers, so that a retry sent to this broker once it leads
-    /// is still recognised. Not durable until [`Partition::flush`].
-    pub fn append_as_follower(&self, records: &[u8], now_ms: i64) -> Result<()> {
+    /// Appends batches fetched from the leader from `fetch_offset` as they are, offsets and
+    /// epochs included, and records their idempotent producers, so that a retry sent to this
+    /// broker once it leads is still recognised. Not durable until [`Partition::flush`].
+    /// False, and nothing written, if the log no longer ends at `fetch_offset` (a stale answer).
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
         self.check_log_dir()?;
-        let result = self.append_as_follower_checked(records, now_ms);
+        let result = self.append_as_follower_checked(records, fetch_offset, now_ms);
         self.noting_io(result)
     }
 
-    fn append_as_follower_checked(&self, records: &[u8], now_ms: i64) -> Result<()> {
+    fn append_as_follower_checked(
+        &self,
+        records: &[u8],
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
         let mut state = self.state();
+        if state.log.log_end_offset() != fetch_offset {
+            return Ok(false);
+        }
         let info = state.log.append_as_follower(records, now_ms)?;
         let mut at = 0;
         while at < records.len() {
@@ -92,7 +106,7 @@ impl Partition {
         if self.flush == crate::config::FlushPolicy::Never {
             self.durable_to(info.last_offset + 1);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The leader's high watermark, as far as this replica has the data (never down).
@@ -118,11 +132,17 @@ impl Partition {
         Ok(())
     }
 
-    /// Drops every batch at or after `offset` (a suffix the leader does not have), durably;
-    /// the producer state is rebuilt from what is left.
-    pub fn truncate_to(&self, offset: i64, now_ms: i64) -> Result<()> {
+    /// Drops every batch at or after `offset` (a suffix the leader does not have), durably,
+    /// if the log still ends at `fetch_offset`, where the fetch that found the divergence
+    /// started (false otherwise: a stale answer); the producer state is rebuilt.
+    pub fn truncate_diverged(&self, fetch_offset: i64, offset: i64, now_ms: i64) -> Result<bool> {
         self.check_log_dir()?;
-        let result = self.truncate_with(now_ms, |log| log.truncate_to(offset));
+        let result = self.truncate_with(now_ms, |log| {
+            if log.log_end_offset() != fetch_offset {
+                return Ok(false);
+            }
+            log.truncate_to(offset).map(|()| true)
+        });
         self.noting_io(result)
     }
 
@@ -130,17 +150,23 @@ impl Partition {
     /// copy's end).
     pub fn truncate_fully_and_start_at(&self, offset: i64, now_ms: i64) -> Result<()> {
         self.check_log_dir()?;
-        let result = self.truncate_with(now_ms, |log| log.truncate_fully_and_start_at(offset));
+        let result = self
+            .truncate_with(now_ms, |log| {
+                log.truncate_fully_and_start_at(offset).map(|()| true)
+            })
+            .map(|_| ());
         self.noting_io(result)
     }
 
     fn truncate_with(
         &self,
         now_ms: i64,
-        cut: impl FnOnce(&mut vltava_storage::Log) -> vltava_storage::Result<()>,
-    ) -> Result<()> {
+        cut: impl FnOnce(&mut vltava_storage::Log) -> vltava_storage::Result<bool>,
+    ) -> Result<bool> {
         let mut state = self.state();
-        cut(&mut state.log)?;
+        if !cut(&mut state.log)? {
+            return Ok(false);
+        }
         let mut producers = ProducerStateTable::default();
         rebuild_producer_state(&state.log, &mut producers, now_ms)?;
         state.producers = producers;
@@ -148,6 +174,6 @@ impl Partition {
         self.replicas().reset_local_durable(end);
         self.high_watermark.send_if_modified(|hw| lower(hw, end));
         self.log_end.send_replace(end);
-        Ok(())
+        Ok(true)
     }
 }

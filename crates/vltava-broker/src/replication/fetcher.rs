@@ -199,8 +199,14 @@ impl FetchLoop {
                 }
                 continue;
             }
-            let round = tokio::select! {
-                round = self.fetch_once(followed) => round,
+            // Each partition's fetch offset as sent: an answer applies only to a log that still
+            // ends there.
+            let offsets: Vec<i64> = followed
+                .iter()
+                .map(|f| f.partition.log_end_offset())
+                .collect();
+            let fetched = tokio::select! {
+                fetched = self.fetch(&followed, &offsets) => fetched,
                 // Leadership moved: drop the request in flight with its connection.
                 changed = changes.changed() => {
                     if changed.is_err() {
@@ -209,6 +215,11 @@ impl FetchLoop {
                     self.connection = None;
                     continue;
                 }
+            };
+            // Not raced against changes: an apply runs to its end before the next fetch.
+            let round = match fetched {
+                Ok(response) => self.apply(followed, offsets, response).await,
+                Err(error) => Err(error),
             };
             match round {
                 Ok(applied) if applied.progress && !applied.errors => {}
@@ -231,8 +242,12 @@ impl FetchLoop {
         Ok(self.connection.as_mut().expect("set above"))
     }
 
-    async fn fetch_once(&mut self, followed: FollowedSet) -> anyhow::Result<Applied> {
-        let request = fetch_request(self.node_id, &followed);
+    async fn fetch(
+        &mut self,
+        followed: &[Followed],
+        offsets: &[i64],
+    ) -> anyhow::Result<FetchResponse> {
+        let request = fetch_request(self.node_id, followed, offsets);
         let connection = self.connection().await?;
         let response: FetchResponse = tokio::time::timeout(
             FETCH_TIMEOUT,
@@ -242,9 +257,19 @@ impl FetchLoop {
         if response.error_code != 0 {
             anyhow::bail!("fetch refused with error code {}", response.error_code);
         }
+        Ok(response)
+    }
+
+    async fn apply(
+        &mut self,
+        followed: FollowedSet,
+        offsets: Vec<i64>,
+        response: FetchResponse,
+    ) -> anyhow::Result<Applied> {
         let flush = self.flush;
         let set = followed.clone();
-        let applied = tokio::task::spawn_blocking(move || apply(&set, response, flush)).await?;
+        let applied =
+            tokio::task::spawn_blocking(move || apply(&set, &offsets, response, flush)).await?;
         for partition in &applied.out_of_range {
             self.start_over(partition).await?;
         }
@@ -310,13 +335,13 @@ async fn back_off(changes: &mut watch::Receiver<FollowedSet>) {
     let _ = tokio::time::timeout(BACKOFF, changes.changed()).await;
 }
 
-fn fetch_request(node_id: BrokerId, followed: &[Followed]) -> FetchRequest {
+fn fetch_request(node_id: BrokerId, followed: &[Followed], offsets: &[i64]) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for f in followed {
+    for (f, &offset) in followed.iter().zip(offsets) {
         let partition = FetchPartition::default()
             .with_partition(f.partition.index)
             .with_current_leader_epoch(f.leader_epoch)
-            .with_fetch_offset(f.partition.log_end_offset())
+            .with_fetch_offset(offset)
             .with_last_fetched_epoch(f.partition.last_fetched_epoch())
             .with_log_start_offset(-1)
             .with_partition_max_bytes(PARTITION_FETCH_BYTES);
@@ -346,12 +371,17 @@ fn fetch_request(node_id: BrokerId, followed: &[Followed]) -> FetchRequest {
 /// Applies a fetch response to the followed partitions: truncation at a diverging epoch,
 /// appends, one fsync per partition that got data, then the leader's high watermark and log
 /// start. Blocking (disk I/O).
-fn apply(followed: &[Followed], response: FetchResponse, flush: FlushPolicy) -> Applied {
+fn apply(
+    followed: &[Followed],
+    offsets: &[i64],
+    response: FetchResponse,
+    flush: FlushPolicy,
+) -> Applied {
     let mut applied = Applied::default();
     let now = now_ms();
     for topic in response.responses {
         for data in topic.partitions {
-            let Some(f) = followed.iter().find(|f| {
+            let Some((f, &fetch_offset)) = followed.iter().zip(offsets).find(|(f, _)| {
                 f.topic_id == topic.topic_id && f.partition.index == data.partition_index
             }) else {
                 continue;
@@ -366,7 +396,7 @@ fn apply(followed: &[Followed], response: FetchResponse, flush: FlushPolicy) -> 
                 applied.errors = true;
                 continue;
             }
-            let result = apply_partition(partition, &data, flush, now);
+            let result = apply_partition(partition, fetch_offset, &data, flush, now);
             match result {
                 Ok(progress) => applied.progress |= progress,
                 Err(error) => {
@@ -379,8 +409,12 @@ fn apply(followed: &[Followed], response: FetchResponse, flush: FlushPolicy) -> 
     applied
 }
 
+/// Applies one partition's answer to a fetch from `fetch_offset`; an answer to a log that no
+/// longer ends there (another fetcher of this partition, for an older leader, got there
+/// first) is dropped, as Kafka drops answers that do not match its fetch state.
 fn apply_partition(
     partition: &Partition,
+    fetch_offset: i64,
     data: &kafka_protocol::messages::fetch_response::PartitionData,
     flush: FlushPolicy,
     now: i64,
@@ -400,8 +434,7 @@ fn apply_partition(
             target,
             "truncating a suffix the leader does not have"
         );
-        partition.truncate_to(target, now)?;
-        return Ok(true);
+        return partition.truncate_diverged(fetch_offset, target, now);
     }
     let records: &Bytes = match &data.records {
         Some(records) if !records.is_empty() => records,
@@ -410,7 +443,9 @@ fn apply_partition(
             return Ok(false);
         }
     };
-    partition.append_as_follower(records, now)?;
+    if !partition.append_as_follower(records, fetch_offset, now)? {
+        return Ok(false);
+    }
     if flush == FlushPolicy::Always {
         partition.flush()?;
     }
