@@ -201,8 +201,9 @@ fn an_expired_session_fences_the_broker_and_moves_its_leaderships() {
     for id in [2, 3] {
         sessions.heard(id, SESSION_MS);
     }
-    assert!(fence_expired(&image, &mut sessions, SESSION_MS - 1, 0).is_empty());
-    let records = fence_expired(&image, &mut sessions, SESSION_MS + 1, 0);
+    let gone = std::collections::BTreeSet::new();
+    assert!(fence_expired(&image, &mut sessions, SESSION_MS - 1, 0, &gone).is_empty());
+    let records = fence_expired(&image, &mut sessions, SESSION_MS + 1, 0, &gone);
     let after = apply(&image, &records);
     assert!(after.brokers[&1].fenced);
     for (id, p) in &after.topic("orders").expect("orders").partitions {
@@ -344,4 +345,26 @@ fn manual_assignments_place_partitions_on_the_named_registered_brokers() {
         create_topic(&image, unknown),
         Err(ControllerError::UnregisteredBroker(9))
     );
+}
+
+#[test]
+fn a_broker_whose_process_is_gone_is_fenced_once_it_misses_a_heartbeat() {
+    use vltava_cluster::controller::brokers::GONE_SILENT_MS;
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = cluster(3, &[], &mut sessions);
+    let heard_at = 1_000;
+    for id in [1, 2, 3] {
+        sessions.heard(id, heard_at);
+    }
+    let gone = std::collections::BTreeSet::from([1, 2]);
+    // Broker 2's address refuses connections but it heartbeated just now: not fenced (a
+    // restart's new incarnation, or a refusal that is about to clear).
+    sessions.heard(2, heard_at + GONE_SILENT_MS);
+    let now = heard_at + GONE_SILENT_MS;
+    assert!(now < SESSION_MS, "well within the session timeout");
+    let records = fence_expired(&image, &mut sessions, now, 0, &gone);
+    let after = apply(&image, &records);
+    assert!(after.brokers[&1].fenced);
+    assert!(!after.brokers[&2].fenced);
+    assert!(!after.brokers[&3].fenced);
 }

@@ -54,6 +54,10 @@ pub struct HeartbeatAnswer {
 /// The broker epoch of a registration decided on `image`: the decision's records land in a
 /// log entry after `image.offset`, and decisions are made one at a time, so it is unique and
 /// increasing like Kafka's (the registration record's offset).
+/// How long a broker whose process is gone must have been silent before it is fenced: a little
+/// more than one heartbeat interval (500 ms), so that a live broker never is.
+pub const GONE_SILENT_MS: u64 = 600;
+
 fn next_broker_epoch(image: &MetadataImage) -> i64 {
     image.offset + 1
 }
@@ -204,9 +208,15 @@ pub fn fence_expired(
     sessions: &mut BrokerSessions,
     now_ms: u64,
     active_since_ms: u64,
+    gone: &BTreeSet<BrokerId>,
 ) -> Vec<MetadataRecord> {
     let live = image.live_brokers().map(|b| b.broker_id);
-    let expired = sessions.expired(live, now_ms, active_since_ms);
+    let mut expired = sessions.expired(live, now_ms, active_since_ms);
+    // A broker whose process is gone (its controller listener refuses connections) and that
+    // has missed a heartbeat is fenced without waiting out its session.
+    expired.extend(gone.iter().copied().filter(|&b| {
+        image.live_broker(b).is_some() && sessions.silent_for(b, now_ms, GONE_SILENT_MS)
+    }));
     if expired.is_empty() {
         return Vec::new();
     }

@@ -53,6 +53,13 @@ impl BrokerSessions {
         .collect()
     }
 
+    /// Whether `broker` has not been heard from for `ms` (false for one never heard from).
+    pub fn silent_for(&self, broker: BrokerId, now_ms: u64, ms: u64) -> bool {
+        self.last_heard_ms
+            .get(&broker)
+            .is_some_and(|&at| now_ms.saturating_sub(at) >= ms)
+    }
+
     /// When the next session could expire, for the controller's timer.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         self.last_heard_ms

@@ -5,7 +5,7 @@
 //! lead, requests are answered `NotController` with the leader, and [`ControllerClient`]
 //! forwards them there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ use crate::controller::topics::{
 use crate::image::MetadataImage;
 use crate::records::{ConfigResource, MetadataRecord};
 
+/// How often the active controller looks for brokers to fence: a broker whose process is gone
+/// is fenced within this of missing a heartbeat.
+const FENCE_CHECK_INTERVAL_MS: u64 = 100;
 /// Requests waiting for the active controller; more wait in the callers (bounded).
 const QUEUED_REQUESTS_MAX: usize = 1024;
 
@@ -167,8 +170,9 @@ impl Active {
         mut requests: mpsc::Receiver<(ControllerRequest, oneshot::Sender<ControllerResult>)>,
         session_timeout_ms: u64,
     ) {
-        let mut tick =
-            tokio::time::interval(Duration::from_millis((session_timeout_ms / 4).max(10)));
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            (session_timeout_ms / 4).clamp(10, FENCE_CHECK_INTERVAL_MS),
+        ));
         loop {
             tokio::select! {
                 request = requests.recv() => {
@@ -316,10 +320,27 @@ impl Active {
             self.active_since_ms = None;
             return Ok(());
         }
+        // Nodes whose controller listener refuses connections: their process is gone.
+        let gone: BTreeSet<i32> = self
+            .contacts
+            .refusing(0)
+            .into_iter()
+            .filter_map(|node| i32::try_from(node).ok())
+            .collect();
+        // The linearizable read only when a broker is due (or on becoming active, which
+        // starts the sessions): this runs every FENCE_CHECK_INTERVAL_MS.
+        if let Some(since) = self.active_since_ms {
+            let image = self.images.borrow().clone();
+            let now = self.now_ms();
+            let due = fence_expired(&image, &mut self.sessions, now, since, &gone);
+            if due.is_empty() {
+                return Ok(());
+            }
+        }
         let image = self.lead().await?;
         let since = self.active_since_ms.unwrap_or(0);
         let now = self.now_ms();
-        let records = fence_expired(&image, &mut self.sessions, now, since);
+        let records = fence_expired(&image, &mut self.sessions, now, since, &gone);
         if !records.is_empty() {
             tracing::info!(
                 records = records.len(),

@@ -20,6 +20,9 @@ pub struct PeerContacts(Arc<Mutex<Contacts>>);
 struct Contacts {
     last_heard: BTreeMap<NodeId, i64>,
     unreachable: BTreeSet<NodeId>,
+    /// Since when (wall-clock ms) each peer's address refuses connections: nothing listens
+    /// there, its process is gone (a paused or cut-off one times out instead).
+    refused_since: BTreeMap<NodeId, i64>,
 }
 
 impl PeerContacts {
@@ -31,6 +34,7 @@ impl PeerContacts {
         let now = wall_clock_ms();
         let mut contacts = self.lock();
         contacts.last_heard.insert(peer, now);
+        contacts.refused_since.remove(&peer);
         if contacts.unreachable.remove(&peer) {
             tracing::info!(peer, "controller quorum peer answering again");
         }
@@ -38,10 +42,27 @@ impl PeerContacts {
 
     /// A call to `peer` failed. Logged once per outage: the calls are retried every heartbeat,
     /// and a log line each time would bury everything else while a node is down.
-    pub fn lost(&self, peer: NodeId, address: &str, error: &dyn std::fmt::Display) {
-        if self.lock().unreachable.insert(peer) {
+    pub fn lost(&self, peer: NodeId, address: &str, error: &std::io::Error) {
+        let mut contacts = self.lock();
+        if error.kind() == std::io::ErrorKind::ConnectionRefused {
+            contacts.refused_since.entry(peer).or_insert_with(wall_clock_ms);
+        } else {
+            contacts.refused_since.remove(&peer);
+        }
+        if contacts.unreachable.insert(peer) {
             tracing::warn!(peer, address, %error, "controller quorum peer not answering; retrying");
         }
+    }
+
+    /// Peers whose address has refused every connection for at least `for_ms`.
+    pub fn refusing(&self, for_ms: i64) -> BTreeSet<NodeId> {
+        let now = wall_clock_ms();
+        self.lock()
+            .refused_since
+            .iter()
+            .filter(|&(_, &since)| now - since >= for_ms)
+            .map(|(&peer, _)| peer)
+            .collect()
     }
 
     fn last(&self, peer: NodeId) -> Option<i64> {
