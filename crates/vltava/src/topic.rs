@@ -31,6 +31,9 @@ enum TopicCommand {
         /// Partitions [default: the broker's num.partitions].
         #[arg(long)]
         partitions: Option<i32>,
+        /// Replicas of each partition [default: the broker's default.replication.factor].
+        #[arg(long)]
+        replication_factor: Option<i16>,
         /// A topic config, NAME=VALUE; repeatable.
         #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_assignment)]
         configs: Vec<(String, String)>,
@@ -70,9 +73,11 @@ pub fn run(args: TopicArgs) -> anyhow::Result<()> {
         TopicCommand::Create {
             topic,
             partitions,
+            replication_factor,
             configs,
         } => {
-            client.create_topic(&topic, partitions, &configs.into_iter().collect())?;
+            let configs = configs.into_iter().collect();
+            client.create_topic(&topic, partitions, replication_factor, &configs)?;
             eprintln!("Created topic {topic}.");
             Ok(())
         }

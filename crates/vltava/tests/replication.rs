@@ -393,7 +393,21 @@ async fn a_preferred_election_gives_the_lead_back_to_the_first_replica() -> Test
     let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
     let mut cluster = start_cluster(3, LAG_ARGS)?;
     let n1 = cluster.nodes[0].bootstrap().to_string();
-    create_replicated(&n1, "routes", 3, "2").await?;
+    let created = common::cli(
+        &n1,
+        "topic",
+        &[
+            "create",
+            "routes",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "3",
+            "--config",
+            "min.insync.replicas=2",
+        ],
+    )?;
+    assert!(created.status.success(), "{created:?}");
     let (preferred, replicas, _) = eventually("all three replicas in sync", || {
         partition_state(&n1, "routes")
             .ok()

@@ -45,7 +45,10 @@ impl PeerContacts {
     pub fn lost(&self, peer: NodeId, address: &str, error: &std::io::Error) {
         let mut contacts = self.lock();
         if error.kind() == std::io::ErrorKind::ConnectionRefused {
-            contacts.refused_since.entry(peer).or_insert_with(wall_clock_ms);
+            contacts
+                .refused_since
+                .entry(peer)
+                .or_insert_with(wall_clock_ms);
         } else {
             contacts.refused_since.remove(&peer);
         }

@@ -108,12 +108,13 @@ impl Client {
         &mut self,
         name: &str,
         partitions: Option<i32>,
+        replication_factor: Option<i16>,
         configs: &BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
         let topic = CreatableTopic::default()
             .with_name(TopicName(text(name)))
             .with_num_partitions(partitions.unwrap_or(BROKER_DEFAULT))
-            .with_replication_factor(BROKER_DEFAULT as i16)
+            .with_replication_factor(replication_factor.unwrap_or(BROKER_DEFAULT as i16))
             .with_configs(
                 configs
                     .iter()
