@@ -281,6 +281,10 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             "min.insync.replicas",
             config.min_insync_replicas.to_string(),
         ),
+        (
+            "replica.lag.time.max.ms",
+            config.replica_lag_time_max_ms.to_string(),
+        ),
         ("num.partitions", config.num_partitions.to_string()),
         (
             "fetch.max.bytes",
