@@ -20,14 +20,20 @@ pub struct IdleConnections {
 }
 
 impl IdleConnections {
-    /// Opens `count` connections to `bootstrap` one after another; fails on the first that is
-    /// refused or not answered.
+    /// Opens `count` connections to the first broker of `bootstrap` (HOST:PORT[,HOST:PORT])
+    /// one after another; fails on the first that is refused or not answered.
     pub fn open(bootstrap: &str, count: u32) -> anyhow::Result<IdleConnections> {
         anyhow::ensure!(
             count <= CONNECTIONS_MAX,
             "--idle-connections at most {CONNECTIONS_MAX}"
         );
-        let addr = resolve(bootstrap)?;
+        if count == 0 {
+            return Ok(IdleConnections {
+                streams: Vec::new(),
+            });
+        }
+        let first = bootstrap.split(',').next().unwrap_or(bootstrap);
+        let addr = resolve(first)?;
         let mut streams = Vec::with_capacity(count as usize);
         for i in 0..count {
             let mut stream = connect(addr).with_context(|| format!("idle connection {i}"))?;
