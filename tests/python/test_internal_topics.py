@@ -171,13 +171,14 @@ def test_unreadable_consumer_offsets_records_are_skipped_on_start(broker_factory
     commit(broker.bootstrap, {(topic_name, 0): 5, (topic_name, 2): 8})
     broker.kill9()
 
-    # In a cluster's data dir, each node's is a subdirectory.
+    # In a cluster's data dir, each node's is a subdirectory, and every replica of the group's
+    # partition has a copy (byte for byte the same: followers store the leader's batches).
     segments = [s for s in sorted(broker.data_dir.glob(f"**/{OFFSETS_TOPIC}-*/*.log"))
                 if s.stat().st_size > 0]
-    assert len(segments) == 1, segments  # the group's one partition
-    segment = segments[0]
-    end = log_end_offset(segment.read_bytes())
+    assert len({s.parent.name for s in segments}) == 1, segments  # the group's one partition
+    end = log_end_offset(segments[0].read_bytes())
     assert end >= 1
+    assert all(log_end_offset(s.read_bytes()) == end for s in segments), segments
     bad = [
         (offset_key(topic_name, 1, version=99), offset_value(66)),  # unknown key version
         (b"\xff", b"\x01\x02"),  # garbage key and value
@@ -189,9 +190,10 @@ def test_unreadable_consumer_offsets_records_are_skipped_on_start(broker_factory
         (offset_key(topic_name, 0), offset_value(9)),
         (offset_key(topic_name, 1), future_offset_value(11)),
     ]
-    with open(segment, "ab") as log:
-        log.write(batch(end, bad))
-        log.write(batch(end + len(bad), good))
+    for segment in segments:
+        with open(segment, "ab") as log:
+            log.write(batch(end, bad))
+            log.write(batch(end + len(bad), good))
 
     broker.restart()
 
@@ -201,12 +203,19 @@ def test_unreadable_consumer_offsets_records_are_skipped_on_start(broker_factory
     # Serving, and committing on top of the skipped records, still works.
     commit(broker.bootstrap, {(topic_name, 0): 10})
     assert committed(broker.bootstrap, [(topic_name, 0)]) == {(topic_name, 0): 10}
-    node_dir = segment.parent.parent  # the log of the node that has it sits beside its data dir
-    log_path = node_dir.parent / f"{node_dir.name}.log"
-    log = ANSI_ESCAPE.sub("", log_path.read_text(errors="replace"))
-    partition = int(segment.parent.name.rsplit("-", 1)[1])
-    skipped = [line for line in log.splitlines() if "skipped an unreadable" in line]
-    assert len(skipped) == len(bad), skipped
+    # The node that leads the partition loaded it (a node's log sits beside its data dir);
+    # in a cluster that is one of the replicas.
+    partition = int(segments[0].parent.name.rsplit("-", 1)[1])
+    loaders = []
+    for segment in segments:
+        node_dir = segment.parent.parent
+        log_path = node_dir.parent / f"{node_dir.name}.log"
+        log = ANSI_ESCAPE.sub("", log_path.read_text(errors="replace"))
+        skipped = [line for line in log.splitlines() if "skipped an unreadable" in line]
+        if len(skipped) == len(bad):
+            loaders.append((log, skipped))
+    assert loaders, "no node logged the unreadable records once"
+    log, skipped = loaders[0]
     for offset, line in zip(range(end, end + len(bad)), skipped):
         assert f"partition={partition}" in line and f"offset={offset}" in line, line
     assert re.search(r"loaded committed offsets.*skipped=5", log), log[-2000:]
