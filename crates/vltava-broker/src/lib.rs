@@ -3,8 +3,9 @@
 //! Layout, from the socket inwards: `server` (listener, connection, framing, shutdown) →
 //! `dispatch` (one table of API key → handler and version range) → `api/<one file per API>` →
 //! `topics` and `partition` (the replica manager: logs, producer state, high watermark) with
-//! `flusher` (group commit) and `fetch_session` (KIP-227) beside them; `group_coordinator` runs
-//! consumer groups and keeps committed offsets in `__consumer_offsets`.
+//! `flusher` (group commit) and `fetch_session` (KIP-227) beside them; `replication` copies the
+//! partitions this broker follows from their leaders and keeps the ISR of those it leads;
+//! `group_coordinator` runs consumer groups and keeps committed offsets in `__consumer_offsets`.
 
 pub mod api;
 pub mod broker;
