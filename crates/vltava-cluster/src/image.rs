@@ -152,6 +152,14 @@ impl MetadataImage {
         self.brokers.get(&broker_id).filter(|b| !b.fenced)
     }
 
+    /// Whether `broker` may lead partitions or join an ISR: registered, unfenced, and not in a
+    /// controlled shutdown.
+    pub fn can_lead(&self, broker: BrokerId) -> bool {
+        self.brokers
+            .get(&broker)
+            .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+    }
+
     /// Brokers that may lead partitions and are shown to clients.
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)

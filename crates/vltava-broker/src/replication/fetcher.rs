@@ -423,11 +423,9 @@ fn apply_partition(
     if diverging.epoch >= 0 && diverging.end_offset >= 0 {
         // Kafka's `getOffsetTruncationState`: as far as both logs agree on that epoch; the
         // next fetch checks again from there.
-        let (epoch, end) = partition.end_offset_for_epoch(diverging.epoch)?;
-        let target = match epoch == diverging.epoch {
-            true => diverging.end_offset.min(end),
-            false => diverging.end_offset.min(end.max(0)),
-        };
+        // A log with no epoch at or below the leader's (end -1) keeps nothing.
+        let (_, end) = partition.end_offset_for_epoch(diverging.epoch)?;
+        let target = diverging.end_offset.min(end.max(0));
         tracing::info!(
             topic = %partition.topic,
             partition = partition.index,

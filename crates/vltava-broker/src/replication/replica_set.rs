@@ -94,15 +94,11 @@ impl ReplicaSet {
         }
         if new_term && registration.leader == self.node_id {
             self.epoch_start_offset = log_end_offset;
-            self.followers = registration
-                .replicas
-                .iter()
-                .filter(|&&b| b != self.node_id)
-                .map(|&b| (b, Follower::unknown(now_ms)))
-                .collect();
+            self.followers.clear();
         }
         if registration.leader == self.node_id {
-            // Replicas added by a reassignment start unknown; removed ones are forgotten.
+            // Every follower starts unknown in a new term, as does a replica added by a
+            // reassignment; removed ones are forgotten.
             self.followers
                 .retain(|b, _| registration.replicas.contains(b));
             for &b in &registration.replicas {
@@ -135,12 +131,6 @@ impl ReplicaSet {
             .as_ref()
             .map(|r| r.leader)
             .filter(|&l| l != self.node_id && l >= 0)
-    }
-
-    pub fn is_replica(&self, broker: BrokerId) -> bool {
-        self.registration
-            .as_ref()
-            .is_some_and(|r| r.replicas.contains(&broker))
     }
 
     /// Replicas of the partition (1 before the first image).

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::brokers::Decision;
 use super::election::{Eligibility, elect_leader};
 use crate::image::{MetadataImage, PartitionRegistration};
-use crate::records::{BrokerId, MetadataRecord, NO_LEADER, PartitionChange};
+use crate::records::{MetadataRecord, NO_LEADER, PartitionChange};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ElectionType {
@@ -85,7 +85,7 @@ fn preferred(
     if partition.leader == first {
         return Err(ElectionOutcome::NotNeeded);
     }
-    if partition.isr.contains(&first) && can_lead(image, first) {
+    if partition.isr.contains(&first) && image.can_lead(first) {
         return Ok(PartitionChange {
             leader: Some(first),
             ..PartitionChange::default()
@@ -112,7 +112,7 @@ fn unclean(
         .replicas
         .iter()
         .copied()
-        .find(|&b| can_lead(image, b));
+        .find(|&b| image.can_lead(b));
     match live {
         Some(leader) => Ok(PartitionChange {
             leader: Some(leader),
@@ -121,11 +121,4 @@ fn unclean(
         }),
         None => Err(ElectionOutcome::EligibleNotAvailable),
     }
-}
-
-fn can_lead(image: &MetadataImage, broker: BrokerId) -> bool {
-    image
-        .brokers
-        .get(&broker)
-        .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
 }

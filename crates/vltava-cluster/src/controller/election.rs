@@ -25,11 +25,7 @@ impl Eligibility {
         if self.excluded.contains(&broker) {
             return false;
         }
-        self.included.contains(&broker)
-            || image
-                .brokers
-                .get(&broker)
-                .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+        self.included.contains(&broker) || image.can_lead(broker)
     }
 }
 

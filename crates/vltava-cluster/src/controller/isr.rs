@@ -50,11 +50,7 @@ pub fn alter_partition(
     }
     let ineligible = request.isr.iter().copied().find(|b| {
         let joins = !partition.isr.contains(b);
-        let live = image
-            .brokers
-            .get(b)
-            .is_some_and(|r| !r.fenced && !r.in_controlled_shutdown);
-        !partition.replicas.contains(b) || (joins && !live)
+        !partition.replicas.contains(b) || (joins && !image.can_lead(*b))
     });
     if let Some(broker) = ineligible {
         return Err(ControllerError::IneligibleReplica(broker));
