@@ -44,6 +44,10 @@ const LOCK_FILE: &str = ".lock";
 struct Meta {
     cluster_id: String,
     node_id: i32,
+    /// Made when the directory is first used (Kafka's `directory.id`): the controller learns
+    /// from a new one that this broker's replicas were lost with the old directory.
+    #[serde(default)]
+    directory_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug)]
@@ -117,8 +121,13 @@ impl Broker {
             host: config.advertised_host.clone(),
             port: advertised_port,
         };
-        let cluster = ClusterLink::start(&config, endpoint).await?;
-        let cluster_id = agree_cluster_id(&dir, meta, &cluster, config.node_id).await?;
+        let directory_id = meta
+            .as_ref()
+            .and_then(|m| m.directory_id)
+            .unwrap_or_else(uuid::Uuid::new_v4);
+        let cluster = ClusterLink::start(&config, endpoint, directory_id).await?;
+        let cluster_id =
+            agree_cluster_id(&dir, meta, &cluster, config.node_id, directory_id).await?;
         migration::migrate_topics_file(&dir, &cluster).await?;
         migration::migrate_broker_configs_file(&dir, &cluster).await?;
         // Marked seen here: an image arriving while this one is published below is then
@@ -465,12 +474,14 @@ pub fn now_ms() -> i64 {
 
 /// The cluster id this data directory belongs to, agreed with the controller quorum: the first
 /// broker's proposal (its `meta.json`'s id, or a new one) becomes the cluster's; a directory
-/// of another cluster refuses to start rather than mix two clusters' data.
+/// of another cluster refuses to start rather than mix two clusters' data. The directory's id
+/// is recorded in `meta.json` with the cluster's.
 async fn agree_cluster_id(
     dir: &Path,
     meta: Option<Meta>,
     cluster: &ClusterLink,
     node_id: i32,
+    directory_id: uuid::Uuid,
 ) -> std::result::Result<String, StartError> {
     let proposed = meta
         .as_ref()
@@ -488,11 +499,14 @@ async fn agree_cluster_id(
             dir.display(),
             meta.cluster_id
         ))),
-        Some(_) => Ok(agreed),
-        None => {
+        Some(meta) if meta.directory_id == Some(directory_id) => Ok(agreed),
+        // A new directory, or one from before directory ids: recorded now, so that the next
+        // registration names the same one.
+        _ => {
             let meta = Meta {
                 cluster_id: agreed.clone(),
                 node_id,
+                directory_id: Some(directory_id),
             };
             metadata_file::save(&dir.join(META_FILE), &meta)?;
             Ok(agreed)

@@ -275,6 +275,12 @@ impl MetadataDelta {
         if let Some(last_known) = &c.last_known_elr {
             partition.last_known_elr = last_known.clone();
         }
+        if let Some(recovering) = &c.recovering_replicas {
+            partition.recovering_replicas = recovering.clone();
+        }
+        // A replica back in the ISR has caught up: it has recovered.
+        let isr = &partition.isr;
+        partition.recovering_replicas.retain(|b| !isr.contains(b));
         partition.partition_epoch += 1;
         Ok(())
     }

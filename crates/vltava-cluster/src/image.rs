@@ -19,6 +19,7 @@ pub struct BrokerRegistration {
     pub broker_epoch: i64,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
+    pub log_dirs: Vec<Uuid>,
     /// A fenced broker leads nothing and is left out of Metadata answers.
     pub fenced: bool,
     pub in_controlled_shutdown: bool,
@@ -36,6 +37,8 @@ pub struct PartitionRegistration {
     pub partition_epoch: i32,
     pub eligible_leader_replicas: Vec<BrokerId>,
     pub last_known_elr: Vec<BrokerId>,
+    /// Replicas that lost their log and have not been in the ISR since.
+    pub recovering_replicas: Vec<BrokerId>,
 }
 
 impl PartitionRegistration {
@@ -52,6 +55,7 @@ impl PartitionRegistration {
             partition_epoch: p.partition_epoch,
             eligible_leader_replicas: p.eligible_leader_replicas.clone(),
             last_known_elr: p.last_known_elr.clone(),
+            recovering_replicas: p.recovering_replicas.clone(),
         }
     }
 
@@ -66,6 +70,7 @@ impl PartitionRegistration {
             partition_epoch: self.partition_epoch,
             eligible_leader_replicas: self.eligible_leader_replicas.clone(),
             last_known_elr: self.last_known_elr.clone(),
+            recovering_replicas: self.recovering_replicas.clone(),
         }
     }
 }
@@ -83,6 +88,7 @@ impl BrokerRegistration {
             broker_epoch: r.broker_epoch,
             endpoints: r.endpoints.clone(),
             rack: r.rack.clone(),
+            log_dirs: r.log_dirs.clone(),
             fenced: r.fenced,
             in_controlled_shutdown: r.in_controlled_shutdown,
         }
@@ -95,6 +101,7 @@ impl BrokerRegistration {
             broker_epoch: self.broker_epoch,
             endpoints: self.endpoints.clone(),
             rack: self.rack.clone(),
+            log_dirs: self.log_dirs.clone(),
             fenced: self.fenced,
             in_controlled_shutdown: self.in_controlled_shutdown,
         }

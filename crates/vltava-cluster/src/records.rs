@@ -74,6 +74,10 @@ pub struct RegisterBroker {
     pub endpoints: Vec<Endpoint>,
     #[serde(default)]
     pub rack: Option<String>,
+    /// The ids of the broker's log directories (Kafka's `LogDirs`, KIP-858), made when a
+    /// directory is first used: a directory missing from the next registration was lost.
+    #[serde(default)]
+    pub log_dirs: Vec<Uuid>,
     pub fenced: bool,
     #[serde(default)]
     pub in_controlled_shutdown: bool,
@@ -102,6 +106,11 @@ pub struct PartitionRecord {
     pub eligible_leader_replicas: Vec<BrokerId>,
     #[serde(default)]
     pub last_known_elr: Vec<BrokerId>,
+    /// Replicas whose broker came back without its log directory and that have not been in the
+    /// ISR since (vltava's; Kafka has no such field): an unclean election takes one only when
+    /// no other replica can lead.
+    #[serde(default)]
+    pub recovering_replicas: Vec<BrokerId>,
 }
 
 /// Kafka's `PartitionChangeRecord`. Setting `leader` (even to the same broker, or to
@@ -121,6 +130,9 @@ pub struct PartitionChange {
     pub eligible_leader_replicas: Option<Vec<BrokerId>>,
     #[serde(default)]
     pub last_known_elr: Option<Vec<BrokerId>>,
+    /// Replaces the recovering replicas; a replica in the ISR the change leaves is not one.
+    #[serde(default)]
+    pub recovering_replicas: Option<Vec<BrokerId>>,
 }
 
 /// What a config record applies to.

@@ -15,7 +15,7 @@ use vltava_cluster::controller::topics::{
     NewTopic, create_partitions, create_topic, delete_topic, set_configs,
 };
 use vltava_cluster::records::ConfigResource;
-use vltava_cluster::records::{Endpoint, NO_LEADER};
+use vltava_cluster::records::{Endpoint, NO_LEADER, PartitionChange};
 use vltava_cluster::{MetadataDelta, MetadataImage, MetadataRecord};
 
 const SESSION_MS: u64 = 3_000;
@@ -40,6 +40,7 @@ fn request(broker_id: i32, rack: Option<&str>) -> RegistrationRequest {
             port: 9092,
         }],
         rack: rack.map(str::to_string),
+        log_dirs: vec![Uuid::from_u128(100 + broker_id as u128)],
     }
 }
 
@@ -185,18 +186,20 @@ fn replicas_of_a_partition_are_on_different_racks() {
     }
 }
 
+/// Three brokers, "orders" (3 partitions, 3 replicas) and "single" (3 partitions, 1 replica).
+fn orders_and_single_on_three_brokers(sessions: &mut BrokerSessions) -> MetadataImage {
+    let mut image = cluster(3, &[], sessions);
+    for (name, replication_factor) in [("orders", 3), ("single", 1)] {
+        let created = create_topic(&image, topic(name, 3, replication_factor)).expect("create");
+        image = apply(&image, &created);
+    }
+    image
+}
+
 #[test]
 fn an_expired_session_fences_the_broker_and_moves_its_leaderships() {
     let mut sessions = BrokerSessions::new(SESSION_MS);
-    let image = cluster(3, &[], &mut sessions);
-    let image = apply(
-        &image,
-        &create_topic(&image, topic("orders", 3, 3)).expect("create"),
-    );
-    let image = apply(
-        &image,
-        &create_topic(&image, topic("single", 3, 1)).expect("create"),
-    );
+    let image = orders_and_single_on_three_brokers(&mut sessions);
     // Brokers 2 and 3 keep heartbeating; broker 1 stops.
     for id in [2, 3] {
         sessions.heard(id, SESSION_MS);
@@ -367,4 +370,93 @@ fn a_broker_whose_process_is_gone_is_fenced_once_it_misses_a_heartbeat() {
     assert!(after.brokers[&1].fenced);
     assert!(!after.brokers[&2].fenced);
     assert!(!after.brokers[&3].fenced);
+}
+
+#[test]
+fn a_broker_back_without_its_log_directory_leaves_every_isr_even_as_the_last_member() {
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let image = orders_and_single_on_three_brokers(&mut sessions);
+    // Broker 3 goes (fenced: it leaves the replicated ISRs, stays the last member of its own).
+    for id in [1, 2] {
+        sessions.heard(id, SESSION_MS);
+    }
+    let gone = BTreeSet::new();
+    let image = apply(
+        &image,
+        &fence_expired(&image, &mut sessions, SESSION_MS + 1, 0, &gone),
+    );
+    let single_on_3 = |image: &MetadataImage| {
+        image
+            .topic("single")
+            .expect("single")
+            .partitions
+            .values()
+            .find(|p| p.replicas == vec![3])
+            .cloned()
+            .expect("a single-replica partition on broker 3")
+    };
+    assert_eq!(single_on_3(&image).isr, vec![3]);
+
+    // It comes back with the same log directory: nothing to forget.
+    let mut same_dir = request(3, None);
+    same_dir.incarnation_id = Uuid::from_u128(33);
+    let back = register(&image, &mut sessions, SESSION_MS + 2, same_dir).expect("register");
+    assert_eq!(
+        back.records.len(),
+        1,
+        "only the registration: {:?}",
+        back.records
+    );
+
+    // It comes back with an empty directory (a new id): it leaves the last ISR it was in, and
+    // that partition has no leader rather than an empty one.
+    let mut new_dir = request(3, None);
+    new_dir.incarnation_id = Uuid::from_u128(34);
+    new_dir.log_dirs = vec![Uuid::from_u128(999)];
+    let wiped = register(&image, &mut sessions, SESSION_MS + 3, new_dir).expect("register");
+    let after = apply(&image, &wiped.records);
+    let single = single_on_3(&after);
+    assert!(single.isr.is_empty(), "ISR {:?}", single.isr);
+    assert_eq!(single.leader, NO_LEADER);
+    for p in after.topic("orders").expect("orders").partitions.values() {
+        assert!(!p.isr.contains(&3) && p.leader != 3, "{p:?}");
+        assert_eq!(p.recovering_replicas, vec![3], "{p:?}");
+    }
+    // Back in an ISR, a replica has recovered.
+    let orders = after.topic("orders").expect("orders").clone();
+    let rejoined = apply(
+        &after,
+        &[MetadataRecord::PartitionChange(PartitionChange {
+            topic_id: orders.topic_id,
+            partition_id: 0,
+            isr: Some(vec![1, 2, 3]),
+            ..PartitionChange::default()
+        })],
+    );
+    assert!(
+        rejoined
+            .partition("orders", 0)
+            .expect("p0")
+            .recovering_replicas
+            .is_empty()
+    );
+    assert_eq!(
+        rejoined
+            .partition("orders", 1)
+            .expect("p1")
+            .recovering_replicas,
+        vec![3]
+    );
+    // Unfenced once caught up with the metadata log, it still leads nothing it lost.
+    let epoch = wiped.answer;
+    let beat = heartbeat(
+        &after,
+        &mut sessions,
+        SESSION_MS + 4,
+        beat(3, epoch, after.offset),
+    )
+    .expect("beat");
+    let after = apply(&after, &beat.records);
+    assert!(!after.brokers[&3].fenced);
+    assert_eq!(single_on_3(&after).leader, NO_LEADER);
 }

@@ -20,6 +20,7 @@ fn register(broker_id: i32, broker_epoch: i64) -> MetadataRecord {
             port: 9092,
         }],
         rack: None,
+        log_dirs: vec![Uuid::from_u128(100 + broker_id as u128)],
         fenced: true,
         in_controlled_shutdown: false,
     })
@@ -36,6 +37,7 @@ fn partition(topic_id: Uuid, partition_id: i32, replicas: &[i32]) -> MetadataRec
         partition_epoch: 0,
         eligible_leader_replicas: vec![],
         last_known_elr: vec![],
+        recovering_replicas: vec![],
     })
 }
 

@@ -214,6 +214,7 @@ fn broker(id: i32) -> RegistrationRequest {
             port: 9092,
         }],
         rack: None,
+        log_dirs: vec![Uuid::from_u128(id as u128)],
     }
 }
 
@@ -360,6 +361,7 @@ async fn a_broker_in_controlled_shutdown_hands_over_its_leaderships_before_it_st
             broker_id: id,
             endpoints: broker(id).endpoints,
             rack: None,
+            log_dirs: vec![Uuid::from_u128(id as u128)],
             heartbeat_interval_ms: 200,
         };
         let client = ControllerClient {

@@ -354,7 +354,15 @@ async fn a_rolling_restart_under_load_loses_and_duplicates_nothing() -> TestResu
 }
 
 /// ElectLeaders v2 for partition 0 of `topic` through `bootstrap`: the partition's error code.
+const PREFERRED: i8 = 0;
+const UNCLEAN: i8 = 1;
+
 fn elect_preferred(bootstrap: &str, topic: &str) -> Result<i16, BoxError> {
+    elect(bootstrap, topic, PREFERRED)
+}
+
+/// ElectLeaders for partition 0 of `topic`; its error code.
+fn elect(bootstrap: &str, topic: &str, election_type: i8) -> Result<i16, BoxError> {
     use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
     use kafka_protocol::messages::{
         ApiKey, ElectLeadersRequest, RequestKind, ResponseKind, TopicName,
@@ -362,7 +370,7 @@ fn elect_preferred(bootstrap: &str, topic: &str) -> Result<i16, BoxError> {
     use kafka_protocol::protocol::StrBytes;
     let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
     let request = ElectLeadersRequest::default()
-        .with_election_type(0)
+        .with_election_type(election_type)
         .with_timeout_ms(10_000)
         .with_topic_partitions(Some(vec![
             TopicPartitions::default()
@@ -439,5 +447,88 @@ async fn a_preferred_election_gives_the_lead_back_to_the_first_replica() -> Test
     let producer = producer(&survivor, &[("acks", "all")])?;
     send_all(&producer, "routes", &numbered(0, 5)).await?;
     assert_eq!(read_values(&survivor, "routes", 5)?, numbered(0, 5));
+    Ok(())
+}
+
+/// Broker ids the node at `bootstrap` serves as live, and (leader, ISR) of `topic`'s partition 0.
+fn brokers_and_partition(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<(Vec<i32>, i32, Vec<i32>), BoxError> {
+    let metadata = common::wire::metadata(bootstrap, topic)?;
+    let brokers = metadata.brokers.iter().map(|b| b.node_id.0).collect();
+    let (leader, _, isr) = partition_state(bootstrap, topic)?;
+    Ok((brokers, leader, isr))
+}
+
+/// The case an empty data directory is dangerous in: the replica that lost its disk was the
+/// last one in the ISR. It must not come back as the leader of an empty log (the other
+/// replica would then truncate to it and every acknowledged record would be gone): the
+/// partition stays without a leader until an unclean election picks the replica that has the
+/// data, and the wiped one catches up from it before it is in sync again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_back_with_an_empty_disk_is_never_elected_before_it_has_caught_up() -> TestResult
+{
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    // Three voters keep the quorum while broker 1 is down; broker 4 holds the data.
+    let mut cluster = vltava_testkit::start_cluster_with_observers(3, 1, LAG_ARGS)?;
+    let n2 = cluster.nodes[1].bootstrap().to_string();
+    let admin = admin(&n2)?;
+    let new_topic = NewTopic::new("ledger", 1, TopicReplication::Variable(&[&[4, 1]]))
+        .set("min.insync.replicas", "1");
+    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    for result in admin.create_topics([&new_topic], &options).await? {
+        result.map_err(|(topic, code)| format!("creating {topic}: {code:?}"))?;
+    }
+    eventually("both replicas in sync", || {
+        partition_state(&n2, "ledger")
+            .ok()
+            .filter(|s| s.0 == 4 && s.2 == vec![1, 4])
+    })?;
+    let producer = producer(&n2, &[("acks", "all"), ("enable.idempotence", "true")])?;
+    send_all(&producer, "ledger", &numbered(0, 200)).await?;
+
+    // Broker 1 dies: broker 4 is the ISR's last member. Then broker 4 loses its disk.
+    cluster.node(1).kill9()?;
+    eventually("broker 1 out of the ISR", || {
+        partition_state(&n2, "ledger")
+            .ok()
+            .filter(|s| s.2 == vec![4])
+    })?;
+    cluster.node(4).kill9()?;
+    std::fs::remove_dir_all(cluster.node(4).data_dir())?;
+    cluster.node(4).restart()?;
+    let (_, leader, _) = eventually("broker 4 back and out of the ISR", || {
+        brokers_and_partition(&n2, "ledger")
+            .ok()
+            .filter(|(brokers, _, isr)| brokers.contains(&4) && isr.is_empty())
+    })?;
+    assert_eq!(leader, -1, "the empty replica must not lead");
+
+    // Broker 1, which has the data, returns; it was not in the ISR, so only an unclean
+    // election (the operator's decision) makes it the leader.
+    cluster.node(1).restart()?;
+    eventually("broker 1 back", || {
+        brokers_and_partition(&n2, "ledger")
+            .ok()
+            .filter(|(brokers, _, _)| brokers.contains(&1))
+    })?;
+    assert_eq!(partition_state(&n2, "ledger")?.0, -1);
+    assert_eq!(elect(&n2, "ledger", UNCLEAN)?, 0);
+    assert_eq!(partition_state(&n2, "ledger")?.0, 1);
+    assert_eq!(
+        read_values(&n2, "ledger", 200)?,
+        numbered(0, 200),
+        "every acknowledged record, from the replica that kept them"
+    );
+
+    // The wiped replica copies them back and is in sync again.
+    eventually("broker 4 caught up and in the ISR", || {
+        partition_state(&n2, "ledger")
+            .ok()
+            .filter(|s| s.2 == vec![1, 4])
+    })?;
+    send_all(&producer, "ledger", &numbered(200, 250)).await?;
+    assert_eq!(read_values(&n2, "ledger", 250)?, numbered(0, 250));
     Ok(())
 }

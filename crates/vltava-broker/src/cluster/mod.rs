@@ -62,6 +62,7 @@ impl ClusterLink {
     pub async fn start(
         config: &BrokerConfig,
         endpoint: Endpoint,
+        directory_id: uuid::Uuid,
     ) -> std::result::Result<ClusterLink, StartError> {
         let node_id = NodeId::try_from(config.node_id).map_err(|_| {
             StartError::Cluster(format!("node id {} must not be negative", config.node_id))
@@ -91,6 +92,7 @@ impl ClusterLink {
             broker_id: config.node_id,
             endpoints: vec![endpoint],
             rack: config.rack.clone(),
+            log_dirs: vec![directory_id],
             heartbeat_interval_ms: config.broker_heartbeat_interval_ms,
         };
         let (lifecycle, state) = BrokerLifecycle::new(identity, client.clone(), images.clone());

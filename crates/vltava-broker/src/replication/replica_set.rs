@@ -291,6 +291,7 @@ mod tests {
             partition_epoch: 9,
             eligible_leader_replicas: vec![],
             last_known_elr: vec![],
+            recovering_replicas: vec![],
         }
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ControllerError;
-use super::election::{led_by, remove_from_service, return_to_service};
+use super::election::{Departure, led_by, remove_from_service, return_to_service};
 use super::heartbeats::BrokerSessions;
 use crate::image::{BrokerRegistration, MetadataImage};
 use crate::records::{BrokerId, Endpoint, MetadataRecord, RegisterBroker};
@@ -32,6 +32,9 @@ pub struct RegistrationRequest {
     pub incarnation_id: Uuid,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The ids of the broker's log directories, as its `meta.json` keeps them.
+    #[serde(default)]
+    pub log_dirs: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -86,12 +89,27 @@ pub fn register(
     }
     let broker_epoch = next_broker_epoch(image);
     let mut records = Vec::new();
-    if existing.is_some_and(|b| !b.fenced) {
+    let this_broker = BTreeSet::from([request.broker_id]);
+    if let Some(lost) = existing.and_then(|b| lost_log_dir(b, &request)) {
+        // Its replicas are empty now, whatever the ISRs say: it must not lead, nor count
+        // towards acks=all, before it has fetched everything again.
+        tracing::warn!(
+            broker = request.broker_id,
+            %lost,
+            "a broker registered without a log directory it had: it leaves every ISR until it has caught up again"
+        );
+        records.extend(remove_from_service(
+            image,
+            &this_broker,
+            Departure::LostItsLog,
+        ));
+    } else if existing.is_some_and(|b| !b.fenced) {
         // The previous incarnation is gone (restarted faster than its session expired): its
         // leaderships move before the new incarnation's registration fences the id.
         records.extend(remove_from_service(
             image,
-            &BTreeSet::from([request.broker_id]),
+            &this_broker,
+            Departure::WithItsLog,
         ));
     }
     records.push(MetadataRecord::RegisterBroker(RegisterBroker {
@@ -100,6 +118,7 @@ pub fn register(
         broker_epoch,
         endpoints: request.endpoints,
         rack: request.rack,
+        log_dirs: request.log_dirs,
         fenced: true,
         in_controlled_shutdown: false,
     }));
@@ -108,6 +127,15 @@ pub fn register(
         records,
         answer: broker_epoch,
     })
+}
+
+/// A log directory the broker's previous registration had and this one lacks.
+fn lost_log_dir(previous: &BrokerRegistration, request: &RegistrationRequest) -> Option<Uuid> {
+    previous
+        .log_dirs
+        .iter()
+        .copied()
+        .find(|dir| !request.log_dirs.contains(dir))
 }
 
 /// The broker's registration, if `broker_epoch` is its current one.
@@ -156,7 +184,11 @@ pub fn heartbeat(
         let mut records = Vec::new();
         if !broker.in_controlled_shutdown && !broker.fenced {
             records.push(change(broker, None, Some(true)));
-            records.extend(remove_from_service(image, &out_of_service));
+            records.extend(remove_from_service(
+                image,
+                &out_of_service,
+                Departure::WithItsLog,
+            ));
         }
         // It may stop once it leads nothing: now, or after the records above commit.
         let leads_after = if records.is_empty() {
@@ -171,7 +203,11 @@ pub fn heartbeat(
         (records, false, false)
     } else if !broker.fenced && request.want_fence {
         let mut records = vec![change(broker, Some(true), None)];
-        records.extend(remove_from_service(image, &out_of_service));
+        records.extend(remove_from_service(
+            image,
+            &out_of_service,
+            Departure::WithItsLog,
+        ));
         (records, true, false)
     } else {
         (Vec::new(), broker.fenced, false)
@@ -225,6 +261,6 @@ pub fn fence_expired(
         .filter_map(|id| image.brokers.get(id))
         .map(|broker| change(broker, Some(true), None))
         .collect();
-    records.extend(remove_from_service(image, &expired));
+    records.extend(remove_from_service(image, &expired, Departure::WithItsLog));
     records
 }

@@ -2,7 +2,8 @@
 //! it can (live, not shutting down, in the ISR). UNCLEAN: only a partition with no leader gets
 //! one, from the ISR (or the eligible leader replicas) if any can lead, else from any live
 //! replica, whose log becomes the partition's (records the ISR had and it lacks are lost: the
-//! operator asked for it, and it is logged).
+//! operator asked for it, and it is logged); a replica that lost its log and has not been in
+//! the ISR since is taken only when no other can lead.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -108,11 +109,13 @@ fn unclean(
             ..PartitionChange::default()
         });
     }
-    let live = partition
-        .replicas
-        .iter()
-        .copied()
-        .find(|&b| image.can_lead(b));
+    // A replica that lost its log and has not caught up since has the least of all.
+    let live = |recovering: bool| {
+        partition.replicas.iter().copied().find(|&b| {
+            image.can_lead(b) && partition.recovering_replicas.contains(&b) == recovering
+        })
+    };
+    let live = live(false).or_else(|| live(true));
     match live {
         Some(leader) => Ok(PartitionChange {
             leader: Some(leader),

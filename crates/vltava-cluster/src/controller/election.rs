@@ -47,38 +47,71 @@ pub fn elect_leader(
     pick(&in_isr).or_else(|| pick(&in_elr)).unwrap_or(NO_LEADER)
 }
 
+/// Why brokers leave service, which decides what becomes of their places in ISRs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Fenced or shutting down with its log intact: it leaves every ISR, except that an ISR
+    /// never becomes empty (its last member stays, so it can lead again when it returns: its
+    /// log has every acknowledged write, fsynced).
+    WithItsLog,
+    /// Its log directory was lost (the broker came back with an empty one): it leaves every
+    /// ISR even as the last member, and every eligible-leader set, so that it is never elected
+    /// before it has caught up again, and is a recovering replica until it is back in the ISR
+    /// (an unclean election takes it last). A partition left without an ISR has no leader until
+    /// an unclean election is asked for: an outage rather than a silent loss.
+    LostItsLog,
+}
+
 /// The partition changes that take `brokers` out of service: every partition they lead gets a
-/// new leader (or none), and they leave every ISR they are in, except that an ISR never
-/// becomes empty (its last member stays, so it can lead again when it returns).
+/// new leader (or none), and they leave ISRs as `departure` says.
 pub fn remove_from_service(
     image: &MetadataImage,
     brokers: &BTreeSet<BrokerId>,
+    departure: Departure,
 ) -> Vec<MetadataRecord> {
     let eligibility = Eligibility {
         excluded: brokers.clone(),
         included: BTreeSet::new(),
     };
+    let without = |set: &[BrokerId]| -> Vec<BrokerId> {
+        set.iter()
+            .copied()
+            .filter(|b| !brokers.contains(b))
+            .collect()
+    };
     let mut changes = Vec::new();
     for_each_partition(image, |topic_id, partition_id, p| {
         let leads = brokers.contains(&p.leader);
-        let isr: Vec<BrokerId> = p
-            .isr
+        let isr = without(&p.isr);
+        let isr_changes =
+            isr.len() != p.isr.len() && (!isr.is_empty() || departure == Departure::LostItsLog);
+        let elr = without(&p.eligible_leader_replicas);
+        let lost = departure == Departure::LostItsLog;
+        let elr_changes = lost && elr.len() != p.eligible_leader_replicas.len();
+        let newly_recovering: Vec<BrokerId> = p
+            .replicas
             .iter()
             .copied()
-            .filter(|b| !brokers.contains(b))
+            .filter(|b| lost && brokers.contains(b) && !p.recovering_replicas.contains(b))
             .collect();
-        let isr_changes = isr.len() != p.isr.len() && !isr.is_empty();
-        if !leads && !isr_changes {
+        if !leads && !isr_changes && !elr_changes && newly_recovering.is_empty() {
             return;
         }
-        let next = if isr_changes { isr } else { p.isr.clone() };
-        let mut shrunk = p.clone();
-        shrunk.isr = next.clone();
+        let mut after = p.clone();
+        if isr_changes {
+            after.isr = isr;
+        }
+        if elr_changes {
+            after.eligible_leader_replicas = elr;
+        }
         changes.push(MetadataRecord::PartitionChange(PartitionChange {
             topic_id,
             partition_id,
-            leader: leads.then(|| elect_leader(image, &shrunk, &eligibility)),
-            isr: isr_changes.then_some(next),
+            leader: leads.then(|| elect_leader(image, &after, &eligibility)),
+            isr: isr_changes.then(|| after.isr.clone()),
+            eligible_leader_replicas: elr_changes.then(|| after.eligible_leader_replicas.clone()),
+            recovering_replicas: (!newly_recovering.is_empty())
+                .then(|| [p.recovering_replicas.clone(), newly_recovering].concat()),
             ..PartitionChange::default()
         }));
     });

@@ -84,6 +84,7 @@ fn new_partition(topic_id: Uuid, partition_id: i32, replicas: Vec<BrokerId>) -> 
         partition_epoch: 0,
         eligible_leader_replicas: Vec::new(),
         last_known_elr: Vec::new(),
+        recovering_replicas: Vec::new(),
     })
 }
 

@@ -26,6 +26,8 @@ pub struct BrokerIdentity {
     pub broker_id: BrokerId,
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The ids of its log directories (see [`RegistrationRequest::log_dirs`]).
+    pub log_dirs: Vec<Uuid>,
     /// `broker.heartbeat.interval.ms`.
     pub heartbeat_interval_ms: u64,
 }
@@ -88,6 +90,7 @@ impl BrokerLifecycle {
             incarnation_id: Uuid::new_v4(),
             endpoints: self.identity.endpoints.clone(),
             rack: self.identity.rack.clone(),
+            log_dirs: self.identity.log_dirs.clone(),
         });
         match self.client.call(request).await? {
             ControllerAnswer::Registered { broker_epoch } => {

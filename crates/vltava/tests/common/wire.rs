@@ -75,12 +75,12 @@ pub fn exchange(
     )?)
 }
 
-/// `topic` as the node at `bootstrap` itself answers Metadata v12. Asked over the wire: a
-/// client library may send its metadata requests to any broker it knows.
-pub fn topic_metadata(
+/// Metadata v12 about `topic` as the node at `bootstrap` itself answers it. Asked over the
+/// wire: a client library may send its metadata requests to any broker it knows.
+pub fn metadata(
     bootstrap: &str,
     topic: &str,
-) -> Result<kafka_protocol::messages::metadata_response::MetadataResponseTopic, BoxError> {
+) -> Result<kafka_protocol::messages::MetadataResponse, BoxError> {
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
     use kafka_protocol::messages::{MetadataRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -99,7 +99,15 @@ pub fn topic_metadata(
     else {
         return Err("not a Metadata response".into());
     };
-    response
+    Ok(response)
+}
+
+/// `topic` as the node at `bootstrap` itself answers Metadata v12.
+pub fn topic_metadata(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<kafka_protocol::messages::metadata_response::MetadataResponseTopic, BoxError> {
+    metadata(bootstrap, topic)?
         .topics
         .into_iter()
         .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
