@@ -26,7 +26,8 @@ normalisation are reused):
   them, two followers, zero lag; ids, epochs, offsets, timestamps and which node leads are
   normalised away.
 
-Replication factor > 1 is not tested: vltava refuses it until replication (issue 15).
+- kafka-reassign-partitions --execute / --verify moving a 2-replica partition (issue 15), and
+  its refusals of a target naming an unregistered broker or one broker twice.
 
 Runs only with VLTAVA_TEST_BROKER=vltava-cluster (skipped at collection otherwise, so it starts
 nothing). About 50 s on the 2-core machine: 11 s to start the Kafka cluster, 8 s to stop it, and
@@ -37,6 +38,7 @@ import json
 import re
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -308,6 +310,53 @@ def test_kafka_leader_election_on_a_cluster_matches_kafka(tools, differences):
                         "--partition", "9"), without_stack_frames,
               expect=lambda n: n["rc"] == 1 and any(
                   f"No such partition as {named}-9" in line for line in n["stdout"]))
+    d.assert_none()
+
+
+# -------------------------------------------------------------------------- kafka-reassign-partitions
+
+REASSIGN = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"  # kafka-reassign-partitions
+VERIFY_ATTEMPTS = 20    # --verify runs until the reassignment is complete on both clusters
+
+
+def test_kafka_reassign_partitions_on_a_cluster_matches_kafka(tools, differences):
+    """--execute moves a replicated partition to another broker pair, --verify reports it
+    complete, and --describe shows it there, on both clusters; a target naming an unregistered
+    broker and one naming a broker twice are refused with Kafka's words."""
+    d = differences
+    topic = unique("moved")
+    create_on_both(tools, d, "kafka-topics --create --replica-assignment 1:2", topic, 1,
+                   "--replica-assignment", "1:2")
+
+    def plan(replicas: list[int]) -> str:
+        return tools.file(f"{topic}-{'-'.join(map(str, replicas))}.json", json.dumps(
+            {"version": 1, "partitions": [{"topic": topic, "partition": 0,
+                                           "replicas": replicas}]}))
+
+    def without_log_dirs(lines: list[str]) -> list[str]:
+        """The rollback plan names each cluster's own data directories."""
+        return [re.sub(r'"log_dirs":\[[^\]]*\]', '"log_dirs":[<dirs>]', line) for line in lines]
+
+    started = f"Successfully started partition reassignment for {topic}-0"
+    d.compare("kafka-reassign-partitions --execute",
+              tools.run(REASSIGN, "--execute", "--reassignment-json-file", plan([3, 1])),
+              without_log_dirs, expect=lambda n: n["rc"] == 0 and n["stdout"][-1:] == [started])
+    done = f"Reassignment of partition {topic}-0 is completed."
+    for attempt in range(VERIFY_ATTEMPTS):
+        runs = tools.run(REASSIGN, "--verify", "--reassignment-json-file", plan([3, 1]))
+        if all(done in run.stdout for run in runs.values()) or attempt == VERIFY_ATTEMPTS - 1:
+            break
+        time.sleep(0.5)  # polling: the copy's progress has no event a tool can await
+    d.compare("kafka-reassign-partitions --verify", runs,
+              expect=lambda n: n["rc"] == 0 and done in n["stdout"])
+    d.compare("kafka-topics --describe after the move",
+              tools.run(TOPICS, "--describe", "--topic", topic), describe_lines,
+              expect=lambda n: [(p["replicas"], p["isr"]) for p in partitions_of(n["stdout"])]
+              == [("3,1", "1,3")])
+    for replicas, step in (([3, 9], "an unregistered broker"), ([2, 2], "a broker twice")):
+        d.compare(f"kafka-reassign-partitions --execute ({step})",
+                  tools.run(REASSIGN, "--execute", "--reassignment-json-file", plan(replicas)),
+                  without_stack_frames, expect=lambda n: n["rc"] != 0)
     d.assert_none()
 
 

@@ -142,8 +142,6 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "ExpireDelegationToken(40)": ("1..2", None, 7, SECURITY),
     "DescribeDelegationToken(41)": ("1..3", None, 7, SECURITY),
     "DeleteGroups(42)": ("0..3", "0..2", 4, NEWER_IN_KAFKA),
-    "AlterPartitionReassignments(45)": ("0..1", None, 7, "one broker: no reassignment"),
-    "ListPartitionReassignments(46)": ("0..0", None, 7, "one broker: no reassignment"),
     "DescribeClientQuotas(48)": ("0..1", None, 7, "client quotas are not implemented"),
     "AlterClientQuotas(49)": ("0..1", None, 7, "client quotas are not implemented"),
     "DescribeUserScramCredentials(50)": ("0..0", None, 7, SECURITY),

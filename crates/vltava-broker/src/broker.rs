@@ -14,6 +14,7 @@ use uuid::Uuid;
 use vltava_cluster::MetadataImage;
 use vltava_cluster::controller::ControllerError;
 use vltava_cluster::controller::elect_leaders::{ElectionOutcome, ElectionType};
+use vltava_cluster::controller::reassignment::Reassignment;
 use vltava_cluster::controller::topics::NewTopic;
 use vltava_cluster::quorum::active::{ControllerAnswer, ControllerFailure, ControllerRequest};
 use vltava_cluster::records::{ConfigResource, Endpoint};
@@ -271,6 +272,24 @@ impl Broker {
             ControllerAnswer::Elected { offset, outcomes } => {
                 self.topics.wait_published(offset, METADATA_WAIT).await?;
                 Ok(outcomes)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// AlterPartitionReassignments: each one's result, once the accepted ones are served here.
+    pub async fn reassign_partitions(
+        &self,
+        reassignments: Vec<Reassignment>,
+    ) -> Result<Vec<std::result::Result<(), ControllerError>>> {
+        match self
+            .cluster
+            .call(ControllerRequest::AlterReassignments(reassignments))
+            .await?
+        {
+            ControllerAnswer::Reassigned { offset, results } => {
+                self.topics.wait_published(offset, METADATA_WAIT).await?;
+                Ok(results)
             }
             other => Err(unexpected(other)),
         }

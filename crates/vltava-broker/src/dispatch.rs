@@ -143,6 +143,8 @@ apis! {
     DescribeProducers(DescribeProducersRequest) 0..=0 => api::describe_producers::handle,
     DescribeQuorum(DescribeQuorumRequest) 0..=2 => api::describe_quorum::handle,
     ElectLeaders(ElectLeadersRequest) 0..=2 => api::elect_leaders::handle,
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest) 0..=1 => api::alter_partition_reassignments::handle,
+    ListPartitionReassignments(ListPartitionReassignmentsRequest) 0..=0 => api::list_partition_reassignments::handle,
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => api::describe_topic_partitions::handle,
     AlterConfigs(AlterConfigsRequest) 0..=2 => api::alter_configs::handle,
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest) 0..=1 => api::incremental_alter_configs::handle,

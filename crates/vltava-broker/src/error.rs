@@ -199,7 +199,8 @@ pub fn controller_error_code(failure: &ControllerFailure) -> i16 {
                 ResponseError::DuplicateBrokerRegistration
             }
             ControllerError::BrokerNotRegistered(_) => ResponseError::BrokerIdNotRegistered,
-            ControllerError::InvalidReplicationFactor { .. } => {
+            ControllerError::InvalidReplicationFactor { .. }
+            | ControllerError::ReplicationFactorChange { .. } => {
                 ResponseError::InvalidReplicationFactor
             }
             ControllerError::InvalidPartitions => ResponseError::InvalidPartitions,
@@ -211,6 +212,10 @@ pub fn controller_error_code(failure: &ControllerFailure) -> i16 {
             ControllerError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
             ControllerError::InvalidUpdateVersion { .. } => ResponseError::InvalidUpdateVersion,
             ControllerError::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            ControllerError::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+            ControllerError::EmptyReplicaList | ControllerError::DuplicateReplica(_) => {
+                ResponseError::InvalidReplicaAssignment
+            }
         },
         ControllerFailure::NotController { .. } | ControllerFailure::Unavailable(_) => {
             ResponseError::RequestTimedOut

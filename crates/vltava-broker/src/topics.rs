@@ -303,7 +303,9 @@ impl Topics {
 /// Publishing metadata images.
 impl Topics {
     /// Makes the local topics what `image` says: topics it no longer has are deleted with
-    /// their directories, new ones and new partitions are opened, changed configs applied.
+    /// their directories, new ones and new partitions are opened (a replica reassigned here
+    /// starts empty and fetches), replicas reassigned away are removed with their directories,
+    /// changed configs applied.
     /// The caller then takes over what else follows the image (the groups of the
     /// `__consumer_offsets` partitions led here) and [`Topics::mark_published`]s it.
     /// `startup`: the first image after a (re)start, whose partitions' directories hold their
@@ -316,6 +318,8 @@ impl Topics {
         let defaults = self.defaults();
         let current: HashMap<Uuid, Arc<Topic>> = self.read().by_id.clone();
         let mut next = TopicMap::default();
+        // Replicas reassigned away from this broker: their logs go once the image is served.
+        let mut moved_away: Vec<(Arc<str>, Arc<Partition>)> = Vec::new();
         for (id, wanted) in image.topics_by_id.iter() {
             let configs = image
                 .configs
@@ -347,6 +351,13 @@ impl Topics {
             };
             let partitions =
                 self.hosted_partitions(&name, wanted, existing, &settings, startup, now_ms)?;
+            if let Some(old) = existing {
+                let gone = old
+                    .partitions
+                    .iter()
+                    .filter(|p| !partitions.iter().any(|kept| kept.index == p.index));
+                moved_away.extend(gone.map(|p| (name.clone(), p.clone())));
+            }
             match existing {
                 None if !startup => {
                     tracing::info!(topic = %name, partitions = wanted.partitions.len(), hosted = partitions.len(), "created topic")
@@ -375,6 +386,18 @@ impl Topics {
         for topic in removed {
             if let Err(error) = self.remove_topic_dirs(&topic) {
                 tracing::error!(topic = %topic.name, %error, "cannot remove a deleted topic's directories");
+            }
+        }
+        for (topic, partition) in moved_away {
+            partition.mark_deleted();
+            let dir = self.partition_dir(&topic, partition.index);
+            match self.remove_stale_dir(&dir) {
+                Ok(()) => {
+                    tracing::info!(%topic, partition = partition.index, "removed a replica reassigned away")
+                }
+                Err(error) => {
+                    tracing::error!(%topic, partition = partition.index, %error, "cannot remove a replica reassigned away")
+                }
             }
         }
         if startup && let Err(error) = self.remove_unknown_partition_dirs() {

@@ -278,6 +278,12 @@ impl MetadataDelta {
         if let Some(recovering) = &c.recovering_replicas {
             partition.recovering_replicas = recovering.clone();
         }
+        if let Some(adding) = &c.adding_replicas {
+            partition.adding_replicas = adding.clone();
+        }
+        if let Some(removing) = &c.removing_replicas {
+            partition.removing_replicas = removing.clone();
+        }
         // A replica back in the ISR has caught up: it has recovered.
         let isr = &partition.isr;
         partition.recovering_replicas.retain(|b| !isr.contains(b));

@@ -39,11 +39,19 @@ pub struct PartitionRegistration {
     pub last_known_elr: Vec<BrokerId>,
     /// Replicas that lost their log and have not been in the ISR since.
     pub recovering_replicas: Vec<BrokerId>,
+    /// A reassignment in progress: `replicas` holds the target's replicas first, then the ones
+    /// being removed; the adding ones are not in the ISR yet.
+    pub adding_replicas: Vec<BrokerId>,
+    pub removing_replicas: Vec<BrokerId>,
 }
 
 impl PartitionRegistration {
     pub fn has_leader(&self) -> bool {
         self.leader != NO_LEADER
+    }
+
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
     }
 
     pub fn from_record(p: &PartitionRecord) -> PartitionRegistration {
@@ -56,6 +64,8 @@ impl PartitionRegistration {
             eligible_leader_replicas: p.eligible_leader_replicas.clone(),
             last_known_elr: p.last_known_elr.clone(),
             recovering_replicas: p.recovering_replicas.clone(),
+            adding_replicas: p.adding_replicas.clone(),
+            removing_replicas: p.removing_replicas.clone(),
         }
     }
 
@@ -71,6 +81,8 @@ impl PartitionRegistration {
             eligible_leader_replicas: self.eligible_leader_replicas.clone(),
             last_known_elr: self.last_known_elr.clone(),
             recovering_replicas: self.recovering_replicas.clone(),
+            adding_replicas: self.adding_replicas.clone(),
+            removing_replicas: self.removing_replicas.clone(),
         }
     }
 }

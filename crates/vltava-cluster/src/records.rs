@@ -111,6 +111,12 @@ pub struct PartitionRecord {
     /// no other replica can lead.
     #[serde(default)]
     pub recovering_replicas: Vec<BrokerId>,
+    /// A reassignment in progress (KIP-455): replicas being added, copying the log until they
+    /// are in the ISR, and replicas to drop once they all are. Both empty otherwise.
+    #[serde(default)]
+    pub adding_replicas: Vec<BrokerId>,
+    #[serde(default)]
+    pub removing_replicas: Vec<BrokerId>,
 }
 
 /// Kafka's `PartitionChangeRecord`. Setting `leader` (even to the same broker, or to
@@ -133,6 +139,10 @@ pub struct PartitionChange {
     /// Replaces the recovering replicas; a replica in the ISR the change leaves is not one.
     #[serde(default)]
     pub recovering_replicas: Option<Vec<BrokerId>>,
+    #[serde(default)]
+    pub adding_replicas: Option<Vec<BrokerId>>,
+    #[serde(default)]
+    pub removing_replicas: Option<Vec<BrokerId>>,
 }
 
 /// What a config record applies to.

@@ -460,3 +460,100 @@ fn a_broker_back_without_its_log_directory_leaves_every_isr_even_as_the_last_mem
     assert!(!after.brokers[&3].fenced);
     assert_eq!(single_on_3(&after).leader, NO_LEADER);
 }
+
+#[test]
+fn a_reassignment_drops_the_old_replicas_only_once_the_new_ones_are_in_sync() {
+    use vltava_cluster::controller::isr::{AlterPartition, alter_partition};
+    use vltava_cluster::controller::reassignment::{Reassignment, alter_reassignments};
+    let mut sessions = BrokerSessions::new(SESSION_MS);
+    let mut image = cluster(4, &[], &mut sessions);
+    let mut orders = topic("orders", 1, 2);
+    orders.assignments = vec![vec![1, 2]];
+    image = apply(&image, &create_topic(&image, orders).expect("create"));
+    let topic_id = image.topic("orders").expect("orders").topic_id;
+    let move_to = |target: Option<Vec<i32>>, allow: bool| Reassignment {
+        topic_id,
+        partition_id: 0,
+        target,
+        allow_replication_factor_change: allow,
+    };
+
+    let refused = alter_reassignments(&image, &[move_to(Some(vec![3]), false)]);
+    assert_eq!(
+        refused.answer,
+        vec![Err(ControllerError::ReplicationFactorChange {
+            from: 2,
+            to: 1
+        })]
+    );
+    assert!(refused.records.is_empty());
+
+    // 1 leads; the target drops it and 2 for 3 and 4.
+    let started = alter_reassignments(&image, &[move_to(Some(vec![3, 4]), false)]);
+    assert_eq!(started.answer, vec![Ok(())]);
+    image = apply(&image, &started.records);
+    let p = image.partition("orders", 0).expect("p0").clone();
+    assert_eq!(
+        (
+            &p.replicas,
+            &p.adding_replicas,
+            &p.removing_replicas,
+            &p.isr
+        ),
+        (&vec![3, 4, 1, 2], &vec![3, 4], &vec![1, 2], &vec![1, 2])
+    );
+    assert_eq!(p.leader, 1);
+
+    let epoch = image.brokers[&1].broker_epoch;
+    let expand = |image: &MetadataImage, isr: Vec<i32>| {
+        let p = image.partition("orders", 0).expect("p0");
+        alter_partition(
+            image,
+            AlterPartition {
+                broker_id: 1,
+                broker_epoch: epoch,
+                topic_id,
+                partition_id: 0,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                isr,
+            },
+        )
+        .expect("alter partition")
+    };
+    // One new replica in sync: still in progress.
+    image = apply(&image, &expand(&image, vec![1, 2, 3]));
+    assert!(image.partition("orders", 0).expect("p0").is_reassigning());
+    // Both: complete, and the removed leader hands over to a target replica in the ISR.
+    let before = image.partition("orders", 0).expect("p0").leader_epoch;
+    image = apply(&image, &expand(&image, vec![1, 2, 3, 4]));
+    let p = image.partition("orders", 0).expect("p0");
+    assert!(!p.is_reassigning());
+    assert_eq!(
+        (&p.replicas, &p.isr, p.leader),
+        (&vec![3, 4], &vec![3, 4], 3)
+    );
+    assert_eq!(p.leader_epoch, before + 1);
+
+    // Nothing in progress now: a cancellation is refused.
+    assert_eq!(
+        alter_reassignments(&image, &[move_to(None, true)]).answer,
+        vec![Err(ControllerError::NoReassignmentInProgress)]
+    );
+    // A move that cannot finish (broker 1 is not in sync), cancelled: back where it was.
+    image = apply(
+        &image,
+        &alter_reassignments(&image, &[move_to(Some(vec![1, 4]), true)]).records,
+    );
+    assert_eq!(
+        image.partition("orders", 0).expect("p0").replicas,
+        vec![1, 4, 3]
+    );
+    image = apply(
+        &image,
+        &alter_reassignments(&image, &[move_to(None, true)]).records,
+    );
+    // The replicas from before, in the order the merged list had them (as Kafka reverts).
+    let p = image.partition("orders", 0).expect("p0");
+    assert_eq!((&p.replicas, p.is_reassigning()), (&vec![4, 3], false));
+}

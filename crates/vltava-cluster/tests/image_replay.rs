@@ -38,6 +38,8 @@ fn partition(topic_id: Uuid, partition_id: i32, replicas: &[i32]) -> MetadataRec
         eligible_leader_replicas: vec![],
         last_known_elr: vec![],
         recovering_replicas: vec![],
+        adding_replicas: vec![],
+        removing_replicas: vec![],
     })
 }
 

@@ -42,9 +42,24 @@ async fn create_replicated(
     replicas: i32,
     min_insync: &str,
 ) -> TestResult {
+    create_placed(
+        bootstrap,
+        topic,
+        TopicReplication::Fixed(replicas),
+        min_insync,
+    )
+    .await
+}
+
+/// One partition, placed as `replication` says.
+async fn create_placed(
+    bootstrap: &str,
+    topic: &str,
+    replication: TopicReplication<'_>,
+    min_insync: &str,
+) -> TestResult {
     let admin = admin(bootstrap)?;
-    let new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(replicas))
-        .set("min.insync.replicas", min_insync);
+    let new_topic = NewTopic::new(topic, 1, replication).set("min.insync.replicas", min_insync);
     let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
     for result in admin.create_topics([&new_topic], &options).await? {
         if let Err((topic, code)) = result {
@@ -473,13 +488,7 @@ async fn a_replica_back_with_an_empty_disk_is_never_elected_before_it_has_caught
     // Three voters keep the quorum while broker 1 is down; broker 4 holds the data.
     let mut cluster = vltava_testkit::start_cluster_with_observers(3, 1, LAG_ARGS)?;
     let n2 = cluster.nodes[1].bootstrap().to_string();
-    let admin = admin(&n2)?;
-    let new_topic = NewTopic::new("ledger", 1, TopicReplication::Variable(&[&[4, 1]]))
-        .set("min.insync.replicas", "1");
-    let options = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
-    for result in admin.create_topics([&new_topic], &options).await? {
-        result.map_err(|(topic, code)| format!("creating {topic}: {code:?}"))?;
-    }
+    create_placed(&n2, "ledger", TopicReplication::Variable(&[&[4, 1]]), "1").await?;
     eventually("both replicas in sync", || {
         partition_state(&n2, "ledger")
             .ok()
@@ -530,5 +539,149 @@ async fn a_replica_back_with_an_empty_disk_is_never_elected_before_it_has_caught
     })?;
     send_all(&producer, "ledger", &numbered(200, 250)).await?;
     assert_eq!(read_values(&n2, "ledger", 250)?, numbered(0, 250));
+    Ok(())
+}
+
+/// AlterPartitionReassignments for partition 0 of `topic` (`None` cancels): the partition's
+/// error code.
+fn reassign(bootstrap: &str, topic: &str, target: Option<&[i32]>) -> Result<i16, BoxError> {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, ApiKey, BrokerId, RequestKind, ResponseKind, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_allow_replication_factor_change(true)
+        .with_topics(vec![
+            ReassignableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    ReassignablePartition::default()
+                        .with_partition_index(0)
+                        .with_replicas(target.map(|t| t.iter().map(|&b| BrokerId(b)).collect())),
+                ]),
+        ]);
+    let ResponseKind::AlterPartitionReassignments(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::AlterPartitionReassignments,
+        1,
+        1,
+        &RequestKind::AlterPartitionReassignments(request),
+    )?
+    else {
+        return Err("not an AlterPartitionReassignments response".into());
+    };
+    if response.error_code != 0 {
+        return Ok(response.error_code);
+    }
+    let partition = response
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or("no partition result")?;
+    Ok(partition.error_code)
+}
+
+/// ListPartitionReassignments for every topic: (partition, replicas, adding, removing).
+#[allow(clippy::type_complexity)]
+fn reassignments(bootstrap: &str) -> Result<Vec<(i32, Vec<i32>, Vec<i32>, Vec<i32>)>, BoxError> {
+    use kafka_protocol::messages::{
+        ApiKey, ListPartitionReassignmentsRequest, RequestKind, ResponseKind,
+    };
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000);
+    let ResponseKind::ListPartitionReassignments(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::ListPartitionReassignments,
+        0,
+        1,
+        &RequestKind::ListPartitionReassignments(request),
+    )?
+    else {
+        return Err("not a ListPartitionReassignments response".into());
+    };
+    let ids =
+        |brokers: &[kafka_protocol::messages::BrokerId]| brokers.iter().map(|b| b.0).collect();
+    Ok(response
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| {
+            (
+                p.partition_index,
+                ids(&p.replicas),
+                ids(&p.adding_replicas),
+                ids(&p.removing_replicas),
+            )
+        })
+        .collect())
+}
+
+/// A partition moved to two other brokers while a producer writes to it: the new replicas
+/// copy the log and join the ISR before the old ones are dropped (their directories removed),
+/// and every acknowledged record is on the new replicas.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reassigned_partition_moves_its_data_before_the_old_replicas_go() -> TestResult {
+    const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = vltava_testkit::start_cluster_with_observers(3, 1, LAG_ARGS)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_placed(&n1, "moving", TopicReplication::Variable(&[&[1, 2]]), "2").await?;
+    eventually("both replicas in sync", || {
+        partition_state(&n1, "moving")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2])
+    })?;
+    let producer = producer(&n1, &[("acks", "all"), ("enable.idempotence", "true")])?;
+    send_all(&producer, "moving", &numbered(0, 300)).await?;
+
+    assert_eq!(
+        reassign(&n1, "moving", Some(&[3, 3]))?,
+        INVALID_REPLICA_ASSIGNMENT
+    );
+    assert_eq!(
+        reassign(&n1, "moving", Some(&[3, 9]))?,
+        INVALID_REPLICA_ASSIGNMENT
+    );
+    assert_eq!(reassign(&n1, "moving", None)?, NO_REASSIGNMENT_IN_PROGRESS);
+
+    // A reassignment to a broker that is down stays in progress, listed, until cancelled.
+    cluster.node(4).kill9()?;
+    assert_eq!(reassign(&n1, "moving", Some(&[1, 4]))?, 0);
+    assert_eq!(
+        reassignments(&n1)?,
+        vec![(0, vec![1, 4, 2], vec![4], vec![2])],
+        "(partition, replicas, adding, removing)"
+    );
+    assert_eq!(reassign(&n1, "moving", None)?, 0);
+    assert_eq!(reassignments(&n1)?, vec![]);
+    assert_eq!(partition_state(&n1, "moving")?.1, vec![1, 2]);
+    cluster.node(4).restart()?;
+
+    assert_eq!(reassign(&n1, "moving", Some(&[3, 4]))?, 0);
+    // Writes go on while it moves: acks=all counts the ISR, which the new replicas join.
+    send_all(&producer, "moving", &numbered(300, 400)).await?;
+    let (leader, _, _) = eventually("the partition on brokers 3 and 4 only", || {
+        partition_state(&n1, "moving")
+            .ok()
+            .filter(|(_, replicas, isr)| *replicas == vec![3, 4] && *isr == vec![3, 4])
+    })?;
+    assert!([3, 4].contains(&leader), "led by {leader}");
+    for old in [1, 2] {
+        let dir = cluster.node(old).data_dir().join("moving-0");
+        eventually("the old replica's directory removed", || {
+            (!dir.exists()).then_some(())
+        })?;
+    }
+    send_all(&producer, "moving", &numbered(400, 450)).await?;
+    // Brokers 1 and 2 no longer hold it: stop them, and the new replicas serve everything.
+    cluster.node(2).kill9()?;
+    let n3 = cluster.node(3).bootstrap().to_string();
+    assert_eq!(read_values(&n3, "moving", 450)?, numbered(0, 450));
     Ok(())
 }

@@ -242,12 +242,15 @@ impl ReplicaSet {
                     && f.fetch_offset >= self.epoch_start_offset
             }
         };
-        let isr: Vec<BrokerId> = registration
+        // Members that stay keep their order and joiners come after them, as Kafka's leader
+        // orders an expanded ISR (tools print it so).
+        let staying = registration.isr.iter().copied().filter(|&b| in_sync(b));
+        let joining = registration
             .replicas
             .iter()
             .copied()
-            .filter(|&b| in_sync(b))
-            .collect();
+            .filter(|&b| !registration.isr.contains(&b) && in_sync(b));
+        let isr: Vec<BrokerId> = staying.chain(joining).collect();
         let same =
             isr.len() == registration.isr.len() && isr.iter().all(|b| registration.isr.contains(b));
         (!same).then_some(IsrProposal {
@@ -292,6 +295,8 @@ mod tests {
             eligible_leader_replicas: vec![],
             last_known_elr: vec![],
             recovering_replicas: vec![],
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         }
     }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::ControllerError;
 use super::brokers::current;
+use super::reassignment;
 use crate::image::MetadataImage;
 use crate::records::{BrokerId, MetadataRecord, PartitionChange};
 
@@ -57,6 +58,14 @@ pub fn alter_partition(
     }
     if !request.isr.contains(&request.broker_id) {
         return Err(ControllerError::IneligibleReplica(request.broker_id));
+    }
+    let mut after = partition.clone();
+    after.isr = request.isr.clone();
+    // The ISR change that brings the last adding replica in completes its reassignment.
+    if let Some(done) = reassignment::complete(image, &after) {
+        return Ok(vec![MetadataRecord::PartitionChange(
+            reassignment::change_to(request.topic_id, request.partition_id, partition, &done),
+        )]);
     }
     Ok(vec![MetadataRecord::PartitionChange(PartitionChange {
         topic_id: request.topic_id,

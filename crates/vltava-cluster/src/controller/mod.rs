@@ -13,6 +13,7 @@ pub mod heartbeats;
 pub mod isr;
 pub mod placement;
 pub mod producer_ids;
+pub mod reassignment;
 pub mod topics;
 
 /// Why a request to the controller is refused, each with the Kafka error it answers.
@@ -62,4 +63,16 @@ pub enum ControllerError {
     /// not a replica).
     #[error("broker {0} may not be in the ISR")]
     IneligibleReplica(i32),
+    /// NO_REASSIGNMENT_IN_PROGRESS: a cancellation for a partition not being reassigned.
+    #[error("No partition reassignment is in progress.")]
+    NoReassignmentInProgress,
+    /// INVALID_REPLICA_ASSIGNMENT
+    #[error("The manual partition assignment includes an empty replica list.")]
+    EmptyReplicaList,
+    /// INVALID_REPLICA_ASSIGNMENT
+    #[error("The manual partition assignment includes the broker {0} more than once.")]
+    DuplicateReplica(i32),
+    /// INVALID_REPLICATION_FACTOR: a reassignment that may not change it does.
+    #[error("The replication factor is changed from {from} to {to}")]
+    ReplicationFactorChange { from: usize, to: usize },
 }

@@ -85,6 +85,8 @@ fn new_partition(topic_id: Uuid, partition_id: i32, replicas: Vec<BrokerId>) -> 
         eligible_leader_replicas: Vec::new(),
         last_known_elr: Vec::new(),
         recovering_replicas: Vec::new(),
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     })
 }
 

@@ -68,6 +68,8 @@ pub enum ControllerRequest {
         election_type: crate::controller::elect_leaders::ElectionType,
         partitions: Vec<(uuid::Uuid, i32)>,
     },
+    /// AlterPartitionReassignments: partitions by topic id.
+    AlterReassignments(Vec<crate::controller::reassignment::Reassignment>),
     /// A leader changes its partition's ISR (AlterPartition).
     AlterPartition(crate::controller::isr::AlterPartition),
     /// The cluster's id, agreed on first use (`proposed` wins if none is recorded yet).
@@ -100,6 +102,11 @@ pub enum ControllerAnswer {
     Elected {
         offset: i64,
         outcomes: Vec<crate::controller::elect_leaders::ElectionOutcome>,
+    },
+    /// Each reassignment's result, in the request's order, applied at `offset`.
+    Reassigned {
+        offset: i64,
+        results: Vec<Result<(), ControllerError>>,
     },
 }
 
@@ -255,6 +262,13 @@ impl Active {
                     outcomes,
                 },
             )),
+            ControllerRequest::AlterReassignments(reassignments) => Ok(answer(
+                crate::controller::reassignment::alter_reassignments(&image, &reassignments),
+                |results| ControllerAnswer::Reassigned {
+                    offset: -1,
+                    results,
+                },
+            )),
             ControllerRequest::AlterPartition(request) => {
                 crate::controller::isr::alter_partition(&image, request).map(committed)
             }
@@ -274,6 +288,9 @@ impl Active {
             ControllerAnswer::Committed { .. } => ControllerAnswer::Committed { offset },
             ControllerAnswer::Elected { outcomes, .. } => {
                 ControllerAnswer::Elected { offset, outcomes }
+            }
+            ControllerAnswer::Reassigned { results, .. } => {
+                ControllerAnswer::Reassigned { offset, results }
             }
             other => other,
         })
