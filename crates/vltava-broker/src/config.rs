@@ -90,6 +90,10 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader for this
     /// long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `auto.leader.rebalance.enable`: the active controller gives partitions back to their
+    /// preferred (first) replica every `leader.imbalance.check.interval.seconds`.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: u64,
 
     /// `producer.id.expiration.ms` (KIP-854): an idempotent producer with no append for this
     /// long is forgotten by each partition (checked with retention).
@@ -151,6 +155,8 @@ impl BrokerConfig {
             default_replication_factor: 1,
             min_insync_replicas: 1,
             replica_lag_time_max_ms: REPLICA_LAG_TIME_MAX_MS_DEFAULT,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
         }
     }
 }

@@ -39,6 +39,7 @@ async fn start(
         fs: Arc::new(RealFs),
         timing: QuorumTiming::default(),
         session_timeout_ms: 2_000,
+        leader_balance_interval: None,
     })
     .await?)
 }

@@ -143,6 +143,13 @@ pub struct ServeArgs {
     /// the ISR [default: 30000].
     #[arg(long, env = "VLTAVA_REPLICA_LAG_TIME_MAX_MS")]
     replica_lag_time_max_ms: Option<i64>,
+    /// auto.leader.rebalance.enable: the controller gives partitions back to their preferred
+    /// replica [default: true].
+    #[arg(long, env = "VLTAVA_AUTO_LEADER_REBALANCE_ENABLE")]
+    auto_leader_rebalance_enable: Option<bool>,
+    /// leader.imbalance.check.interval.seconds: how often it checks [default: 300].
+    #[arg(long, env = "VLTAVA_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
+    leader_imbalance_check_interval_seconds: Option<u64>,
 }
 
 impl ServeArgs {
@@ -204,6 +211,12 @@ impl ServeArgs {
             replica_lag_time_max_ms: self
                 .replica_lag_time_max_ms
                 .or(file.replica_lag_time_max_ms),
+            auto_leader_rebalance_enable: self
+                .auto_leader_rebalance_enable
+                .or(file.auto_leader_rebalance_enable),
+            leader_imbalance_check_interval_seconds: self
+                .leader_imbalance_check_interval_seconds
+                .or(file.leader_imbalance_check_interval_seconds),
         }
     }
 
@@ -333,6 +346,15 @@ impl ServeArgs {
             "replica-lag-time-max-ms",
             self.replica_lag_time_max_ms,
             config.replica_lag_time_max_ms,
+            1,
+        )?;
+        config.auto_leader_rebalance_enable = self
+            .auto_leader_rebalance_enable
+            .unwrap_or(config.auto_leader_rebalance_enable);
+        config.leader_imbalance_check_interval_seconds = at_least(
+            "leader-imbalance-check-interval-seconds",
+            self.leader_imbalance_check_interval_seconds,
+            config.leader_imbalance_check_interval_seconds,
             1,
         )?;
         Ok(config)

@@ -685,3 +685,45 @@ async fn a_reassigned_partition_moves_its_data_before_the_old_replicas_go() -> T
     assert_eq!(read_values(&n3, "moving", 450)?, numbered(0, 450));
     Ok(())
 }
+
+/// auto.leader.rebalance.enable (on by default): once the first replica is back in sync, the
+/// controller gives it the lead again by itself, at the next imbalance check.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_gives_the_lead_back_to_the_preferred_replica_by_itself() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let args = [
+        LAG_ARGS,
+        &["--leader-imbalance-check-interval-seconds", "1"],
+    ]
+    .concat();
+    let mut cluster = start_cluster(3, &args)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "balanced", 3, "2").await?;
+    let (preferred, replicas, _) = eventually("all three replicas in sync", || {
+        partition_state(&n1, "balanced")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+    assert_eq!(replicas.first(), Some(&preferred));
+
+    cluster.node(preferred).kill9()?;
+    let survivor = live_node(&mut cluster, &[preferred]);
+    eventually("another replica leads", || {
+        partition_state(&survivor, "balanced")
+            .ok()
+            .filter(|s| s.0 >= 0 && s.0 != preferred)
+    })?;
+    cluster.node(preferred).restart()?;
+    eventually(
+        "the preferred replica leads again, with no election asked for",
+        || {
+            partition_state(&survivor, "balanced")
+                .ok()
+                .filter(|s| s.0 == preferred && s.2 == vec![1, 2, 3])
+        },
+    )?;
+    let producer = producer(&survivor, &[("acks", "all")])?;
+    send_all(&producer, "balanced", &numbered(0, 5)).await?;
+    assert_eq!(read_values(&survivor, "balanced", 5)?, numbered(0, 5));
+    Ok(())
+}

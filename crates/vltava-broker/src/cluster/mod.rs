@@ -83,6 +83,9 @@ impl ClusterLink {
             fs: Arc::new(RealFs),
             timing: QuorumTiming::default(),
             session_timeout_ms: config.broker_session_timeout_ms,
+            leader_balance_interval: config.auto_leader_rebalance_enable.then(|| {
+                Duration::from_secs(config.leader_imbalance_check_interval_seconds.max(1))
+            }),
         })
         .await
         .map_err(|e| StartError::Cluster(e.to_string()))?;

@@ -285,6 +285,14 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             "replica.lag.time.max.ms",
             config.replica_lag_time_max_ms.to_string(),
         ),
+        (
+            "auto.leader.rebalance.enable",
+            config.auto_leader_rebalance_enable.to_string(),
+        ),
+        (
+            "leader.imbalance.check.interval.seconds",
+            config.leader_imbalance_check_interval_seconds.to_string(),
+        ),
         ("num.partitions", config.num_partitions.to_string()),
         (
             "fetch.max.bytes",

@@ -76,6 +76,26 @@ pub fn elect_leaders(
     }
 }
 
+/// Automatic leader balancing (`auto.leader.rebalance.enable`): a preferred election for
+/// every partition led by another replica than its first, not being reassigned, whose first
+/// replica is in the ISR and may lead.
+pub fn balance_leaders(image: &MetadataImage) -> Vec<MetadataRecord> {
+    let imbalanced: Vec<(Uuid, i32)> = image
+        .topics_by_id
+        .values()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .filter(|(_, p)| {
+                    p.has_leader() && p.replicas.first() != Some(&p.leader) && !p.is_reassigning()
+                })
+                .map(|(&index, _)| (topic.topic_id, index))
+        })
+        .collect();
+    elect_leaders(image, ElectionType::Preferred, &imbalanced).records
+}
+
 fn preferred(
     image: &MetadataImage,
     partition: &PartitionRegistration,

@@ -135,6 +135,7 @@ impl ControllerService {
         raft: Raft<MetadataRaft>,
         images: watch::Receiver<Arc<MetadataImage>>,
         session_timeout_ms: u64,
+        leader_balance_interval: Option<Duration>,
         contacts: PeerContacts,
     ) -> (ControllerService, JoinHandle<()>) {
         let (queue, requests) = mpsc::channel(QUEUED_REQUESTS_MAX);
@@ -146,7 +147,7 @@ impl ControllerService {
             active_since_ms: None,
             contacts,
         };
-        let task = tokio::spawn(active.run(requests, session_timeout_ms));
+        let task = tokio::spawn(active.run(requests, session_timeout_ms, leader_balance_interval));
         (ControllerService { queue }, task)
     }
 
@@ -176,10 +177,18 @@ impl Active {
         mut self,
         mut requests: mpsc::Receiver<(ControllerRequest, oneshot::Sender<ControllerResult>)>,
         session_timeout_ms: u64,
+        leader_balance_interval: Option<Duration>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(
             (session_timeout_ms / 4).clamp(10, FENCE_CHECK_INTERVAL_MS),
         ));
+        // Disabled: an interval that never comes round (a day, re-armed).
+        let balancing = leader_balance_interval.is_some();
+        let mut balance = tokio::time::interval_at(
+            tokio::time::Instant::now()
+                + leader_balance_interval.unwrap_or(Duration::from_secs(86_400)),
+            leader_balance_interval.unwrap_or(Duration::from_secs(86_400)),
+        );
         loop {
             tokio::select! {
                 request = requests.recv() => {
@@ -190,6 +199,11 @@ impl Active {
                 _ = tick.tick() => {
                     if let Err(error) = self.fence_expired_sessions().await {
                         tracing::debug!(%error, "fencing expired sessions");
+                    }
+                }
+                _ = balance.tick(), if balancing => {
+                    if let Err(error) = self.balance_leaders().await {
+                        tracing::debug!(%error, "giving partitions back to their preferred leaders");
                     }
                 }
             }
@@ -330,6 +344,24 @@ impl Active {
         Ok(ControllerAnswer::Committed {
             offset: image.offset,
         })
+    }
+
+    /// `auto.leader.rebalance.enable`: partitions led by another replica than their first one
+    /// go back to it where it is in the ISR and may lead (a preferred election each).
+    async fn balance_leaders(&mut self) -> Result<(), ControllerFailure> {
+        if self.raft.metrics().borrow().state != ServerState::Leader {
+            return Ok(());
+        }
+        let image = self.lead().await?;
+        let records = crate::controller::elect_leaders::balance_leaders(&image);
+        if !records.is_empty() {
+            tracing::info!(
+                partitions = records.len(),
+                "giving partitions back to their preferred leaders"
+            );
+            self.commit(records).await?;
+        }
+        Ok(())
     }
 
     async fn fence_expired_sessions(&mut self) -> Result<(), ControllerFailure> {

@@ -70,6 +70,8 @@ pub struct ControllerOptions<'a> {
     pub timing: QuorumTiming,
     /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
     pub session_timeout_ms: u64,
+    /// `leader.imbalance.check.interval.seconds` when `auto.leader.rebalance.enable`.
+    pub leader_balance_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +167,7 @@ impl Controller {
             raft.clone(),
             images.clone(),
             options.session_timeout_ms,
+            options.leader_balance_interval,
             contacts,
         );
         let mut tasks = vec![active];
