@@ -16,11 +16,16 @@ impl Log {
     /// Removes every batch at or after `target` (the whole batch holding it, if `target` is
     /// inside a batch, as Kafka cuts at batch boundaries). A `target` at or below the log
     /// start offset empties the log, which then starts at `target` (Kafka's
-    /// `truncateFullyAndStartAt`). Nothing happens if the log ends at or before `target`.
+    /// `truncateFullyAndStartAt`). If the log ends at or before `target` no data goes, but an
+    /// epoch started at the log end with nothing written in it does (as Kafka always truncates
+    /// the epoch cache): this broker led in it, appended nothing, and lost the lead, and its
+    /// new leader does not know that epoch; kept, every fetch would name it and diverge again.
     pub fn truncate_to(&mut self, target: i64) -> Result<()> {
         self.check_online()?;
-        if target >= self.log_end_offset() {
-            return Ok(());
+        let end = self.log_end_offset();
+        if target >= end {
+            let result = self.truncate_leader_epochs(end);
+            return self.offline_on_error(result);
         }
         let result = self.cut(target, false);
         self.offline_on_error(result)

@@ -145,3 +145,19 @@ fn nothing_prepared_before_a_truncation_makes_the_new_data_look_durable() {
         );
     }
 }
+
+#[test]
+fn a_truncation_at_the_log_end_drops_an_epoch_begun_there_with_nothing_written() {
+    let fs = SimFs::new();
+    let mut log = old_log(&fs);
+    // This broker led in epoch 7 from offset 50 and wrote nothing before it lost the lead.
+    log.assign_leader_epoch(7);
+    assert_eq!(log.leader_epochs().latest_epoch(), Some(7));
+    log.truncate_to(log.log_end_offset()).unwrap();
+    assert_eq!(
+        log.leader_epochs().latest_epoch(),
+        Some(1),
+        "kept, the next fetch would name epoch 7 and diverge again, for ever"
+    );
+    assert_eq!(batches(&log).len(), 10, "no data goes");
+}

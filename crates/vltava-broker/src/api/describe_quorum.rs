@@ -30,10 +30,12 @@ pub async fn handle(context: RequestContext, request: DescribeQuorumRequest) -> 
             .into();
     }
     let partition = PartitionData::default().with_partition_index(0);
+    let version = context.api_version;
     let (partition, nodes) = match context.broker.cluster.describe_quorum().await {
         Ok(status) => {
-            let nodes = nodes(&status);
-            (described(partition, status), nodes)
+            // Fields a version lacks stay at their defaults, or the response cannot be encoded.
+            let nodes = if version >= 2 { nodes(&status) } else { Vec::new() };
+            (described(partition, status, version), nodes)
         }
         Err(error) => (
             partition
@@ -52,7 +54,8 @@ pub async fn handle(context: RequestContext, request: DescribeQuorumRequest) -> 
         .into()
 }
 
-fn described(partition: PartitionData, status: QuorumStatus) -> PartitionData {
+fn described(partition: PartitionData, status: QuorumStatus, version: i16) -> PartitionData {
+    let replica = |progress: &ReplicaProgress| replica(progress, version);
     partition
         .with_leader_id(broker_id(status.leader_id))
         .with_leader_epoch(i32::try_from(status.leader_epoch).unwrap_or(i32::MAX))
@@ -61,10 +64,15 @@ fn described(partition: PartitionData, status: QuorumStatus) -> PartitionData {
         .with_observers(status.observers.iter().map(replica).collect())
 }
 
-fn replica(progress: &ReplicaProgress) -> ReplicaState {
-    ReplicaState::default()
+/// The timestamps are v1+.
+fn replica(progress: &ReplicaProgress, version: i16) -> ReplicaState {
+    let state = ReplicaState::default()
         .with_replica_id(broker_id(progress.node_id))
-        .with_log_end_offset(progress.log_end_offset)
+        .with_log_end_offset(progress.log_end_offset);
+    if version < 1 {
+        return state;
+    }
+    state
         .with_last_fetch_timestamp(progress.last_fetch_timestamp)
         .with_last_caught_up_timestamp(progress.last_caught_up_timestamp)
 }

@@ -30,6 +30,11 @@ impl BrokerSessions {
         self.last_heard_ms.remove(&broker);
     }
 
+    /// Every session starts afresh (a controller that becomes active again).
+    pub fn forget_all(&mut self) {
+        self.last_heard_ms.clear();
+    }
+
     /// Whether `broker` was heard from within the session timeout.
     pub fn alive(&self, broker: BrokerId, now_ms: u64) -> bool {
         self.last_heard_ms

@@ -145,6 +145,7 @@ impl ControllerService {
             sessions: BrokerSessions::new(session_timeout_ms),
             clock: Instant::now(),
             active_since_ms: None,
+            active_term: None,
             contacts,
         };
         let task = tokio::spawn(active.run(requests, session_timeout_ms, leader_balance_interval));
@@ -169,6 +170,8 @@ struct Active {
     clock: Instant,
     /// Since when this voter has led, on the controller's clock; `None` while it does not.
     active_since_ms: Option<u64>,
+    /// The Raft term this voter has led in since `active_since_ms`.
+    active_term: Option<u64>,
     contacts: PeerContacts,
 }
 
@@ -229,7 +232,12 @@ impl Active {
                 leader: error.forward_to_leader().and_then(|f| f.leader_id),
             });
         }
-        if self.active_since_ms.is_none() {
+        if self.active_since_ms.is_none() || self.active_term != Some(metrics.current_term) {
+            // Leading anew (perhaps again, after another voter led): the sessions heard in an
+            // earlier term are stale, since heartbeats went elsewhere meanwhile, and would
+            // fence every broker at once. Every session starts afresh from now.
+            self.sessions.forget_all();
+            self.active_term = Some(metrics.current_term);
             self.active_since_ms = Some(self.now_ms());
         }
         Ok(self.images.borrow().clone())
