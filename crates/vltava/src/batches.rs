@@ -3,6 +3,7 @@
 //! vltava-storage's capped codecs, so that a batch cannot make the command allocate more than
 //! `DECOMPRESSED_BATCH_BYTES_MAX` however well it compresses.
 
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -14,6 +15,8 @@ use kafka_protocol::records::{
 };
 use vltava_storage::{DECOMPRESSED_BATCH_BYTES_MAX, decompress_records};
 
+/// The type of a transaction's ABORT marker, in its control record's key.
+const CONTROL_TYPE_ABORT: i16 = 0;
 /// Base offset (8) and batch length (4) come before the bytes the length counts.
 const LOG_OVERHEAD_BYTES: usize = 12;
 /// Where the last offset delta sits in a batch.
@@ -117,9 +120,66 @@ pub struct Decoded {
     pub next_offset: Option<i64>,
 }
 
+/// A transaction the broker says was aborted (Fetch's AbortedTransaction, sent to
+/// read-committed consumers): its producer and its first offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTransaction {
+    pub producer_id: i64,
+    pub first_offset: i64,
+}
+
+/// Skips the records of aborted transactions as Kafka's consumer does: from an aborted
+/// transaction's first offset, the producer's transactional batches are dropped until its ABORT
+/// marker.
+#[derive(Debug)]
+struct AbortFilter {
+    /// Not yet reached, the lowest first offset last.
+    ahead: Vec<AbortedTransaction>,
+    aborting: BTreeSet<i64>,
+}
+
+impl AbortFilter {
+    fn new(mut aborted: Vec<AbortedTransaction>) -> AbortFilter {
+        aborted.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
+        AbortFilter {
+            ahead: aborted,
+            aborting: BTreeSet::new(),
+        }
+    }
+
+    /// Whether to drop the data records of the batch ending at `last_offset` whose first
+    /// record is `first` (control batches are never data).
+    fn drops(&mut self, last_offset: i64, first: &Record) -> bool {
+        while let Some(next) = self.ahead.pop_if(|a| a.first_offset <= last_offset) {
+            self.aborting.insert(next.producer_id);
+        }
+        if !first.transactional {
+            return false;
+        }
+        if first.control && is_abort_marker(first) {
+            self.aborting.remove(&first.producer_id);
+        }
+        self.aborting.contains(&first.producer_id)
+    }
+}
+
+/// A control record's key is a version (i16) and a type (i16): 0 for ABORT, 1 for COMMIT.
+fn is_abort_marker(record: &Record) -> bool {
+    record
+        .key
+        .as_ref()
+        .is_some_and(|k| k.len() >= 4 && k[2..4] == CONTROL_TYPE_ABORT.to_be_bytes())
+}
+
 /// Decodes the whole batches of `bytes`; a batch cut short by the fetch size ends the walk.
-pub fn decode(mut bytes: Bytes, from_offset: i64) -> anyhow::Result<Decoded> {
+/// Records of `aborted` transactions are left out (read committed).
+pub fn decode(
+    mut bytes: Bytes,
+    from_offset: i64,
+    aborted: Vec<AbortedTransaction>,
+) -> anyhow::Result<Decoded> {
     let mut decoded = Decoded::default();
+    let mut filter = AbortFilter::new(aborted);
     while bytes.len() >= LOG_OVERHEAD_BYTES {
         let length = u32::from_be_bytes(bytes[8..12].try_into()?);
         let total = LOG_OVERHEAD_BYTES + usize::try_from(length)?;
@@ -133,8 +193,13 @@ pub fn decode(mut bytes: Bytes, from_offset: i64) -> anyhow::Result<Decoded> {
             i32::from_be_bytes(batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].try_into()?);
         let set = RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
             .with_context(|| format!("the batch at offset {base_offset}"))?;
+        let last_offset = base_offset + i64::from(delta);
+        let dropped = set
+            .records
+            .first()
+            .is_some_and(|first| filter.drops(last_offset, first));
         for record in set.records {
-            if record.control || record.offset < from_offset {
+            if dropped || record.control || record.offset < from_offset {
                 continue;
             }
             decoded.records.push(InRecord {
@@ -150,7 +215,7 @@ pub fn decode(mut bytes: Bytes, from_offset: i64) -> anyhow::Result<Decoded> {
                     .collect(),
             });
         }
-        decoded.next_offset = Some(base_offset + i64::from(delta) + 1);
+        decoded.next_offset = Some(last_offset + 1);
     }
     if decoded.next_offset.is_none() && bytes.has_remaining() {
         bail!(
@@ -207,7 +272,7 @@ mod tests {
         ] {
             let mut batch = encode(&out, compression)?.to_vec();
             batch[..8].copy_from_slice(&40i64.to_be_bytes());
-            let decoded = decode(Bytes::from(batch), 41)?;
+            let decoded = decode(Bytes::from(batch), 41, Vec::new())?;
             assert_eq!(decoded.next_offset, Some(42), "{compression:?}");
             assert_eq!(
                 decoded.records.len(),
@@ -229,10 +294,74 @@ mod tests {
         let one = encode(&[record(Some("k"), Some("v"), 1)], Compression::None)?;
         let mut two = one.to_vec();
         two.extend_from_slice(&one[..one.len() - 1]);
-        let decoded = decode(Bytes::from(two), 0)?;
+        let decoded = decode(Bytes::from(two), 0, Vec::new())?;
         assert_eq!((decoded.records.len(), decoded.next_offset), (1, Some(1)));
-        assert!(decode(one.slice(..one.len() - 1), 0).is_err());
-        assert_eq!(decode(Bytes::new(), 0)?.next_offset, None);
+        assert!(decode(one.slice(..one.len() - 1), 0, Vec::new()).is_err());
+        assert_eq!(decode(Bytes::new(), 0, Vec::new())?.next_offset, None);
+        Ok(())
+    }
+
+    /// One batch of `count` records at `base_offset`, from `producer_id` when transactional;
+    /// `marker` makes it a control batch with that marker type.
+    fn txn_batch(base_offset: i64, count: i64, producer_id: i64, marker: Option<i16>) -> Vec<u8> {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: producer_id >= 0,
+                control: marker.is_some(),
+                delete_horizon: false,
+                partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+                producer_id,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i32::try_from(i).unwrap_or_default(),
+                timestamp: 1,
+                key: Some(match marker {
+                    Some(kind) => Bytes::from([0i16, kind].map(i16::to_be_bytes).concat()),
+                    None => Bytes::from_static(b"k"),
+                }),
+                value: Some(Bytes::from_static(b"v")),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buffer = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        let encoded = RecordBatchEncoder::encode(&mut buffer, &records, &options);
+        assert!(encoded.is_ok());
+        let mut batch = buffer.to_vec();
+        batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+        batch
+    }
+
+    /// An aborted transaction's records are dropped up to its marker; a committed one's and
+    /// records outside transactions are kept; without the aborted list nothing is dropped.
+    #[test]
+    fn aborted_transactions_are_skipped_up_to_their_marker() -> anyhow::Result<()> {
+        let log = [
+            txn_batch(0, 2, 7, None),    // 0-1 aborted below
+            txn_batch(2, 1, 8, None),    // 2 committed
+            txn_batch(3, 1, 7, Some(0)), // 3 ABORT marker of 7
+            txn_batch(4, 1, 8, Some(1)), // 4 COMMIT marker of 8
+            txn_batch(5, 1, -1, None),   // 5 no transaction
+            txn_batch(6, 1, 7, None),    // 6 a later transaction of 7, not aborted
+        ]
+        .concat();
+        let aborted = vec![AbortedTransaction {
+            producer_id: 7,
+            first_offset: 0,
+        }];
+        let offsets =
+            |decoded: Decoded| -> Vec<i64> { decoded.records.iter().map(|r| r.offset).collect() };
+        let committed = decode(Bytes::from(log.clone()), 0, aborted)?;
+        assert_eq!(committed.next_offset, Some(7));
+        assert_eq!(offsets(committed), [2, 5, 6]);
+        assert_eq!(
+            offsets(decode(Bytes::from(log), 0, Vec::new())?),
+            [0, 1, 2, 5, 6]
+        );
         Ok(())
     }
 }

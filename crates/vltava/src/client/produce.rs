@@ -8,6 +8,7 @@ use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest};
 use vltava_wire::frame::{self, RequestId};
 
 use super::*;
+use crate::batches::AbortedTransaction;
 
 /// Produce v11: topics by name (v13 names them by id); v9+ is flexible.
 const PRODUCE_VERSION: i16 = 11;
@@ -72,6 +73,8 @@ pub struct Fetched {
     pub log_start_offset: i64,
     /// Whole batches, possibly followed by a batch cut short by the size limits.
     pub records: Bytes,
+    /// Transactions aborted in these records (read committed only).
+    pub aborted: Vec<AbortedTransaction>,
 }
 
 impl Client {
@@ -201,6 +204,15 @@ impl Client {
                     last_stable_offset: p.last_stable_offset,
                     log_start_offset: p.log_start_offset,
                     records: p.records.unwrap_or_default(),
+                    aborted: p
+                        .aborted_transactions
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|a| AbortedTransaction {
+                            producer_id: a.producer_id.0,
+                            first_offset: a.first_offset,
+                        })
+                        .collect(),
                 });
             }
         }

@@ -284,7 +284,7 @@ impl<W: Write> Consumer<W> {
             ),
             Some(_) => bail!("fetching {p}: {}", error_name(fetched.error_code)),
         }
-        let decoded = batches::decode(fetched.records, position)
+        let decoded = batches::decode(fetched.records, position, fetched.aborted)
             .with_context(|| format!("the records of {p}"))?;
         let mut next = decoded.next_offset.unwrap_or(position).max(position);
         for record in &decoded.records {
