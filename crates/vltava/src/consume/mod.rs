@@ -8,26 +8,28 @@
 //! the group has no members, so this suits a group used by the command line (or stopped
 //! consumers), and several commands can share one group on different partitions.
 
+mod commits;
 mod offsets;
+mod print;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use kafka_protocol::error::ResponseError;
-use serde::Serialize;
 
-use crate::batches::{self, InRecord, now_ms};
+use crate::batches::{self, now_ms};
 use crate::client::{
     Client, Connections, FetchOptions, Fetched, Leaders, TopicPartition, error_name,
 };
-use crate::format::{DEFAULT_FORMAT, Format, Origin};
+use crate::format::{DEFAULT_FORMAT, Format};
 use crate::interrupt::{self, Interrupted};
 use crate::output::Bootstrap;
+use commits::GroupCommits;
 use offsets::OffsetSpec;
+use print::Printer;
 
 /// How long one Fetch waits for data when this command reads from one leader; from several,
 /// `FETCH_WAIT_SHARED_MS`, so that a quiet leader does not hold up the others for long.
@@ -36,8 +38,6 @@ const FETCH_WAIT_SHARED_MS: i32 = 100;
 /// Kafka's consumer defaults: fetch.max.bytes is 50 MiB, max.partition.fetch.bytes 1 MiB.
 const FETCH_BYTES_MAX: i32 = 16 * 1024 * 1024;
 const FETCH_PARTITION_BYTES_MAX: i32 = 1024 * 1024;
-/// How often positions are committed with `-g` (Kafka's auto.commit.interval.ms).
-const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 /// Metadata refreshes in a row (a leader moving, a broker down) before giving up.
 const REFRESHES_MAX: u32 = 50;
 const REFRESH_BACKOFF: Duration = Duration::from_millis(100);
@@ -317,150 +317,6 @@ impl<W: Write> Consumer<W> {
         }
         std::thread::sleep(REFRESH_BACKOFF);
         self.leaders = leaders_of(&mut self.bootstrap, &self.topic)?;
-        Ok(())
-    }
-}
-
-/// A record as `--json` prints it (and `vltava produce --json` reads it).
-#[derive(Debug, Serialize)]
-struct JsonRecord<'a> {
-    topic: &'a str,
-    partition: i32,
-    offset: i64,
-    timestamp: i64,
-    timestamp_type: &'static str,
-    key: Option<Cow<'a, str>>,
-    value: Option<Cow<'a, str>>,
-    headers: Vec<JsonHeader<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct JsonHeader<'a> {
-    key: &'a str,
-    value: Option<Cow<'a, str>>,
-}
-
-/// Writes records to stdout until `limit`; a reader that went away ends the command quietly.
-#[derive(Debug)]
-struct Printer<W: Write> {
-    out: W,
-    format: Format,
-    json: bool,
-    null: &'static [u8],
-    printed: u64,
-    limit: Option<u64>,
-    closed: bool,
-}
-
-impl<W: Write> Printer<W> {
-    fn finished(&self) -> bool {
-        self.closed || self.limit.is_some_and(|limit| self.printed >= limit)
-    }
-
-    fn print(&mut self, topic: &str, partition: i32, record: &InRecord) -> anyhow::Result<()> {
-        let mut line = Vec::new();
-        if self.json {
-            let text = |b: &'_ Option<bytes::Bytes>| -> Option<String> {
-                b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
-            };
-            let json = JsonRecord {
-                topic,
-                partition,
-                offset: record.offset,
-                timestamp: record.timestamp,
-                timestamp_type: if record.log_append_time {
-                    "LogAppendTime"
-                } else {
-                    "CreateTime"
-                },
-                key: text(&record.key).map(Cow::Owned),
-                value: text(&record.value).map(Cow::Owned),
-                headers: record
-                    .headers
-                    .iter()
-                    .map(|(key, value)| JsonHeader {
-                        key,
-                        value: text(value).map(Cow::Owned),
-                    })
-                    .collect(),
-            };
-            serde_json::to_writer(&mut line, &json)?;
-            line.push(b'\n');
-        } else {
-            self.format
-                .render(Origin { topic, partition }, record, self.null, &mut line);
-        }
-        self.printed += 1;
-        self.write(&line)
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        match self.out.write_all(bytes) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(())
-            }
-            other => Ok(other?),
-        }
-    }
-
-    fn flush(&mut self) -> anyhow::Result<()> {
-        match self.out.flush() {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                Ok(())
-            }
-            other => Ok(other?),
-        }
-    }
-}
-
-/// `-g`: the group's committed offsets, and commits of the positions reached.
-#[derive(Debug)]
-struct GroupCommits {
-    group: String,
-    coordinator: Client,
-    committed: BTreeMap<TopicPartition, i64>,
-    last_commit: Instant,
-}
-
-impl GroupCommits {
-    fn new(client: &mut Client, group: &str) -> anyhow::Result<GroupCommits> {
-        let mut coordinator = client.coordinator(group)?;
-        let committed = coordinator.committed_offsets(group)?;
-        Ok(GroupCommits {
-            group: group.to_string(),
-            coordinator,
-            committed,
-            last_commit: Instant::now(),
-        })
-    }
-
-    fn due(&self) -> bool {
-        self.last_commit.elapsed() >= COMMIT_INTERVAL
-    }
-
-    /// Commits the positions that moved since the last commit.
-    fn commit(&mut self, positions: &BTreeMap<TopicPartition, i64>) -> anyhow::Result<()> {
-        self.last_commit = Instant::now();
-        let moved: Vec<(TopicPartition, i64)> = positions
-            .iter()
-            .filter(|(p, o)| self.committed.get(*p) != Some(*o))
-            .map(|(p, o)| (p.clone(), *o))
-            .collect();
-        if moved.is_empty() {
-            return Ok(());
-        }
-        let refused = self.coordinator.commit_offsets(&self.group, &moved)?;
-        if let Some((p, code)) = refused.first() {
-            bail!(
-                "group {}: the broker refused the offset of {p}: {} (the command line commits \
-                 from outside the group, which the broker accepts only while it has no members)",
-                self.group,
-                error_name(*code)
-            );
-        }
-        self.committed.extend(moved);
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ mod input;
 mod send;
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read as _};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -29,6 +29,9 @@ use send::{Partitioner, SendOptions, Sender};
 const LINGER: Duration = Duration::from_millis(5);
 /// How long the loop waits for input with nothing to send before checking for Ctrl-C.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// The longest input line; a longer one fails alone (the broker's default largest batch,
+/// max.message.bytes, is 1 MiB).
+const LINE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Lines read ahead of the sender.
 const LINES_QUEUED_MAX: usize = 1024;
 /// Record bytes held over all partitions before they are sent (Kafka's buffer.memory is
@@ -137,14 +140,19 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
                 LINGER
             };
             match lines.recv_timeout(wait) {
-                Ok(Ok(line)) => {
+                Ok(LineRead::Line(line)) => {
                     line_number += 1;
                     if let Err(e) = producer.add(&input, &line) {
                         eprintln!("vltava: line {line_number}: {e:#}");
                         producer.bad_lines += 1;
                     }
                 }
-                Ok(Err(e)) => {
+                Ok(LineRead::TooLong) => {
+                    line_number += 1;
+                    eprintln!("vltava: line {line_number}: longer than {LINE_BYTES_MAX} bytes");
+                    producer.bad_lines += 1;
+                }
+                Ok(LineRead::Failed(e)) => {
                     producer.flush()?;
                     return Err(e).context("reading stdin");
                 }
@@ -187,19 +195,59 @@ fn input_of(args: &ProduceArgs) -> anyhow::Result<Input> {
     })
 }
 
-/// Lines of stdin (without their newline) from a reading thread, so that the sender can
-/// linger and notice Ctrl-C while the input is quiet.
-fn read_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+/// One read from stdin.
+#[derive(Debug)]
+enum LineRead {
+    /// A line, without its newline.
+    Line(Vec<u8>),
+    /// A line longer than `LINE_BYTES_MAX`, skipped.
+    TooLong,
+    Failed(std::io::Error),
+}
+
+/// Lines of stdin from a reading thread, so that the sender can linger and notice Ctrl-C while
+/// the input is quiet.
+fn read_lines() -> mpsc::Receiver<LineRead> {
     let (tx, rx) = mpsc::sync_channel(LINES_QUEUED_MAX);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().split(b'\n') {
-            let failed = line.is_err();
-            if tx.send(line).is_err() || failed {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            let read = match read_line(&mut stdin, &mut line, LINE_BYTES_MAX) {
+                Ok(None) => break,
+                Ok(Some(true)) => LineRead::Line(line),
+                Ok(Some(false)) => LineRead::TooLong,
+                Err(e) => LineRead::Failed(e),
+            };
+            let failed = matches!(read, LineRead::Failed(_));
+            if tx.send(read).is_err() || failed {
                 break;
             }
         }
     });
     rx
+}
+
+/// Reads one line of at most `max` bytes into `line`, without its newline: `None` at the end
+/// of the input, `Some(false)` for a longer line, which is read to its end and dropped.
+fn read_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    if (&mut *reader).take(limit).read_until(b'\n', line)? == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Some(true));
+    }
+    if line.len() <= max {
+        return Ok(Some(true));
+    }
+    reader.skip_until(b'\n')?;
+    Ok(Some(false))
 }
 
 /// Records waiting to go, one future batch per partition.
@@ -274,6 +322,30 @@ impl Producer {
             (0..count).contains(&partition),
             "partition {partition} does not exist: the topic has {count} (UNKNOWN_TOPIC_OR_PARTITION)"
         );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_longer_than_the_maximum_are_skipped_to_their_newline() -> anyhow::Result<()> {
+        let mut input = std::io::Cursor::new(b"abcd\nabcdef\n\nxyz".to_vec());
+        let mut read = |max| -> anyhow::Result<Option<(bool, Vec<u8>)>> {
+            let mut line = Vec::new();
+            Ok(read_line(&mut input, &mut line, max)?.map(|whole| (whole, line)))
+        };
+        assert_eq!(read(4)?, Some((true, b"abcd".to_vec())));
+        assert_eq!(read(4)?.map(|(whole, _)| whole), Some(false));
+        assert_eq!(read(4)?, Some((true, Vec::new())));
+        assert_eq!(
+            read(4)?,
+            Some((true, b"xyz".to_vec())),
+            "a last line without newline"
+        );
+        assert_eq!(read(4)?, None);
         Ok(())
     }
 }
