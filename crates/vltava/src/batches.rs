@@ -19,8 +19,9 @@ use vltava_storage::{DECOMPRESSED_BATCH_BYTES_MAX, decompress_records};
 const CONTROL_TYPE_ABORT: i16 = 0;
 /// Base offset (8) and batch length (4) come before the bytes the length counts.
 const LOG_OVERHEAD_BYTES: usize = 12;
-/// Where the last offset delta sits in a batch.
+/// Where the last offset delta and the max timestamp sit in a batch.
 const LAST_OFFSET_DELTA_AT: usize = 23;
+const MAX_TIMESTAMP_AT: usize = 35;
 /// Bytes of a v2 batch header, the records follow.
 pub const BATCH_HEADER_BYTES: usize = 61;
 /// A generous bound on what one record adds to a batch besides its key, value and headers
@@ -191,6 +192,8 @@ pub fn decode(
         let base_offset = i64::from_be_bytes(batch[..8].try_into()?);
         let delta =
             i32::from_be_bytes(batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].try_into()?);
+        let max_timestamp =
+            i64::from_be_bytes(batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].try_into()?);
         let set = RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
             .with_context(|| format!("the batch at offset {base_offset}"))?;
         let last_offset = base_offset + i64::from(delta);
@@ -202,10 +205,17 @@ pub fn decode(
             if dropped || record.control || record.offset < from_offset {
                 continue;
             }
+            let log_append_time = record.timestamp_type == TimestampType::LogAppend;
             decoded.records.push(InRecord {
                 offset: record.offset,
-                timestamp: record.timestamp,
-                log_append_time: record.timestamp_type == TimestampType::LogAppend,
+                // The broker stamps a LogAppendTime batch's max timestamp only; every record of
+                // it has that time, as Kafka's clients report it.
+                timestamp: if log_append_time {
+                    max_timestamp
+                } else {
+                    record.timestamp
+                },
+                log_append_time,
                 key: record.key,
                 value: record.value,
                 headers: record

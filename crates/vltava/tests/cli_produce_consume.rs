@@ -37,6 +37,11 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: u32) -> TestResult {
     Ok(())
 }
 
+fn now_ms() -> Result<i64, BoxError> {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(i64::try_from(since.as_millis())?)
+}
+
 fn json_lines(text: &str) -> Result<Vec<Value>, BoxError> {
     text.lines()
         .map(|l| Ok(serde_json::from_str(l)?))
@@ -140,6 +145,21 @@ fn offsets_start_where_o_says() -> TestResult {
         consume(b, &["old", "-e", "-f", "%T ", "-o", "9"])?,
         "10000 "
     );
+
+    // LogAppendTime: every record has the time the broker appended it, not the producer's.
+    let args = [
+        "create",
+        "stamped",
+        "--config",
+        "message.timestamp.type=LogAppendTime",
+    ];
+    common::cli_ok(b, "topic", &args, &[])?;
+    let before = now_ms()?;
+    produce(b, &["stamped", "--format", "%T|%s"], "1000|x\n2000|y\n")?;
+    for record in json_lines(&consume(b, &["stamped", "-e", "--json"])?)? {
+        assert_eq!(record["timestamp_type"], "LogAppendTime");
+        assert!(record["timestamp"].as_i64() >= Some(before), "{record}");
+    }
 
     produce(b, &["new"], "a\nb\n")?;
     let recent = consume(b, &["new", "-e", "-o", "@-1h"])?;
