@@ -283,6 +283,9 @@ fn failed_records_exit_non_zero_with_kafkas_error_names() -> TestResult {
     let missing = cli_with_input(b, "produce", &["missing"], b"x\n")?;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("UNKNOWN_TOPIC_OR_PARTITION"));
+    let unread = cli(b, "consume", &["missing", "-e"])?;
+    assert!(!unread.status.success());
+    assert!(String::from_utf8_lossy(&unread.stderr).contains("UNKNOWN_TOPIC_OR_PARTITION"));
 
     let args = ["create", "small", "--config", "max.message.bytes=2000"];
     common::cli_ok(b, "topic", &args, &[])?;
@@ -301,6 +304,9 @@ fn failed_records_exit_non_zero_with_kafkas_error_names() -> TestResult {
     assert!(!bad_line.status.success());
     assert!(String::from_utf8_lossy(&bad_line.stderr).contains("line 1"));
     assert_eq!(consume(b, &["small", "-e", "-o", "1"])?, "z\n");
+    let no_partition = cli(b, "consume", &["small", "-e", "-p", "5"])?;
+    assert!(!no_partition.status.success());
+    assert!(String::from_utf8_lossy(&no_partition.stderr).contains("does not exist"));
     Ok(())
 }
 
