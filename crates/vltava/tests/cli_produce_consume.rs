@@ -10,14 +10,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::mpsc;
 
 use common::{BoxError, CLI_TIMEOUT, CLIENT_TIMEOUT, TestResult, cli, cli_with_input};
 use rdkafka::Offset;
 use rdkafka::producer::FutureRecord;
 use serde_json::Value;
-use vltava_testkit::{start_broker, vltava_bin};
+use vltava_testkit::start_broker;
 
 /// `vltava produce ARGS` with `input` on stdin; must succeed.
 fn produce(bootstrap: &str, args: &[&str], input: &str) -> TestResult {
@@ -310,43 +310,64 @@ fn failed_records_exit_non_zero_with_kafkas_error_names() -> TestResult {
     Ok(())
 }
 
-/// Spawns `vltava consume ARGS`, reads `lines` lines of its output, then sends it `signal`.
-fn interrupt_after(
-    bootstrap: &str,
-    args: &[&str],
-    lines: usize,
-    signal: &str,
-) -> Result<Output, BoxError> {
-    let mut child = Command::new(vltava_bin())
-        .arg("consume")
-        .args(args)
-        .env("VLTAVA_BOOTSTRAP", bootstrap)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().take(lines) {
-            let _ = tx.send(line.is_ok());
-        }
-    });
-    for _ in 0..lines {
-        if rx.recv_timeout(CLI_TIMEOUT) != Ok(true) {
-            let _ = child.kill();
-            return Err("the consumer did not print its records".into());
-        }
+/// A `vltava` command running in the background, its stdout read line by line.
+struct Running {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(bootstrap: &str, command: &str, args: &[&str]) -> Result<Running, BoxError> {
+        let mut child = common::spawn_cli(bootstrap, command, args)?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Ok(Running { child, lines })
     }
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()?;
-    assert!(status.success());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    Ok(rx.recv_timeout(CLI_TIMEOUT)??)
+
+    /// The next `count` lines it prints, each within `CLI_TIMEOUT`.
+    fn read(&self, count: usize) -> Result<Vec<String>, BoxError> {
+        (0..count)
+            .map(|_| {
+                self.lines
+                    .recv_timeout(CLI_TIMEOUT)
+                    .map_err(|_| format!("no line within {CLI_TIMEOUT:?}").into())
+            })
+            .collect()
+    }
+
+    fn write(&mut self, input: &str) -> TestResult {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().ok_or("stdin closed")?;
+        stdin.write_all(input.as_bytes())?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    fn signal(&self, signal: &str) -> TestResult {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            return Err(format!("kill {signal} failed").into());
+        }
+        Ok(())
+    }
+
+    /// Closes its stdin and waits (at most `CLI_TIMEOUT`) for it to exit.
+    fn finish(mut self) -> Result<Output, BoxError> {
+        drop(self.child.stdin.take());
+        let child = self.child;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        Ok(rx.recv_timeout(CLI_TIMEOUT)??)
+    }
 }
 
 #[test]
@@ -355,7 +376,10 @@ fn ctrl_c_stops_a_following_consumer_cleanly_with_its_offsets_committed() -> Tes
     let b = broker.bootstrap();
     produce(b, &["feed", "-p", "0"], "a\nb\nc\n")?;
     // No -e, no -c: it follows the topic until interrupted.
-    let output = interrupt_after(b, &["feed", "-g", "tail"], 3, "-INT")?;
+    let consumer = Running::start(b, "consume", &["feed", "-g", "tail"])?;
+    assert_eq!(consumer.read(3)?, ["a", "b", "c"]);
+    consumer.signal("-INT")?;
+    let output = consumer.finish()?;
     assert!(
         output.status.success(),
         "{}",
@@ -399,5 +423,50 @@ fn a_cluster_is_written_and_read_through_each_partitions_leader() -> TestResult 
     read.sort();
     lines.sort();
     assert_eq!(read, lines);
+    Ok(())
+}
+
+#[test]
+fn a_producer_and_a_consumer_follow_the_partition_to_its_new_leader() -> TestResult {
+    let mut cluster = vltava_testkit::start_cluster(3, &[])?;
+    let first = cluster.nodes[0].bootstrap().to_string();
+    let args = ["create", "failover", "--replication-factor", "3"];
+    common::cli_ok(&first, "topic", &args, &[])?;
+    let described = common::cli_json(&first, "topic", &["describe", "failover"])?;
+    let leader = described["partitions"][0]["leader"]
+        .as_i64()
+        .ok_or("no leader")?;
+    let leader = i32::try_from(leader)?;
+    // Both commands bootstrap from the leader, which then goes away entirely.
+    let at_leader = cluster.node(leader).bootstrap().to_string();
+    let mut producer = Running::start(&at_leader, "produce", &["failover"])?;
+    let consumer = Running::start(&at_leader, "consume", &["failover", "-c", "20"])?;
+    let numbered =
+        |range: std::ops::Range<i32>| -> Vec<String> { range.map(|i| format!("r{i}")).collect() };
+    producer.write(&(numbered(0..10).join("\n") + "\n"))?;
+    // Read back: acknowledged by every in-sync replica, so the next leader has them.
+    assert_eq!(consumer.read(10)?, numbered(0..10));
+
+    cluster.node(leader).kill9()?;
+    producer.write(&(numbered(10..20).join("\n") + "\n"))?;
+    let produced = producer.finish()?;
+    let stderr = String::from_utf8_lossy(&produced.stderr);
+    assert!(produced.status.success(), "produce: {stderr}");
+    assert_eq!(consumer.read(10)?, numbered(10..20));
+    let consumed = consumer.finish()?;
+    assert!(consumed.status.success());
+
+    let survivor = cluster
+        .nodes
+        .iter()
+        .map(|n| n.bootstrap().to_string())
+        .find(|b| *b != at_leader)
+        .ok_or("no survivor")?;
+    let all = consume(&survivor, &["failover", "-e"])?;
+    assert_eq!(
+        all.lines().collect::<Vec<_>>(),
+        numbered(0..20),
+        "each record once"
+    );
     Ok(())
 }

@@ -224,6 +224,15 @@ pub fn error_name(code: i16) -> String {
     }
 }
 
+/// Whether `code` says the broker is not (or not yet) the partition's leader: the request was
+/// not carried out, and may be sent again, without a duplicate, once the leader is known.
+pub fn leadership_error(code: i16) -> bool {
+    matches!(
+        ResponseError::try_from_code(code),
+        Some(ResponseError::LeaderNotAvailable | ResponseError::NotLeaderOrFollower)
+    )
+}
+
 /// `Ok` for error code 0, else an error naming the code and `what` it was about.
 pub fn check(code: i16, what: impl FnOnce() -> String) -> anyhow::Result<()> {
     if code == 0 {

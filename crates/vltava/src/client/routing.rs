@@ -151,6 +151,31 @@ impl Client {
         Ok(leaders)
     }
 
+    /// [`Client::leaders`], asked again of the other brokers `known` lists when this one does
+    /// not answer (a cluster outlives any one of its brokers); `self` is then connected to
+    /// the first that answered.
+    pub fn leaders_failing_over(
+        &mut self,
+        known: &Leaders,
+        topics: &[String],
+        auto_create: bool,
+    ) -> anyhow::Result<Leaders> {
+        let error = match self.leaders(topics, auto_create) {
+            Ok(leaders) => return Ok(leaders),
+            Err(error) => error,
+        };
+        for address in known.brokers.values().filter(|a| **a != self.bootstrap) {
+            let Ok(mut other) = Client::connect(address) else {
+                continue;
+            };
+            if let Ok(leaders) = other.leaders(topics, auto_create) {
+                *self = other;
+                return Ok(leaders);
+            }
+        }
+        Err(error)
+    }
+
     /// Every group on every broker, or those in `states`, by group id.
     pub fn list_groups_everywhere(
         &mut self,

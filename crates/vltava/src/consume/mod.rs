@@ -14,7 +14,7 @@ mod print;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -23,6 +23,7 @@ use kafka_protocol::error::ResponseError;
 use crate::batches::{self, now_ms};
 use crate::client::{
     Client, Connections, FetchOptions, Fetched, Leaders, TopicPartition, error_name,
+    leadership_error,
 };
 use crate::format::{DEFAULT_FORMAT, Format};
 use crate::interrupt::{self, Interrupted};
@@ -38,8 +39,9 @@ const FETCH_WAIT_SHARED_MS: i32 = 100;
 /// Kafka's consumer defaults: fetch.max.bytes is 50 MiB, max.partition.fetch.bytes 1 MiB.
 const FETCH_BYTES_MAX: i32 = 16 * 1024 * 1024;
 const FETCH_PARTITION_BYTES_MAX: i32 = 1024 * 1024;
-/// Metadata refreshes in a row (a leader moving, a broker down) before giving up.
-const REFRESHES_MAX: u32 = 50;
+/// How long partitions may have no reachable leader (a leader moving, a broker down) before
+/// the command gives up.
+const LEADERLESS_TIMEOUT: Duration = Duration::from_secs(30);
 const REFRESH_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Args)]
@@ -109,7 +111,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         },
         isolation_level: i8::from(args.read_committed),
         exit_at_end: args.exit_at_end,
-        refreshes: 0,
+        leaderless_since: None,
     };
     let result = consumer.run(&interrupted, group.as_mut());
     let flushed = consumer.printer.flush();
@@ -182,8 +184,8 @@ struct Consumer<W: Write> {
     printer: Printer<W>,
     isolation_level: i8,
     exit_at_end: bool,
-    /// Metadata refreshes since the last fetch that went well.
-    refreshes: u32,
+    /// When fetching stopped going well, if it did.
+    leaderless_since: Option<Instant>,
 }
 
 impl<W: Write> Consumer<W> {
@@ -197,7 +199,7 @@ impl<W: Write> Consumer<W> {
                 break;
             }
             if self.fetch_round()? {
-                self.refreshes = 0;
+                self.leaderless_since = None;
             } else {
                 self.refresh()?;
             }
@@ -306,17 +308,28 @@ impl<W: Write> Consumer<W> {
         Ok(true)
     }
 
-    /// Asks again where the partitions are led, a bounded number of times in a row.
+    /// Asks again where the partitions are led (of another broker if need be), for at most
+    /// `LEADERLESS_TIMEOUT` after fetching stopped going well.
     fn refresh(&mut self) -> anyhow::Result<()> {
-        self.refreshes += 1;
-        if self.refreshes > REFRESHES_MAX {
+        let since = *self.leaderless_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > LEADERLESS_TIMEOUT {
             bail!(
-                "{}: no reachable leader after {REFRESHES_MAX} tries",
+                "{}: no reachable leader for {LEADERLESS_TIMEOUT:?}",
                 self.topic
             );
         }
         std::thread::sleep(REFRESH_BACKOFF);
-        self.leaders = leaders_of(&mut self.bootstrap, &self.topic)?;
+        let topics = [self.topic.clone()];
+        if let Ok(leaders) = self
+            .bootstrap
+            .leaders_failing_over(&self.leaders, &topics, false)
+        {
+            match leaders.topic_errors.get(&self.topic) {
+                None => self.leaders = leaders,
+                Some(code) if leadership_error(*code) => {}
+                Some(code) => bail!("topic {}: {}", self.topic, error_name(*code)),
+            }
+        }
         Ok(())
     }
 }

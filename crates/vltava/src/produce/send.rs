@@ -2,18 +2,20 @@
 //! refused, and counting the records that failed; and Kafka's default partitioner.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::Compression;
 
 use crate::batches::{self, OutRecord};
-use crate::client::{Acks, Client, Connections, Leaders, Produced, TopicPartition, error_name};
+use crate::client::{
+    Acks, Client, Connections, Leaders, Produced, TopicPartition, error_name, leadership_error,
+};
 
-/// How often a batch is offered to a partition whose leader refused it or was unreachable.
-const PRODUCE_ATTEMPTS_MAX: u32 = 5;
+/// How long a batch is offered again to a partition whose leader refused it or was
+/// unreachable, while a new leader is elected (Kafka's delivery.timeout.ms is 120 s).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often Metadata is asked before a new topic's partitions have leaders.
 const METADATA_ATTEMPTS_MAX: u32 = 50;
 /// Pause before asking again where the leaders are.
@@ -55,7 +57,9 @@ impl Sender {
                 .all(|l| leaders.brokers.contains_key(l));
             match error {
                 None if led && !leaders.partitions.is_empty() => break leaders,
-                Some(code) if !retriable(code) => bail!("topic {topic}: {}", error_name(code)),
+                Some(code) if !leadership_error(code) => {
+                    bail!("topic {topic}: {}", error_name(code))
+                }
                 _ if attempts >= METADATA_ATTEMPTS_MAX => {
                     bail!("topic {topic}: its partitions have no leader (LEADER_NOT_AVAILABLE)")
                 }
@@ -77,8 +81,8 @@ impl Sender {
         i32::try_from(self.leaders.partitions.len()).unwrap_or(i32::MAX)
     }
 
-    /// Sends one batch per partition; records the leaders keep refusing count as failed, each
-    /// failure reported on stderr. An error only when the broker cannot be asked at all.
+    /// Sends one batch per partition; records the leaders refuse for good, or still refuse
+    /// after `DELIVERY_TIMEOUT`, count as failed, each failure reported on stderr.
     pub fn send(&mut self, pending: BTreeMap<i32, Vec<OutRecord>>) -> anyhow::Result<()> {
         let mut waiting: BTreeMap<i32, (Bytes, usize)> = BTreeMap::new();
         for (partition, records) in pending {
@@ -89,25 +93,29 @@ impl Sender {
                 Err(e) => self.fail(partition, records.len(), &format!("encoding: {e:#}")),
             }
         }
-        for attempt in 1..=PRODUCE_ATTEMPTS_MAX {
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            let retry = self.attempt(&mut waiting);
             if waiting.is_empty() {
-                break;
+                return Ok(());
             }
-            if attempt > 1 {
-                std::thread::sleep(RETRY_BACKOFF);
-                self.leaders = self
-                    .bootstrap
-                    .leaders(std::slice::from_ref(&self.topic), false)?;
-            }
-            let last = attempt == PRODUCE_ATTEMPTS_MAX;
-            for (partition, reason) in self.attempt(&mut waiting) {
-                if last {
+            if Instant::now() >= deadline {
+                for (partition, reason) in retry {
                     let count = waiting.remove(&partition).map_or(0, |(_, n)| n);
                     self.fail(partition, count, &reason);
                 }
+                return Ok(());
+            }
+            std::thread::sleep(RETRY_BACKOFF);
+            // A broker that does not answer now may be back, or replaced, before the deadline.
+            let topics = std::slice::from_ref(&self.topic);
+            if let Ok(leaders) = self
+                .bootstrap
+                .leaders_failing_over(&self.leaders, topics, false)
+            {
+                self.leaders = leaders;
             }
         }
-        Ok(())
     }
 
     /// One round: each leader gets its partitions' batches. Batches answered go from
@@ -152,7 +160,7 @@ impl Sender {
                             Some(m) if !m.is_empty() => format!("{}: {m}", error_name(code)),
                             _ => error_name(code),
                         };
-                        if retriable(code) {
+                        if leadership_error(code) {
                             retry.push((tp.partition, reason));
                         } else {
                             let count = waiting.remove(&tp.partition).map_or(0, |(_, n)| n);
@@ -172,15 +180,6 @@ impl Sender {
         );
         self.failed += records as u64;
     }
-}
-
-/// Errors after which the same batch may be sent again without a duplicate: the broker did
-/// not append it because it is not (or not yet) the partition's leader.
-fn retriable(code: i16) -> bool {
-    matches!(
-        ResponseError::try_from_code(code),
-        Some(ResponseError::LeaderNotAvailable | ResponseError::NotLeaderOrFollower)
-    )
 }
 
 /// Kafka's default partitioner: a keyed record goes to murmur2(key), made positive, modulo

@@ -5,7 +5,7 @@
 pub mod wire;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -228,6 +228,18 @@ pub fn cli(bootstrap: &str, command: &str, args: &[&str]) -> Result<Output, BoxE
     cli_with_input(bootstrap, command, args, &[])
 }
 
+/// Starts `vltava COMMAND ARGS` against `bootstrap` with stdin, stdout and stderr piped.
+pub fn spawn_cli(bootstrap: &str, command: &str, args: &[&str]) -> std::io::Result<Child> {
+    Command::new(vltava_testkit::vltava_bin())
+        .arg(command)
+        .args(args)
+        .env("VLTAVA_BOOTSTRAP", bootstrap)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
 /// [`cli`] with `input` on the command's stdin (then closed).
 pub fn cli_with_input(
     bootstrap: &str,
@@ -235,14 +247,7 @@ pub fn cli_with_input(
     args: &[&str],
     input: &[u8],
 ) -> Result<Output, BoxError> {
-    let mut child = Command::new(vltava_testkit::vltava_bin())
-        .arg(command)
-        .args(args)
-        .env("VLTAVA_BOOTSTRAP", bootstrap)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut child = spawn_cli(bootstrap, command, args)?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let input = input.to_vec();
     // A thread, so that a command that stops reading cannot block the test on a full pipe.
