@@ -65,7 +65,7 @@ pub struct ConsumeArgs {
     /// Exit once every partition reached its end (its high watermark when reached).
     #[arg(short = 'e', long = "exit-at-end")]
     exit_at_end: bool,
-    /// How to print each record, with kcat's tokens: %t %p %o %k %s %h %T %K %S, \n \t.
+    /// How to print each record, with kcat's tokens: %t %p %o %k %s %h %T %K %S %%, \n \t \r \\.
     #[arg(short = 'f', long, default_value = DEFAULT_FORMAT, conflicts_with = "json")]
     format: String,
     /// One JSON object per line: topic, partition, offset, timestamp, timestamp_type, key,

@@ -20,7 +20,7 @@ use kafka_protocol::records::Compression;
 use crate::batches::{BATCH_HEADER_BYTES, OutRecord, now_ms};
 use crate::client::{Acks, Client};
 use crate::format::Format;
-use crate::interrupt;
+use crate::interrupt::{self, Interrupted};
 use crate::output::Bootstrap;
 use input::{Input, InputRecord, Shape};
 use send::{Partitioner, SendOptions, Sender};
@@ -54,7 +54,7 @@ pub struct ProduceArgs {
     /// The topic (created on first use when the broker auto-creates topics).
     topic: String,
     /// Produce one record with this value instead of reading lines from stdin.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "key_delimiter")]
     value: Option<String>,
     /// The key of every record whose line gives none.
     #[arg(long)]
@@ -128,38 +128,9 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     if let Some(partition) = args.partition {
         producer.check_partition(partition)?;
     }
-    if let Some(value) = &args.value {
-        producer.add(&input, value.as_bytes())?;
-    } else {
-        let lines = read_lines();
-        let mut line_number = 0u64;
-        while !interrupted.is_set() {
-            let wait = if producer.pending.is_empty() {
-                IDLE_POLL
-            } else {
-                LINGER
-            };
-            match lines.recv_timeout(wait) {
-                Ok(LineRead::Line(line)) => {
-                    line_number += 1;
-                    if let Err(e) = producer.add(&input, &line) {
-                        eprintln!("vltava: line {line_number}: {e:#}");
-                        producer.bad_lines += 1;
-                    }
-                }
-                Ok(LineRead::TooLong) => {
-                    line_number += 1;
-                    eprintln!("vltava: line {line_number}: longer than {LINE_BYTES_MAX} bytes");
-                    producer.bad_lines += 1;
-                }
-                Ok(LineRead::Failed(e)) => {
-                    producer.flush()?;
-                    return Err(e).context("reading stdin");
-                }
-                Err(RecvTimeoutError::Timeout) => producer.flush()?,
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
+    match &args.value {
+        Some(value) => producer.add(&input, value.as_bytes())?,
+        None => producer.add_lines(&input, &interrupted)?,
     }
     producer.flush()?;
     let failed = producer.sender.failed + producer.bad_lines;
@@ -297,6 +268,41 @@ impl Producer {
         self.pending.bytes += size;
         if self.pending.bytes >= PENDING_BYTES_MAX {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds the lines of stdin until it ends or Ctrl-C, sending batches as they fill up or
+    /// the input pauses; a line that does not make a record counts as failed.
+    fn add_lines(&mut self, input: &Input, interrupted: &Interrupted) -> anyhow::Result<()> {
+        let lines = read_lines();
+        let mut line_number = 0u64;
+        while !interrupted.is_set() {
+            let wait = if self.pending.is_empty() {
+                IDLE_POLL
+            } else {
+                LINGER
+            };
+            let failure = match lines.recv_timeout(wait) {
+                Ok(LineRead::Line(line)) => self.add(input, &line).err(),
+                Ok(LineRead::TooLong) => {
+                    Some(anyhow::anyhow!("longer than {LINE_BYTES_MAX} bytes"))
+                }
+                Ok(LineRead::Failed(e)) => {
+                    self.flush()?;
+                    return Err(e).context("reading stdin");
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.flush()?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            line_number += 1;
+            if let Some(e) = failure {
+                eprintln!("vltava: line {line_number}: {e:#}");
+                self.bad_lines += 1;
+            }
         }
         Ok(())
     }
