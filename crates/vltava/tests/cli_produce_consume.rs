@@ -470,3 +470,24 @@ fn a_producer_and_a_consumer_follow_the_partition_to_its_new_leader() -> TestRes
     );
     Ok(())
 }
+
+#[test]
+fn an_interactive_producer_sends_each_line_as_typed_and_ctrl_c_ends_it_cleanly() -> TestResult {
+    let broker = start_broker(&[])?;
+    let b = broker.bootstrap();
+    create_topic(b, "typed", 1)?;
+    let mut producer = Running::start(b, "produce", &["typed"])?;
+    producer.write("first\n")?;
+    // Readable while stdin stays open: the line went out when the input paused.
+    assert_eq!(consume(b, &["typed", "-c", "1"])?, "first\n");
+    producer.write("second\n")?;
+    assert_eq!(consume(b, &["typed", "-o", "1", "-c", "1"])?, "second\n");
+    producer.signal("-INT")?;
+    let output = producer.finish()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
