@@ -31,6 +31,7 @@ pub use batch::{BatchHeader, set_base_offset, set_partition_leader_epoch, valida
 pub use checkpoint::PendingCheckpoint;
 pub use compaction::{
     CleanOptions, CleanStats, CleanedSegments, DECOMPRESSED_BATCH_BYTES_MAX, PreparedClean,
+    decompress_records,
 };
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{RecordError, Result, StorageError};

@@ -33,7 +33,7 @@ struct Status {
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.output.bootstrap)?;
+    let mut client = Client::connect(&args.output.broker.bootstrap)?;
     match args.command {
         ClusterCommand::Status => status(&mut client, args.output.json),
     }

@@ -68,7 +68,7 @@ enum ConfigCommand {
 }
 
 pub fn run(args: ConfigArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.output.bootstrap)?;
+    let mut client = Client::connect(&args.output.broker.bootstrap)?;
     match args.command {
         ConfigCommand::Describe { entity, overrides } => {
             let (resource, name) = entity.resource();

@@ -75,7 +75,7 @@ enum ResetTarget {
 }
 
 pub fn run(args: GroupArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.output.bootstrap)?;
+    let mut client = Client::connect(&args.output.broker.bootstrap)?;
     match args.command {
         GroupCommand::List { states } => list(&mut client, &states, args.output.json),
         GroupCommand::Describe { group } => describe(&mut client, &group, args.output.json),

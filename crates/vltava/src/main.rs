@@ -1,10 +1,15 @@
 //! `vltava`: a Kafka-compatible event broker in one binary.
 
+mod batches;
 mod client;
 mod cluster;
 mod configs;
+mod consume;
+mod format;
 mod group;
+mod interrupt;
 mod output;
+mod produce;
 mod serve;
 mod topic;
 
@@ -33,6 +38,10 @@ enum Command {
     Group(group::GroupArgs),
     /// The cluster's nodes, controller quorum and partitions without a leader.
     Cluster(cluster::ClusterArgs),
+    /// Write records from stdin lines (or --value) to a topic, like kcat -P.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, like kcat -C.
+    Consume(consume::ConsumeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +62,8 @@ fn main() -> std::process::ExitCode {
         Command::Config(args) => configs::run(args),
         Command::Group(args) => group::run(args),
         Command::Cluster(args) => cluster::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

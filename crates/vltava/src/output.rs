@@ -11,6 +11,16 @@ use serde::Serialize;
 /// What every client command takes: where the broker is and how to print.
 #[derive(Debug, Args)]
 pub struct Connection {
+    #[command(flatten)]
+    pub broker: Bootstrap,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Where the broker is.
+#[derive(Debug, Args)]
+pub struct Bootstrap {
     /// Broker to connect to, HOST:PORT.
     #[arg(
         long,
@@ -19,9 +29,6 @@ pub struct Connection {
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap: String,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    pub json: bool,
 }
 
 /// Writes one line to stdout; a reader that went away is not an error.

@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// Data directory [default: ./vltava-data].
     #[arg(long, env = "VLTAVA_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// A throwaway broker for tests: data in a new temporary directory, removed on exit; a
+    /// free port (127.0.0.1:0 unless --listen says otherwise); `bootstrap=HOST:PORT` printed on
+    /// stdout once it serves.
+    #[arg(long, conflicts_with = "data_dir")]
+    #[serde(skip)]
+    ephemeral: bool,
     /// This broker's node id [default: 1].
     #[arg(long, env = "VLTAVA_NODE_ID")]
     node_id: Option<i32>,
@@ -157,6 +163,7 @@ impl ServeArgs {
     fn or(self, file: ServeArgs) -> ServeArgs {
         ServeArgs {
             config: self.config,
+            ephemeral: self.ephemeral,
             listen: self.listen.or(file.listen),
             advertised_listener: self.advertised_listener.or(file.advertised_listener),
             data_dir: self.data_dir.or(file.data_dir),
@@ -434,7 +441,21 @@ fn read_config_file(path: Option<&Path>) -> anyhow::Result<ServeArgs> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = read_config_file(args.config.as_deref())?;
-    let config = args.or(file).into_config()?;
+    let mut args = args.or(file);
+    // Removed when dropped, after the server has shut down (or failed to start).
+    let ephemeral = if args.ephemeral {
+        let dir = tempfile::Builder::new()
+            .prefix("vltava-ephemeral-")
+            .tempdir()
+            .context("creating a temporary data directory")?;
+        args.data_dir = Some(dir.path().join("data"));
+        args.listen = args.listen.or(Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+        Some(dir)
+    } else {
+        None
+    };
+    let config = args.into_config()?;
+    let print_bootstrap = ephemeral.is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vltava")
@@ -451,10 +472,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             handle.advertised,
             data_dir.display()
         );
+        if print_bootstrap {
+            println!("bootstrap={}", handle.advertised);
+        }
         let _ = std::io::stdout().flush();
         server.run(shutdown_signal()).await;
         anyhow::Ok(())
-    })
+    })?;
+    drop(ephemeral);
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -68,7 +68,7 @@ pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: TopicArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.output.bootstrap)?;
+    let mut client = Client::connect(&args.output.broker.bootstrap)?;
     match args.command {
         TopicCommand::Create {
             topic,

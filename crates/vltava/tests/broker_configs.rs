@@ -43,14 +43,7 @@ fn config_value(configs: &serde_json::Value, name: &str) -> Result<(String, Stri
 }
 
 fn run_ok(bootstrap: &str, args: &[&str]) -> TestResult {
-    let output = cli(bootstrap, "config", args)?;
-    if !output.status.success() {
-        return Err(format!(
-            "vltava config {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
+    common::cli_ok(bootstrap, "config", args, &[])?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{BoxError, TestResult, cli, cli_json};
+use common::{BoxError, TestResult, cli_json};
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, RequestKind, ResponseKind};
 use rdkafka::Offset;
 
@@ -33,14 +33,7 @@ fn listed(bootstrap: &str) -> Result<Vec<String>, common::BoxError> {
 }
 
 fn run_ok(bootstrap: &str, command: &str, args: &[&str]) -> TestResult {
-    let output = cli(bootstrap, command, args)?;
-    if !output.status.success() {
-        return Err(format!(
-            "vltava {command} {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
+    common::cli_ok(bootstrap, command, args, &[])?;
     Ok(())
 }
 

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use codec::DECOMPRESSED_BATCH_BYTES_MAX;
+pub use codec::{DECOMPRESSED_BATCH_BYTES_MAX, decompress as decompress_records};
 use filter::{Decoded, Judge, KEY_ENTRY_OVERHEAD_BYTES, KeyMap, Outcome};
 
 use crate::error::{Result, StorageError, io_at};

@@ -28,22 +28,19 @@ impl Client {
         partitions: &[TopicPartition],
         timestamp: i64,
     ) -> anyhow::Result<BTreeMap<TopicPartition, Result<i64, String>>> {
-        let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for p in partitions {
-            by_topic.entry(&p.topic).or_default().push(
+        let topics = by_topic(
+            partitions.iter().map(|p| (p, ())),
+            |partition, ()| {
                 ListOffsetsPartition::default()
-                    .with_partition_index(p.partition)
-                    .with_timestamp(timestamp),
-            );
-        }
-        let topics = by_topic
-            .into_iter()
-            .map(|(name, partitions)| {
+                    .with_partition_index(partition)
+                    .with_timestamp(timestamp)
+            },
+            |name, partitions| {
                 ListOffsetsTopic::default()
-                    .with_name(TopicName(text(name)))
+                    .with_name(name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(CONSUMER_REPLICA_ID))
             .with_topics(topics);
@@ -153,22 +150,19 @@ impl Client {
         group: &str,
         offsets: &[(TopicPartition, i64)],
     ) -> anyhow::Result<Vec<(TopicPartition, i16)>> {
-        let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for (p, offset) in offsets {
-            by_topic.entry(&p.topic).or_default().push(
+        let topics = by_topic(
+            offsets.iter().map(|(p, offset)| (p, *offset)),
+            |partition, offset| {
                 OffsetCommitRequestPartition::default()
-                    .with_partition_index(p.partition)
-                    .with_committed_offset(*offset),
-            );
-        }
-        let topics = by_topic
-            .into_iter()
-            .map(|(name, partitions)| {
+                    .with_partition_index(partition)
+                    .with_committed_offset(offset)
+            },
+            |name, partitions| {
                 OffsetCommitRequestTopic::default()
-                    .with_name(TopicName(text(name)))
+                    .with_name(name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         let request = OffsetCommitRequest::default()
             .with_group_id(GroupId(text(group)))
             .with_generation_id_or_member_epoch(NO_GENERATION)

@@ -1,6 +1,6 @@
 //! A tiny blocking Kafka client for the command line: one connection, one request at a time,
 //! fixed API versions (every one of them served by vltava, so no ApiVersions round trip), and
-//! the few requests `vltava group` needs, answered as plain values so that the commands never
+//! the few requests the commands need, answered as plain values so that the commands never
 //! see wire types.
 //!
 //! Requests go to the bootstrap broker, except those a cluster routes (`routing`): offsets to a
@@ -30,10 +30,13 @@ use vltava_wire::blocking::{Connection, Options};
 mod admin;
 mod cluster;
 mod groups;
+mod produce;
 mod routing;
 
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
 pub use cluster::{ClusterInfo, QuorumInfo};
+pub use produce::{Acks, FetchOptions, Fetched, Produced};
+pub use routing::{Connections, Leaders};
 
 /// How long connecting to the broker may take, per address it resolves to.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,6 +58,9 @@ const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 /// The generation of a commit from outside the group, as Kafka's admin client sends it: the
 /// broker accepts it only while the group has no members.
 const NO_GENERATION: i32 = -1;
+
+/// Kafka's UNKNOWN_SERVER_ERROR, for an answer the broker left out.
+const UNKNOWN_SERVER_ERROR: i16 = -1;
 
 /// ListOffsets' special timestamps.
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -135,6 +141,26 @@ fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
+/// Per-partition parts of a request nested under their topics, in topic-name order:
+/// `partition` makes each partition's part, `topic` a topic's from its name and parts.
+fn by_topic<'a, I, P, T>(
+    items: impl IntoIterator<Item = (&'a TopicPartition, I)>,
+    partition: impl Fn(i32, I) -> P,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+) -> Vec<T> {
+    let mut grouped: BTreeMap<&str, Vec<P>> = BTreeMap::new();
+    for (p, item) in items {
+        grouped
+            .entry(&p.topic)
+            .or_default()
+            .push(partition(p.partition, item));
+    }
+    grouped
+        .into_iter()
+        .map(|(name, parts)| topic(TopicName(text(name)), parts))
+        .collect()
+}
+
 fn group_member(m: DescribedGroupMember, consumer: bool) -> anyhow::Result<GroupMember> {
     let assignment = if consumer && !m.member_assignment.is_empty() {
         Some(
@@ -196,6 +222,15 @@ pub fn error_name(code: i16) -> String {
             name
         }
     }
+}
+
+/// Whether `code` says the broker is not (or not yet) the partition's leader: the request was
+/// not carried out, and may be sent again, without a duplicate, once the leader is known.
+pub fn leadership_error(code: i16) -> bool {
+    matches!(
+        ResponseError::try_from_code(code),
+        Some(ResponseError::LeaderNotAvailable | ResponseError::NotLeaderOrFollower)
+    )
 }
 
 /// `Ok` for error code 0, else an error naming the code and `what` it was about.

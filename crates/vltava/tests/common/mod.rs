@@ -5,7 +5,7 @@
 pub mod wire;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -225,14 +225,36 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `vltava COMMAND ARGS` against `bootstrap` (given through VLTAVA_BOOTSTRAP, as a script
 /// would) and returns its output, waiting at most `CLI_TIMEOUT`.
 pub fn cli(bootstrap: &str, command: &str, args: &[&str]) -> Result<Output, BoxError> {
-    let child = Command::new(vltava_testkit::vltava_bin())
+    cli_with_input(bootstrap, command, args, &[])
+}
+
+/// Starts `vltava COMMAND ARGS` against `bootstrap` with stdin, stdout and stderr piped.
+pub fn spawn_cli(bootstrap: &str, command: &str, args: &[&str]) -> std::io::Result<Child> {
+    Command::new(vltava_testkit::vltava_bin())
         .arg(command)
         .args(args)
         .env("VLTAVA_BOOTSTRAP", bootstrap)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()?;
+        .spawn()
+}
+
+/// [`cli`] with `input` on the command's stdin (then closed).
+pub fn cli_with_input(
+    bootstrap: &str,
+    command: &str,
+    args: &[&str],
+    input: &[u8],
+) -> Result<Output, BoxError> {
+    let mut child = spawn_cli(bootstrap, command, args)?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let input = input.to_vec();
+    // A thread, so that a command that stops reading cannot block the test on a full pipe.
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&input);
+    });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -240,6 +262,25 @@ pub fn cli(bootstrap: &str, command: &str, args: &[&str]) -> Result<Output, BoxE
     let output = rx
         .recv_timeout(CLI_TIMEOUT)
         .map_err(|_| format!("vltava {command} {args:?} did not finish in {CLI_TIMEOUT:?}"))??;
+    Ok(output)
+}
+
+/// [`cli_with_input`] for a command that must succeed: its failure is an error naming its
+/// stderr.
+pub fn cli_ok(
+    bootstrap: &str,
+    command: &str,
+    args: &[&str],
+    input: &[u8],
+) -> Result<Output, BoxError> {
+    let output = cli_with_input(bootstrap, command, args, input)?;
+    if !output.status.success() {
+        return Err(format!(
+            "vltava {command} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
     Ok(output)
 }
 
@@ -264,13 +305,6 @@ pub fn cli_json(
 ) -> Result<serde_json::Value, BoxError> {
     let mut all = args.to_vec();
     all.push("--json");
-    let output = cli(bootstrap, command, &all)?;
-    if !output.status.success() {
-        return Err(format!(
-            "vltava {command} {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
+    let output = cli_ok(bootstrap, command, &all, &[])?;
     Ok(serde_json::from_slice(&output.stdout)?)
 }

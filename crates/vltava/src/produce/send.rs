@@ -1,0 +1,280 @@
+//! Sending batches to the leaders of a topic's partitions, retrying those a leader change
+//! refused, and counting the records that failed; and Kafka's default partitioner.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use bytes::Bytes;
+use kafka_protocol::records::Compression;
+
+use crate::batches::{self, OutRecord};
+use crate::client::{
+    Acks, Client, Connections, Leaders, Produced, TopicPartition, error_name, leadership_error,
+};
+
+/// How long a batch is offered again to a partition whose leader refused it or was
+/// unreachable, while a new leader is elected (Kafka's delivery.timeout.ms is 120 s).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often Metadata is asked before a new topic's partitions have leaders.
+const METADATA_ATTEMPTS_MAX: u32 = 50;
+/// Pause before asking again where the leaders are.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a leader may take to answer acks=all (Kafka's request.timeout.ms is 30 s).
+const PRODUCE_TIMEOUT_MS: i32 = 30_000;
+
+/// What the sender was told to do.
+#[derive(Debug, Clone, Copy)]
+pub struct SendOptions {
+    pub acks: Acks,
+    pub compression: Compression,
+}
+
+/// Sends batches of one topic and keeps the count of records that failed.
+#[derive(Debug)]
+pub struct Sender {
+    bootstrap: Client,
+    topic: String,
+    options: SendOptions,
+    leaders: Leaders,
+    connections: Connections,
+    pub failed: u64,
+}
+
+impl Sender {
+    /// Asks where the partitions of `topic` are led, creating the topic if the broker creates
+    /// topics on first use, and waiting (bounded) for a new topic's leaders.
+    pub fn new(mut bootstrap: Client, topic: &str, options: SendOptions) -> anyhow::Result<Sender> {
+        let topics = [topic.to_string()];
+        let mut attempts = 0;
+        let leaders = loop {
+            attempts += 1;
+            let leaders = bootstrap.leaders(&topics, true)?;
+            let error = leaders.topic_errors.get(topic).copied();
+            let led = leaders
+                .partitions
+                .values()
+                .all(|l| leaders.brokers.contains_key(l));
+            match error {
+                None if led && !leaders.partitions.is_empty() => break leaders,
+                Some(code) if !leadership_error(code) => {
+                    bail!("topic {topic}: {}", error_name(code))
+                }
+                _ if attempts >= METADATA_ATTEMPTS_MAX => {
+                    bail!("topic {topic}: its partitions have no leader (LEADER_NOT_AVAILABLE)")
+                }
+                _ => std::thread::sleep(RETRY_BACKOFF),
+            }
+        };
+        Ok(Sender {
+            bootstrap,
+            topic: topic.to_string(),
+            options,
+            leaders,
+            connections: Connections::default(),
+            failed: 0,
+        })
+    }
+
+    /// How many partitions the topic has.
+    pub fn partition_count(&self) -> i32 {
+        i32::try_from(self.leaders.partitions.len()).unwrap_or(i32::MAX)
+    }
+
+    /// Sends one batch per partition; records the leaders refuse for good, or still refuse
+    /// after `DELIVERY_TIMEOUT`, count as failed, each failure reported on stderr.
+    pub fn send(&mut self, pending: BTreeMap<i32, Vec<OutRecord>>) -> anyhow::Result<()> {
+        let mut waiting: BTreeMap<i32, (Bytes, usize)> = BTreeMap::new();
+        for (partition, records) in pending {
+            match batches::encode(&records, self.options.compression) {
+                Ok(batch) => {
+                    waiting.insert(partition, (batch, records.len()));
+                }
+                Err(e) => self.fail(partition, records.len(), &format!("encoding: {e:#}")),
+            }
+        }
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            let retry = self.attempt(&mut waiting);
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                for (partition, reason) in retry {
+                    let count = waiting.remove(&partition).map_or(0, |(_, n)| n);
+                    self.fail(partition, count, &reason);
+                }
+                return Ok(());
+            }
+            std::thread::sleep(RETRY_BACKOFF);
+            // A broker that does not answer now may be back, or replaced, before the deadline.
+            let topics = std::slice::from_ref(&self.topic);
+            if let Ok(leaders) = self
+                .bootstrap
+                .leaders_failing_over(&self.leaders, topics, false)
+            {
+                self.leaders = leaders;
+            }
+        }
+    }
+
+    /// One round: each leader gets its partitions' batches. Batches answered go from
+    /// `waiting` (counted as failed if refused for good); those to retry stay, with why.
+    fn attempt(&mut self, waiting: &mut BTreeMap<i32, (Bytes, usize)>) -> Vec<(i32, String)> {
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, Bytes)>> = BTreeMap::new();
+        let mut retry = Vec::new();
+        for (partition, (batch, _)) in waiting.iter() {
+            let tp = TopicPartition {
+                topic: self.topic.clone(),
+                partition: *partition,
+            };
+            match self.leaders.partitions.get(&tp) {
+                Some(l) if self.leaders.brokers.contains_key(l) => {
+                    by_leader.entry(*l).or_default().push((tp, batch.clone()));
+                }
+                _ => retry.push((*partition, "LEADER_NOT_AVAILABLE".to_string())),
+            }
+        }
+        for (leader, batches) in by_leader {
+            let acks = self.options.acks;
+            let answers = match self.connections.to(leader, &self.leaders) {
+                Ok(client) => client.produce(acks, PRODUCE_TIMEOUT_MS, &batches),
+                Err(e) => Err(e),
+            };
+            let answers = match answers {
+                Ok(answers) => answers,
+                Err(e) => {
+                    self.connections.close(leader);
+                    let reason = format!("{e:#}");
+                    retry.extend(batches.iter().map(|(tp, _)| (tp.partition, reason.clone())));
+                    continue;
+                }
+            };
+            for (tp, produced) in answers {
+                match produced {
+                    Produced::Sent | Produced::Appended { .. } => {
+                        waiting.remove(&tp.partition);
+                    }
+                    Produced::Failed { code, message } => {
+                        let reason = match message {
+                            Some(m) if !m.is_empty() => format!("{}: {m}", error_name(code)),
+                            _ => error_name(code),
+                        };
+                        if leadership_error(code) {
+                            retry.push((tp.partition, reason));
+                        } else {
+                            let count = waiting.remove(&tp.partition).map_or(0, |(_, n)| n);
+                            self.fail(tp.partition, count, &reason);
+                        }
+                    }
+                }
+            }
+        }
+        retry
+    }
+
+    fn fail(&mut self, partition: i32, records: usize, reason: &str) {
+        eprintln!(
+            "vltava: {records} record(s) to {}-{partition} failed: {reason}",
+            self.topic
+        );
+        self.failed += records as u64;
+    }
+}
+
+/// Kafka's default partitioner: a keyed record goes to murmur2(key), made positive, modulo
+/// the partition count (as the Java client and librdkafka's murmur2_random do); keyless
+/// records stick to one partition until a batch is sent, then move to the next.
+#[derive(Debug)]
+pub struct Partitioner {
+    count: i32,
+    sticky: i32,
+}
+
+impl Partitioner {
+    pub fn new(count: i32, start: u32) -> Partitioner {
+        let count = count.max(1);
+        let sticky = i32::try_from(start % count.unsigned_abs()).unwrap_or(0);
+        Partitioner { count, sticky }
+    }
+
+    pub fn partition(&self, key: Option<&[u8]>) -> i32 {
+        match key {
+            Some(key) => (murmur2(key) & 0x7fff_ffff) % self.count,
+            None => self.sticky,
+        }
+    }
+
+    /// A batch went out: keyless records move on to the next partition.
+    pub fn batch_sent(&mut self) {
+        self.sticky = (self.sticky + 1) % self.count;
+    }
+}
+
+/// Kafka's `Utils.murmur2` (seed 0x9747b28c), bit for bit.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h: u32 = 0x9747_b28c ^ (data.len() as u32);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = chunks.remainder();
+    if tail.len() >= 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if let Some(first) = tail.first() {
+        h ^= u32::from(*first);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vectors of Kafka's UtilsTest.testMurmur2.
+    #[test]
+    fn murmur2_matches_kafka() {
+        let cases: [(&[u8], i32); 6] = [
+            (b"21", -973_932_308),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
+            (b"abc", 479_470_107),
+        ];
+        for (data, expected) in cases {
+            assert_eq!(murmur2(data), expected, "{}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn keyless_records_stick_to_a_partition_until_a_batch_is_sent() {
+        let mut partitioner = Partitioner::new(3, 7);
+        assert_eq!(partitioner.partition(None), 1);
+        assert_eq!(partitioner.partition(None), 1);
+        partitioner.batch_sent();
+        assert_eq!(partitioner.partition(None), 2);
+        partitioner.batch_sent();
+        assert_eq!(partitioner.partition(None), 0);
+        let keyed = partitioner.partition(Some(b"foobar"));
+        assert_eq!(keyed, (-790_332_482i32 & 0x7fff_ffff) % 3);
+    }
+}
