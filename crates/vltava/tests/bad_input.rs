@@ -294,7 +294,11 @@ async fn every_advertised_api_answers_a_default_request_at_every_advertised_vers
             continue;
         }
         // Produce v0-v2 are advertised for librdkafka's sake but refused, as Kafka 4 does.
-        let served_from = if key == ApiKey::Produce { 3 } else { api.min_version };
+        let served_from = if key == ApiKey::Produce {
+            3
+        } else {
+            api.min_version
+        };
         for version in served_from..=api.max_version {
             if let Err(error) = exchange(
                 &mut stream,

@@ -34,7 +34,11 @@ pub async fn handle(context: RequestContext, request: DescribeQuorumRequest) -> 
     let (partition, nodes) = match context.broker.cluster.describe_quorum().await {
         Ok(status) => {
             // Fields a version lacks stay at their defaults, or the response cannot be encoded.
-            let nodes = if version >= 2 { nodes(&status) } else { Vec::new() };
+            let nodes = if version >= 2 {
+                nodes(&status)
+            } else {
+                Vec::new()
+            };
             (described(partition, status, version), nodes)
         }
         Err(error) => (

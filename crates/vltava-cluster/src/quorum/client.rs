@@ -16,6 +16,11 @@ const ATTEMPTS_MAX: usize = 20;
 /// Pause between tries while no voter knows the leader (an election is under way).
 const ELECTION_PAUSE: Duration = Duration::from_millis(100);
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A voter cut off from this node (its packets dropped) never answers a connect: give up on
+/// it well within a broker session (3 s), so that a heartbeat still reaches the new active
+/// controller in time; waiting out CALL_TIMEOUT there fenced every broker after a leader was
+/// cut off (bench/chaos-cluster --netns, isolate-node).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct ControllerClient {
@@ -79,7 +84,11 @@ impl ControllerClient {
             .get(&voter)
             .ok_or_else(|| unavailable("unknown voter".into()))?;
         let exchange = async {
-            let mut stream = TcpStream::connect(address).await?;
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+                })??;
             stream.set_nodelay(true)?;
             rpc::write_frame(&mut stream, &Request::Controller(request)).await?;
             rpc::read_frame::<_, Response>(&mut stream).await
