@@ -74,6 +74,14 @@ impl Coordinator {
         self.loading = false;
     }
 
+    /// Keeps only the groups `keep` names (classic and KIP-848): the others moved to another
+    /// coordinator, and their members, sessions and rebalances go with them (Kafka's
+    /// `onResignation`), so no timer of theirs runs here any more.
+    pub fn retain_groups(&mut self, keep: impl Fn(&GroupId) -> bool) {
+        self.groups.retain(|group_id, _| keep(group_id));
+        self.consumer_groups.retain(|group_id, _| keep(group_id));
+    }
+
     pub fn join(&mut self, request: &JoinRequest, now_ms: i64) -> Reply<JoinOutcome> {
         let mut completions = Vec::new();
         if self.loading {
@@ -434,6 +442,27 @@ mod tests {
         assert_eq!(described.state, GroupState::PreparingRebalance);
         assert_eq!(described.protocol, "");
         assert!(described.members.iter().all(|m| m.assignment.is_empty()));
+    }
+
+    #[test]
+    fn a_group_handed_to_another_coordinator_leaves_nothing_behind() {
+        let mut c = coordinator();
+        let _ = stable_group(&mut c, 2, 0);
+        assert!(
+            c.next_deadline_ms().is_some(),
+            "its members' sessions are timed"
+        );
+        c.retain_groups(|g| *g != group_id());
+        assert_eq!(
+            c.describe(&group_id()).map(|d| d.state),
+            Ok(GroupState::Dead)
+        );
+        assert_eq!(
+            c.next_deadline_ms(),
+            None,
+            "no session of it expires here later"
+        );
+        assert!(c.tick(1_000_000).is_empty());
     }
 
     #[test]

@@ -57,7 +57,11 @@ impl GroupCoordinator {
         let count = topic.partition_count();
         let of = move |group_id: &GroupId| offsets_partition_for(group_id, count);
         for &resigned in loaded.difference(&led) {
-            self.lock().offsets.retain_groups(|g| of(g) != resigned);
+            let mut inner = self.lock();
+            inner.offsets.retain_groups(|g| of(g) != resigned);
+            inner.coordinator.retain_groups(|g| of(g) != resigned);
+            inner.parked.fail_moved(|g| of(g) == resigned);
+            drop(inner);
             self.set_loaded(resigned, false);
             tracing::info!(
                 partition = resigned,
@@ -70,6 +74,8 @@ impl GroupCoordinator {
             };
             let mut inner = self.lock();
             inner.offsets.retain_groups(|g| of(g) != elected);
+            // Members from an earlier tenure here are stale: they rejoin.
+            inner.coordinator.retain_groups(|g| of(g) != elected);
             let (mut records, mut skipped) = (0usize, 0u64);
             skipped += replay(partition, |record, log_offset| {
                 if let OffsetsRecord::Offset {

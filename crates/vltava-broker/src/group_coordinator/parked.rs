@@ -38,6 +38,18 @@ impl Parked {
         receiver
     }
 
+    /// Answers every request parked for a group `moved` names with NOT_COORDINATOR: the
+    /// group's coordinator is elsewhere now, and its client must find it.
+    pub(super) fn fail_moved(&mut self, moved: impl Fn(&GroupId) -> bool) {
+        let gone = |key: &Key| moved(&key.0);
+        for (_, waiter) in self.joins.extract_if(|key, _| gone(key)) {
+            let _ = waiter.send(Err(GroupError::NotCoordinator));
+        }
+        for (_, waiter) in self.syncs.extract_if(|key, _| gone(key)) {
+            let _ = waiter.send(Err(GroupError::NotCoordinator));
+        }
+    }
+
     /// Answers the parked requests in the order the coordinator completed them. A completion
     /// for a request that is no longer parked (its connection closed) is dropped.
     pub(super) fn deliver(&mut self, completions: Vec<Completion>) {
