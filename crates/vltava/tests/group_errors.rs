@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::TestResult;
-use common::wire::{connect, exchange};
+use common::wire::{connect, coordinator_of, exchange};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
@@ -52,6 +52,8 @@ fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_requests_are_refused_with_kafkas_error_codes() -> TestResult {
     let broker = vltava_testkit::start_broker(&["--group-initial-rebalance-delay-ms", "0"])?;
+    // As clients do: the coordinator first (its `__consumer_offsets` is created then).
+    coordinator_of(broker.bootstrap(), "g", TIMEOUT)?;
     let mut stream = connect(broker.bootstrap(), TIMEOUT)?;
 
     let ResponseKind::JoinGroup(empty) = call(&mut stream, ApiKey::JoinGroup, 9, join("", ""))?

@@ -260,31 +260,6 @@ async fn acks_all_is_refused_while_the_isr_is_below_min_insync_replicas() -> Tes
     Ok(())
 }
 
-/// The broker the node at `bootstrap` names as the group's coordinator (FindCoordinator v4).
-fn coordinator_of(bootstrap: &str, group: &str) -> Result<i32, BoxError> {
-    use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, RequestKind, ResponseKind};
-    use kafka_protocol::protocol::StrBytes;
-    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
-    let request = FindCoordinatorRequest::default()
-        .with_key_type(0)
-        .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
-    let ResponseKind::FindCoordinator(response) = common::wire::exchange(
-        &mut stream,
-        ApiKey::FindCoordinator,
-        4,
-        1,
-        &RequestKind::FindCoordinator(request),
-    )?
-    else {
-        return Err("not a FindCoordinator response".into());
-    };
-    let found = response.coordinators.first().ok_or("no coordinator")?;
-    match found.error_code {
-        0 => Ok(found.node_id.0),
-        code => Err(format!("FindCoordinator: error {code}").into()),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_offsets_survive_the_coordinators_kill_9() -> TestResult {
     let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
@@ -297,12 +272,12 @@ async fn committed_offsets_survive_the_coordinators_kill_9() -> TestResult {
     offsets.add_partition_offset("inventory", 0, rdkafka::Offset::Offset(7))?;
     committer.commit(&offsets, rdkafka::consumer::CommitMode::Sync)?;
     drop(committer);
-    let coordinator = coordinator_of(&n1, group)?;
+    let coordinator = common::wire::coordinator_of(&n1, group, CLIENT_TIMEOUT)?;
 
     cluster.node(coordinator).kill9()?;
     let survivor = live_node(&mut cluster, &[coordinator]);
     let moved = eventually("another broker coordinates the group", || {
-        coordinator_of(&survivor, group)
+        common::wire::coordinator_of(&survivor, group, CLIENT_TIMEOUT)
             .ok()
             .filter(|&c| c != coordinator)
     })?;

@@ -331,12 +331,13 @@ impl GroupCoordinator {
     }
 
     /// `Ok` if this broker coordinates the group: it leads the group's `__consumer_offsets`
-    /// partition. Before that topic exists every broker may (FindCoordinator creates it, so
-    /// clients that found their coordinator never meet that case).
+    /// partition. NOT_COORDINATOR before that topic is in this broker's image (FindCoordinator
+    /// creates it), as Kafka: a group served then would be dropped when the image arrives and
+    /// names another leader, or this one, which takes the partition over from its log.
     /// COORDINATOR_LOAD_IN_PROGRESS while it takes the partition's groups over.
     pub fn coordinates(&self, group_id: &GroupId) -> Result<(), GroupError> {
         let Some(topic) = self.topics.get(OFFSETS_TOPIC) else {
-            return Ok(());
+            return Err(GroupError::NotCoordinator);
         };
         let partition =
             group_partition(&topic, group_id).map_err(|_| GroupError::NotCoordinator)?;

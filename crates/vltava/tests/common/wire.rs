@@ -113,3 +113,29 @@ pub fn topic_metadata(
         .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
         .ok_or_else(|| "topic missing from metadata".into())
 }
+
+/// The broker the node at `bootstrap` names as the group's coordinator (FindCoordinator v4,
+/// which creates `__consumer_offsets` on first use, as clients' first group request does).
+pub fn coordinator_of(bootstrap: &str, group: &str, timeout: Duration) -> Result<i32, BoxError> {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = connect(bootstrap, timeout)?;
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
+    let ResponseKind::FindCoordinator(response) = exchange(
+        &mut stream,
+        ApiKey::FindCoordinator,
+        4,
+        1,
+        &RequestKind::FindCoordinator(request),
+    )?
+    else {
+        return Err("not a FindCoordinator response".into());
+    };
+    let found = response.coordinators.first().ok_or("no coordinator")?;
+    match found.error_code {
+        0 => Ok(found.node_id.0),
+        code => Err(format!("FindCoordinator: error {code}").into()),
+    }
+}
