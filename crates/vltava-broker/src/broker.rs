@@ -185,7 +185,18 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Stops the broker's part in the cluster: a controlled shutdown, then the voter.
+    /// A controlled shutdown while requests are still served: the controller moves this
+    /// broker's leaderships away, its images arrive, and requests waiting here (acks=all
+    /// produces whose high watermark needs the followers' fetches) are answered
+    /// NOT_LEADER_OR_FOLLOWER, so clients move to the new leaders at once. Closing the
+    /// connections first left those waiting for their whole timeout (30 s, measured with
+    /// `bench/run-replication --tests shutdown`), since the followers' fetches were closed too.
+    pub async fn hand_over_leaderships(&self) {
+        self.cluster.hand_over().await;
+    }
+
+    /// Stops the broker's part in the cluster: a controlled shutdown (if not done yet), then
+    /// the voter.
     pub async fn leave_cluster(&self) {
         self.publisher.abort();
         self.replica_fetchers.stop();

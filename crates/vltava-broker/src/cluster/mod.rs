@@ -193,6 +193,20 @@ impl ClusterLink {
     /// Controlled shutdown (the controller moves this broker's leaderships away first), then
     /// the voter stops. Bounded: a quorum that cannot answer does not keep the process alive.
     pub async fn shutdown(&self) {
+        self.hand_over().await;
+        let controller = self
+            .controller
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(controller) = controller {
+            controller.shutdown().await;
+        }
+    }
+
+    /// The controlled shutdown alone: returns once the controller has moved this broker's
+    /// leaderships away (or SHUTDOWN_WITHIN has passed). Done at most once.
+    pub async fn hand_over(&self) {
         self.stop.send_replace(true);
         let task = self
             .lifecycle
@@ -203,14 +217,6 @@ impl ClusterLink {
             && tokio::time::timeout(SHUTDOWN_WITHIN, task).await.is_err()
         {
             tracing::warn!("controlled shutdown did not finish in time; stopping anyway");
-        }
-        let controller = self
-            .controller
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(controller) = controller {
-            controller.shutdown().await;
         }
     }
 }

@@ -93,6 +93,8 @@ impl Server {
             _ = accept => {}
             _ = shutdown => tracing::info!("shutting down"),
         }
+        // Leaderships first, while the connections (clients' and followers') are still served.
+        broker.hand_over_leaderships().await;
         retention.abort();
         group_timers.abort();
         drop(notify_shutdown);
