@@ -1,13 +1,16 @@
 //! Arbitrary bytes as one `__consumer_offsets` record (the broker replays these on start):
 //! `decode_offsets_record` must return, never panic; whatever it reads as an offset commit
-//! must encode back to bytes that decode to the same commit.
+//! or a group's metadata must encode back to bytes that decode to the same record.
 //!
 //! The first input byte splits the rest into key and value; its top bit makes the value null
 //! (a tombstone).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vltava_group::{OffsetsRecord, decode_offsets_record, offset_key, offset_value};
+use vltava_group::{
+    OffsetsRecord, decode_offsets_record, group_metadata_key, group_metadata_value, offset_key,
+    offset_value,
+};
 
 fuzz_target!(|input: &[u8]| {
     let [split, rest @ ..] = input else {
@@ -16,23 +19,22 @@ fuzz_target!(|input: &[u8]| {
     let at = usize::from(split & 0x7f).min(rest.len());
     let (key, value) = rest.split_at(at);
     let value = (split & 0x80 == 0).then_some(value);
-    let Ok(OffsetsRecord::Offset {
-        group_id,
-        partition,
-        committed,
-    }) = decode_offsets_record(key, value)
-    else {
+    let Ok(record) = decode_offsets_record(key, value) else {
         return;
     };
-    let key = offset_key(&group_id, &partition);
-    let value = committed.as_ref().map(offset_value);
-    let again = decode_offsets_record(&key, value.as_deref());
-    assert_eq!(
-        again,
-        Ok(OffsetsRecord::Offset {
+    let (key, value) = match &record {
+        OffsetsRecord::Offset {
             group_id,
             partition,
-            committed
-        })
-    );
+            committed,
+        } => (
+            offset_key(group_id, partition),
+            committed.as_ref().map(offset_value),
+        ),
+        OffsetsRecord::GroupMetadata { group_id, group } => (
+            group_metadata_key(group_id),
+            group.as_ref().map(group_metadata_value),
+        ),
+    };
+    assert_eq!(decode_offsets_record(&key, value.as_deref()), Ok(record));
 });

@@ -17,7 +17,10 @@ Kafka documents them:
   replicas and, once replication has caught up, as ISR, with its leader in the ISR; each node
   answers the same;
 - creating a topic with replication factor 4 on 3 brokers fails with INVALID_REPLICATION_FACTOR
-  and creates nothing.
+  and creates nothing;
+- a consumer group goes on without a rebalance when its coordinator is killed: the broker that
+  takes the group's `__consumer_offsets` partition over knows its generation and members (Kafka
+  stores them there), so the member's heartbeats and commits are accepted there as they were.
 
 Runs only with VLTAVA_TEST_BROKER=vltava-cluster or kafka-cluster (skipped at collection
 otherwise, so it starts nothing), on the session's cluster (the `broker` fixture). Every test
@@ -35,7 +38,8 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
+from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer, TopicCollection,
+                             TopicPartition)
 from confluent_kafka.admin import NewTopic
 
 from conftest import BROKER_KIND, CLUSTER_NODES, IS_CLUSTER
@@ -57,6 +61,8 @@ FAILOVER_RECORDS = 2000
 KILL_AFTER_ACKS = 200            # the leader dies once this many records were acknowledged
 PRODUCE_TIMEOUT_S = 120.0        # the failover producer's message.timeout.ms and flush bound
 SAME_RECORDS = 300
+GROUP_RECORDS = 100              # per phase: before and after the coordinator's kill
+GROUP_SESSION_TIMEOUT_MS = 30_000  # outlives Kafka's 9 s broker failover: no member expires
 
 
 def live_bootstrap(cluster) -> str:
@@ -354,3 +360,89 @@ def test_replication_factor_above_the_broker_count_is_refused(cluster, topic_nam
         future.result(timeout=ADMIN_TIMEOUT_S)
     assert refused.value.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, refused.value
     assert topic_name not in client.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+
+
+def coordinator_of(bootstrap: str, group: str) -> int:
+    """The node id of the group's coordinator, as DescribeGroups reports it."""
+    client = admin(bootstrap)  # must outlive the future: destroying it fails the future
+    futures = client.describe_consumer_groups([group], request_timeout=ADMIN_TIMEOUT_S)
+    return futures[group].result(ADMIN_TIMEOUT_S).coordinator.id
+
+
+def produce_numbered(bootstrap: str, topic: str, numbers: range) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "message.timeout.ms": int(PRODUCE_TIMEOUT_S * 1000)})
+    failed = []
+    for i in numbers:
+        producer.produce(topic, value=b"%06d" % i,
+                         on_delivery=lambda error, _: error and failed.append(error))
+    assert producer.flush(PRODUCE_TIMEOUT_S) == 0, "records neither acknowledged nor failed"
+    assert not failed, failed[:3]
+
+
+def consume_values(consumer, count: int) -> list:
+    """The values of the next `count` records the consumer reads (bounded)."""
+    values = []
+    deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+    while len(values) < count:
+        assert time.monotonic() < deadline, f"read {len(values)} of {count} records"
+        message = consumer.poll(0.2)
+        if message is not None and message.error() is None:
+            values.append(message.value())
+    return values
+
+
+def commit_retrying(consumer) -> list:
+    """A synchronous commit of the consumer's positions (those it has: the partitions it read
+    from), retried while the coordinator moves; returns what was committed."""
+    positions = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
+    deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+    while True:
+        try:
+            return consumer.commit(offsets=positions, asynchronous=False)
+        except KafkaException as error:
+            # librdkafka's local "waiting for coordinator" is not flagged retriable.
+            retriable = error.args[0].retriable() or error.args[0].code() == KafkaError._WAIT_COORD
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(POLL_INTERVAL_S)  # retry backoff: the new coordinator is being elected
+
+
+def test_a_group_goes_on_without_a_rebalance_when_its_coordinator_dies(cluster, topic_name):
+    partitions = 3
+    create_topic(cluster.bootstrap, topic_name, partitions=partitions, replication_factor=3,
+                 config={"min.insync.replicas": "2"})
+    group = f"{topic_name}-group"
+    assignments = []
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group,
+                         "session.timeout.ms": GROUP_SESSION_TIMEOUT_MS,
+                         "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe([topic_name], on_assign=lambda _, assigned: assignments.append(
+        sorted(p.partition for p in assigned)))
+    victim = None
+    try:
+        produce_numbered(cluster.bootstrap, topic_name, range(GROUP_RECORDS))
+        values = consume_values(consumer, GROUP_RECORDS)
+        commit_retrying(consumer)
+        assert assignments == [list(range(partitions))], assignments
+        coordinator = coordinator_of(cluster.bootstrap, group)
+        victim = cluster.nodes[coordinator - 1]
+        victim.kill9()
+
+        produce_numbered(live_bootstrap(cluster), topic_name,
+                         range(GROUP_RECORDS, 2 * GROUP_RECORDS))
+        values += consume_values(consumer, GROUP_RECORDS)
+        committed = commit_retrying(consumer)
+        assert sorted(values) == [b"%06d" % i for i in range(2 * GROUP_RECORDS)]
+        assert coordinator_of(live_bootstrap(cluster), group) != coordinator
+        # One assignment only: the member was never told to rejoin.
+        assert assignments == [list(range(partitions))], \
+            f"rebalanced after the coordinator's death: {assignments}"
+        ends = high_watermarks(live_bootstrap(cluster), topic_name, partitions)
+        read = {p: end for p, end in ends.items() if end > 0}
+        assert {tp.partition: tp.offset for tp in committed if tp.offset >= 0} == read
+    finally:
+        consumer.close()
+        if victim is not None and not victim.alive():
+            victim.restart()

@@ -11,6 +11,7 @@ use crate::consumer_group::{
 };
 use crate::error::GroupError;
 use crate::group::{CommitterRef, Group};
+use crate::group_record::{GroupChange, GroupSnapshot};
 use crate::ids::{GroupId, MemberId};
 use crate::outcome::{
     Completion, GroupDescription, GroupListing, JoinOutcome, MemberLeaveResult, Reply, SyncOutcome,
@@ -80,6 +81,37 @@ impl Coordinator {
     pub fn retain_groups(&mut self, keep: impl Fn(&GroupId) -> bool) {
         self.groups.retain(|group_id, _| keep(group_id));
         self.consumer_groups.retain(|group_id, _| keep(group_id));
+    }
+
+    /// The `__consumer_offsets` records the calls since the last take made due (`group_id`:
+    /// the one group a call was about; `None`: every group, after a tick). The broker writes
+    /// them in the order returned.
+    pub fn take_group_changes(
+        &mut self,
+        group_id: Option<&GroupId>,
+    ) -> Vec<(GroupId, GroupChange)> {
+        match group_id {
+            Some(id) => self
+                .groups
+                .get_mut(id)
+                .and_then(Group::take_change)
+                .map(|change| (id.clone(), change))
+                .into_iter()
+                .collect(),
+            None => self
+                .groups
+                .iter_mut()
+                .filter_map(|(id, group)| group.take_change().map(|change| (id.clone(), change)))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a Stable group from its last record, when this coordinator takes the group's
+    /// partition over: its members go on with their generation instead of rejoining.
+    pub fn restore_group(&mut self, group_id: GroupId, snapshot: &GroupSnapshot, now_ms: i64) {
+        if let Some(group) = Group::restore(group_id.clone(), snapshot, now_ms) {
+            self.groups.insert(group_id, group);
+        }
     }
 
     pub fn join(&mut self, request: &JoinRequest, now_ms: i64) -> Reply<JoinOutcome> {

@@ -22,6 +22,7 @@ mod consumer_group;
 mod coordinator;
 mod error;
 mod group;
+mod group_record;
 mod ids;
 mod member;
 mod offsets;
@@ -42,6 +43,9 @@ pub use consumer_group::{
 pub use coordinator::Coordinator;
 pub use error::GroupError;
 pub use group::CommitterRef;
+pub use group_record::{
+    GroupChange, GroupSnapshot, MemberSnapshot, group_metadata_key, group_metadata_value,
+};
 pub use ids::{GenerationId, GroupId, InstanceId, MemberId, Protocol};
 pub use offsets::{CommittedOffset, OffsetStore, TopicPartition};
 pub use offsets_log::{

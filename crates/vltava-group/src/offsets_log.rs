@@ -4,7 +4,7 @@
 //! | record | key (version, fields) | value |
 //! |---|---|---|
 //! | offset commit | i16 1, string group, string topic, i32 partition | i16 3, i64 offset, i32 leader epoch, string metadata, i64 commit timestamp; null = deleted |
-//! | group metadata | i16 2, string group | (read past, not written yet) |
+//! | group metadata | i16 2, string group | see `group_record` |
 //!
 //! Strings are Kafka's non-flexible strings: i16 byte length, then UTF-8. Values of versions
 //! 0 to 3 are read as such. From version 4 on the value is flexible (compact metadata string,
@@ -16,6 +16,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::group_record::{GROUP_METADATA_KEY_VERSION, GroupSnapshot, decode_group_metadata_value};
 use crate::ids::GroupId;
 use crate::offsets::{CommittedOffset, TopicPartition};
 
@@ -24,7 +25,6 @@ pub const OFFSETS_TOPIC_PARTITIONS_DEFAULT: i32 = 50;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
-const GROUP_METADATA_KEY_VERSION: i16 = 2;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
 /// The first flexible offset commit value version (KIP-915): compact strings, tagged fields.
 const OFFSET_COMMIT_VALUE_FLEXIBLE_VERSION: i16 = 4;
@@ -38,13 +38,16 @@ pub enum OffsetsRecord {
         partition: TopicPartition,
         committed: Option<CommittedOffset>,
     },
-    /// Group metadata: not used by vltava yet; read past.
-    GroupMetadata,
+    /// A classic group's membership, or its deletion when `group` is `None`.
+    GroupMetadata {
+        group_id: GroupId,
+        group: Option<GroupSnapshot>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed __consumer_offsets record: {0}")]
-pub struct MalformedRecord(&'static str);
+pub struct MalformedRecord(pub(crate) &'static str);
 
 /// The partition of `__consumer_offsets` that holds a group: Kafka's
 /// `Utils.abs(groupId.hashCode()) % partitions`, so a group lands where Kafka puts it.
@@ -89,7 +92,10 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<OffsetsRecord, Malform
                 committed,
             })
         }
-        GROUP_METADATA_KEY_VERSION => Ok(OffsetsRecord::GroupMetadata),
+        GROUP_METADATA_KEY_VERSION => Ok(OffsetsRecord::GroupMetadata {
+            group_id: GroupId::new(get_string(&mut key)?),
+            group: value.map(decode_group_metadata_value).transpose()?,
+        }),
         _ => Err(MalformedRecord("unknown key version")),
     }
 }
@@ -119,26 +125,26 @@ fn decode_offset_value(mut value: &[u8]) -> Result<CommittedOffset, MalformedRec
     })
 }
 
-fn put_string(buf: &mut BytesMut, s: &str) {
+pub(crate) fn put_string(buf: &mut BytesMut, s: &str) {
     // Callers bound their strings (topic names, offset.metadata.max.bytes) far below i16::MAX.
     let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
     buf.put_i16(len);
     buf.put_slice(&s.as_bytes()[..len as usize]);
 }
 
-fn get_i16(buf: &mut &[u8]) -> Result<i16, MalformedRecord> {
+pub(crate) fn get_i16(buf: &mut &[u8]) -> Result<i16, MalformedRecord> {
     buf.try_get_i16().map_err(|_| MalformedRecord("truncated"))
 }
 
-fn get_i32(buf: &mut &[u8]) -> Result<i32, MalformedRecord> {
+pub(crate) fn get_i32(buf: &mut &[u8]) -> Result<i32, MalformedRecord> {
     buf.try_get_i32().map_err(|_| MalformedRecord("truncated"))
 }
 
-fn get_i64(buf: &mut &[u8]) -> Result<i64, MalformedRecord> {
+pub(crate) fn get_i64(buf: &mut &[u8]) -> Result<i64, MalformedRecord> {
     buf.try_get_i64().map_err(|_| MalformedRecord("truncated"))
 }
 
-fn get_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
+pub(crate) fn get_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
     let len = usize::try_from(get_i16(buf)?).map_err(|_| MalformedRecord("null string"))?;
     take_string(buf, len)
 }
@@ -286,7 +292,10 @@ mod tests {
         assert!(decode(&key, Some(&negative)).is_err());
         assert_eq!(
             decode(&[0, 2, 0, 1, b'g'], None),
-            Ok(OffsetsRecord::GroupMetadata)
+            Ok(OffsetsRecord::GroupMetadata {
+                group_id: GroupId::new("g"),
+                group: None
+            })
         );
     }
 

@@ -6,6 +6,7 @@
 //! broker (tokio's, so tests can pause it); wall-clock time is used only for commit
 //! timestamps, which clients see.
 
+mod group_records;
 mod offsets_topic;
 mod parked;
 
@@ -22,6 +23,7 @@ use vltava_group::{
     TopicPartition, offsets_partition_for,
 };
 
+use group_records::GroupRecordQueue;
 pub use offsets_topic::OffsetCommit;
 use parked::{Parked, Waiter};
 
@@ -61,6 +63,8 @@ pub struct GroupCoordinator {
     loaded: Mutex<BTreeSet<i32>>,
     /// Wakes the timer task when a call may have moved the next deadline.
     deadline_changed: Notify,
+    /// Group records made due by calls, waiting for their write to `__consumer_offsets`.
+    records: GroupRecordQueue,
     clock_start: Instant,
     offsets_topic_partitions: i32,
     offset_metadata_bytes_max: usize,
@@ -79,6 +83,7 @@ impl GroupCoordinator {
             }),
             loaded: Mutex::default(),
             deadline_changed: Notify::new(),
+            records: GroupRecordQueue::default(),
             clock_start: Instant::now(),
             offsets_topic_partitions: config.offsets_topic_partitions,
             offset_metadata_bytes_max: config.offset_metadata_bytes_max,
@@ -112,13 +117,21 @@ impl GroupCoordinator {
         i64::try_from(self.clock_start.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Runs one coordinator call under the lock, answers the parked requests it completed (in
-    /// order), and wakes the timer task, whose next deadline the call may have moved.
-    fn call<T>(&self, f: impl FnOnce(&mut Inner, i64) -> (T, Vec<Completion>)) -> T {
+    /// Runs one coordinator call about `group_id` under the lock, answers the parked requests
+    /// it completed (in order), queues the group record it made due, and wakes the timer task,
+    /// whose next deadline the call may have moved.
+    fn call<T>(
+        &self,
+        group_id: &GroupId,
+        f: impl FnOnce(&mut Inner, i64) -> (T, Vec<Completion>),
+    ) -> T {
         let outcome = {
             let mut inner = self.lock();
             let (outcome, completions) = f(&mut inner, self.now_ms());
             inner.parked.deliver(completions);
+            let changes = inner.coordinator.take_group_changes(Some(group_id));
+            // Queued under the lock, so records of one group are queued in the order made.
+            self.records.push(changes);
             outcome
         };
         self.deadline_changed.notify_one();
@@ -129,7 +142,7 @@ impl GroupCoordinator {
     /// member that rejoins a stable group).
     pub async fn join(&self, request: JoinRequest) -> Result<JoinResult, GroupError> {
         self.coordinates(&request.group_id)?;
-        self.call(|inner, now_ms| {
+        self.call(&request.group_id, |inner, now_ms| {
             let reply = inner.coordinator.join(&request, now_ms);
             let waiter = match reply.outcome {
                 JoinOutcome::Pending { member_id } => {
@@ -147,7 +160,7 @@ impl GroupCoordinator {
     /// SyncGroup: followers wait for the leader's assignment.
     pub async fn sync(&self, request: SyncRequest) -> Result<SyncResult, GroupError> {
         self.coordinates(&request.group_id)?;
-        self.call(|inner, now_ms| {
+        self.call(&request.group_id, |inner, now_ms| {
             let reply = inner.coordinator.sync(&request, now_ms);
             let waiter = match reply.outcome {
                 SyncOutcome::Pending => Waiter::Parked(
@@ -166,7 +179,7 @@ impl GroupCoordinator {
 
     pub fn heartbeat(&self, request: &HeartbeatRequest) -> Result<(), GroupError> {
         self.coordinates(&request.group_id)?;
-        self.call(|inner, now_ms| {
+        self.call(&request.group_id, |inner, now_ms| {
             let reply = inner.coordinator.heartbeat(request, now_ms);
             (reply.outcome, reply.completions)
         })
@@ -174,7 +187,7 @@ impl GroupCoordinator {
 
     pub fn leave(&self, request: &LeaveRequest) -> Result<Vec<MemberLeaveResult>, GroupError> {
         self.coordinates(&request.group_id)?;
-        self.call(|inner, now_ms| {
+        self.call(&request.group_id, |inner, now_ms| {
             let reply = inner.coordinator.leave(request, now_ms);
             (reply.outcome, reply.completions)
         })
@@ -257,7 +270,7 @@ impl GroupCoordinator {
                 partitions: t.partition_count(),
             })
         };
-        self.call(|inner, now_ms| {
+        self.call(&request.group_id, |inner, now_ms| {
             let outcome = inner
                 .coordinator
                 .consumer_heartbeat(request, &resolve, now_ms);
@@ -366,6 +379,8 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             let completions = inner.coordinator.tick(self.now_ms());
             inner.parked.deliver(completions);
+            let changes = inner.coordinator.take_group_changes(None);
+            self.records.push(changes);
         }
     }
 }

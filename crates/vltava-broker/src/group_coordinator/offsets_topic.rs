@@ -2,7 +2,7 @@
 //! Kafka's record, answered once durable (fsynced), and only then applied to the offset
 //! store; on start the store is rebuilt by replaying the log. The log is the truth.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,26 +77,38 @@ impl GroupCoordinator {
             // Members from an earlier tenure here are stale: they rejoin.
             inner.coordinator.retain_groups(|g| of(g) != elected);
             let (mut records, mut skipped) = (0usize, 0u64);
+            // The last record of each group wins, as compaction would leave it.
+            let mut groups = HashMap::new();
             skipped += replay(partition, |record, log_offset| {
-                if let OffsetsRecord::Offset {
-                    group_id,
-                    partition,
-                    committed,
-                } = record
-                {
-                    inner
+                records += 1;
+                match record {
+                    OffsetsRecord::Offset {
+                        group_id,
+                        partition,
+                        committed,
+                    } => inner
                         .offsets
-                        .apply(&group_id, partition, committed, log_offset);
-                    records += 1;
+                        .apply(&group_id, partition, committed, log_offset),
+                    OffsetsRecord::GroupMetadata { group_id, group } => {
+                        groups.insert(group_id, group);
+                    }
                 }
             })?;
+            let now_ms = self.now_ms();
+            for (group_id, group) in groups {
+                if let Some(group) = group {
+                    inner.coordinator.restore_group(group_id, &group, now_ms);
+                }
+            }
+            // Their sessions run from now: the timer task must see their deadlines.
+            self.deadline_changed.notify_one();
             drop(inner);
             self.set_loaded(elected, true);
             tracing::info!(
                 partition = elected,
                 records,
                 skipped,
-                "loaded committed offsets from {OFFSETS_TOPIC}"
+                "loaded committed offsets and groups from {OFFSETS_TOPIC}"
             );
         }
         Ok(())
@@ -198,7 +210,7 @@ impl GroupCoordinator {
 
     /// Appends one batch of records to the group's `__consumer_offsets` partition and waits
     /// until it is durable; returns the offset of its first record.
-    async fn append_durably(
+    pub(super) async fn append_durably(
         &self,
         broker: &Broker,
         group_id: &GroupId,

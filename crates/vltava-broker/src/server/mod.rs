@@ -77,6 +77,10 @@ impl Server {
             let broker = broker.clone();
             tokio::spawn(async move { broker.groups.run_timers().await })
         };
+        let group_records = {
+            let broker = broker.clone();
+            tokio::spawn(async move { broker.groups.write_group_records(&broker).await })
+        };
 
         let accept = accept_loop(
             &listener,
@@ -93,10 +97,13 @@ impl Server {
             _ = accept => {}
             _ = shutdown => tracing::info!("shutting down"),
         }
-        // Leaderships first, while the connections (clients' and followers') are still served.
+        // The groups' last records, then the leaderships, while the connections (clients' and
+        // followers') are still served: the next coordinators resume the groups from them.
+        broker.groups.flush_group_records().await;
         broker.hand_over_leaderships().await;
         retention.abort();
         group_timers.abort();
+        group_records.abort();
         drop(notify_shutdown);
         drop(done_tx);
         let _ = done_rx.recv().await;

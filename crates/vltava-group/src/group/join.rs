@@ -187,6 +187,7 @@ impl Group {
         let keep_generation = self.state == GroupState::Stable && unchanged;
         member.awaiting_join = !keep_generation;
         self.members.insert(new_id.clone(), member);
+        self.revise();
         if keep_generation {
             let mut result = self.join_result_for(&new_id);
             // KIP-814: a returning leader must not reassign; the assignment has not changed.

@@ -8,6 +8,7 @@ mod heartbeat;
 mod join;
 mod leave;
 mod offset_commit;
+mod persist;
 mod sync;
 mod timers;
 
@@ -50,6 +51,10 @@ pub(crate) struct Group {
     join_timer: Option<JoinTimer>,
     /// CompletingRebalance only: members that have not sent SyncGroup by then are removed.
     sync_deadline_ms: Option<i64>,
+    /// Counts changes of what the group's `__consumer_offsets` record holds (`persist`).
+    revision: u64,
+    /// The revision the last record written holds; `None` when none (or a deletion) was.
+    stored_revision: Option<u64>,
 }
 
 /// When a PreparingRebalance group stops waiting for members.
@@ -82,6 +87,8 @@ impl Group {
             pending_members: BTreeMap::new(),
             join_timer: None,
             sync_deadline_ms: None,
+            revision: 0,
+            stored_revision: None,
         }
     }
 
@@ -112,6 +119,7 @@ impl Group {
         tracing::debug!(group = %self.id, from = %self.state, to = %next,
             generation = self.generation.0, "group state transition");
         self.state = next;
+        self.revise();
     }
 
     /// The checks every request from an existing member starts with. The fencing check comes
@@ -152,6 +160,7 @@ impl Group {
             *new_member_added = true;
         }
         self.members.insert(member.id.clone(), member);
+        self.revise();
     }
 
     /// Removes a member for good: its parked requests are answered, it loses leadership and
@@ -160,6 +169,7 @@ impl Group {
         let Some(member) = self.members.remove(member_id) else {
             return false;
         };
+        self.revise();
         if member.awaiting_join {
             out.push(self.join_completion(member_id, Err(GroupError::UnknownMemberId)));
         }
