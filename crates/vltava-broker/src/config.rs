@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use vltava_group::GroupConfig;
 use vltava_storage::LogConfig;
 
+use crate::replication::read_replica::ReplicaSelector;
+
 /// When an appended batch is made durable, and so when acks=all is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {
@@ -79,6 +81,9 @@ pub struct BrokerConfig {
     pub controller_quorum_voters: BTreeMap<u64, String>,
     /// `broker.rack`: replicas of a partition go to different racks where possible.
     pub rack: Option<String>,
+    /// `replica.selector.class` (KIP-392): whether a leader sends consumers to a replica in
+    /// their rack.
+    pub replica_selector: ReplicaSelector,
     /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
     pub broker_session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms`.
@@ -150,6 +155,7 @@ impl BrokerConfig {
             controller_listen: None,
             controller_quorum_voters: BTreeMap::new(),
             rack: None,
+            replica_selector: ReplicaSelector::Leader,
             broker_session_timeout_ms: BROKER_SESSION_TIMEOUT_MS_DEFAULT,
             broker_heartbeat_interval_ms: BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
             default_replication_factor: 1,

@@ -66,6 +66,21 @@ impl Topic {
         }
     }
 
+    /// The partition if this broker holds a replica of it, leader or follower: what a
+    /// consumer may read (KIP-392; a follower serves up to its high watermark). Otherwise
+    /// NOT_LEADER_OR_FOLLOWER, as [`Topic::led_here`].
+    pub fn replica_here(&self, index: i32) -> Result<&Arc<Partition>> {
+        let registration = self
+            .image
+            .partitions
+            .get(&index)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        match self.partition(index) {
+            Some(partition) if registration.replicas.contains(&self.node_id) => Ok(partition),
+            _ => Err(BrokerError::NotLeaderOrFollower),
+        }
+    }
+
     /// [`Topic::led_here`] for a topic that may not exist (UNKNOWN_TOPIC_OR_PARTITION then).
     pub fn led_in(topic: Option<&Arc<Topic>>, index: i32) -> Result<&Arc<Partition>> {
         topic

@@ -137,8 +137,9 @@ pub struct Cluster {
     _tmp: tempfile::TempDir,
 }
 
-/// Starts `size` nodes with `args` added to each `vltava serve`, and waits until every one
-/// listens (each has been unfenced by the quorum).
+/// Starts `size` nodes with `args` added to each `vltava serve` (`{node}` in an argument
+/// becomes the node's id, as in `--rack rack-{node}`), and waits until every one listens (each
+/// has been unfenced by the quorum).
 pub fn start_cluster(size: usize, args: &[&str]) -> std::io::Result<Cluster> {
     start_cluster_with_observers(size, 0, args)
 }
@@ -181,7 +182,8 @@ pub fn start_cluster_with_observers(
         .iter()
         .map(|a| a.to_string())
         .collect();
-        extra_args.extend(args.iter().map(|a| a.to_string()));
+        let node_id = (i + 1).to_string();
+        extra_args.extend(args.iter().map(|a| a.replace("{node}", &node_id)));
         let (child, listening) = launch(&data_dir, &extra_args)?;
         launched.push((child, listening, data_dir, extra_args));
     }

@@ -138,6 +138,12 @@ pub struct ServeArgs {
     /// (Kafka's broker.rack) [default: none].
     #[arg(long, env = "VLTAVA_RACK")]
     rack: Option<String>,
+    /// replica.selector.class (KIP-392): `rack-aware` (Kafka's
+    /// org.apache.kafka.common.replica.RackAwareReplicaSelector, also accepted) sends a
+    /// consumer with client.rack to a replica in its rack; `leader` keeps consumers on the
+    /// leader [default: leader].
+    #[arg(long, env = "VLTAVA_REPLICA_SELECTOR_CLASS")]
+    replica_selector_class: Option<String>,
     /// Replicas of a topic created without a replication factor (Kafka's
     /// default.replication.factor) [default: 1].
     #[arg(long, env = "VLTAVA_DEFAULT_REPLICATION_FACTOR")]
@@ -211,6 +217,7 @@ impl ServeArgs {
                 .controller_quorum_voters
                 .or(file.controller_quorum_voters),
             rack: self.rack.or(file.rack),
+            replica_selector_class: self.replica_selector_class.or(file.replica_selector_class),
             default_replication_factor: self
                 .default_replication_factor
                 .or(file.default_replication_factor),
@@ -336,6 +343,9 @@ impl ServeArgs {
              a single node neither"
         );
         config.rack = self.rack;
+        if let Some(selector) = &self.replica_selector_class {
+            config.replica_selector = selector.parse().map_err(anyhow::Error::msg)?;
+        }
         config.default_replication_factor = self
             .default_replication_factor
             .unwrap_or(config.default_replication_factor);

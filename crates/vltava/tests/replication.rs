@@ -702,3 +702,114 @@ async fn the_controller_gives_the_lead_back_to_the_preferred_replica_by_itself()
     assert_eq!(read_values(&survivor, "balanced", 5)?, numbered(0, 5));
     Ok(())
 }
+
+/// Partition 0 of `topic` as a consumer in `rack` fetches it from offset 0 at the node at
+/// `bootstrap` (Fetch v12, by name): (preferred read replica, high watermark, record bytes).
+fn fetch_as_consumer_in(
+    bootstrap: &str,
+    topic: &str,
+    rack: &str,
+) -> Result<(i32, i64, usize), BoxError> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind, ResponseKind, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let mut stream = common::wire::connect(bootstrap, CLIENT_TIMEOUT)?;
+    let request = FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_rack_id(StrBytes::from_string(rack.to_string()))
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let ResponseKind::Fetch(response) = common::wire::exchange(
+        &mut stream,
+        ApiKey::Fetch,
+        12,
+        1,
+        &RequestKind::Fetch(request),
+    )?
+    else {
+        return Err("not a Fetch response".into());
+    };
+    let partition = response
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or("no partition in the Fetch response")?;
+    if partition.error_code != 0 {
+        return Err(format!("Fetch: error {}", partition.error_code).into());
+    }
+    let bytes = partition.records.as_ref().map_or(0, |r| r.len());
+    Ok((
+        partition.preferred_read_replica.0,
+        partition.high_watermark,
+        bytes,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_reads_from_the_replica_in_its_rack() -> TestResult {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let args = [
+        "--rack",
+        "rack-{node}",
+        "--replica-selector-class",
+        "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+    ];
+    let cluster = start_cluster(3, &args)?;
+    let n1 = cluster.nodes[0].bootstrap().to_string();
+    create_replicated(&n1, "nearby", 3, "2").await?;
+    let (leader, _, _) = eventually("all three replicas in sync", || {
+        partition_state(&n1, "nearby")
+            .ok()
+            .filter(|s| s.2 == vec![1, 2, 3])
+    })?;
+    let producer = producer(&n1, &[("acks", "all")])?;
+    send_all(&producer, "nearby", &numbered(0, 20)).await?;
+    let follower = (1..=3).find(|&id| id != leader).unwrap_or(1);
+    let address = |id: i32| cluster.nodes[usize::try_from(id - 1).unwrap_or(0)].bootstrap();
+
+    // The leader sends a consumer from the follower's rack there, once the follower holds
+    // what it asks for (it fetches again right after the acks=all writes).
+    let (preferred, high_watermark, bytes) = eventually("the leader names the follower", || {
+        fetch_as_consumer_in(address(leader), "nearby", &format!("rack-{follower}"))
+            .ok()
+            .filter(|f| f.0 == follower)
+    })?;
+    assert_eq!((preferred, high_watermark, bytes), (follower, 20, 0));
+    // The follower serves it, up to the high watermark it learnt from the leader.
+    let (preferred, _, bytes) = eventually("the follower serves the records", || {
+        fetch_as_consumer_in(address(follower), "nearby", &format!("rack-{follower}"))
+            .ok()
+            .filter(|f| f.2 > 0)
+    })?;
+    assert_eq!(preferred, -1);
+    assert!(bytes > 0);
+    // A consumer in the leader's rack, or in none, reads from the leader.
+    for rack in [
+        format!("rack-{leader}"),
+        String::new(),
+        "elsewhere".to_string(),
+    ] {
+        let (preferred, _, bytes) = fetch_as_consumer_in(address(leader), "nearby", &rack)?;
+        assert_eq!((preferred, bytes > 0), (-1, true), "rack {rack:?}");
+    }
+    // A real client in the follower's rack reads everything.
+    let reader = consumer(&n1, &[("client.rack", &format!("rack-{follower}"))])?;
+    common::assign(&reader, "nearby", 1, rdkafka::Offset::Beginning)?;
+    let records = consume(&reader, 20, Duration::from_secs(60))?;
+    let values: Vec<String> = records
+        .into_iter()
+        .map(|r| String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(values, numbered(0, 20));
+    Ok(())
+}

@@ -21,8 +21,11 @@ use crate::error::BrokerError;
 use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, ResolvedFetch};
 use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
 use crate::partition::{Fetched, Partition};
+use crate::replication::read_replica::{ReplicaSelector, ReplicaView};
 
 const READ_COMMITTED: i8 = 1;
+/// The first Fetch version with the consumer's rack (KIP-392).
+const FROM_ANY_REPLICA_VERSION: i16 = 11;
 /// Kafka's `UnifiedLog.UNKNOWN_OFFSET`, in every offset of a partition answered with an error.
 const UNKNOWN_OFFSET: i64 = -1;
 
@@ -52,6 +55,9 @@ struct Pass {
     errors: bool,
     /// The leaders named to clients that asked the wrong broker (KIP-951).
     leaders: LeaderEndpoints,
+    /// Some partition sent the consumer to another replica (KIP-392), which also ends long
+    /// polling, as in Kafka.
+    redirects: bool,
 }
 
 /// One fetch, resolved against its session and ready to be (re)read.
@@ -65,6 +71,10 @@ struct PlannedFetch {
     max_wait: Duration,
     /// A follower's fetch (Kafka's replica id, from ReplicaState since v15).
     replica: Option<i32>,
+    /// A consumer's fetch from v11 on (KIP-392): any replica may serve it, not only the
+    /// leader, and the leader may send it to one in `client_rack`.
+    from_any_replica: bool,
+    client_rack: String,
 }
 
 pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
@@ -122,6 +132,8 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
             .min(context.broker.config.fetch_response_bytes_max),
         max_wait: Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)),
         replica: (replica_id >= 0).then_some(replica_id),
+        from_any_replica: replica_id < 0 && context.api_version >= FROM_ANY_REPLICA_VERSION,
+        client_rack: request.rack_id.to_string(),
     };
     Reply::Later(Box::pin(plan.run()))
 }
@@ -143,7 +155,8 @@ impl PlannedFetch {
                 .collect();
             let pass = self.read(&partitions);
             let waited_enough = tokio::time::Instant::now() >= deadline;
-            if pass.bytes >= self.min_bytes || pass.errors || waited_enough || watchers.is_empty() {
+            let answer_now = pass.errors || pass.redirects || waited_enough;
+            if pass.bytes >= self.min_bytes || answer_now || watchers.is_empty() {
                 return self.respond(pass).into();
             }
             let changes = watchers
@@ -175,7 +188,10 @@ impl PlannedFetch {
                         .get(&key.topic.0)
                         .ok_or(BrokerError::UnknownTopicOrPartition)?
                 };
-                topic.led_here(key.partition).cloned()
+                match self.from_any_replica {
+                    true => topic.replica_here(key.partition).cloned(),
+                    false => topic.led_here(key.partition).cloned(),
+                }
             })
             .collect()
     }
@@ -186,11 +202,27 @@ impl PlannedFetch {
         let mut total = 0usize;
         let mut errors = false;
         let mut leaders = LeaderEndpoints::default();
+        let mut redirects = false;
         for (target, partition) in self.resolved.targets.iter().zip(partitions) {
             let budget = self.max_bytes.saturating_sub(total);
             let partition_max = usize::try_from(target.max_bytes).unwrap_or(0).min(budget);
-            let (data, news) = match partition {
-                Ok(partition) => {
+            let preferred = partition
+                .as_ref()
+                .ok()
+                .and_then(|p| self.preferred_read_replica(p, target.fetch_offset));
+            let (data, news) = match (partition, preferred) {
+                (Ok(partition), Some(replica)) => {
+                    redirects = true;
+                    let offsets = partition.offsets();
+                    let data = PartitionData::default()
+                        .with_high_watermark(offsets.high_watermark)
+                        .with_last_stable_offset(offsets.high_watermark)
+                        .with_log_start_offset(offsets.log_start_offset)
+                        .with_records(Some(Bytes::new()))
+                        .with_preferred_read_replica(BrokerId(replica));
+                    (data, Payload::RecordsOrError)
+                }
+                (Ok(partition), None) => {
                     let read = PartitionRead {
                         offset: target.fetch_offset,
                         max_bytes: partition_max,
@@ -211,7 +243,7 @@ impl PlannedFetch {
                     };
                     (data, payload)
                 }
-                Err(error) => {
+                (Err(error), _) => {
                     errors = true;
                     // As Kafka's `FetchResponse.partitionResponse(tp, error)` for a partition it
                     // does not have: no offsets, and an empty (not null) aborted list.
@@ -238,7 +270,42 @@ impl PlannedFetch {
             bytes: total,
             errors,
             leaders,
+            redirects,
         }
+    }
+
+    /// KIP-392: on the leader, the replica in the consumer's rack it should read from
+    /// instead, if the broker's replica selector picks one that holds the fetch offset.
+    fn preferred_read_replica(&self, partition: &Partition, fetch_offset: i64) -> Option<i32> {
+        let selector = self.broker.config.replica_selector;
+        if !self.from_any_replica
+            || self.client_rack.is_empty()
+            || selector == ReplicaSelector::Leader
+        {
+            return None;
+        }
+        let holding = partition.followers_holding(fetch_offset, now_ms())?;
+        let image = self.broker.image();
+        let followers: Vec<ReplicaView> = holding
+            .into_iter()
+            .filter_map(|(id, log_end_offset, since_caught_up_ms)| {
+                // Only a live broker can serve the consumer.
+                let broker = image.live_broker(id)?;
+                Some(ReplicaView {
+                    id,
+                    rack: broker.rack.clone(),
+                    log_end_offset,
+                    since_caught_up_ms,
+                })
+            })
+            .collect();
+        let leader = ReplicaView {
+            id: self.broker.config.node_id,
+            rack: self.broker.config.rack.clone(),
+            log_end_offset: partition.log_end_offset(),
+            since_caught_up_ms: 0,
+        };
+        selector.select(&self.client_rack, &leader, &followers)
     }
 
     /// The partition's leader, for a client that asked this broker instead.

@@ -46,6 +46,19 @@ impl Partition {
         self.replicas().set_proposed(None);
     }
 
+    /// On the leader, the followers a consumer reading from `fetch_offset` could be sent to
+    /// (KIP-392): (id, durable end, ms since caught up). `None` if this broker does not lead.
+    pub fn followers_holding(
+        &self,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Option<Vec<(BrokerId, i64, i64)>> {
+        let replicas = self.replicas();
+        replicas
+            .leads()
+            .then(|| replicas.followers_holding(fetch_offset, now_ms))
+    }
+
     /// Whether this partition has followers to keep in sync.
     pub fn leads_replicas(&self) -> bool {
         let replicas = self.replicas();

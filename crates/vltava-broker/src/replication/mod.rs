@@ -10,7 +10,9 @@
 //!   the leader sees is a durability acknowledgement.
 //! - `isr`: on a leader, the periodic check that asks the controller to shrink the ISR
 //!   (a follower behind for `replica.lag.time.max.ms`) or expand it (a follower caught up).
+//! - `read_replica`: KIP-392, which replica a consumer in a given rack should read from.
 
 pub mod fetcher;
 pub mod isr;
+pub mod read_replica;
 pub mod replica_set;

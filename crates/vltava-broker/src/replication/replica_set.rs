@@ -187,6 +187,16 @@ impl ReplicaSet {
         true
     }
 
+    /// On the leader, each follower that holds `fetch_offset` durably: its fetch offset and
+    /// how long ago it last had everything this leader had (KIP-392's candidates).
+    pub fn followers_holding(&self, fetch_offset: i64, now_ms: i64) -> Vec<(BrokerId, i64, i64)> {
+        self.followers
+            .iter()
+            .filter(|(_, f)| f.fetch_offset >= fetch_offset)
+            .map(|(&id, f)| (id, f.fetch_offset, now_ms.saturating_sub(f.caught_up_ms)))
+            .collect()
+    }
+
     /// The high watermark the replicas allow, if this broker leads and it may move: the
     /// lowest durable offset over the (maximal) ISR. The caller never moves it backwards.
     pub fn high_watermark(&self) -> Option<i64> {
