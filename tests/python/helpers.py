@@ -4,6 +4,9 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.protocol.metadata.metadata import MetadataRequest
+
+import kafka_wire
 
 ADMIN_TIMEOUT_S = 30.0
 READ_TIMEOUT_S = 120.0
@@ -25,18 +28,23 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | 
 
 
 def wait_for_leaders(bootstrap: str, name: str, partitions: int, timeout_s: float = ADMIN_TIMEOUT_S) -> None:
-    """Poll metadata until every partition of the topic has a leader (bounded)."""
-    client = admin(bootstrap)
+    """Poll metadata until every partition of the topic has a leader (bounded), as each node
+    of the bootstrap list answers it itself: in a cluster a node applies a new topic a moment
+    after the one that created it, and a client asking it first would not know the topic."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        metadata = client.list_topics(topic=name, timeout=10)
-        topic = metadata.topics.get(name)
-        if (topic is not None and topic.error is None and len(topic.partitions) == partitions
-                and all(p.leader >= 0 and p.error is None for p in topic.partitions.values())):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"topic {name} has no leader for every partition: {topic}")
-        time.sleep(0.1)  # poll interval
+    for address in bootstrap.split(","):
+        while True:
+            with kafka_wire.Connection(address, client_id="helpers") as conn:
+                answer = conn.send(MetadataRequest, 12, {"topics": [{"name": name}],
+                                                         "allow_auto_topic_creation": False})
+            (topic,) = answer["topics"]
+            leaders = [p["leader_id"] for p in topic["partitions"]]
+            if topic["error_code"] == 0 and len(leaders) == partitions and -1 not in leaders:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topic {name}: no leader for every partition at {address}: "
+                                     f"{topic}")
+            time.sleep(0.1)  # poll interval: a metadata change has no event a client can await
 
 
 def first_address(bootstrap: str) -> str:
