@@ -760,6 +760,93 @@ mod tests {
         assert_eq!(voters[&3], "node-3:9093");
     }
 
+    fn secured(listeners: &str) -> ServeArgs {
+        ServeArgs {
+            listeners: Some(listeners.into()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn no_listener_settings_keep_the_one_plaintext_listener() -> anyhow::Result<()> {
+        let config = ServeArgs::default().into_config()?;
+        assert_eq!(
+            config.listeners,
+            vec![ListenerConfig::plaintext(LISTEN_DEFAULT)]
+        );
+        assert_eq!(config.inter_broker_listener_name, "PLAINTEXT");
+        assert!(config.tls.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn listeners_with_their_security_settings_are_read() -> anyhow::Result<()> {
+        let config = ServeArgs {
+            ssl_keystore_location: Some("broker.pem".into()),
+            ssl_client_auth: Some("required".into()),
+            ssl_truststore_location: Some("ca.pem".into()),
+            sasl_enabled_mechanisms: Some("SCRAM-SHA-512, PLAIN".into()),
+            plain_sasl_jaas_config: Some(format!(
+                "{} required user_a=\"b\";",
+                jaas::PLAIN_LOGIN_MODULE
+            )),
+            ..secured("PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,SASL_SSL://127.0.0.1:9094")
+        }
+        .into_config()?;
+        assert_eq!(config.listeners.len(), 3);
+        let tls = config.tls.context("TLS settings")?;
+        assert_eq!(tls.client_auth, ClientAuth::Required);
+        assert_eq!(config.sasl.enabled_mechanisms.len(), 2);
+        assert_eq!(config.sasl.plain_users["a"], "b");
+        Ok(())
+    }
+
+    #[test]
+    fn inconsistent_security_settings_are_refused() {
+        let refused = [
+            // Both ways of naming listeners.
+            ServeArgs {
+                listen: Some(LISTEN_DEFAULT),
+                ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+            // A TLS listener without a key store.
+            secured("SSL://127.0.0.1:9093"),
+            // A key store that is not PEM.
+            ServeArgs {
+                ssl_keystore_location: Some("broker.jks".into()),
+                ssl_keystore_type: Some("JKS".into()),
+                ..secured("SSL://127.0.0.1:9093")
+            },
+            // Half an inline key store.
+            ServeArgs {
+                ssl_keystore_key: Some("-----BEGIN PRIVATE KEY-----".into()),
+                ..secured("SSL://127.0.0.1:9093")
+            },
+            // A mechanism vltava does not have, and a JAAS line naming another class.
+            ServeArgs {
+                sasl_enabled_mechanisms: Some("GSSAPI".into()),
+                ..secured("SASL_PLAINTEXT://127.0.0.1:9094")
+            },
+            ServeArgs {
+                plain_sasl_jaas_config: Some("com.example.Evil required;".into()),
+                ..secured("SASL_PLAINTEXT://127.0.0.1:9094")
+            },
+            // Brokers replicate over PLAINTEXT only for now.
+            ServeArgs {
+                controller_listen: Some(LISTEN_DEFAULT),
+                controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
+                ..secured("SASL_PLAINTEXT://127.0.0.1:9094")
+            },
+            ServeArgs {
+                ssl_principal_mapping_rules: Some("RULE:^CN=(.*)$/$1/".into()),
+                ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+        ];
+        for (i, args) in refused.into_iter().enumerate() {
+            assert!(args.into_config().is_err(), "case {i} accepted");
+        }
+    }
+
     #[test]
     fn malformed_voters_are_refused() {
         for bad in [

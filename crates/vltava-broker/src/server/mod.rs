@@ -267,6 +267,7 @@ async fn handshake(
         .and_then(|chain| chain.first())
         .and_then(|certificate| principal::from_certificate(certificate))
         .unwrap_or_else(KafkaPrincipal::anonymous);
+    tracing::debug!(%principal, "TLS connection");
     Some((stream, principal))
 }
 
