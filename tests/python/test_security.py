@@ -357,6 +357,8 @@ def test_a_scram_user_is_accepted_by_every_broker_of_a_cluster(tmp_path, certs):
             # Metadata names every broker by its address on the listener the client used.
             ports = {b.host + ":" + str(b.port) for b in metadata.brokers.values()}
             assert ports == {n.address("SASL_PLAINTEXT") for n in nodes}
+            described = admin.describe_cluster().result(timeout=ROUND_TRIP_TIMEOUT_S)
+            assert {f"{b.host}:{b.port}" for b in described.nodes} == ports
     finally:
         for node in nodes:
             node.node.kill9()
