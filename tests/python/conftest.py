@@ -77,8 +77,11 @@ class VltavaBroker:
 
     def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
                  retention_check_interval_ms: int | None, host: str = "127.0.0.1",
-                 cluster_options: tuple = (), start: bool = True):
+                 cluster_options: tuple = (), start: bool = True, listeners: str | None = None):
         self.data_dir = data_dir
+        # Kafka's listeners (NAME://HOST:PORT,...) instead of --listen: the first is announced
+        # as "listening on" and is the bootstrap; every port is fixed, so restart() keeps them.
+        self.listeners = listeners
         self.host = host
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.options = [*cluster_options,
@@ -111,7 +114,9 @@ class VltavaBroker:
         """Starts the process; await_listening() then waits for its "listening on" line."""
         if not VLTAVA_BIN.exists():
             pytest.fail(f"{VLTAVA_BIN} not found: build it (cargo build --release) or set VLTAVA_BIN")
-        command = [str(VLTAVA_BIN), "serve", "--listen", f"{self.host}:{self.port}",
+        listen = (["--listeners", self.listeners] if self.listeners
+                  else ["--listen", f"{self.host}:{self.port}"])
+        command = [str(VLTAVA_BIN), "serve", *listen,
                    "--data-dir", str(self.data_dir), *self.options]
         log = open(self.log_path, "ab")
         log.write(f"$ {' '.join(command)}\n".encode())

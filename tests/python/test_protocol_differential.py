@@ -116,7 +116,7 @@ class Known:
 # "Name(key)": (Kafka's range, vltava's range or None when vltava does not offer it, issue, why).
 NEWER_IN_KAFKA = "Kafka 4.4 offers a newer version; clients negotiate down to vltava's"
 TRANSACTIONS = "transactions are not implemented yet (issue 5 skips their scenarios until then)"
-SECURITY = "no SASL, ACLs, SCRAM or delegation tokens: vltava serves PLAINTEXT only"
+SECURITY = "no ACLs or delegation tokens yet (issue 18)"
 KRAFT = "vltava has no KRaft quorum or controller to describe, vote in or unregister from"
 SHARE = "share groups (KIP-932) are not implemented"
 STREAMS = "streams groups (KIP-1071) are not implemented"
@@ -124,7 +124,6 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "ListOffsets(2)": ("1..11", "1..10", 5, NEWER_IN_KAFKA),
     "OffsetCommit(8)": ("2..10", "2..9", 4, NEWER_IN_KAFKA + " (v10 names topics by id)"),
     "OffsetFetch(9)": ("1..10", "1..9", 4, NEWER_IN_KAFKA + " (v10 names topics by id)"),
-    "SaslHandshake(17)": ("0..1", None, 5, SECURITY),
     "ApiVersions(18)": ("0..5", "0..4", 5, NEWER_IN_KAFKA),
     "AddPartitionsToTxn(24)": ("0..5", None, 5, TRANSACTIONS),
     "AddOffsetsToTxn(25)": ("0..4", None, 5, TRANSACTIONS),
@@ -136,16 +135,12 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "DeleteAcls(31)": ("1..3", None, 7, SECURITY),
     "AlterReplicaLogDirs(34)": ("1..2", None, 7, "one log dir: nothing to move replicas between"),
     "DescribeLogDirs(35)": ("1..5", "1..4", 7, NEWER_IN_KAFKA),
-    "SaslAuthenticate(36)": ("0..2", None, 5, SECURITY),
     "CreateDelegationToken(38)": ("1..3", None, 7, SECURITY),
     "RenewDelegationToken(39)": ("1..2", None, 7, SECURITY),
     "ExpireDelegationToken(40)": ("1..2", None, 7, SECURITY),
     "DescribeDelegationToken(41)": ("1..3", None, 7, SECURITY),
     "DeleteGroups(42)": ("0..3", "0..2", 4, NEWER_IN_KAFKA),
-    "DescribeClientQuotas(48)": ("0..1", None, 7, "client quotas are not implemented"),
     "AlterClientQuotas(49)": ("0..1", None, 7, "client quotas are not implemented"),
-    "DescribeUserScramCredentials(50)": ("0..0", None, 7, SECURITY),
-    "AlterUserScramCredentials(51)": ("0..0", None, 7, SECURITY),
     "UpdateFeatures(57)": ("0..2", None, 7, "vltava has no feature flags (see supported_features)"),
     "UnregisterBroker(64)": ("0..0", None, 7, KRAFT),
     "DescribeTransactions(65)": ("0..0", None, 5, TRANSACTIONS),

@@ -1,7 +1,7 @@
 //! The state every request handler shares: configuration, topics, producer ids, fetch sessions,
 //! the group coordinator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,8 +35,6 @@ use crate::replication::isr;
 use crate::topics::{Topic, TopicSpec, Topics};
 
 const META_FILE: &str = "meta.json";
-/// The one listener's name, as Kafka names a plaintext listener.
-pub const LISTENER_NAME: &str = "PLAINTEXT";
 /// How long an admin request waits for its committed change to be served here.
 pub const METADATA_WAIT: Duration = Duration::from_secs(30);
 const LOCK_FILE: &str = ".lock";
@@ -55,8 +53,9 @@ struct Meta {
 pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
-    /// The port clients are told to use (the bound one unless configured).
-    pub advertised_port: i32,
+    /// Where clients reach this broker, one endpoint per listener, in the configured order
+    /// (ports resolved: the bound one unless configured).
+    pub endpoints: Vec<Endpoint>,
     pub topics: Arc<Topics>,
     /// The controller quorum, this broker's registration, the metadata images.
     pub cluster: ClusterLink,
@@ -94,6 +93,10 @@ pub enum StartError {
     },
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error("TLS: {0}")]
+    Tls(#[source] crate::security::tls::TlsError),
+    #[error("listener {0} uses TLS: set ssl.keystore.location (or its certificate chain and key)")]
+    NoTlsConfig(String),
     #[error(transparent)]
     Broker(#[from] BrokerError),
 }
@@ -103,7 +106,7 @@ impl Broker {
     /// serves the topics of its metadata image.
     pub async fn open(
         config: BrokerConfig,
-        bound_port: u16,
+        bound_ports: &[u16],
     ) -> std::result::Result<Arc<Self>, StartError> {
         let dir = config.data_dir.clone();
         let dir_error = |source| StartError::DataDir {
@@ -116,17 +119,21 @@ impl Broker {
             return Err(StartError::DataDirLocked(dir));
         }
         let meta = metadata_file::load::<Meta>(&dir.join(META_FILE))?;
-        let advertised_port = config.advertised_port.unwrap_or(bound_port);
-        let endpoint = Endpoint {
-            name: LISTENER_NAME.to_string(),
-            host: config.advertised_host.clone(),
-            port: advertised_port,
-        };
+        let endpoints: Vec<Endpoint> = config
+            .listeners
+            .iter()
+            .zip(bound_ports)
+            .map(|(listener, &bound)| Endpoint {
+                name: listener.name.clone(),
+                host: listener.advertised_host.clone(),
+                port: listener.advertised_port.unwrap_or(bound),
+            })
+            .collect();
         let directory_id = meta
             .as_ref()
             .and_then(|m| m.directory_id)
             .unwrap_or_else(uuid::Uuid::new_v4);
-        let cluster = ClusterLink::start(&config, endpoint, directory_id).await?;
+        let cluster = ClusterLink::start(&config, endpoints.clone(), directory_id).await?;
         let cluster_id =
             agree_cluster_id(&dir, meta, &cluster, config.node_id, directory_id).await?;
         migration::migrate_topics_file(&dir, &cluster).await?;
@@ -151,7 +158,11 @@ impl Broker {
         let groups = Arc::new(GroupCoordinator::new(&config, topics.clone()));
         tokio::task::block_in_place(|| groups.follow_leadership(&topics))?;
         topics.mark_published(&image);
-        let replica_fetchers = Arc::new(ReplicaFetchers::new(config.node_id, config.flush));
+        let replica_fetchers = Arc::new(ReplicaFetchers::new(
+            config.node_id,
+            config.flush,
+            config.inter_broker_listener_name.clone(),
+        ));
         replica_fetchers.follow(&topics);
         let publisher = tokio::spawn(publish_images(
             Publisher {
@@ -167,7 +178,7 @@ impl Broker {
         ));
         let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
         let broker = Arc::new(Broker {
-            advertised_port: i32::from(advertised_port),
+            endpoints,
             cluster_id,
             topics,
             cluster,
@@ -201,6 +212,11 @@ impl Broker {
         self.publisher.abort();
         self.replica_fetchers.stop();
         self.cluster.shutdown().await;
+    }
+
+    /// This broker's address on `listener`, as clients on it are told.
+    pub fn endpoint(&self, listener: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name == listener)
     }
 
     pub fn node_id(&self) -> i32 {
@@ -307,6 +323,25 @@ impl Broker {
     }
 
     /// Asks the controller for a change and waits until this broker serves it.
+    /// AlterUserScramCredentials' validated changes, served here once this returns.
+    pub async fn alter_scram_credentials(
+        &self,
+        upsertions: Vec<vltava_cluster::scram::ScramCredential>,
+        deletions: Vec<(String, vltava_cluster::scram::ScramMechanism)>,
+    ) -> Result<()> {
+        let users: BTreeSet<&str> = upsertions
+            .iter()
+            .map(|c| c.user.as_str())
+            .chain(deletions.iter().map(|(user, _)| user.as_str()))
+            .collect();
+        tracing::info!(?users, "altering SCRAM credentials");
+        self.decide(ControllerRequest::AlterScramCredentials {
+            upsertions,
+            deletions,
+        })
+        .await
+    }
+
     async fn decide(&self, request: ControllerRequest) -> Result<()> {
         let offset = self.cluster.decide(request).await?;
         self.topics.wait_published(offset, METADATA_WAIT).await

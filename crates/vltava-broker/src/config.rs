@@ -5,6 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use vltava_group::GroupConfig;
+
+use crate::security::ListenerConfig;
+use crate::security::sasl::SaslConfig;
+use crate::security::tls::TlsConfig;
 use vltava_storage::LogConfig;
 
 use crate::replication::read_replica::ReplicaSelector;
@@ -22,10 +26,15 @@ pub enum FlushPolicy {
 /// Everything the broker needs to run. Limits carry their unit last.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    pub listen: SocketAddr,
-    /// Host and port clients are told to connect to; the port defaults to the bound one.
-    pub advertised_host: String,
-    pub advertised_port: Option<u16>,
+    /// Kafka's `listeners`, with their advertised addresses and security protocols. The first
+    /// is the one `vltava serve` prints; never empty.
+    pub listeners: Vec<ListenerConfig>,
+    /// `inter.broker.listener.name`: the listener followers fetch from (PLAINTEXT for now).
+    pub inter_broker_listener_name: String,
+    /// `ssl.*`: needed when a listener is SSL or SASL_SSL.
+    pub tls: Option<TlsConfig>,
+    /// `sasl.*`: used by SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: SaslConfig,
     pub data_dir: PathBuf,
     pub node_id: i32,
     /// `num.partitions`: partitions of an auto-created topic or a CreateTopics asking for -1.
@@ -121,12 +130,25 @@ pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 500;
 pub const CONNECTIONS_MAX_PER_IP_DEFAULT: usize = 2_147_483_647;
 
 impl BrokerConfig {
+    /// The listener followers fetch from; the first if none has the configured name (the
+    /// configuration is checked when read).
+    pub fn inter_broker_listener(&self) -> &ListenerConfig {
+        self.listeners
+            .iter()
+            .find(|l| l.name == self.inter_broker_listener_name)
+            .unwrap_or(&self.listeners[0])
+    }
+
     /// The zero-configuration broker: 127.0.0.1:9092, data in `./vltava-data`.
     pub fn new(data_dir: PathBuf) -> Self {
         BrokerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
-            advertised_host: "127.0.0.1".to_string(),
-            advertised_port: None,
+            listeners: vec![ListenerConfig::plaintext(SocketAddr::from((
+                [127, 0, 0, 1],
+                9092,
+            )))],
+            inter_broker_listener_name: "PLAINTEXT".to_string(),
+            tls: None,
+            sasl: SaslConfig::default(),
             data_dir,
             node_id: 1,
             num_partitions: 1,

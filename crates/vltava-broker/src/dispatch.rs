@@ -13,6 +13,7 @@ use kafka_protocol::protocol::{Message, decode_request_header_from_buffer};
 
 use crate::api;
 use crate::broker::Broker;
+use crate::security::Session;
 
 /// An API and the versions ApiVersions advertises for it.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +65,9 @@ pub struct RequestContext {
     pub header: RequestHeader,
     /// The client's address (JoinGroup reports it as the member's host).
     pub peer: SocketAddr,
+    /// The listener the client came in on (its addresses are the ones to answer with) and
+    /// the principal it acts as.
+    pub session: Arc<Session>,
 }
 
 impl RequestContext {
@@ -161,6 +165,16 @@ apis! {
     DeleteGroups(DeleteGroupsRequest) 0..=2 => api::delete_groups::handle,
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) 0..=1 => api::consumer_group_heartbeat::handle,
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest) 0..=1 => api::consumer_group_describe::handle,
+    // Answered by the connection while it authenticates (security/sasl); these handlers see
+    // only requests sent outside that exchange.
+    // v0 is advertised because librdkafka gives up on SASL without it, but a v0 handshake is
+    // followed by SaslAuthenticate as after v1: the raw tokens of pre-KIP-152 clients are not
+    // read (Kafka 4 removed them with KIP-896).
+    SaslHandshake(SaslHandshakeRequest) 0..=1 => api::sasl::handshake,
+    SaslAuthenticate(SaslAuthenticateRequest) 0..=2 => api::sasl::authenticate,
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) 0..=0 => api::describe_user_scram_credentials::handle,
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest) 0..=0 => api::alter_user_scram_credentials::handle,
+    DescribeClientQuotas(DescribeClientQuotasRequest) 0..=1 => api::describe_client_quotas::handle,
 }
 
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
@@ -231,7 +245,12 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DispatchError> {
 }
 
 /// Calls the handler of a decoded request.
-pub async fn dispatch(broker: &Arc<Broker>, peer: SocketAddr, decoded: Decoded) -> Reply {
+pub async fn dispatch(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    session: &Arc<Session>,
+    decoded: Decoded,
+) -> Reply {
     match decoded {
         Decoded::UnsupportedApiVersions(_) => api::api_versions::unsupported_version(),
         Decoded::Request {
@@ -242,6 +261,7 @@ pub async fn dispatch(broker: &Arc<Broker>, peer: SocketAddr, decoded: Decoded) 
                 api_version: header.request_api_version,
                 header,
                 peer,
+                session: session.clone(),
             };
             call(context, *request).await
         }

@@ -24,6 +24,7 @@ pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;
 pub mod replication;
+pub mod security;
 pub mod server;
 pub mod topic_name;
 pub mod topics;

@@ -174,6 +174,15 @@ impl MetadataDelta {
                 }
                 self.next.next_producer_id = *next_producer_id;
             }
+            MetadataRecord::UserScramCredential(credential) => {
+                Arc::make_mut(&mut self.next.scram_credentials).insert(
+                    (credential.user.clone(), credential.mechanism),
+                    credential.clone(),
+                );
+            }
+            MetadataRecord::RemoveUserScramCredential { user, mechanism } => {
+                Arc::make_mut(&mut self.next.scram_credentials).remove(&(user.clone(), *mechanism));
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::records::{
     BrokerId, ConfigResource, Endpoint, MetadataRecord, NO_LEADER, PartitionRecord, RegisterBroker,
 };
+use crate::scram::{ScramCredential, ScramMechanism};
 
 /// A broker as the controller knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +142,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Agreed once; `None` only until the first broker has claimed it.
     pub cluster_id: Option<String>,
+    /// SCRAM credentials by user and mechanism (KIP-554).
+    pub scram_credentials: Arc<BTreeMap<(String, ScramMechanism), ScramCredential>>,
 }
 
 impl MetadataImage {
@@ -153,7 +156,17 @@ impl MetadataImage {
             configs: Arc::default(),
             next_producer_id: 0,
             cluster_id: None,
+            scram_credentials: Arc::default(),
         }
+    }
+
+    /// The user's credential for `mechanism`, if it has one.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredential> {
+        self.scram_credentials.get(&(user.to_string(), mechanism))
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
@@ -223,6 +236,9 @@ impl MetadataImage {
                 broker_epoch: -1,
                 next_producer_id: self.next_producer_id,
             });
+        }
+        for credential in self.scram_credentials.values() {
+            records.push(MetadataRecord::UserScramCredential(credential.clone()));
         }
         records
     }

@@ -14,6 +14,7 @@ pub mod delta;
 pub mod image;
 pub mod quorum;
 pub mod records;
+pub mod scram;
 
 pub use delta::{MetadataDelta, ReplayError};
 pub use image::{BrokerRegistration, MetadataImage, PartitionRegistration, TopicImage};

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::scram::{ScramCredential, ScramMechanism};
+
 /// A broker id (Kafka's `int32` broker ids).
 pub type BrokerId = i32;
 
@@ -61,6 +63,14 @@ pub enum MetadataRecord {
         broker_id: BrokerId,
         broker_epoch: i64,
         next_producer_id: i64,
+    },
+    /// A user's SCRAM credential for one mechanism, new or replacing the one it had (Kafka's
+    /// `UserScramCredentialRecord`).
+    UserScramCredential(ScramCredential),
+    /// Kafka's `RemoveUserScramCredentialRecord`.
+    RemoveUserScramCredential {
+        user: String,
+        mechanism: ScramMechanism,
     },
 }
 

@@ -68,7 +68,8 @@ fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, Stri
     wait_listening(child, listening)
 }
 
-/// Starts `vltava serve` (listening on 127.0.0.1:0 unless `extra_args` say where) without
+/// Starts `vltava serve` (listening on 127.0.0.1:0 unless `extra_args` say where: `--listen`
+/// or `--listeners`, whose first listener is then the bootstrap) without
 /// waiting for it: a node of a cluster only listens once a quorum of voters runs.
 fn launch(
     data_dir: &Path,
@@ -76,7 +77,10 @@ fn launch(
 ) -> std::io::Result<(Child, mpsc::Receiver<String>)> {
     let mut command = Command::new(vltava_bin());
     command.arg("serve").arg("--data-dir").arg(data_dir);
-    if !extra_args.iter().any(|a| a == "--listen") {
+    if !extra_args
+        .iter()
+        .any(|a| a == "--listen" || a == "--listeners")
+    {
         command.arg("--listen").arg("127.0.0.1:0");
     }
     let mut child = command

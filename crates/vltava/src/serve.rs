@@ -9,9 +9,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use vltava_broker::security::ListenerConfig;
+use vltava_broker::security::listener::{ListenerSettings, SecurityProtocol, parse_listeners};
+use vltava_broker::security::sasl::{Mechanism, SaslConfig, jaas};
+use vltava_broker::security::tls::{ClientAuth, Pem, TlsConfig};
 use vltava_broker::{BrokerConfig, FlushPolicy, Server};
 
 const DEFAULT_CONFIG_FILE: &str = "vltava.toml";
+/// The zero-configuration listener: PLAINTEXT on 127.0.0.1:9092.
+const LISTEN_DEFAULT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9092);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,12 +36,72 @@ pub struct ServeArgs {
     #[arg(long, env = "VLTAVA_CONFIG")]
     #[serde(skip)]
     config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:9092].
-    #[arg(long, env = "VLTAVA_LISTEN")]
+    /// Address to listen on, one PLAINTEXT listener [default: 127.0.0.1:9092].
+    #[arg(long, env = "VLTAVA_LISTEN", conflicts_with = "listeners")]
     listen: Option<SocketAddr>,
     /// HOST:PORT or HOST clients are told to connect to [default: the listen address].
-    #[arg(long, env = "VLTAVA_ADVERTISED_LISTENER")]
+    #[arg(long, env = "VLTAVA_ADVERTISED_LISTENER", conflicts_with = "listeners")]
     advertised_listener: Option<String>,
+    /// Listeners as NAME://HOST:PORT,... (Kafka's listeners); instead of --listen.
+    #[arg(long, env = "VLTAVA_LISTENERS")]
+    listeners: Option<String>,
+    /// NAME://HOST:PORT,... clients are told, per listener (Kafka's advertised.listeners)
+    /// [default: each listener's own address].
+    #[arg(long, env = "VLTAVA_ADVERTISED_LISTENERS", requires = "listeners")]
+    advertised_listeners: Option<String>,
+    /// NAME:PROTOCOL,... with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (Kafka's
+    /// listener.security.protocol.map) [default: each protocol's own name].
+    #[arg(long, env = "VLTAVA_LISTENER_SECURITY_PROTOCOL_MAP")]
+    listener_security_protocol_map: Option<String>,
+    /// The listener followers fetch from; PLAINTEXT only for now (Kafka's
+    /// inter.broker.listener.name) [default: PLAINTEXT, else the first listener].
+    #[arg(long, env = "VLTAVA_INTER_BROKER_LISTENER_NAME")]
+    inter_broker_listener_name: Option<String>,
+    /// Key store format; only PEM (Kafka's ssl.keystore.type) [default: PEM].
+    #[arg(long, env = "VLTAVA_SSL_KEYSTORE_TYPE")]
+    ssl_keystore_type: Option<String>,
+    /// PEM file with the private key and the certificate chain of the SSL and SASL_SSL
+    /// listeners (Kafka's ssl.keystore.location).
+    #[arg(long, env = "VLTAVA_SSL_KEYSTORE_LOCATION")]
+    ssl_keystore_location: Option<PathBuf>,
+    /// The certificate chain as PEM text, with ssl-keystore-key instead of a location
+    /// (Kafka's ssl.keystore.certificate.chain).
+    #[arg(long, env = "VLTAVA_SSL_KEYSTORE_CERTIFICATE_CHAIN")]
+    ssl_keystore_certificate_chain: Option<String>,
+    /// The private key as PEM text, unencrypted (Kafka's ssl.keystore.key).
+    #[arg(long, env = "VLTAVA_SSL_KEYSTORE_KEY")]
+    ssl_keystore_key: Option<String>,
+    /// Trust store format; only PEM (Kafka's ssl.truststore.type) [default: PEM].
+    #[arg(long, env = "VLTAVA_SSL_TRUSTSTORE_TYPE")]
+    ssl_truststore_type: Option<String>,
+    /// PEM file of the CA certificates client certificates are checked against (Kafka's
+    /// ssl.truststore.location).
+    #[arg(long, env = "VLTAVA_SSL_TRUSTSTORE_LOCATION")]
+    ssl_truststore_location: Option<PathBuf>,
+    /// The trust store's CA certificates as PEM text (Kafka's ssl.truststore.certificates).
+    #[arg(long, env = "VLTAVA_SSL_TRUSTSTORE_CERTIFICATES")]
+    ssl_truststore_certificates: Option<String>,
+    /// none, requested or required: client certificates on SSL listeners (Kafka's
+    /// ssl.client.auth) [default: none].
+    #[arg(long, env = "VLTAVA_SSL_CLIENT_AUTH")]
+    ssl_client_auth: Option<String>,
+    /// How a client certificate's subject becomes a principal; only DEFAULT (User:<DN>)
+    /// (Kafka's ssl.principal.mapping.rules) [default: DEFAULT].
+    #[arg(long, env = "VLTAVA_SSL_PRINCIPAL_MAPPING_RULES")]
+    ssl_principal_mapping_rules: Option<String>,
+    /// SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's
+    /// sasl.enabled.mechanisms) [default: SCRAM-SHA-512,SCRAM-SHA-256,PLAIN].
+    #[arg(long, env = "VLTAVA_SASL_ENABLED_MECHANISMS")]
+    sasl_enabled_mechanisms: Option<String>,
+    /// PLAIN's users, in Kafka's JAAS form: `org.apache.kafka.common.security.plain.PlainLoginModule
+    /// required user_alice="secret";` (Kafka's listener.name.<l>.plain.sasl.jaas.config, here
+    /// for every SASL listener) [default: no PLAIN users].
+    #[arg(long, env = "VLTAVA_PLAIN_SASL_JAAS_CONFIG")]
+    plain_sasl_jaas_config: Option<String>,
+    /// Largest frame before authentication, in bytes (Kafka's sasl.server.max.receive.size)
+    /// [default: 524288].
+    #[arg(long, env = "VLTAVA_SASL_SERVER_MAX_RECEIVE_SIZE")]
+    sasl_server_max_receive_size: Option<usize>,
     /// Data directory [default: ./vltava-data].
     #[arg(long, env = "VLTAVA_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -172,6 +239,38 @@ impl ServeArgs {
             ephemeral: self.ephemeral,
             listen: self.listen.or(file.listen),
             advertised_listener: self.advertised_listener.or(file.advertised_listener),
+            listeners: self.listeners.or(file.listeners),
+            advertised_listeners: self.advertised_listeners.or(file.advertised_listeners),
+            listener_security_protocol_map: self
+                .listener_security_protocol_map
+                .or(file.listener_security_protocol_map),
+            inter_broker_listener_name: self
+                .inter_broker_listener_name
+                .or(file.inter_broker_listener_name),
+            ssl_keystore_type: self.ssl_keystore_type.or(file.ssl_keystore_type),
+            ssl_keystore_location: self.ssl_keystore_location.or(file.ssl_keystore_location),
+            ssl_keystore_certificate_chain: self
+                .ssl_keystore_certificate_chain
+                .or(file.ssl_keystore_certificate_chain),
+            ssl_keystore_key: self.ssl_keystore_key.or(file.ssl_keystore_key),
+            ssl_truststore_type: self.ssl_truststore_type.or(file.ssl_truststore_type),
+            ssl_truststore_location: self
+                .ssl_truststore_location
+                .or(file.ssl_truststore_location),
+            ssl_truststore_certificates: self
+                .ssl_truststore_certificates
+                .or(file.ssl_truststore_certificates),
+            ssl_client_auth: self.ssl_client_auth.or(file.ssl_client_auth),
+            ssl_principal_mapping_rules: self
+                .ssl_principal_mapping_rules
+                .or(file.ssl_principal_mapping_rules),
+            sasl_enabled_mechanisms: self
+                .sasl_enabled_mechanisms
+                .or(file.sasl_enabled_mechanisms),
+            plain_sasl_jaas_config: self.plain_sasl_jaas_config.or(file.plain_sasl_jaas_config),
+            sasl_server_max_receive_size: self
+                .sasl_server_max_receive_size
+                .or(file.sasl_server_max_receive_size),
             data_dir: self.data_dir.or(file.data_dir),
             node_id: self.node_id.or(file.node_id),
             num_partitions: self.num_partitions.or(file.num_partitions),
@@ -237,22 +336,21 @@ impl ServeArgs {
     fn into_config(self) -> anyhow::Result<BrokerConfig> {
         let mut config = BrokerConfig::new(
             self.data_dir
+                .clone()
                 .unwrap_or_else(|| PathBuf::from("vltava-data")),
         );
-        if let Some(listen) = self.listen {
-            config.listen = listen;
-        }
-        config.advertised_host = config.listen.ip().to_string();
-        if let Some(advertised) = self.advertised_listener {
-            let (host, port) = match advertised.rsplit_once(':') {
-                Some((host, port)) => (
-                    host.to_string(),
-                    Some(port.parse().context("advertised listener port")?),
-                ),
-                None => (advertised, None),
-            };
-            config.advertised_host = host;
-            config.advertised_port = port;
+        config.listeners = self.listener_configs()?;
+        config.inter_broker_listener_name = self.inter_broker_listener(&config.listeners)?;
+        config.tls = self.tls_config()?;
+        config.sasl = self.sasl_config()?;
+        if let Some(listener) = config.listeners.iter().find(|l| l.protocol.uses_tls())
+            && config.tls.is_none()
+        {
+            anyhow::bail!(
+                "listener {} uses TLS: set ssl-keystore-location (or ssl-keystore-certificate-chain \
+                 and ssl-keystore-key)",
+                listener.name
+            );
         }
         config.node_id = self.node_id.unwrap_or(config.node_id);
         config.num_partitions = at_least(
@@ -376,6 +474,149 @@ impl ServeArgs {
         )?;
         Ok(config)
     }
+
+    /// `--listeners` with its map and advertised addresses, or today's single PLAINTEXT
+    /// listener from `--listen` and `--advertised-listener`.
+    fn listener_configs(&self) -> anyhow::Result<Vec<ListenerConfig>> {
+        if let Some(listeners) = &self.listeners {
+            anyhow::ensure!(
+                self.listen.is_none() && self.advertised_listener.is_none(),
+                "listeners replaces listen and advertised-listener: set one or the other"
+            );
+            return Ok(parse_listeners(ListenerSettings {
+                listeners,
+                advertised_listeners: self.advertised_listeners.as_deref(),
+                protocol_map: self.listener_security_protocol_map.as_deref(),
+            })?);
+        }
+        anyhow::ensure!(
+            self.advertised_listeners.is_none(),
+            "advertised-listeners needs listeners"
+        );
+        let mut listener = ListenerConfig::plaintext(self.listen.unwrap_or(LISTEN_DEFAULT));
+        if let Some(advertised) = &self.advertised_listener {
+            let (host, port) = match advertised.rsplit_once(':') {
+                Some((host, port)) => (
+                    host.to_string(),
+                    Some(port.parse().context("advertised listener port")?),
+                ),
+                None => (advertised.clone(), None),
+            };
+            listener.advertised_host = host;
+            listener.advertised_port = port;
+        }
+        Ok(vec![listener])
+    }
+
+    fn inter_broker_listener(&self, listeners: &[ListenerConfig]) -> anyhow::Result<String> {
+        let chosen = match &self.inter_broker_listener_name {
+            Some(name) => listeners
+                .iter()
+                .find(|l| l.name.eq_ignore_ascii_case(name))
+                .with_context(|| format!("inter-broker-listener-name {name} is not a listener"))?,
+            None => listeners
+                .iter()
+                .find(|l| l.name == "PLAINTEXT")
+                .unwrap_or(&listeners[0]),
+        };
+        // Followers fetch over plain TCP: a cluster needs a PLAINTEXT listener between brokers.
+        anyhow::ensure!(
+            self.controller_quorum_voters.is_none()
+                || chosen.protocol == SecurityProtocol::Plaintext,
+            "the inter-broker listener {} uses {}; brokers replicate over PLAINTEXT only for now",
+            chosen.name,
+            chosen.protocol.name()
+        );
+        Ok(chosen.name.clone())
+    }
+
+    fn tls_config(&self) -> anyhow::Result<Option<TlsConfig>> {
+        for (name, store_type) in [
+            ("ssl-keystore-type", &self.ssl_keystore_type),
+            ("ssl-truststore-type", &self.ssl_truststore_type),
+        ] {
+            if let Some(store_type) = store_type {
+                anyhow::ensure!(
+                    store_type.eq_ignore_ascii_case("PEM"),
+                    "{name} {store_type} is not supported: use PEM"
+                );
+            }
+        }
+        if let Some(rules) = &self.ssl_principal_mapping_rules {
+            anyhow::ensure!(
+                rules.trim() == "DEFAULT",
+                "ssl-principal-mapping-rules supports DEFAULT only"
+            );
+        }
+        let client_auth = match &self.ssl_client_auth {
+            Some(name) => ClientAuth::from_name(name).with_context(|| {
+                format!("ssl-client-auth {name:?} is not none, requested or required")
+            })?,
+            None => ClientAuth::None,
+        };
+        let (certificate_chain, private_key) = match (
+            &self.ssl_keystore_location,
+            &self.ssl_keystore_certificate_chain,
+            &self.ssl_keystore_key,
+        ) {
+            (None, None, None) => return Ok(None),
+            (Some(location), None, None) => {
+                (Pem::File(location.clone()), Pem::File(location.clone()))
+            }
+            (None, Some(chain), Some(key)) => {
+                (Pem::Inline(chain.clone()), Pem::Inline(key.clone()))
+            }
+            _ => anyhow::bail!(
+                "set either ssl-keystore-location or both ssl-keystore-certificate-chain and \
+                 ssl-keystore-key"
+            ),
+        };
+        let truststore = match (
+            &self.ssl_truststore_location,
+            &self.ssl_truststore_certificates,
+        ) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!(
+                    "set ssl-truststore-location or ssl-truststore-certificates, not both"
+                )
+            }
+            (Some(location), None) => Some(Pem::File(location.clone())),
+            (None, Some(certificates)) => Some(Pem::Inline(certificates.clone())),
+            (None, None) => None,
+        };
+        Ok(Some(TlsConfig {
+            certificate_chain,
+            private_key,
+            truststore,
+            client_auth,
+        }))
+    }
+
+    fn sasl_config(&self) -> anyhow::Result<SaslConfig> {
+        let mut sasl = SaslConfig::default();
+        if let Some(mechanisms) = &self.sasl_enabled_mechanisms {
+            sasl.enabled_mechanisms = mechanisms
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(|m| {
+                    Mechanism::from_name(m).with_context(|| {
+                        format!("SASL mechanism {m} is not supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        if let Some(jaas_config) = &self.plain_sasl_jaas_config {
+            sasl.plain_users = jaas::plain_users(jaas_config).context("plain-sasl-jaas-config")?;
+        }
+        sasl.max_receive_bytes = at_least(
+            "sasl-server-max-receive-size",
+            self.sasl_server_max_receive_size,
+            sasl.max_receive_bytes,
+            1024,
+        )?;
+        Ok(sasl)
+    }
 }
 
 /// `queued.max.request.bytes` as Kafka reads it: not positive for no bound, else at least
@@ -459,7 +700,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .tempdir()
             .context("creating a temporary data directory")?;
         args.data_dir = Some(dir.path().join("data"));
-        args.listen = args.listen.or(Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+        if args.listeners.is_none() {
+            args.listen = args.listen.or(Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+        }
         Some(dir)
     } else {
         None
@@ -482,6 +725,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             handle.advertised,
             data_dir.display()
         );
+        if handle.listeners.len() > 1 || handle.listeners[0].protocol != "PLAINTEXT" {
+            for listener in &handle.listeners {
+                println!(
+                    "listener {} ({}) on {}, advertised as {}",
+                    listener.name, listener.protocol, listener.local_addr, listener.advertised
+                );
+            }
+        }
         if print_bootstrap {
             println!("bootstrap={}", handle.advertised);
         }
@@ -517,6 +768,93 @@ mod tests {
         assert_eq!(voters.len(), 3);
         assert_eq!(voters[&2], "127.0.0.2:9093");
         assert_eq!(voters[&3], "node-3:9093");
+    }
+
+    fn secured(listeners: &str) -> ServeArgs {
+        ServeArgs {
+            listeners: Some(listeners.into()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn no_listener_settings_keep_the_one_plaintext_listener() -> anyhow::Result<()> {
+        let config = ServeArgs::default().into_config()?;
+        assert_eq!(
+            config.listeners,
+            vec![ListenerConfig::plaintext(LISTEN_DEFAULT)]
+        );
+        assert_eq!(config.inter_broker_listener_name, "PLAINTEXT");
+        assert!(config.tls.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn listeners_with_their_security_settings_are_read() -> anyhow::Result<()> {
+        let config = ServeArgs {
+            ssl_keystore_location: Some("broker.pem".into()),
+            ssl_client_auth: Some("required".into()),
+            ssl_truststore_location: Some("ca.pem".into()),
+            sasl_enabled_mechanisms: Some("SCRAM-SHA-512, PLAIN".into()),
+            plain_sasl_jaas_config: Some(format!(
+                "{} required user_a=\"b\";",
+                jaas::PLAIN_LOGIN_MODULE
+            )),
+            ..secured("PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093,SASL_SSL://127.0.0.1:9094")
+        }
+        .into_config()?;
+        assert_eq!(config.listeners.len(), 3);
+        let tls = config.tls.context("TLS settings")?;
+        assert_eq!(tls.client_auth, ClientAuth::Required);
+        assert_eq!(config.sasl.enabled_mechanisms.len(), 2);
+        assert_eq!(config.sasl.plain_users["a"], "b");
+        Ok(())
+    }
+
+    #[test]
+    fn inconsistent_security_settings_are_refused() {
+        let refused = [
+            // Both ways of naming listeners.
+            ServeArgs {
+                listen: Some(LISTEN_DEFAULT),
+                ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+            // A TLS listener without a key store.
+            secured("SSL://127.0.0.1:9093"),
+            // A key store that is not PEM.
+            ServeArgs {
+                ssl_keystore_location: Some("broker.jks".into()),
+                ssl_keystore_type: Some("JKS".into()),
+                ..secured("SSL://127.0.0.1:9093")
+            },
+            // Half an inline key store.
+            ServeArgs {
+                ssl_keystore_key: Some("-----BEGIN PRIVATE KEY-----".into()),
+                ..secured("SSL://127.0.0.1:9093")
+            },
+            // A mechanism vltava does not have, and a JAAS line naming another class.
+            ServeArgs {
+                sasl_enabled_mechanisms: Some("GSSAPI".into()),
+                ..secured("SASL_PLAINTEXT://127.0.0.1:9094")
+            },
+            ServeArgs {
+                plain_sasl_jaas_config: Some("com.example.Evil required;".into()),
+                ..secured("SASL_PLAINTEXT://127.0.0.1:9094")
+            },
+            // Brokers replicate over PLAINTEXT only for now.
+            ServeArgs {
+                controller_listen: Some(LISTEN_DEFAULT),
+                controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
+                ..secured("SASL_PLAINTEXT://127.0.0.1:9094")
+            },
+            ServeArgs {
+                ssl_principal_mapping_rules: Some("RULE:^CN=(.*)$/$1/".into()),
+                ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+        ];
+        for (i, args) in refused.into_iter().enumerate() {
+            assert!(args.into_config().is_err(), "case {i} accepted");
+        }
     }
 
     #[test]

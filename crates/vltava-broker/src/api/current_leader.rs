@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::broker::{Broker, LISTENER_NAME};
+use crate::broker::Broker;
 use crate::topics::Topic;
 
 /// A partition's leader as the metadata image has it.
@@ -23,12 +23,18 @@ pub struct LeaderEndpoint {
     pub rack: Option<String>,
 }
 
-/// The leader of `topic`'s partition `index`, if the topic has that partition.
-pub fn current_leader(broker: &Broker, topic: &Topic, index: i32) -> Option<CurrentLeader> {
+/// The leader of `topic`'s partition `index`, if the topic has that partition, with its
+/// address on `listener` (the one the client came in on).
+pub fn current_leader(
+    broker: &Broker,
+    listener: &str,
+    topic: &Topic,
+    index: i32,
+) -> Option<CurrentLeader> {
     let registration = topic.image.partitions.get(&index)?;
     let image = broker.image();
     let endpoint = image.live_broker(registration.leader).and_then(|b| {
-        let endpoint = b.endpoint(LISTENER_NAME)?;
+        let endpoint = b.endpoint(listener)?;
         Some(LeaderEndpoint {
             host: endpoint.host.clone(),
             port: i32::from(endpoint.port),

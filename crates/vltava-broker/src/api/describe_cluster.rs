@@ -15,7 +15,8 @@ pub async fn handle(context: RequestContext, request: DescribeClusterRequest) ->
         .values()
         .filter(|b| request.include_fenced_brokers || !b.fenced)
         .filter_map(|b| {
-            let endpoint = b.endpoints.first()?;
+            // The address on the client's own listener, as Metadata answers.
+            let endpoint = b.endpoint(&context.session.listener)?;
             Some(
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.broker_id))

@@ -63,7 +63,7 @@ fn describe(
             let dynamic = broker.dynamic_configs.current();
             match broker_level(&resource.resource_name, broker.node_id()) {
                 Ok(Level::PerBroker) => {
-                    describe_broker(&broker.config, &dynamic, broker.advertised_port)
+                    describe_broker(&broker.config, &dynamic, &broker.endpoints)
                 }
                 Ok(Level::ClusterDefault) => describe_broker_defaults(&dynamic),
                 Err(message) => {

@@ -63,6 +63,8 @@ struct Pass {
 /// One fetch, resolved against its session and ready to be (re)read.
 struct PlannedFetch {
     broker: Arc<Broker>,
+    /// The client's listener: leaders are named by their address on it.
+    listener: Arc<str>,
     resolved: ResolvedFetch,
     by_id: bool,
     read_committed: bool,
@@ -122,6 +124,7 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
     };
     let plan = PlannedFetch {
         broker: context.broker.clone(),
+        listener: context.session.listener.clone(),
         resolved,
         by_id,
         read_committed: request.isolation_level == READ_COMMITTED,
@@ -316,7 +319,7 @@ impl PlannedFetch {
         } else {
             topics.get(&key.topic.0)
         }?;
-        current_leader(&self.broker, &topic, key.partition)
+        current_leader(&self.broker, &self.listener, &topic, key.partition)
     }
 
     /// The response to send for `pass`: the session records what it reports, and an

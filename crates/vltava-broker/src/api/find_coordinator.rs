@@ -23,6 +23,7 @@ const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a requ
 
 pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) -> Reply {
     let broker = context.broker.clone();
+    let listener = context.session.listener.clone();
     let api_version = context.api_version;
     Reply::Later(Box::pin(async move {
         let keys = if api_version >= 4 {
@@ -32,7 +33,7 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
         };
         let mut coordinators = Vec::with_capacity(keys.len());
         for key in keys {
-            coordinators.push(answer(&broker, request.key_type, key).await);
+            coordinators.push(answer(&broker, &listener, request.key_type, key).await);
         }
         if api_version >= 4 {
             return FindCoordinatorResponse::default()
@@ -50,7 +51,8 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
     }))
 }
 
-async fn answer(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator {
+/// The coordinator of `key`, with its address on the client's `listener`.
+async fn answer(broker: &Broker, listener: &str, key_type: i8, key: StrBytes) -> Coordinator {
     let valid = matches!(key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
     if !valid || key.is_empty() {
         return Coordinator::default()
@@ -60,14 +62,13 @@ async fn answer(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator {
             .with_error_message(Some(str_bytes(INVALID_REQUEST_MESSAGE.to_string())));
     }
     let found = if key_type == KEY_TYPE_GROUP {
-        group_coordinator(broker, &key).await
+        group_coordinator(broker, listener, &key).await
     } else {
         // No transaction coordinator yet (issue 16): this broker answers for itself.
-        Ok((
-            broker.node_id(),
-            broker.config.advertised_host.clone(),
-            broker.advertised_port,
-        ))
+        broker
+            .endpoint(listener)
+            .map(|e| (broker.node_id(), e.host.clone(), i32::from(e.port)))
+            .ok_or(BrokerError::CoordinatorNotAvailable)
     };
     match found {
         Ok((node_id, host, port)) => Coordinator::default()
@@ -86,7 +87,11 @@ async fn answer(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator {
 
 /// The broker leading the group's `__consumer_offsets` partition, with the address clients
 /// reach it at; COORDINATOR_NOT_AVAILABLE while that partition has no live leader.
-async fn group_coordinator(broker: &Broker, key: &str) -> Result<(i32, String, i32)> {
+async fn group_coordinator(
+    broker: &Broker,
+    listener: &str,
+    key: &str,
+) -> Result<(i32, String, i32)> {
     // Kafka answers COORDINATOR_NOT_AVAILABLE while it creates the topic; the client retries.
     let topic = broker
         .groups
@@ -95,7 +100,7 @@ async fn group_coordinator(broker: &Broker, key: &str) -> Result<(i32, String, i
         .map_err(|_| BrokerError::CoordinatorNotAvailable)?;
     let group_id = GroupId::new(key.to_string());
     let partition = offsets_partition_for(&group_id, topic.partition_count());
-    current_leader(broker, &topic, partition)
+    current_leader(broker, listener, &topic, partition)
         .and_then(|leader| Some((leader.id, leader.endpoint?)))
         .map(|(id, endpoint)| (id, endpoint.host, endpoint.port))
         .ok_or(BrokerError::CoordinatorNotAvailable)

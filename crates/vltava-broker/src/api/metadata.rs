@@ -14,7 +14,7 @@ use vltava_cluster::records::NO_LEADER;
 use vltava_cluster::{MetadataImage, PartitionRegistration};
 
 use super::str_bytes;
-use crate::broker::{Broker, LISTENER_NAME};
+use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::topic_name;
@@ -54,7 +54,7 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
     let brokers = image
         .live_brokers()
         .filter_map(|b| {
-            let endpoint = b.endpoint(LISTENER_NAME)?;
+            let endpoint = b.endpoint(&context.session.listener)?;
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(b.broker_id))

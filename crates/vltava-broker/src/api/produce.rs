@@ -86,7 +86,12 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                     let mut response = response.with_error_code(code);
                     if code == ResponseError::NotLeaderOrFollower.code()
                         && let Ok(t) = &topic
-                        && let Some(leader) = current_leader(broker, t, partition_data.index)
+                        && let Some(leader) = current_leader(
+                            broker,
+                            &context.session.listener,
+                            t,
+                            partition_data.index,
+                        )
                     {
                         leaders.add(&leader);
                         response = response.with_current_leader(

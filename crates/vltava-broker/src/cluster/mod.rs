@@ -61,7 +61,7 @@ impl ClusterLink {
     /// unfenced it (it has caught up with the metadata log).
     pub async fn start(
         config: &BrokerConfig,
-        endpoint: Endpoint,
+        endpoints: Vec<Endpoint>,
         directory_id: uuid::Uuid,
     ) -> std::result::Result<ClusterLink, StartError> {
         let node_id = NodeId::try_from(config.node_id).map_err(|_| {
@@ -93,7 +93,7 @@ impl ClusterLink {
         let client = controller.client.clone();
         let identity = BrokerIdentity {
             broker_id: config.node_id,
-            endpoints: vec![endpoint],
+            endpoints,
             rack: config.rack.clone(),
             log_dirs: vec![directory_id],
             heartbeat_interval_ms: config.broker_heartbeat_interval_ms,

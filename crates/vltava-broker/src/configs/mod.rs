@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use dynamic::DynamicConfigs;
 use registry::{ConfigDef, ConfigType, UpdateMode, registry, validate};
 
+use vltava_cluster::records::Endpoint;
+
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 
@@ -232,12 +234,42 @@ fn topic_static_values(config: &BrokerConfig) -> BTreeMap<&'static str, String> 
 }
 
 /// The broker's own settings vltava has, by Kafka name.
-fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'static str, String> {
+fn broker_settings(
+    config: &BrokerConfig,
+    endpoints: &[Endpoint],
+) -> BTreeMap<&'static str, String> {
     let mut settings = log_settings(config);
     settings.extend([
         (
             "advertised.listeners",
-            format!("PLAINTEXT://{}:{advertised_port}", config.advertised_host),
+            join(
+                endpoints
+                    .iter()
+                    .map(|e| format!("{}://{}:{}", e.name, e.host, e.port)),
+            ),
+        ),
+        (
+            "listener.security.protocol.map",
+            join(
+                config
+                    .listeners
+                    .iter()
+                    .map(|l| format!("{}:{}", l.name, l.protocol.name())),
+            ),
+        ),
+        (
+            "inter.broker.listener.name",
+            config.inter_broker_listener_name.clone(),
+        ),
+        (
+            "sasl.enabled.mechanisms",
+            join(
+                config
+                    .sasl
+                    .enabled_mechanisms
+                    .iter()
+                    .map(|m| m.name().to_string()),
+            ),
         ),
         (
             "auto.create.topics.enable",
@@ -260,7 +292,15 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
             "connections.max.idle.ms",
             config.connections_max_idle_ms.to_string(),
         ),
-        ("listeners", format!("PLAINTEXT://{}", config.listen)),
+        (
+            "listeners",
+            join(
+                config
+                    .listeners
+                    .iter()
+                    .map(|l| format!("{}://{}", l.name, l.bind)),
+            ),
+        ),
         ("max.connections", config.connections_max.to_string()),
         (
             "max.connections.per.ip",
@@ -320,16 +360,20 @@ fn broker_settings(config: &BrokerConfig, advertised_port: i32) -> BTreeMap<&'st
     settings
 }
 
+fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(",")
+}
+
 /// Every broker config of this broker: its dynamic value (per-broker, then cluster default),
 /// else vltava's setting (static), else Kafka's default. Configs Kafka cannot change at run
 /// time are read-only. Names Kafka does not define but that were set dynamically are listed
-/// too, as Kafka does. `advertised_port` is the port clients are told.
+/// too, as Kafka does. `endpoints` are the addresses clients are told.
 pub fn describe_broker(
     config: &BrokerConfig,
     dynamic: &DynamicConfigs,
-    advertised_port: i32,
+    endpoints: &[Endpoint],
 ) -> Vec<ConfigEntry> {
-    let statics = broker_settings(config, advertised_port);
+    let statics = broker_settings(config, endpoints);
     let values = BrokerValues {
         dynamic,
         statics: &statics,
@@ -450,7 +494,7 @@ mod tests {
             ConfigSource::DynamicTopic
         );
 
-        let broker = describe_broker(&config, &dynamic, 9092);
+        let broker = describe_broker(&config, &dynamic, &[]);
         let retention = find(&broker, "log.retention.ms");
         assert_eq!(retention.value.as_deref(), Some("3600000"));
         assert!(!retention.read_only);

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use vltava_cluster::records::BrokerId;
 use vltava_wire::nonblocking::Connection;
 
-use crate::broker::{LISTENER_NAME, now_ms};
+use crate::broker::now_ms;
 use crate::config::FlushPolicy;
 use crate::partition::Partition;
 use crate::topics::Topics;
@@ -74,14 +74,17 @@ struct Fetcher {
 pub struct ReplicaFetchers {
     node_id: BrokerId,
     flush: FlushPolicy,
+    /// `inter.broker.listener.name`: the leaders' listener followers connect to.
+    listener: String,
     fetchers: Mutex<BTreeMap<BrokerId, Fetcher>>,
 }
 
 impl ReplicaFetchers {
-    pub fn new(node_id: BrokerId, flush: FlushPolicy) -> ReplicaFetchers {
+    pub fn new(node_id: BrokerId, flush: FlushPolicy, listener: String) -> ReplicaFetchers {
         ReplicaFetchers {
             node_id,
             flush,
+            listener,
             fetchers: Mutex::default(),
         }
     }
@@ -113,7 +116,7 @@ impl ReplicaFetchers {
         }
         let address = |leader: &BrokerId| {
             let broker = image.brokers.get(leader)?;
-            let endpoint = broker.endpoint(LISTENER_NAME)?;
+            let endpoint = broker.endpoint(&self.listener)?;
             Some(format!("{}:{}", endpoint.host, endpoint.port))
         };
         let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,17 +8,19 @@
 //! are pending only if it and all of them are Produce. Pipelined produces keep their order
 //! anyway (appends happen in the handler, before it waits for durability), so this keeps
 //! pipelined acks=all throughput without letting any other request overtake a pending one.
+//!
+//! On a SASL listener the connection first authenticates (security/sasl): until then only
+//! ApiVersions and the SASL APIs are served, frames are capped at `sasl.server.max.receive.size`,
+//! and anything else closes the connection, as on Kafka.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
@@ -27,7 +29,9 @@ use super::frame::{FrameError, read_body, read_length};
 use super::queued_bytes::{QueuedBytes, QueuedPermit};
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
-use crate::dispatch::{self, Reply};
+use crate::dispatch::{self, Decoded, Reply};
+use crate::security::sasl::{Authenticator, Outcome};
+use crate::security::{KafkaPrincipal, Session};
 
 /// A connection keeps its response buffer for reuse up to this size.
 const RESPONSE_BUFFER_KEPT_BYTES_MAX: usize = 1024 * 1024;
@@ -107,24 +111,56 @@ struct Reading {
     queued: QueuedBytes,
 }
 
-pub async fn serve(
+/// Where a connection came in.
+#[derive(Debug)]
+pub struct Accepted {
+    pub peer: SocketAddr,
+    pub listener: Arc<str>,
+    /// The listener is SASL_PLAINTEXT or SASL_SSL: authenticate before serving.
+    pub sasl: bool,
+}
+
+/// Serves one connection, given as its read and write halves (a TCP socket's, or a TLS
+/// stream's), as `principal` until SASL says otherwise.
+pub async fn serve<R, W>(
     broker: Arc<Broker>,
-    socket: TcpStream,
-    peer: SocketAddr,
+    (mut reader, writer): (R, W),
+    accepted: Accepted,
+    principal: KafkaPrincipal,
     queued: QueuedBytes,
     mut shutdown: Shutdown,
-) {
-    let (mut reader, writer) = socket.into_split();
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Accepted {
+        peer,
+        listener,
+        sasl,
+    } = accepted;
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
-    let reading = Reading {
+    let mut authenticator = sasl.then(Authenticator::default);
+    let mut reading = Reading {
         frame_bytes_max: broker.config.frame_bytes_max,
         idle: Duration::from_millis(broker.config.connections_max_idle_ms),
         queued,
     };
+    let mut session = Arc::new(Session {
+        listener: listener.clone(),
+        principal,
+    });
     let mut buffer = BytesMut::new();
     let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
     loop {
+        reading.frame_bytes_max = match authenticator {
+            // CVE-2022-34917: an unauthenticated client gets no large buffer.
+            Some(_) => broker
+                .config
+                .frame_bytes_max
+                .min(broker.config.sasl.max_receive_bytes),
+            None => broker.config.frame_bytes_max,
+        };
         let request = tokio::select! {
             request = read_request(&mut reader, &mut buffer, &reading) => request,
             _ = shutdown.recv() => break,
@@ -141,17 +177,68 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&broker, peer, frame, queued, &in_flight).await {
-            Ok(Some(out)) => {
-                if outgoing.send(out).await.is_err() {
+        if let Some(auth) = authenticator.as_mut() {
+            let step = match authenticate(&broker, auth, frame) {
+                Ok(step) => step,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "closing connection: before authentication");
+                    break;
+                }
+            };
+            let (outgoing_response, outcome) = match step {
+                Step::Serve(decoded) => {
+                    let served =
+                        handle_decoded(&broker, peer, &session, decoded, queued, &in_flight);
+                    match served.await {
+                        Some(out) => (out, Outcome::Continue),
+                        None => continue,
+                    }
+                }
+                Step::Answer(framing, response, outcome) => (
+                    Outgoing {
+                        key: framing.0,
+                        version: framing.1,
+                        correlation_id: framing.2,
+                        response: Pending::Ready(Box::new(Answer {
+                            response: *response,
+                            queued,
+                        })),
+                    },
+                    outcome,
+                ),
+            };
+            if outgoing.send(outgoing_response).await.is_err() {
+                break;
+            }
+            match outcome {
+                Outcome::Continue => {}
+                Outcome::Authenticated(principal) => {
+                    tracing::debug!(%peer, %principal, "authenticated");
+                    session = Arc::new(Session {
+                        listener: listener.clone(),
+                        principal,
+                    });
+                    authenticator = None;
+                }
+                Outcome::Close => {
+                    tracing::debug!(%peer, "closing connection: authentication failed");
                     break;
                 }
             }
-            Ok(None) => {}
+            continue;
+        }
+        let decoded = match dispatch::decode_request(frame) {
+            Ok(decoded) => decoded,
             Err(error) => {
                 tracing::debug!(%peer, %error, "closing connection: bad request");
                 break;
             }
+        };
+        let served = handle_decoded(&broker, peer, &session, decoded, queued, &in_flight).await;
+        if let Some(out) = served
+            && outgoing.send(out).await.is_err()
+        {
+            break;
         }
     }
     drop(outgoing);
@@ -164,8 +251,8 @@ pub async fn serve(
 /// The whole frame must arrive within the idle time, so half a frame sent slowly (a slow-loris
 /// client) does not keep the connection open. Time spent waiting for the pool does not count:
 /// that wait is the broker's back-pressure, not the client's idleness.
-async fn read_request(
-    reader: &mut OwnedReadHalf,
+async fn read_request<R: AsyncRead + Unpin>(
+    reader: &mut R,
     buffer: &mut BytesMut,
     reading: &Reading,
 ) -> Result<Option<(Bytes, QueuedPermit)>, FrameError> {
@@ -199,20 +286,64 @@ async fn read_request(
     }
 }
 
-async fn handle_frame(
+/// What an unauthenticated connection does with a request.
+enum Step {
+    /// ApiVersions: served as on any connection.
+    Serve(Decoded),
+    /// A SASL request answered by the authenticator (framing: key, version, correlation id).
+    Answer((ApiKey, i16, i32), Box<ResponseKind>, Outcome),
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AuthError {
+    #[error(transparent)]
+    Decode(#[from] dispatch::DispatchError),
+    #[error("{0:?} is not served before authentication")]
+    NotAllowed(ApiKey),
+}
+
+fn authenticate(
+    broker: &Broker,
+    auth: &mut Authenticator,
+    frame: Bytes,
+) -> Result<Step, AuthError> {
+    let decoded = dispatch::decode_request(frame)?;
+    let framing = decoded.response_framing();
+    if !auth.allows(framing.0) {
+        return Err(AuthError::NotAllowed(framing.0));
+    }
+    let Decoded::Request { request, .. } = &decoded else {
+        return Ok(Step::Serve(decoded));
+    };
+    let config = &broker.config.sasl;
+    let (response, outcome): (ResponseKind, Outcome) = match request.as_ref() {
+        RequestKind::SaslHandshake(request) => {
+            let (response, outcome) = auth.handshake(config, request);
+            (response.into(), outcome)
+        }
+        RequestKind::SaslAuthenticate(request) => {
+            let (response, outcome) = auth.authenticate(config, &broker.image(), request);
+            (response.into(), outcome)
+        }
+        _ => return Ok(Step::Serve(decoded)),
+    };
+    Ok(Step::Answer(framing, Box::new(response), outcome))
+}
+
+async fn handle_decoded(
     broker: &Arc<Broker>,
     peer: SocketAddr,
-    frame: Bytes,
+    session: &Arc<Session>,
+    decoded: Decoded,
     queued: QueuedPermit,
     in_flight: &Arc<watch::Sender<InFlight>>,
-) -> Result<Option<Outgoing>, dispatch::DispatchError> {
-    let decoded = dispatch::decode_request(frame)?;
+) -> Option<Outgoing> {
     let (key, version, correlation_id) = decoded.response_framing();
     // The sender lives as long as this function's caller, so the wait ends only when the
     // pending handlers do (each is bounded by its own timeout: produce, fetch max wait, join).
     let mut changes = in_flight.subscribe();
     let _ = changes.wait_for(|now| now.admits(key)).await;
-    let response = match dispatch::dispatch(broker, peer, decoded).await {
+    let response = match dispatch::dispatch(broker, peer, session, decoded).await {
         Reply::Now(response) => Pending::Ready(Box::new(Answer {
             response: *response,
             queued,
@@ -225,17 +356,20 @@ async fn handle_frame(
                 Answer { response, queued }
             }))
         }
-        Reply::Nothing => return Ok(None),
+        Reply::Nothing => return None,
     };
-    Ok(Some(Outgoing {
+    Some(Outgoing {
         key,
         version,
         correlation_id,
         response,
-    }))
+    })
 }
 
-async fn write_responses(mut writer: OwnedWriteHalf, mut queue: mpsc::Receiver<Outgoing>) {
+async fn write_responses<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut queue: mpsc::Receiver<Outgoing>,
+) {
     let mut buffer = BytesMut::new();
     while let Some(out) = queue.recv().await {
         let Outgoing {

@@ -1,4 +1,5 @@
-//! The TCP side: accept connections under a limit, serve each one, stop them all on shutdown.
+//! The TCP side: accept connections on every listener under one limit, secure each as its
+//! listener says (TLS, SASL), serve it, stop them all on shutdown.
 
 mod connection;
 mod frame;
@@ -11,11 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_rustls::TlsAcceptor;
 
 use crate::broker::{Broker, StartError};
 use crate::config::BrokerConfig;
+use crate::security::{KafkaPrincipal, ListenerConfig, principal, tls};
 
 pub use frame::FrameError;
 pub use shutdown::Shutdown;
@@ -23,39 +26,98 @@ pub use shutdown::Shutdown;
 /// A bound, opened broker that has not started serving yet.
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     broker: Arc<Broker>,
+}
+
+/// One bound listener with what its connections need.
+struct Listener {
+    config: ListenerConfig,
+    name: Arc<str>,
+    socket: TcpListener,
+    local_addr: SocketAddr,
+    /// Set for SSL and SASL_SSL listeners.
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("config", &self.config)
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// What `Server::bind` tells its caller: where clients connect, where data lives.
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
+    /// The first listener's bound address and advertised `host:port`.
+    pub local_addr: SocketAddr,
+    pub advertised: String,
+    /// Every listener, in the configured order.
+    pub listeners: Vec<ListenerHandle>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerHandle {
+    pub name: String,
+    pub protocol: &'static str,
     pub local_addr: SocketAddr,
     pub advertised: String,
 }
 
 impl Server {
-    /// Binds the listener and opens (recovers) the data directory.
+    /// Binds every listener and opens (recovers) the data directory.
     pub async fn bind(config: BrokerConfig) -> Result<Self, StartError> {
-        let address = config.listen;
-        let listen_error = |source| StartError::Listen { address, source };
-        let listener = TcpListener::bind(address).await.map_err(listen_error)?;
-        let port = listener.local_addr().map_err(listen_error)?.port();
-        let broker = Broker::open(config, port).await?;
-        Ok(Server { listener, broker })
+        let tls_config = match &config.tls {
+            Some(settings) if config.listeners.iter().any(|l| l.protocol.uses_tls()) => {
+                Some(tls::server_config(settings).map_err(StartError::Tls)?)
+            }
+            _ => None,
+        };
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for listener in &config.listeners {
+            let address = listener.bind;
+            let listen_error = |source| StartError::Listen { address, source };
+            let socket = TcpListener::bind(address).await.map_err(listen_error)?;
+            let local_addr = socket.local_addr().map_err(listen_error)?;
+            let tls = match (listener.protocol.uses_tls(), &tls_config) {
+                (false, _) => None,
+                (true, Some(tls)) => Some(TlsAcceptor::from(tls.clone())),
+                (true, None) => return Err(StartError::NoTlsConfig(listener.name.clone())),
+            };
+            listeners.push(Listener {
+                config: listener.clone(),
+                name: Arc::from(listener.name.as_str()),
+                socket,
+                local_addr,
+                tls,
+            });
+        }
+        let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr.port()).collect();
+        let broker = Broker::open(config, &ports).await?;
+        Ok(Server { listeners, broker })
     }
 
     pub fn handle(&self) -> ServerHandle {
-        let local_addr = self
-            .listener
-            .local_addr()
-            .unwrap_or_else(|_| self.broker.config.listen);
+        let listeners: Vec<ListenerHandle> = self
+            .listeners
+            .iter()
+            .zip(&self.broker.endpoints)
+            .map(|(listener, endpoint)| ListenerHandle {
+                name: listener.config.name.clone(),
+                protocol: listener.config.protocol.name(),
+                local_addr: listener.local_addr,
+                advertised: format!("{}:{}", endpoint.host, endpoint.port),
+            })
+            .collect();
+        let first = &listeners[0];
         ServerHandle {
-            local_addr,
-            advertised: format!(
-                "{}:{}",
-                self.broker.config.advertised_host, self.broker.advertised_port
-            ),
+            local_addr: first.local_addr,
+            advertised: first.advertised.clone(),
+            listeners,
         }
     }
 
@@ -65,7 +127,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then closes every connection and flushes every log.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server { listener, broker } = self;
+        let Server { listeners, broker } = self;
         let (notify_shutdown, _) = broadcast::channel(1);
         // Each connection holds a sender; when the last is dropped, all have finished.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -82,17 +144,15 @@ impl Server {
             tokio::spawn(async move { broker.groups.write_group_records(&broker).await })
         };
 
-        let accept = accept_loop(
-            &listener,
-            &broker,
-            Limits {
-                connections: &connections,
-                per_ip: &per_ip,
-                queued: &queued,
-            },
-            &notify_shutdown,
-            &done_tx,
-        );
+        let limits = Limits {
+            connections: &connections,
+            per_ip: &per_ip,
+            queued: &queued,
+        };
+        let accept =
+            futures_util::future::join_all(listeners.iter().map(|listener| {
+                accept_loop(listener, &broker, &limits, &notify_shutdown, &done_tx)
+            }));
         tokio::select! {
             _ = accept => {}
             _ = shutdown => tracing::info!("shutting down"),
@@ -123,9 +183,9 @@ struct Limits<'a> {
 }
 
 async fn accept_loop(
-    listener: &TcpListener,
+    listener: &Listener,
     broker: &Arc<Broker>,
-    limits: Limits<'_>,
+    limits: &Limits<'_>,
     notify_shutdown: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
@@ -133,7 +193,7 @@ async fn accept_loop(
         let Ok(permit) = limits.connections.clone().acquire_owned().await else {
             return;
         };
-        let (socket, peer) = match listener.accept().await {
+        let (socket, peer) = match listener.socket.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Typically EMFILE: back off instead of spinning.
@@ -152,13 +212,72 @@ async fn accept_loop(
         let shutdown = Shutdown::new(notify_shutdown.subscribe());
         let done = done.clone();
         let queued = limits.queued.clone();
+        let name = listener.name.clone();
+        let sasl = listener.config.protocol.uses_sasl();
+        let tls = listener.tls.clone();
         tokio::spawn(async move {
-            connection::serve(broker, socket, peer, queued, shutdown).await;
+            let accepted = connection::Accepted {
+                peer,
+                listener: name,
+                sasl,
+            };
+            match tls {
+                None => {
+                    let (reader, writer) = socket.into_split();
+                    let principal = KafkaPrincipal::anonymous();
+                    connection::serve(
+                        broker,
+                        (reader, writer),
+                        accepted,
+                        principal,
+                        queued,
+                        shutdown,
+                    )
+                    .await;
+                }
+                Some(acceptor) => {
+                    if let Some((stream, principal)) = handshake(&broker, acceptor, socket).await {
+                        let halves = tokio::io::split(stream);
+                        connection::serve(broker, halves, accepted, principal, queued, shutdown)
+                            .await;
+                    }
+                }
+            }
             drop(ip_permit);
             drop(permit);
             drop(done);
         });
     }
+}
+
+/// The TLS handshake, bounded by `connections.max.idle.ms` like a frame, and the principal
+/// of the client's certificate (`User:ANONYMOUS` without one, as Kafka).
+async fn handshake(
+    broker: &Broker,
+    acceptor: TlsAcceptor,
+    socket: TcpStream,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, KafkaPrincipal)> {
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let stream = match tokio::time::timeout(idle, acceptor.accept(socket)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "closing connection: TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!("closing connection: no TLS handshake within connections.max.idle.ms");
+            return None;
+        }
+    };
+    let principal = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|certificate| principal::from_certificate(certificate))
+        .unwrap_or_else(KafkaPrincipal::anonymous);
+    tracing::debug!(%principal, "TLS connection");
+    Some((stream, principal))
 }
 
 async fn run_retention(broker: Arc<Broker>) {

@@ -56,6 +56,11 @@ pub enum ControllerRequest {
         resource: ConfigResource,
         configs: BTreeMap<String, String>,
     },
+    /// AlterUserScramCredentials: the broker has validated each change; recorded as they are.
+    AlterScramCredentials {
+        upsertions: Vec<crate::scram::ScramCredential>,
+        deletions: Vec<(String, crate::scram::ScramMechanism)>,
+    },
     /// DescribeQuorum: answered by the leader, from its Raft state; changes nothing.
     DescribeQuorum,
     AllocateProducerIds {
@@ -274,6 +279,25 @@ impl Active {
             ControllerRequest::SetConfigs { resource, configs } => {
                 set_configs(&image, resource, configs).map(committed)
             }
+            ControllerRequest::AlterScramCredentials {
+                upsertions,
+                deletions,
+            } => Ok(committed(
+                deletions
+                    .into_iter()
+                    .map(
+                        |(user, mechanism)| MetadataRecord::RemoveUserScramCredential {
+                            user,
+                            mechanism,
+                        },
+                    )
+                    .chain(
+                        upsertions
+                            .into_iter()
+                            .map(MetadataRecord::UserScramCredential),
+                    )
+                    .collect(),
+            )),
             ControllerRequest::ElectLeaders {
                 election_type,
                 partitions,
