@@ -1,9 +1,12 @@
 //! One file per Kafka API. A handler takes the decoded request and returns the response value;
 //! it never touches the socket. Wire types stop here: storage and topics see domain values.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod commit_plan;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
 pub mod create_partitions;
@@ -20,6 +23,7 @@ pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -38,6 +42,8 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod replica_assignment;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;
 
