@@ -115,7 +115,6 @@ class Known:
 # version both sides offer, so a lower max is not a bug; a missing API is a missing feature).
 # "Name(key)": (Kafka's range, vltava's range or None when vltava does not offer it, issue, why).
 NEWER_IN_KAFKA = "Kafka 4.4 offers a newer version; clients negotiate down to vltava's"
-TRANSACTIONS = "DescribeTransactions and ListTransactions are not implemented yet (issue 16)"
 TXN_V2 = "transaction version 2 (KIP-890 part 2) is not served yet: EndTxn v5 belongs to it"
 SECURITY = "no SASL, ACLs, SCRAM or delegation tokens: vltava serves PLAINTEXT only"
 KRAFT = "vltava has no KRaft quorum or controller to describe, vote in or unregister from"
@@ -147,8 +146,8 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "AlterUserScramCredentials(51)": ("0..0", None, 7, SECURITY),
     "UpdateFeatures(57)": ("0..2", None, 7, "vltava has no feature flags (see supported_features)"),
     "UnregisterBroker(64)": ("0..0", None, 7, KRAFT),
-    "DescribeTransactions(65)": ("0..0", None, 16, TRANSACTIONS),
-    "ListTransactions(66)": ("0..2", None, 16, TRANSACTIONS),
+    "ListTransactions(66)": ("0..2", "0..1", 16,
+                             "v2's regular-expression filter (KIP-1152) is not served"),
     "ListConfigResources(74)": ("0..1", None, 7,
                                 "not implemented (KIP-1142, Admin.listConfigResources)"),
     "ShareGroupHeartbeat(76)": ("1..1", None, 4, SHARE),

@@ -7,6 +7,7 @@ loop whose aborted batch leaves duplicates in its output or its group's offset s
 input's end.
 """
 
+import subprocess
 import time
 import uuid
 
@@ -15,6 +16,7 @@ from confluent_kafka import (Consumer, IsolationLevel, KafkaError, KafkaExceptio
                              TopicPartition)
 from confluent_kafka.admin import OffsetSpec
 
+from conftest import KAFKA_REFERENCE
 from helpers import admin, consumer_config, create_topic, high_watermarks
 
 TXN_TIMEOUT_S = 30.0
@@ -43,6 +45,18 @@ def transaction(producer: Producer, topic: str, values: list[str], commit: bool)
     else:
         producer.flush(CALL_TIMEOUT_S)
         producer.abort_transaction(CALL_TIMEOUT_S)
+
+
+def open_after_a_commit(bootstrap: str, topic: str, transactional_id: str, committed: str,
+                        pending: str) -> Producer:
+    """A producer that committed `committed` and has `pending` in its open transaction, in the
+    log (flushed): offset 0, its marker at 1, `pending` at 2."""
+    producer = transactional_producer(bootstrap, transactional_id)
+    transaction(producer, topic, [committed], commit=True)
+    producer.begin_transaction()
+    producer.produce(topic, value=pending.encode(), partition=0)
+    producer.flush(CALL_TIMEOUT_S)
+    return producer
 
 
 def read_values(bootstrap: str, topic: str, isolation_level: str, expected: int,
@@ -98,11 +112,8 @@ def test_read_committed_sees_only_committed_transactions_in_order(broker, topic_
 
 def test_an_open_transaction_holds_back_read_committed_consumers(broker, topic_name):
     create_topic(broker.bootstrap, topic_name)
-    producer = transactional_producer(broker.bootstrap, f"txn-{uuid.uuid4()}")
-    transaction(producer, topic_name, ["before"], commit=True)
-    producer.begin_transaction()
-    producer.produce(topic_name, value=b"pending", partition=0)
-    producer.flush(CALL_TIMEOUT_S)
+    producer = open_after_a_commit(broker.bootstrap, topic_name, f"txn-{uuid.uuid4()}", "before",
+                                   "pending")
 
     # The uncommitted record is in the log, so read_uncommitted sees it...
     assert read_values(broker.bootstrap, topic_name, "read_uncommitted", 2) == ["before", "pending"]
@@ -119,11 +130,8 @@ def test_an_open_transaction_holds_back_read_committed_consumers(broker, topic_n
 def test_a_fenced_zombie_never_gets_a_write_through(broker, topic_name):
     create_topic(broker.bootstrap, topic_name)
     transactional_id = f"zombie-{uuid.uuid4()}"
-    zombie = transactional_producer(broker.bootstrap, transactional_id)
-    transaction(zombie, topic_name, ["old-committed"], commit=True)
-    zombie.begin_transaction()
-    zombie.produce(topic_name, value=b"zombie-pending", partition=0)
-    zombie.flush(CALL_TIMEOUT_S)
+    zombie = open_after_a_commit(broker.bootstrap, topic_name, transactional_id,
+                                 "old-committed", "zombie-pending")
 
     # A new instance with the same id fences the old one and aborts its open transaction.
     successor = transactional_producer(broker.bootstrap, transactional_id)
@@ -188,3 +196,81 @@ def test_consume_transform_produce_with_an_aborted_batch_is_exactly_once(broker,
     finally:
         checker.close()
 
+
+def test_offsets_of_an_open_transaction_are_unstable_for_read_committed(broker, topic_name):
+    """OffsetFetch require_stable (KIP-447): librdkafka asks for it under read_committed and
+    retries UNSTABLE_OFFSET_COMMIT until the transaction is decided."""
+    create_topic(broker.bootstrap, topic_name)
+    group = f"{topic_name}-group"
+    producer = transactional_producer(broker.bootstrap, f"unstable-{uuid.uuid4()}")
+    producer.begin_transaction()
+    producer.produce(topic_name, value=b"out", partition=0)
+    metadata = Consumer(consumer_config(broker.bootstrap, **{"group.id": group}))
+    try:
+        producer.send_offsets_to_transaction([TopicPartition(topic_name, 0, 7)],
+                                             metadata.consumer_group_metadata(), CALL_TIMEOUT_S)
+    finally:
+        metadata.close()
+    wanted = [TopicPartition(topic_name, 0)]
+    uncommitted = Consumer(consumer_config(broker.bootstrap, **{
+        "group.id": group, "isolation.level": "read_uncommitted"}))
+    committed = Consumer(consumer_config(broker.bootstrap, **{
+        "group.id": group, "isolation.level": "read_committed"}))
+    try:
+        # Not yet committed: nothing for either; read_committed is told to wait.
+        assert uncommitted.committed(wanted, timeout=CALL_TIMEOUT_S)[0].offset < 0
+        with pytest.raises(KafkaException):
+            committed.committed(wanted, timeout=3)
+        producer.commit_transaction(CALL_TIMEOUT_S)
+        assert committed.committed(wanted, timeout=CALL_TIMEOUT_S)[0].offset == 7
+    finally:
+        uncommitted.close()
+        committed.close()
+
+
+TRANSACTIONS_TOOL = "org.apache.kafka.tools.TransactionsCommand"  # kafka-transactions
+TOOL_TIMEOUT_S = 120.0
+CLASSPATH_TIMEOUT_S = 900.0  # the first `kafka-reference classpath` downloads the jars
+# A small heap and the C1 compiler only: the tool runs for a second or two.
+JAVA_OPTS = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+
+
+def kafka_transactions(bootstrap: str, *args: str) -> str:
+    """Kafka's kafka-transactions tool (the kafka-tools 4.4.0 jar); its stdout."""
+    classpath = subprocess.run([str(KAFKA_REFERENCE), "classpath"], capture_output=True, text=True,
+                               timeout=CLASSPATH_TIMEOUT_S, stdin=subprocess.DEVNULL, check=True)
+    argv = ["java", *JAVA_OPTS, "-cp", classpath.stdout.strip().splitlines()[-1],
+            TRANSACTIONS_TOOL, "--bootstrap-server", bootstrap, *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def rows(table: str) -> list[dict]:
+    """The tool's whitespace-separated table as dicts keyed by its header."""
+    lines = [line.split() for line in table.strip().splitlines()]
+    return [dict(zip(lines[0], line)) for line in lines[1:]]
+
+
+def test_admin_tools_describe_an_open_transaction(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name)
+    transactional_id = f"described-{uuid.uuid4()}"
+    producer = open_after_a_commit(broker.bootstrap, topic_name, transactional_id, "first", "open")
+
+    listed = {r["TransactionalId"]: r for r in rows(kafka_transactions(broker.bootstrap, "list"))}
+    assert listed[transactional_id]["TransactionState"] == "Ongoing"
+    [described] = rows(kafka_transactions(broker.bootstrap, "describe",
+                                          "--transactional-id", transactional_id))
+    assert described["TransactionState"] == "Ongoing"
+    assert described["TopicPartitions"] == f"{topic_name}-0"
+    [producer_row] = rows(kafka_transactions(broker.bootstrap, "describe-producers",
+                                             "--topic", topic_name, "--partition", "0"))
+    # "first" at 0, its marker at 1: the open transaction starts at 2.
+    assert producer_row["CurrentTransactionStartOffset"] == "2"
+    assert producer_row["ProducerId"] == described["ProducerId"]
+
+    producer.commit_transaction(CALL_TIMEOUT_S)
+    [producer_row] = rows(kafka_transactions(broker.bootstrap, "describe-producers",
+                                             "--topic", topic_name, "--partition", "0"))
+    assert producer_row["CurrentTransactionStartOffset"] == "None"

@@ -151,14 +151,18 @@ impl GroupCoordinator {
         });
     }
 
-    /// Whether some group's offsets of `partition` wait on an open transaction (OffsetFetch
-    /// with require_stable answers UNSTABLE_OFFSET_COMMIT then).
-    pub fn has_pending_transactional_offsets(&self, group_id: &GroupId) -> bool {
+    /// Whether an open transaction is about to change the group's offset of `partition`
+    /// (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending_transactional_offset(
+        &self,
+        group_id: &GroupId,
+        partition: &TopicPartition,
+    ) -> bool {
         self.lock()
             .pending_txn_offsets
             .values()
             .flatten()
-            .any(|p| &p.group_id == group_id)
+            .any(|p| &p.group_id == group_id && &p.partition == partition)
     }
 
     /// Writes a tombstone for each partition's committed offset.
