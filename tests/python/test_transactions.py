@@ -25,11 +25,12 @@ READ_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 30.0
 
 
-def transactional_producer(bootstrap: str, transactional_id: str) -> Producer:
+def transactional_producer(bootstrap: str, transactional_id: str,
+                           timeout_s: float = TXN_TIMEOUT_S) -> Producer:
     producer = Producer({
         "bootstrap.servers": bootstrap,
         "transactional.id": transactional_id,
-        "transaction.timeout.ms": int(TXN_TIMEOUT_S * 1000),
+        "transaction.timeout.ms": int(timeout_s * 1000),
         "linger.ms": 5,
     })
     producer.init_transactions(CALL_TIMEOUT_S)
@@ -48,10 +49,10 @@ def transaction(producer: Producer, topic: str, values: list[str], commit: bool)
 
 
 def open_after_a_commit(bootstrap: str, topic: str, transactional_id: str, committed: str,
-                        pending: str) -> Producer:
+                        pending: str, timeout_s: float = TXN_TIMEOUT_S) -> Producer:
     """A producer that committed `committed` and has `pending` in its open transaction, in the
     log (flushed): offset 0, its marker at 1, `pending` at 2."""
-    producer = transactional_producer(bootstrap, transactional_id)
+    producer = transactional_producer(bootstrap, transactional_id, timeout_s)
     transaction(producer, topic, [committed], commit=True)
     producer.begin_transaction()
     producer.produce(topic, value=pending.encode(), partition=0)
@@ -226,6 +227,48 @@ def test_offsets_of_an_open_transaction_are_unstable_for_read_committed(broker, 
     finally:
         uncommitted.close()
         committed.close()
+
+
+# A short transaction timeout for the crash tests: the coordinator aborts an abandoned
+# transaction after it (and its check interval, 10 s in Kafka and vltava).
+CRASH_TXN_TIMEOUT_S = 5.0
+
+
+def test_after_a_crash_the_next_instance_aborts_the_open_transaction(broker_factory, topic_name):
+    """kill -9 with a transaction open: the coordinator's state comes back from
+    __transaction_state, so the next instance of the transactional id fences the old one and
+    aborts its transaction. Had the state been lost, the old transaction would never get a
+    marker and read_committed consumers would stay stuck before it."""
+    broker = broker_factory()
+    create_topic(broker.bootstrap, topic_name)
+    transactional_id = f"crash-{uuid.uuid4()}"
+    before = open_after_a_commit(broker.bootstrap, topic_name, transactional_id, "kept", "lost")
+    broker.kill9()
+    broker.restart()
+    # `before` stays open but idle: a zombie that sends nothing more.
+
+    after = transactional_producer(broker.bootstrap, transactional_id)
+    transaction(after, topic_name, ["after"], commit=True)
+    assert read_values(broker.bootstrap, topic_name, "read_committed", 2) == ["kept", "after"]
+    assert "lost" in read_values(broker.bootstrap, topic_name, "read_uncommitted", 3)
+
+
+def test_an_abandoned_transaction_is_aborted_after_its_timeout(broker_factory, topic_name):
+    """The producer crashes (is dropped) with a transaction open and no instance comes back:
+    the coordinator aborts it once transaction.timeout.ms has passed, also across a broker
+    restart, so the last stable offset moves on."""
+    broker = broker_factory()
+    create_topic(broker.bootstrap, topic_name)
+    abandoned = open_after_a_commit(broker.bootstrap, topic_name, f"abandoned-{uuid.uuid4()}",
+                                    "kept", "lost", timeout_s=CRASH_TXN_TIMEOUT_S)
+    broker.kill9()
+    broker.restart()
+    # `abandoned` stays open but idle: destroying it could end its transaction.
+
+    other = transactional_producer(broker.bootstrap, f"other-{uuid.uuid4()}")
+    transaction(other, topic_name, ["after"], commit=True)
+    # Bounded by read_values' timeout, well past the 5 s timeout and the 10 s check interval.
+    assert read_values(broker.bootstrap, topic_name, "read_committed", 2) == ["kept", "after"]
 
 
 TRANSACTIONS_TOOL = "org.apache.kafka.tools.TransactionsCommand"  # kafka-transactions

@@ -583,7 +583,11 @@ impl Partition {
         let pending = {
             let mut state = self.state();
             state.log.roll_if_due(now_ms)?;
-            state.log.prepare_retention(now_ms)?
+            let pending = state.log.prepare_retention(now_ms)?;
+            // Aborted transactions wholly below the new log start concern no fetch any more.
+            let log_start_offset = state.log.log_start_offset();
+            state.txns.drop_before(log_start_offset);
+            pending
         };
         let result = pending.complete().map_err(BrokerError::from);
         self.noting_io(result)
@@ -623,7 +627,9 @@ impl Partition {
         }
         let mut state = self.state();
         state.log.set_log_start_offset(offset)?;
-        Ok(state.log.log_start_offset())
+        let log_start_offset = state.log.log_start_offset();
+        state.txns.drop_before(log_start_offset);
+        Ok(log_start_offset)
     }
 
     /// Whether the log's `cleanup.policy` includes `delete`: only then may records be deleted

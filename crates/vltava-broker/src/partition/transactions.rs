@@ -149,6 +149,20 @@ mod tests {
     }
 
     #[test]
+    fn aborted_transactions_below_the_log_start_are_forgotten() {
+        let mut table = TxnTable::default();
+        for (producer_id, first) in [(7, 0), (8, 10)] {
+            table.observe(&batch(producer_id, first, TRANSACTIONAL), None);
+            let marker = batch(producer_id, first + 5, TRANSACTIONAL | CONTROL);
+            table.observe(&marker, Some(ControlType::Abort));
+        }
+        table.drop_before(6);
+        assert_eq!(table.aborted_between(0, 100).len(), 1);
+        table.drop_before(5);
+        assert_eq!(table.aborted_between(0, 100)[0].producer_id, 8);
+    }
+
+    #[test]
     fn a_marker_without_an_open_transaction_ends_nothing() {
         let mut table = TxnTable::default();
         table.observe(
