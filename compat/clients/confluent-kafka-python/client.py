@@ -9,10 +9,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
 
 from compat_common import (  # noqa: E402
-    INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP,
-    VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic,
-    compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table,
-    read_until, wait_topic_everywhere)
+    INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES, VALUE_1MIB_BYTES, Fail, before,
+    check, codec_expected, codec_topic, compare_codec_records, deadline, log, murmur2_expected,
+    parse_args, run_scenarios, scenario_table, read_until, wait_topic_everywhere)
 from confluent_kafka import (  # noqa: E402
     OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Producer, TopicPartition)
 from confluent_kafka.admin import (  # noqa: E402
@@ -311,8 +310,27 @@ def scenario_idempotent_producer(args):
     return "1000 records once, in order"
 
 
-def scenario_transactions(_args):
-    raise Skip(TRANSACTIONS_SKIP)
+def scenario_transactions(args):
+    topic = f"{args.prefix}-transactions"
+    create_topic(args, topic)
+    prod = producer(args, **{"transactional.id": f"{args.prefix}-txn"})
+    prod.init_transactions(ADMIN_TIMEOUT_S)
+    for name, commit in (("a", True), ("b", False), ("c", True)):
+        prod.begin_transaction()
+        for i in range(3):
+            prod.produce(topic, value=f"{name}{i}".encode(), partition=0)
+        if commit:
+            prod.commit_transaction(ADMIN_TIMEOUT_S)
+        else:
+            prod.flush(ADMIN_TIMEOUT_S)
+            prod.abort_transaction(ADMIN_TIMEOUT_S)
+    committed = [m.value().decode() for m in
+                 read_topic(args, topic, 1, 6, **{"isolation.level": "read_committed"})]
+    check(committed == ["a0", "a1", "a2", "c0", "c1", "c2"], f"read_committed read {committed}")
+    everything = [m.value().decode() for m in
+                  read_topic(args, topic, 1, 9, **{"isolation.level": "read_uncommitted"})]
+    check(len(everything) == 9 and "b1" in everything, f"read_uncommitted read {everything}")
+    return "commit, abort, commit: read_committed 6 records in order, read_uncommitted 9"
 
 
 def scenario_admin_topics(args):

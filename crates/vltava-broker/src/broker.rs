@@ -33,6 +33,7 @@ use crate::producer_ids::ProducerIds;
 use crate::replication::fetcher::ReplicaFetchers;
 use crate::replication::isr;
 use crate::topics::{Topic, TopicSpec, Topics};
+use crate::txn_coordinator::TransactionCoordinator;
 
 const META_FILE: &str = "meta.json";
 /// How long an admin request waits for its committed change to be served here.
@@ -68,6 +69,8 @@ pub struct Broker {
     pub fetch_sessions: FetchSessions,
     /// Consumer groups and their committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Transactions and their markers.
+    pub transactions: Arc<TransactionCoordinator>,
     /// The tasks copying the partitions this broker follows from their leaders.
     pub replica_fetchers: Arc<ReplicaFetchers>,
     /// Held for the broker's lifetime: a second broker on the same directory is refused.
@@ -157,6 +160,8 @@ impl Broker {
         tokio::task::block_in_place(|| topics.publish(&image, true, now_ms()))?;
         let groups = Arc::new(GroupCoordinator::new(&config, topics.clone()));
         tokio::task::block_in_place(|| groups.follow_leadership(&topics))?;
+        let transactions = Arc::new(TransactionCoordinator::new(&config, topics.clone()));
+        tokio::task::block_in_place(|| transactions.follow_leadership(&topics))?;
         topics.mark_published(&image);
         let replica_fetchers = Arc::new(ReplicaFetchers::new(
             config.node_id,
@@ -169,6 +174,7 @@ impl Broker {
                 topics: topics.clone(),
                 replica_fetchers: replica_fetchers.clone(),
                 groups: groups.clone(),
+                transactions: transactions.clone(),
                 dynamic_configs: dynamic_configs.clone(),
                 static_log: config.log.clone(),
                 node_id: config.node_id,
@@ -188,11 +194,18 @@ impl Broker {
             producer_ids: ProducerIds::open(&dir)?,
             fetch_sessions: FetchSessions::default(),
             groups,
+            transactions,
             replica_fetchers,
             config,
             _lock: lock,
         });
         tokio::spawn(isr::run(Arc::downgrade(&broker)));
+        tokio::spawn(
+            broker
+                .transactions
+                .clone()
+                .run_timers(Arc::downgrade(&broker)),
+        );
         Ok(broker)
     }
 
@@ -479,6 +492,7 @@ struct Publisher {
     topics: Arc<Topics>,
     replica_fetchers: Arc<ReplicaFetchers>,
     groups: Arc<GroupCoordinator>,
+    transactions: Arc<TransactionCoordinator>,
     dynamic_configs: Arc<DynamicConfigStore>,
     /// The topic defaults from flags and vltava.toml, under the dynamic ones.
     static_log: LogConfig,
@@ -504,6 +518,9 @@ impl Publisher {
             // loaded (or loading) by the time a client is told so.
             if let Err(error) = self.groups.follow_leadership(&self.topics) {
                 tracing::error!(%error, "cannot take over the groups of newly led partitions");
+            }
+            if let Err(error) = self.transactions.follow_leadership(&self.topics) {
+                tracing::error!(%error, "cannot take over the transactions of newly led partitions");
             }
         }
         self.topics.mark_published(image);

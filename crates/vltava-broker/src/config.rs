@@ -112,6 +112,15 @@ pub struct BrokerConfig {
     /// `producer.id.expiration.ms` (KIP-854): an idempotent producer with no append for this
     /// long is forgotten by each partition (checked with retention).
     pub producer_id_expiration_ms: i64,
+
+    /// Kafka's `transaction.max.timeout.ms`: a producer asking for a longer
+    /// `transaction.timeout.ms` is INVALID_TRANSACTION_TIMEOUT.
+    pub transaction_max_timeout_ms: i32,
+    /// Kafka's `transaction.state.log.num.partitions`.
+    pub transaction_state_partitions: i32,
+    /// Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often the
+    /// coordinator looks for transactions past their timeout (and retries unfinished markers).
+    pub transaction_check_interval_ms: u64,
 }
 
 /// Kafka's `replica.lag.time.max.ms` default: 30 s.
@@ -173,6 +182,11 @@ impl BrokerConfig {
             fetch_response_bytes_max: FETCH_RESPONSE_BYTES_MAX_DEFAULT,
 
             producer_id_expiration_ms: 24 * 60 * 60 * 1000,
+
+            transaction_max_timeout_ms: 900_000,
+            transaction_state_partitions:
+                crate::txn_coordinator::TRANSACTION_STATE_PARTITIONS_DEFAULT,
+            transaction_check_interval_ms: 10_000,
 
             controller_listen: None,
             controller_quorum_voters: BTreeMap::new(),

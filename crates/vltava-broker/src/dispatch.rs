@@ -139,6 +139,15 @@ apis! {
     CreateTopics(CreateTopicsRequest) 2..=7 => api::create_topics::handle,
     DeleteTopics(DeleteTopicsRequest) 1..=6 => api::delete_topics::handle,
     InitProducerId(InitProducerIdRequest) 0..=6 => api::init_producer_id::handle,
+    AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => api::add_partitions_to_txn::handle,
+    AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => api::add_offsets_to_txn::handle,
+    // v5 belongs to transaction version 2 (KIP-890 part 2), which vltava does not serve yet.
+    EndTxn(EndTxnRequest) 0..=4 => api::end_txn::handle,
+    WriteTxnMarkers(WriteTxnMarkersRequest) 1..=2 => api::write_txn_markers::handle,
+    TxnOffsetCommit(TxnOffsetCommitRequest) 0..=6 => api::txn_offset_commit::handle,
+    DescribeTransactions(DescribeTransactionsRequest) 0..=0 => api::describe_transactions::handle,
+    // v2's transactional id pattern (KIP-1152) is not served.
+    ListTransactions(ListTransactionsRequest) 0..=1 => api::list_transactions::handle,
     DescribeCluster(DescribeClusterRequest) 0..=2 => api::describe_cluster::handle,
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => api::describe_configs::handle,
     CreatePartitions(CreatePartitionsRequest) 0..=3 => api::create_partitions::handle,

@@ -106,6 +106,18 @@ pub enum BrokerError {
     /// A change the controller committed at this offset did not reach this broker in time.
     #[error("metadata offset {0} not applied on this broker in time")]
     MetadataTimedOut(i64),
+    /// A transaction coordinator's refusal (its Kafka error code says which).
+    #[error("{0}")]
+    Txn(#[from] crate::txn_coordinator::state::TxnError),
+    /// The coordinator is replaying its partition of `__transaction_state`.
+    #[error("The coordinator is loading and hence can't process requests.")]
+    CoordinatorLoadInProgress,
+    /// A transaction marker was not durable in time.
+    #[error("transaction marker not durable in time")]
+    MarkerTimedOut,
+    /// A partition's leader did not take a transaction marker.
+    #[error("transaction marker not written: {0}")]
+    MarkerNotWritten(String),
     #[error("metadata i/o on {path}: {source}")]
     MetadataIo {
         path: std::path::PathBuf,
@@ -120,7 +132,12 @@ impl BrokerError {
         let error = match self {
             BrokerError::Storage(e) => return storage_error_code(e),
             BrokerError::Group(e) => return group_error_code(e),
-            BrokerError::OffsetCommitTimedOut => ResponseError::RequestTimedOut,
+            BrokerError::OffsetCommitTimedOut | BrokerError::MarkerTimedOut => {
+                ResponseError::RequestTimedOut
+            }
+            BrokerError::Txn(e) => return txn_error_code(*e),
+            BrokerError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            BrokerError::MarkerNotWritten(_) => ResponseError::UnknownServerError,
             BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
             BrokerError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
@@ -165,6 +182,18 @@ impl BrokerError {
     pub fn message(&self) -> String {
         self.to_string()
     }
+}
+
+fn txn_error_code(error: crate::txn_coordinator::state::TxnError) -> i16 {
+    use crate::txn_coordinator::state::TxnError;
+    match error {
+        TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::ProducerFenced => ResponseError::ProducerFenced,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+    }
+    .code()
 }
 
 /// Why a CreatePartitions replica assignment is refused, in Kafka's words. One broker means

@@ -140,6 +140,20 @@ impl ProducerStateTable {
         entry.last_timestamp = batch.max_timestamp;
     }
 
+    /// A transaction marker of `producer_id` at `epoch` is in the log: batches of older
+    /// epochs are fenced from now on (the coordinator bumps the epoch to fence a zombie).
+    pub fn fence_epoch(&mut self, producer_id: i64, epoch: i16, now_ms: i64) {
+        if producer_id <= NO_PRODUCER_ID {
+            return;
+        }
+        let entry = self.producers.entry(producer_id).or_default();
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_append_ms = entry.last_append_ms.max(now_ms);
+    }
+
     /// Forgets producers that appended nothing for `expiration_ms` (Kafka's
     /// `producer.id.expiration.ms`, KIP-854); how many.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {

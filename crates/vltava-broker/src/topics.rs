@@ -81,6 +81,16 @@ impl Topic {
         }
     }
 
+    /// The indexes of the partitions this broker leads (a coordinator's share of an internal
+    /// topic).
+    pub fn led_partitions(&self) -> std::collections::BTreeSet<i32> {
+        self.partitions
+            .iter()
+            .filter(|p| self.led_here(p.index).is_ok())
+            .map(|p| p.index)
+            .collect()
+    }
+
     /// [`Topic::led_here`] for a topic that may not exist (UNKNOWN_TOPIC_OR_PARTITION then).
     pub fn led_in(topic: Option<&Arc<Topic>>, index: i32) -> Result<&Arc<Partition>> {
         topic

@@ -16,8 +16,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::codec::{get_i16, get_i32, get_i64, get_string, put_string};
 use crate::ids::GroupId;
-use crate::offsets_log::{MalformedRecord, get_i16, get_i32, get_i64, get_string, put_string};
+use crate::offsets_log::MalformedRecord;
 
 const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 /// The first version whose members carry `rebalanceTimeout`.
@@ -165,7 +166,7 @@ fn get_nullable_string(buf: &mut &[u8]) -> Result<Option<String>, MalformedRecor
             buf.advance(2);
             Ok(None)
         }
-        _ => get_string(buf).map(Some),
+        _ => Ok(Some(get_string(buf)?)),
     }
 }
 

@@ -17,6 +17,7 @@
 //!   earlier one either; the client has given up on it).
 //! - The coordinator is not thread-safe by itself; the broker owns it behind one lock or task.
 
+pub mod codec;
 mod config;
 mod consumer_group;
 mod coordinator;

@@ -14,8 +14,11 @@
 //! version or a record cut short is refused as malformed rather than misread; the loader
 //! skips such records (KIP-915 skips unknown key versions too).
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::codec::{
+    CodecError, get_compact_string, get_i16, get_i32, get_i64, get_string, put_string,
+};
 use crate::group_record::{GROUP_METADATA_KEY_VERSION, GroupSnapshot, decode_group_metadata_value};
 use crate::ids::GroupId;
 use crate::offsets::{CommittedOffset, TopicPartition};
@@ -125,65 +128,10 @@ fn decode_offset_value(mut value: &[u8]) -> Result<CommittedOffset, MalformedRec
     })
 }
 
-pub(crate) fn put_string(buf: &mut BytesMut, s: &str) {
-    // Callers bound their strings (topic names, offset.metadata.max.bytes) far below i16::MAX.
-    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-    buf.put_i16(len);
-    buf.put_slice(&s.as_bytes()[..len as usize]);
-}
-
-pub(crate) fn get_i16(buf: &mut &[u8]) -> Result<i16, MalformedRecord> {
-    buf.try_get_i16().map_err(|_| MalformedRecord("truncated"))
-}
-
-pub(crate) fn get_i32(buf: &mut &[u8]) -> Result<i32, MalformedRecord> {
-    buf.try_get_i32().map_err(|_| MalformedRecord("truncated"))
-}
-
-pub(crate) fn get_i64(buf: &mut &[u8]) -> Result<i64, MalformedRecord> {
-    buf.try_get_i64().map_err(|_| MalformedRecord("truncated"))
-}
-
-pub(crate) fn get_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
-    let len = usize::try_from(get_i16(buf)?).map_err(|_| MalformedRecord("null string"))?;
-    take_string(buf, len)
-}
-
-/// A flexible version's string: unsigned varint of length + 1 (0 is null), then UTF-8.
-fn get_compact_string(buf: &mut &[u8]) -> Result<String, MalformedRecord> {
-    let len_plus_one = get_uvarint(buf)?;
-    let len = len_plus_one
-        .checked_sub(1)
-        .ok_or(MalformedRecord("null string"))?;
-    // Bounded like the non-flexible strings, so that whatever is read can be written back.
-    let len = usize::try_from(len)
-        .ok()
-        .filter(|&len| len <= i16::MAX as usize)
-        .ok_or(MalformedRecord("string too long"))?;
-    take_string(buf, len)
-}
-
-/// Kafka's unsigned varint: at most 5 bytes for a 32-bit value.
-fn get_uvarint(buf: &mut &[u8]) -> Result<u32, MalformedRecord> {
-    const UVARINT32_BYTES_MAX: u32 = 5;
-    let mut value = 0u32;
-    for shift in 0..UVARINT32_BYTES_MAX {
-        let byte = buf.try_get_u8().map_err(|_| MalformedRecord("truncated"))?;
-        value |= u32::from(byte & 0x7f) << (7 * shift);
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
+impl From<CodecError> for MalformedRecord {
+    fn from(error: CodecError) -> Self {
+        MalformedRecord(error.0)
     }
-    Err(MalformedRecord("varint longer than 5 bytes"))
-}
-
-fn take_string(buf: &mut &[u8], len: usize) -> Result<String, MalformedRecord> {
-    if buf.len() < len {
-        return Err(MalformedRecord("truncated string"));
-    }
-    let (text, rest) = buf.split_at(len);
-    *buf = rest;
-    String::from_utf8(text.to_vec()).map_err(|_| MalformedRecord("string is not UTF-8"))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! DescribeProducers: the idempotent producers each partition has state for, from its
-//! producer state (rebuilt from the log on start). Without transactions, every producer's
-//! coordinator epoch and current transaction start offset are -1, as Kafka reports them for
-//! non-transactional producers.
+//! producer state (rebuilt from the log on start), with the first offset of each producer's
+//! open transaction in the partition (-1 without one). The coordinator epoch of the last
+//! marker is not kept: -1.
 
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -15,7 +15,8 @@ use crate::producer_state::ActiveProducer;
 use crate::topic_name;
 use crate::topics::Topic;
 
-/// Kafka's coordinator epoch of a producer without a transaction coordinator.
+/// Kafka's coordinator epoch of a producer without a marker in the partition (vltava does not
+/// keep the epoch of the last marker).
 const NO_COORDINATOR_EPOCH: i32 = -1;
 /// Kafka's transaction start offset of a producer without an open transaction.
 const NO_OPEN_TRANSACTION: i64 = -1;
@@ -67,19 +68,28 @@ fn describe(topic: std::result::Result<&Topic, &BrokerError>, index: i32) -> Par
 
 fn producers(topic: &Topic, index: i32) -> Result<Vec<ProducerState>> {
     let partition = topic.led_here(index)?;
+    let open = partition.open_transactions();
     Ok(partition
         .active_producers()
         .into_iter()
-        .map(producer_state)
+        .map(|producer| {
+            // The first offset of the producer's open transaction here (kafka-transactions
+            // find-hanging looks for old ones).
+            let txn_start = open
+                .iter()
+                .find(|t| t.producer_id == producer.producer_id)
+                .map_or(NO_OPEN_TRANSACTION, |t| t.first_offset);
+            producer_state(producer, txn_start)
+        })
         .collect())
 }
 
-fn producer_state(producer: ActiveProducer) -> ProducerState {
+fn producer_state(producer: ActiveProducer, current_txn_start_offset: i64) -> ProducerState {
     ProducerState::default()
         .with_producer_id(ProducerId(producer.producer_id))
         .with_producer_epoch(i32::from(producer.epoch))
         .with_last_sequence(producer.last_sequence)
         .with_last_timestamp(producer.last_timestamp)
         .with_coordinator_epoch(NO_COORDINATOR_EPOCH)
-        .with_current_txn_start_offset(NO_OPEN_TRANSACTION)
+        .with_current_txn_start_offset(current_txn_start_offset)
 }

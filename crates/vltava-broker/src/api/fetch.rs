@@ -8,9 +8,10 @@ use bytes::Bytes;
 use futures_util::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseKind};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, ResponseKind};
 use tokio::sync::watch;
 use vltava_storage::leader_epochs::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
@@ -20,7 +21,7 @@ use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, ResolvedFetch};
 use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
-use crate::partition::{Fetched, Partition};
+use crate::partition::{Fetched, Partition, ReadBound};
 use crate::replication::read_replica::{ReplicaSelector, ReplicaView};
 
 const READ_COMMITTED: i8 = 1;
@@ -219,7 +220,7 @@ impl PlannedFetch {
                     let offsets = partition.offsets();
                     let data = PartitionData::default()
                         .with_high_watermark(offsets.high_watermark)
-                        .with_last_stable_offset(offsets.high_watermark)
+                        .with_last_stable_offset(partition.last_stable_offset())
                         .with_log_start_offset(offsets.log_start_offset)
                         .with_records(Some(Bytes::new()))
                         .with_preferred_read_replica(BrokerId(replica));
@@ -373,6 +374,8 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
                     records: Bytes::new(),
                     high_watermark: offsets.high_watermark,
                     log_start_offset: offsets.log_start_offset,
+                    last_stable_offset: partition.last_stable_offset(),
+                    aborted: Vec::new(),
                 };
                 Ok((nothing, Some(diverging)))
             }
@@ -380,7 +383,13 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
                 Some(replica) => partition
                     .follower_fetched(replica, offset, now_ms())
                     .and_then(|()| partition.read_for_follower(offset, max_bytes, min_one_batch)),
-                None => partition.read(offset, max_bytes, min_one_batch),
+                None => {
+                    let bound = match read_committed {
+                        true => ReadBound::LastStable,
+                        false => ReadBound::HighWatermark,
+                    };
+                    partition.read_to(offset, max_bytes, min_one_batch, bound)
+                }
             }
             .map(|fetched| (fetched, None))
             .map_err(|error| error.code()),
@@ -388,12 +397,21 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
     match read {
         Ok((fetched, diverging)) => {
             let bytes = fetched.records.len();
+            let aborted = fetched
+                .aborted
+                .iter()
+                .map(|a| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(a.producer_id))
+                        .with_first_offset(a.first_offset)
+                })
+                .collect();
             let mut data = PartitionData::default()
                 .with_high_watermark(fetched.high_watermark)
-                .with_last_stable_offset(fetched.high_watermark)
+                .with_last_stable_offset(fetched.last_stable_offset)
                 .with_log_start_offset(fetched.log_start_offset)
                 .with_records(Some(fetched.records))
-                .with_aborted_transactions(read_committed.then(Vec::new));
+                .with_aborted_transactions(read_committed.then_some(aborted));
             if let Some(diverging) = diverging {
                 data = data.with_diverging_epoch(diverging);
             }

@@ -1,6 +1,7 @@
 //! FindCoordinator: a group's coordinator is the leader of the group's `__consumer_offsets`
-//! partition (created on first use, as Kafka does), wherever it is in the cluster. v4+
-//! (KIP-699) asks for many keys at once and is answered per key.
+//! partition, a transactional id's the leader of its `__transaction_state` partition (each
+//! topic created on first use, as Kafka does), wherever it is in the cluster. v4+ (KIP-699)
+//! asks for many keys at once and is answered per key.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -13,6 +14,8 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
+use crate::topics::Topic;
+use crate::txn_coordinator::txn_partition_for;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -64,11 +67,7 @@ async fn answer(broker: &Broker, listener: &str, key_type: i8, key: StrBytes) ->
     let found = if key_type == KEY_TYPE_GROUP {
         group_coordinator(broker, listener, &key).await
     } else {
-        // No transaction coordinator yet (issue 16): this broker answers for itself.
-        broker
-            .endpoint(listener)
-            .map(|e| (broker.node_id(), e.host.clone(), i32::from(e.port)))
-            .ok_or(BrokerError::CoordinatorNotAvailable)
+        transaction_coordinator(broker, listener, &key).await
     };
     match found {
         Ok((node_id, host, port)) => Coordinator::default()
@@ -99,8 +98,40 @@ async fn group_coordinator(
         .await
         .map_err(|_| BrokerError::CoordinatorNotAvailable)?;
     let group_id = GroupId::new(key.to_string());
-    let partition = offsets_partition_for(&group_id, topic.partition_count());
-    current_leader(broker, listener, &topic, partition)
+    leader_of(
+        broker,
+        listener,
+        &topic,
+        offsets_partition_for(&group_id, topic.partition_count()),
+    )
+}
+
+/// The broker leading the transactional id's `__transaction_state` partition.
+async fn transaction_coordinator(
+    broker: &Broker,
+    listener: &str,
+    key: &str,
+) -> Result<(i32, String, i32)> {
+    let topic = broker
+        .transactions
+        .state_topic(broker)
+        .await
+        .map_err(|_| BrokerError::CoordinatorNotAvailable)?;
+    leader_of(
+        broker,
+        listener,
+        &topic,
+        txn_partition_for(key, topic.partition_count()),
+    )
+}
+
+fn leader_of(
+    broker: &Broker,
+    listener: &str,
+    topic: &Topic,
+    partition: i32,
+) -> Result<(i32, String, i32)> {
+    current_leader(broker, listener, topic, partition)
         .and_then(|leader| Some((leader.id, leader.endpoint?)))
         .map(|(id, endpoint)| (id, endpoint.host, endpoint.port))
         .ok_or(BrokerError::CoordinatorNotAvailable)

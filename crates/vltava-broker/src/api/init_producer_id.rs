@@ -1,26 +1,57 @@
-//! InitProducerId for idempotent producers: a fresh producer id at epoch 0, as Kafka gives every
-//! non-transactional producer. Transactions are not served yet: a transactional id gets
-//! COORDINATOR_NOT_AVAILABLE, what a broker without a transaction coordinator answers.
+//! InitProducerId. Without a transactional id: a fresh producer id at epoch 0, as Kafka gives
+//! every idempotent producer. With one: the transaction coordinator's answer, the id's
+//! producer id with its epoch bumped, which fences every older instance (KIP-98), after
+//! aborting a transaction such an instance left open. v3+ (KIP-360) names the producer id
+//! and epoch the client had, so that it can recover from an abortable error.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::dispatch::{Reply, RequestContext};
+use crate::txn_coordinator::state::ProducerRef;
+
+/// Kafka's "no producer id / epoch" in requests.
+const NO_PRODUCER_ID: i64 = -1;
 
 pub async fn handle(context: RequestContext, request: InitProducerIdRequest) -> Reply {
-    if request.transactional_id.is_some() {
-        return InitProducerIdResponse::default()
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code())
-            .into();
-    }
-    let broker = &context.broker;
-    match broker.producer_ids.next(&broker.cluster).await {
-        Ok(id) => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(id))
-            .with_producer_epoch(0)
-            .into(),
-        Err(error) => InitProducerIdResponse::default()
-            .with_error_code(error.code())
-            .into(),
-    }
+    let broker = context.broker.clone();
+    // Kafka takes an empty transactional id for none.
+    let transactional_id = request.transactional_id.clone().filter(|id| !id.is_empty());
+    let Some(transactional_id) = transactional_id else {
+        return match broker.producer_ids.next(&broker.cluster).await {
+            Ok(id) => answer(id, 0).into(),
+            Err(error) => failed(error.code()).into(),
+        };
+    };
+    let expected = (request.producer_id.0 != NO_PRODUCER_ID).then_some(ProducerRef {
+        producer_id: request.producer_id.0,
+        epoch: request.producer_epoch,
+    });
+    Reply::Later(Box::pin(async move {
+        let coordinator = broker.transactions.clone();
+        let result = coordinator
+            .init_producer_id(
+                &broker,
+                &transactional_id,
+                request.transaction_timeout_ms,
+                expected,
+            )
+            .await;
+        match result {
+            Ok((producer_id, epoch)) => answer(producer_id, epoch).into(),
+            Err(error) => failed(error.code()).into(),
+        }
+    }))
+}
+
+fn answer(producer_id: i64, epoch: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(producer_id))
+        .with_producer_epoch(epoch)
+}
+
+fn failed(code: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_error_code(code)
+        .with_producer_id(ProducerId(NO_PRODUCER_ID))
+        .with_producer_epoch(-1)
 }

@@ -1,5 +1,6 @@
 //! ListOffsets: earliest, latest, max timestamp (KIP-734), or the first offset at or after a
-//! timestamp. Offsets past the high watermark are never revealed.
+//! timestamp. Offsets past the high watermark are never revealed; for a read_committed
+//! client (isolation level 1, v2+) the latest offset is the last stable offset.
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
@@ -24,10 +25,24 @@ const UNKNOWN: i64 = -1;
 
 /// ListOffsets v4 added the leader epoch; earlier versions cannot carry it.
 const LEADER_EPOCH_VERSION_MIN: i16 = 4;
+const READ_COMMITTED: i8 = 1;
+
+/// Which latest offset a client may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// The high watermark.
+    ReadUncommitted,
+    /// The last stable offset: no open transaction's records below it.
+    ReadCommitted,
+}
 
 pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Reply {
     let broker = &context.broker;
     let with_epoch = context.api_version >= LEADER_EPOCH_VERSION_MIN;
+    let isolation = match request.isolation_level {
+        READ_COMMITTED => Isolation::ReadCommitted,
+        _ => Isolation::ReadUncommitted,
+    };
     let topics = request
         .topics
         .into_iter()
@@ -38,7 +53,7 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
                 .iter()
                 .map(|wanted| {
                     let partition = Topic::led_in(found.as_ref(), wanted.partition_index);
-                    answer(partition.map(|p| p.as_ref()), wanted, with_epoch)
+                    answer(partition.map(|p| p.as_ref()), wanted, with_epoch, isolation)
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
@@ -54,6 +69,7 @@ fn answer(
     partition: std::result::Result<&Partition, BrokerError>,
     wanted: &ListOffsetsPartition,
     with_epoch: bool,
+    isolation: Isolation,
 ) -> ListOffsetsPartitionResponse {
     let response =
         ListOffsetsPartitionResponse::default().with_partition_index(wanted.partition_index);
@@ -61,7 +77,7 @@ fn answer(
         let leader_epoch = partition.leader_epoch();
         check_current_leader_epoch(epoch_unless_none(wanted.current_leader_epoch), leader_epoch)
             .map_err(|e| e.code())?;
-        let (offset, timestamp) = lookup(partition, wanted).map_err(|e| e.code())?;
+        let (offset, timestamp) = lookup(partition, wanted, isolation).map_err(|e| e.code())?;
         Ok((offset, timestamp, leader_epoch))
     });
     match found {
@@ -83,9 +99,16 @@ fn answer(
 }
 
 /// `(offset, timestamp)` for one partition.
-fn lookup(partition: &Partition, wanted: &ListOffsetsPartition) -> Result<(i64, i64)> {
+fn lookup(
+    partition: &Partition,
+    wanted: &ListOffsetsPartition,
+    isolation: Isolation,
+) -> Result<(i64, i64)> {
     let offsets = partition.offsets();
     Ok(match wanted.timestamp {
+        LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP if isolation == Isolation::ReadCommitted => {
+            (partition.last_stable_offset(), UNKNOWN)
+        }
         LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => (offsets.high_watermark, UNKNOWN),
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => (offsets.log_start_offset, UNKNOWN),
         MAX_TIMESTAMP => partition.max_timestamp()?.unwrap_or((UNKNOWN, UNKNOWN)),

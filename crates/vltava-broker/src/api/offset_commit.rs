@@ -6,13 +6,12 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
-use vltava_group::{CommittedOffset, CommitterRef, GenerationId, GroupError, TopicPartition};
+use vltava_group::{CommitterRef, GenerationId, GroupError};
 
+use super::commit_plan::{CommitPlan, requested_commits};
 use super::{group_id, instance_id, member_id};
-use crate::broker::now_ms;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{coordinator_write_error_code, group_error_code};
-use crate::group_coordinator::OffsetCommit;
 
 /// OffsetCommit v9 (KIP-848) answers a commit to a missing group GROUP_ID_NOT_FOUND.
 const GROUP_ID_NOT_FOUND_VERSION_MIN: i16 = 9;
@@ -37,58 +36,18 @@ pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Re
         Ok(group) => group,
         Err(code) => return response(&request, |_, _| code).into(),
     };
-    let metadata_bytes_max = broker.groups.offset_metadata_bytes_max();
-    let commit_timestamp_ms = now_ms();
-    let mut commits = Vec::new();
-    // Partitions refused before writing, with their error.
-    let mut refused = Vec::new();
-    for topic in &request.topics {
-        let known = broker.topics.get(&topic.name.0);
-        for partition in &topic.partitions {
-            let metadata = partition.committed_metadata.as_deref().unwrap_or("");
-            let error = if !known
-                .as_ref()
-                .is_some_and(|t| t.has_partition(partition.partition_index))
-            {
-                Some(ResponseError::UnknownTopicOrPartition)
-            } else if metadata.len() > metadata_bytes_max {
-                Some(ResponseError::OffsetMetadataTooLarge)
-            } else {
-                None
-            };
-            let key = (topic.name.0.to_string(), partition.partition_index);
-            if let Some(error) = error {
-                refused.push((key, error.code()));
-                continue;
-            }
-            commits.push(OffsetCommit {
-                partition: TopicPartition {
-                    topic: key.0,
-                    partition: key.1,
-                },
-                committed: CommittedOffset {
-                    offset: partition.committed_offset,
-                    leader_epoch: partition.committed_leader_epoch,
-                    metadata: metadata.to_string(),
-                    commit_timestamp_ms,
-                },
-            });
-        }
-    }
+    let plan = CommitPlan::new(&broker, requested_commits!(request.topics));
     Reply::Later(Box::pin(async move {
-        let written = if commits.is_empty() {
+        let written = if plan.commits.is_empty() {
             Ok(())
         } else {
-            broker.groups.commit(&broker, &group, &commits).await
+            broker.groups.commit(&broker, &group, &plan.commits).await
         };
         let write_code = written
             .err()
             .map_or(0, |e| coordinator_write_error_code(&e));
         response(&request, |topic, partition| {
-            refused
-                .iter()
-                .find(|((t, p), _)| t == topic && *p == partition)
-                .map_or(write_code, |(_, code)| *code)
+            plan.code(topic, partition, write_code)
         })
         .into()
     }))

@@ -1,6 +1,7 @@
 //! OffsetFetch: a group's committed offsets, for the partitions asked or (no topics) all of
 //! them. v8+ asks for many groups at once. A partition without a commit answers offset -1.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -20,6 +21,8 @@ const NO_LEADER_EPOCH: i32 = -1;
 struct Fetched {
     partition: i32,
     committed: Option<CommittedOffset>,
+    /// UNSTABLE_OFFSET_COMMIT: `require_stable` and a transaction's offset is pending here.
+    error_code: i16,
 }
 
 pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Reply {
@@ -51,7 +54,7 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
                         .with_group_id(group.group_id.clone())
                         .with_error_code(group_error_code(&error));
                 }
-                let topics = fetch(groups, &group_id, wanted)
+                let topics = fetch(groups, &group_id, wanted, request.require_stable)
                     .into_iter()
                     .map(|(name, partitions)| {
                         OffsetFetchResponseTopics::default()
@@ -76,6 +79,7 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
         groups,
         &GroupId::new(request.group_id.0.to_string()),
         wanted,
+        request.require_stable,
     )
     .into_iter()
     .map(|(name, partitions)| {
@@ -88,7 +92,33 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
 }
 
 /// The committed offsets of the wanted partitions, or of every partition the group committed.
+/// With `require_stable` (KIP-447, v7+) a partition whose offset an open transaction is about
+/// to change is UNSTABLE_OFFSET_COMMIT instead: the client retries until it is decided.
 fn fetch(
+    groups: &GroupCoordinator,
+    group_id: &GroupId,
+    wanted: Option<Vec<(TopicName, Vec<i32>)>>,
+    require_stable: bool,
+) -> Vec<(TopicName, Vec<Fetched>)> {
+    let mut by_topic = committed(groups, group_id, wanted);
+    if require_stable {
+        for (name, partitions) in &mut by_topic {
+            for fetched in partitions {
+                let partition = TopicPartition {
+                    topic: name.0.to_string(),
+                    partition: fetched.partition,
+                };
+                if groups.has_pending_transactional_offset(group_id, &partition) {
+                    fetched.committed = None;
+                    fetched.error_code = ResponseError::UnstableOffsetCommit.code();
+                }
+            }
+        }
+    }
+    by_topic
+}
+
+fn committed(
     groups: &GroupCoordinator,
     group_id: &GroupId,
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
@@ -99,6 +129,7 @@ fn fetch(
             let fetched = Fetched {
                 partition: partition.partition,
                 committed: Some(committed),
+                error_code: 0,
             };
             match by_topic.last_mut() {
                 Some((name, partitions)) if name.0.as_str() == partition.topic => {
@@ -123,6 +154,7 @@ fn fetch(
                             partition,
                         },
                     ),
+                    error_code: 0,
                 })
                 .collect();
             (name, partitions)
@@ -134,6 +166,7 @@ fn partition_v1(fetched: Fetched) -> OffsetFetchResponsePartition {
     let (offset, epoch, metadata) = fields(fetched.committed);
     OffsetFetchResponsePartition::default()
         .with_partition_index(fetched.partition)
+        .with_error_code(fetched.error_code)
         .with_committed_offset(offset)
         .with_committed_leader_epoch(epoch)
         .with_metadata(Some(str_bytes(metadata)))
@@ -143,6 +176,7 @@ fn partitions_v8(fetched: Fetched) -> OffsetFetchResponsePartitions {
     let (offset, epoch, metadata) = fields(fetched.committed);
     OffsetFetchResponsePartitions::default()
         .with_partition_index(fetched.partition)
+        .with_error_code(fetched.error_code)
         .with_committed_offset(offset)
         .with_committed_leader_epoch(epoch)
         .with_metadata(Some(str_bytes(metadata)))

@@ -109,6 +109,12 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                 partitions.push(response.with_error_code(ResponseError::CorruptMessage.code()));
                 continue;
             };
+            // Markers are the coordinator's to write: Kafka refuses a control batch from a
+            // client (INVALID_RECORD).
+            if vltava_storage::BatchHeader::parse(&records).is_ok_and(|h| h.is_control()) {
+                partitions.push(response.with_error_code(ResponseError::InvalidRecord.code()));
+                continue;
+            }
             // Kafka refuses acks=all before the append while the ISR is too small.
             if acks == ACKS_ALL
                 && let Err(error) = partition.check_enough_replicas()

@@ -12,6 +12,7 @@ use vltava_group::{GroupChange, GroupId, group_metadata_key, group_metadata_valu
 
 use super::GroupCoordinator;
 use crate::broker::Broker;
+use crate::internal_topic::BatchProducer;
 
 /// How long a shutdown waits for the queued group records.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
@@ -71,7 +72,10 @@ impl GroupCoordinator {
                     let record = [(group_metadata_key(&group_id), value)];
                     // Refused when the group moved to another coordinator meanwhile: that one
                     // writes its own records.
-                    if let Err(error) = self.append_durably(broker, &group_id, &record).await {
+                    if let Err(error) = self
+                        .append_durably(broker, &group_id, &record, BatchProducer::NONE)
+                        .await
+                    {
                         tracing::debug!(group = %group_id, %error, "group record not written");
                     }
                 }

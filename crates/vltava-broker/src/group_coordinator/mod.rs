@@ -46,6 +46,8 @@ struct Inner {
     coordinator: Coordinator,
     parked: Parked,
     offsets: OffsetStore,
+    /// TxnOffsetCommit's offsets by producer id, until their transaction's marker.
+    pending_txn_offsets: std::collections::HashMap<i64, Vec<offsets_topic::PendingOffset>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -80,6 +82,7 @@ impl GroupCoordinator {
                 coordinator: Coordinator::new(config.group.clone(), rand_seed()),
                 parked: Parked::default(),
                 offsets: OffsetStore::default(),
+                pending_txn_offsets: Default::default(),
             }),
             loaded: Mutex::default(),
             deadline_changed: Notify::new(),

@@ -2,32 +2,23 @@
 //! Kafka's record, answered once durable (fsynced), and only then applied to the offset
 //! store; on start the store is rebuilt by replaying the log. The log is the truth.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 use vltava_group::{
-    CommittedOffset, GroupError, GroupId, OFFSETS_TOPIC, OffsetsRecord, TopicPartition,
-    decode_offsets_record, offset_key, offset_value, offsets_partition_for,
+    CommittedOffset, GroupError, GroupId, GroupSnapshot, OFFSETS_TOPIC, OffsetsRecord,
+    TopicPartition, decode_offsets_record, offset_key, offset_value, offsets_partition_for,
 };
 
 use super::GroupCoordinator;
-use crate::broker::{Broker, METADATA_WAIT, now_ms};
+use crate::broker::{Broker, now_ms};
+use crate::control_batch::{self, ControlType};
 use crate::error::{BrokerError, Result};
+use crate::internal_topic::{self, BatchProducer, InternalTopic, encode_batch, replay};
 use crate::partition::Partition;
-use crate::topics::{Topic, TopicSpec, Topics};
-
-/// Bytes read per step while replaying a `__consumer_offsets` partition on start.
-const LOAD_READ_BYTES: usize = 1024 * 1024;
-/// Kafka's `offsets.topic.replication.factor` default.
-const OFFSETS_TOPIC_REPLICATION_FACTOR: i16 = 3;
-/// Kafka's `offsets.topic.segment.bytes`: small segments so compaction (when it comes) can
-/// clean most of the log.
-const OFFSETS_SEGMENT_BYTES: &str = "104857600";
+use crate::topics::{Topic, Topics};
 
 /// One partition's commit, as the OffsetCommit handler hands it over.
 #[derive(Debug, Clone)]
@@ -47,18 +38,14 @@ impl GroupCoordinator {
         let Some(topic) = topics.get(OFFSETS_TOPIC) else {
             return Ok(());
         };
-        let led: BTreeSet<i32> = topic
-            .partitions
-            .iter()
-            .filter(|p| topic.led_here(p.index).is_ok())
-            .map(|p| p.index)
-            .collect();
+        let led = topic.led_partitions();
         let loaded = self.loaded_partitions();
         let count = topic.partition_count();
         let of = move |group_id: &GroupId| offsets_partition_for(group_id, count);
         for &resigned in loaded.difference(&led) {
             let mut inner = self.lock();
             inner.offsets.retain_groups(|g| of(g) != resigned);
+            inner.retain_pending(|g| of(g) != resigned);
             inner.coordinator.retain_groups(|g| of(g) != resigned);
             inner.parked.fail_moved(|g| of(g) == resigned);
             drop(inner);
@@ -74,25 +61,15 @@ impl GroupCoordinator {
             };
             let mut inner = self.lock();
             inner.offsets.retain_groups(|g| of(g) != elected);
+            inner.retain_pending(|g| of(g) != elected);
             // Members from an earlier tenure here are stale: they rejoin.
             inner.coordinator.retain_groups(|g| of(g) != elected);
-            let (mut records, mut skipped) = (0usize, 0u64);
+            let mut records = 0usize;
             // The last record of each group wins, as compaction would leave it.
             let mut groups = HashMap::new();
-            skipped += replay(partition, |record, log_offset| {
+            let skipped = replay(partition, |record| {
                 records += 1;
-                match record {
-                    OffsetsRecord::Offset {
-                        group_id,
-                        partition,
-                        committed,
-                    } => inner
-                        .offsets
-                        .apply(&group_id, partition, committed, log_offset),
-                    OffsetsRecord::GroupMetadata { group_id, group } => {
-                        groups.insert(group_id, group);
-                    }
-                }
+                inner.replay(record, &mut groups)
             })?;
             let now_ms = self.now_ms();
             for (group_id, group) in groups {
@@ -122,16 +99,10 @@ impl GroupCoordinator {
         group_id: &GroupId,
         commits: &[OffsetCommit],
     ) -> Result<()> {
-        let records: Vec<(Bytes, Option<Bytes>)> = commits
-            .iter()
-            .map(|c| {
-                (
-                    offset_key(group_id, &c.partition),
-                    Some(offset_value(&c.committed)),
-                )
-            })
-            .collect();
-        let base_offset = self.append_durably(broker, group_id, &records).await?;
+        let records = commit_records(group_id, commits);
+        let base_offset = self
+            .append_durably(broker, group_id, &records, BatchProducer::NONE)
+            .await?;
         let mut inner = self.lock();
         for (log_offset, commit) in (base_offset..).zip(commits) {
             inner.offsets.apply(
@@ -142,6 +113,67 @@ impl GroupCoordinator {
             );
         }
         Ok(())
+    }
+
+    /// TxnOffsetCommit: appends the commits as records of the producer's transaction. They
+    /// become the group's offsets only when the transaction's COMMIT marker reaches the
+    /// group's `__consumer_offsets` partition ([`Self::complete_transaction`]), and are
+    /// dropped by an ABORT marker.
+    pub async fn commit_transactional(
+        &self,
+        broker: &Broker,
+        group_id: &GroupId,
+        producer: (i64, i16),
+        commits: &[OffsetCommit],
+    ) -> Result<()> {
+        let records = commit_records(group_id, commits);
+        let (producer_id, producer_epoch) = producer;
+        let batch_producer = BatchProducer {
+            producer_id,
+            producer_epoch,
+            transactional: true,
+            control: false,
+        };
+        let base_offset = self
+            .append_durably(broker, group_id, &records, batch_producer)
+            .await?;
+        let mut inner = self.lock();
+        for (log_offset, commit) in (base_offset..).zip(commits) {
+            inner
+                .pending_txn_offsets
+                .entry(producer_id)
+                .or_default()
+                .push(PendingOffset {
+                    group_id: group_id.clone(),
+                    partition: commit.partition.clone(),
+                    committed: commit.committed.clone(),
+                    log_offset,
+                });
+        }
+        Ok(())
+    }
+
+    /// A marker of `producer_id`'s transaction was written to a `__consumer_offsets`
+    /// partition: its transactional offsets there take effect (COMMIT) or are dropped.
+    pub fn complete_transaction(&self, partition: i32, producer_id: i64, marker: ControlType) {
+        let count = self.offsets_topic_partitions;
+        self.lock().complete_transaction(producer_id, marker, |g| {
+            offsets_partition_for(g, count) == partition
+        });
+    }
+
+    /// Whether an open transaction is about to change the group's offset of `partition`
+    /// (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending_transactional_offset(
+        &self,
+        group_id: &GroupId,
+        partition: &TopicPartition,
+    ) -> bool {
+        self.lock()
+            .pending_txn_offsets
+            .values()
+            .flatten()
+            .any(|p| &p.group_id == group_id && &p.partition == partition)
     }
 
     /// Writes a tombstone for each partition's committed offset.
@@ -158,7 +190,9 @@ impl GroupCoordinator {
             .iter()
             .map(|p| (offset_key(group_id, p), None))
             .collect();
-        let base_offset = self.append_durably(broker, group_id, &records).await?;
+        let base_offset = self
+            .append_durably(broker, group_id, &records, BatchProducer::NONE)
+            .await?;
         let mut inner = self.lock();
         for (log_offset, partition) in (base_offset..).zip(partitions) {
             inner
@@ -215,26 +249,28 @@ impl GroupCoordinator {
         broker: &Broker,
         group_id: &GroupId,
         records: &[(Bytes, Option<Bytes>)],
+        producer: BatchProducer,
     ) -> Result<i64> {
         let partition = self.offsets_partition(broker, group_id).await?;
-        let batch = encode_batch(records, now_ms())?;
-        let appended = partition.append(&batch, now_ms())?;
-        broker.flusher.request(&partition);
+        let batch = encode_batch(records, producer, now_ms())?;
         let timeout = Duration::from_millis(self.offsets_commit_timeout_ms);
-        let durable = tokio::time::timeout(
+        internal_topic::append_durably(
+            broker,
+            &partition,
+            &batch,
             timeout,
-            partition.await_high_watermark_past(appended.last_offset),
+            BrokerError::OffsetCommitTimedOut,
         )
-        .await;
-        match durable {
-            Ok(crate::partition::Durability::Durable) => Ok(appended.base_offset),
-            _ => Err(BrokerError::OffsetCommitTimedOut),
-        }
+        .await
+        .map_err(|error| match error {
+            BrokerError::NotLeaderOrFollower => BrokerError::OffsetCommitTimedOut,
+            other => other,
+        })
     }
 
     /// The partition of `__consumer_offsets` that holds the group, creating the topic on
     /// first use as Kafka does.
-    async fn offsets_partition(
+    pub async fn offsets_partition(
         &self,
         broker: &Broker,
         group_id: &GroupId,
@@ -245,134 +281,115 @@ impl GroupCoordinator {
 
     /// `__consumer_offsets`, created on first use as Kafka does.
     pub async fn offsets_topic(&self, broker: &Broker) -> Result<Arc<Topic>> {
-        let topic = match broker.topics.get(OFFSETS_TOPIC) {
-            Some(topic) => topic,
-            None => {
-                let spec = TopicSpec {
-                    name: OFFSETS_TOPIC.to_string(),
-                    partitions: self.offsets_topic_partitions,
-                    // Kafka's offsets.topic.replication.factor, 3, capped at the brokers there
-                    // are (a single node's is 1).
-                    replication_factor: OFFSETS_TOPIC_REPLICATION_FACTOR
-                        .min(i16::try_from(broker.image().live_brokers().count()).unwrap_or(1))
-                        .max(1),
-                    configs: [
-                        ("cleanup.policy".to_string(), "compact".to_string()),
-                        (
-                            "segment.bytes".to_string(),
-                            OFFSETS_SEGMENT_BYTES.to_string(),
-                        ),
-                    ]
-                    .into(),
-                    assignments: Vec::new(),
-                };
-                match broker.create_topic(spec).await {
-                    Err(BrokerError::TopicAlreadyExists) => {
-                        broker.topics.wait_for(OFFSETS_TOPIC, METADATA_WAIT).await?
-                    }
-                    other => other?,
-                }
-            }
-        };
-        Ok(topic)
+        InternalTopic {
+            name: OFFSETS_TOPIC,
+            partitions: self.offsets_topic_partitions,
+            min_insync_replicas: None,
+        }
+        .get_or_create(broker)
+        .await
     }
 }
 
-fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes> {
-    let records: Vec<Record> = (0..)
-        .zip(records)
-        .map(|(offset, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            sequence: -1,
-            timestamp: now_ms,
-            key: Some(key.clone()),
-            value: value.clone(),
-            headers: Default::default(),
+fn commit_records(group_id: &GroupId, commits: &[OffsetCommit]) -> Vec<(Bytes, Option<Bytes>)> {
+    commits
+        .iter()
+        .map(|c| {
+            (
+                offset_key(group_id, &c.partition),
+                Some(offset_value(&c.committed)),
+            )
         })
-        .collect();
-    let mut batch = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut batch, &records, &options).map_err(|e| {
-        BrokerError::InvalidRequest(format!("cannot encode a {OFFSETS_TOPIC} batch: {e}"))
-    })?;
-    Ok(batch.freeze())
+        .collect()
 }
 
-/// Calls `apply` with every record of the partition, in log order, with its offset; returns
-/// how many records it skipped as unreadable. A record (or a whole batch) that cannot be
-/// parsed is logged with its partition and offset and skipped, never fatal: Kafka skips
-/// unknown record types since KIP-915, and one bad record must not keep the broker from
-/// starting (a client could once write one with a single Produce).
-fn replay(partition: &Partition, mut apply: impl FnMut(OffsetsRecord, i64)) -> Result<u64> {
-    let skip = |offset: i64, reason: &dyn std::fmt::Display| {
-        tracing::warn!(
-            partition = partition.index,
-            offset,
-            %reason,
-            "skipped an unreadable {OFFSETS_TOPIC} record"
-        );
-    };
-    let mut skipped = 0u64;
-    let mut offset = partition.offsets().log_start_offset;
-    let end = partition.log_end_offset();
-    while offset < end {
-        let bytes = partition
-            .read_for_follower(offset, LOAD_READ_BYTES, true)?
-            .records;
-        let start = offset;
-        // Batch by batch, so that one that cannot be decoded costs only its own records.
-        // Continue after each batch's last offset, not its last record's: log compaction
-        // removes records (and whole batches), leaving gaps that must be stepped over.
-        let mut at = 0;
-        while let Ok(header) = vltava_storage::BatchHeader::parse(&bytes[at.min(bytes.len())..]) {
-            let Some(mut batch) = bytes
-                .get(at..at + header.total_size())
-                .map(|b| bytes.slice_ref(b))
-            else {
-                break;
-            };
-            offset = offset.max(header.last_offset() + 1);
-            at += header.total_size();
-            let records = match RecordBatchDecoder::decode_all(&mut batch) {
-                Ok(batches) => batches.into_iter().flat_map(|b| b.records),
-                Err(error) => {
-                    skip(header.base_offset, &error);
-                    skipped += u64::try_from(header.records_count).unwrap_or(0);
-                    continue;
+/// A transactional offset commit waiting for its transaction's marker.
+#[derive(Debug, Clone)]
+pub(super) struct PendingOffset {
+    group_id: GroupId,
+    partition: TopicPartition,
+    committed: CommittedOffset,
+    log_offset: i64,
+}
+
+impl super::Inner {
+    /// Applies one record of `__consumer_offsets` read back from the log: plain commits at
+    /// once; a transaction's commits when its marker follows (as Kafka's loader does).
+    fn replay(
+        &mut self,
+        record: &kafka_protocol::records::Record,
+        groups: &mut HashMap<GroupId, Option<GroupSnapshot>>,
+    ) -> std::result::Result<(), String> {
+        if record.control {
+            let marker = record
+                .key
+                .as_deref()
+                .and_then(control_batch::control_type)
+                .ok_or("unreadable control record")?;
+            self.complete_transaction(record.producer_id, marker, |_| true);
+            return Ok(());
+        }
+        let key = record.key.as_deref().ok_or("no key")?;
+        let decoded =
+            decode_offsets_record(key, record.value.as_deref()).map_err(|e| e.to_string())?;
+        if let OffsetsRecord::GroupMetadata { group_id, group } = decoded {
+            groups.insert(group_id, group);
+        } else if let OffsetsRecord::Offset {
+            group_id,
+            partition,
+            committed,
+        } = decoded
+        {
+            match (record.transactional, committed) {
+                (true, Some(committed)) => {
+                    let pending = PendingOffset {
+                        group_id,
+                        partition,
+                        committed,
+                        log_offset: record.offset,
+                    };
+                    self.pending_txn_offsets
+                        .entry(record.producer_id)
+                        .or_default()
+                        .push(pending);
                 }
-            };
-            for record in records {
-                if record.control {
-                    continue;
-                }
-                let decoded = match &record.key {
-                    Some(key) => decode_offsets_record(key, record.value.as_deref())
-                        .map_err(|e| e.to_string()),
-                    None => Err("no key".to_string()),
-                };
-                match decoded {
-                    Ok(decoded) => apply(decoded, record.offset),
-                    Err(reason) => {
-                        skip(record.offset, &reason);
-                        skipped += 1;
-                    }
+                (_, committed) => {
+                    self.offsets
+                        .apply(&group_id, partition, committed, record.offset)
                 }
             }
         }
-        if offset == start {
-            // An empty read: nothing more can be learnt here.
-            break;
+        Ok(())
+    }
+
+    fn retain_pending(&mut self, keep: impl Fn(&GroupId) -> bool) {
+        for pending in self.pending_txn_offsets.values_mut() {
+            pending.retain(|p| keep(&p.group_id));
+        }
+        self.pending_txn_offsets
+            .retain(|_, pending| !pending.is_empty());
+    }
+
+    /// Ends `producer_id`'s pending offsets of the groups `in_partition` selects.
+    fn complete_transaction(
+        &mut self,
+        producer_id: i64,
+        marker: ControlType,
+        in_partition: impl Fn(&GroupId) -> bool,
+    ) {
+        let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else {
+            return;
+        };
+        let (ended, kept): (Vec<PendingOffset>, Vec<PendingOffset>) =
+            pending.into_iter().partition(|p| in_partition(&p.group_id));
+        if !kept.is_empty() {
+            self.pending_txn_offsets.insert(producer_id, kept);
+        }
+        if marker == ControlType::Commit {
+            for p in ended {
+                self.offsets
+                    .apply(&p.group_id, p.partition, Some(p.committed), p.log_offset);
+            }
         }
     }
-    Ok(skipped)
 }

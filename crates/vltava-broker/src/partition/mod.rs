@@ -17,17 +17,24 @@ use vltava_storage::records::{first_record_at, first_record_at_or_after};
 use vltava_storage::{AppendOptions, FlushScope, Log, ReadSlice};
 
 use crate::config::FlushPolicy;
+use crate::control_batch::{ControlType, batch_control_type};
 use crate::error::{BrokerError, Result};
 use crate::log_dir::LogDirHealth;
 use crate::producer_state::{ActiveProducer, ProducerStateTable, SequenceCheck};
 use crate::replication::replica_set::ReplicaSet;
 
 mod replica;
+mod transactions;
+
+use transactions::TxnTable;
+pub use transactions::{AbortedTxn, OpenTxn};
 
 #[derive(Debug)]
 struct PartitionState {
     log: Log,
     producers: ProducerStateTable,
+    /// Open and aborted transactions: the last stable offset and read_committed fetches.
+    txns: TxnTable,
 }
 
 #[derive(Debug)]
@@ -99,6 +106,22 @@ pub struct Fetched {
     pub records: Bytes,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// Offsets below it hold no open transaction's records (at most the high watermark).
+    pub last_stable_offset: i64,
+    /// For a read_committed read: the aborted transactions with records in what was read
+    /// (up to the last stable offset).
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBound {
+    /// A consumer reading uncommitted: the high watermark.
+    HighWatermark,
+    /// A read_committed consumer: the last stable offset.
+    LastStable,
+    /// A follower: the log end.
+    LogEnd,
 }
 
 /// The offsets of a partition at one instant.
@@ -119,7 +142,8 @@ impl Partition {
         opened_at_ms: i64,
     ) -> Result<Self> {
         let mut producers = ProducerStateTable::default();
-        rebuild_producer_state(&log, &mut producers, opened_at_ms)?;
+        let mut txns = TxnTable::default();
+        rebuild_producer_state(&log, &mut producers, &mut txns, opened_at_ms)?;
         // Recovery leaves only durable data in the log, so all of it is visible (on one
         // replica; a replicated partition's first image lowers it, see `set_registration`).
         let log_end_offset = log.log_end_offset();
@@ -128,7 +152,11 @@ impl Partition {
             topic,
             index,
             flush,
-            state: Mutex::new(PartitionState { log, producers }),
+            state: Mutex::new(PartitionState {
+                log,
+                producers,
+                txns,
+            }),
             high_watermark,
             flush_queued: AtomicBool::new(false),
             log_dir,
@@ -300,6 +328,7 @@ impl Partition {
         state
             .producers
             .record(&first, info.base_offset, info.last_offset, now_ms);
+        observe_transactions(&mut state, &batches, now_ms)?;
         self.log_end.send_replace(info.last_offset + 1);
         if self.flush == FlushPolicy::Never {
             self.durable_to(info.last_offset + 1);
@@ -315,8 +344,19 @@ impl Partition {
 
     /// Reads whole batches from `offset`, never past the high watermark.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Fetched> {
+        self.read_to(offset, max_bytes, min_one_batch, ReadBound::HighWatermark)
+    }
+
+    /// Reads whole batches from `offset`, never past `bound`.
+    pub fn read_to(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        bound: ReadBound,
+    ) -> Result<Fetched> {
         self.check_log_dir()?;
-        let result = self.read_checked(offset, max_bytes, min_one_batch, false);
+        let result = self.read_checked(offset, max_bytes, min_one_batch, bound);
         self.noting_io(result)
     }
 
@@ -327,9 +367,7 @@ impl Partition {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<Fetched> {
-        self.check_log_dir()?;
-        let result = self.read_checked(offset, max_bytes, min_one_batch, true);
-        self.noting_io(result)
+        self.read_to(offset, max_bytes, min_one_batch, ReadBound::LogEnd)
     }
 
     fn read_checked(
@@ -337,17 +375,30 @@ impl Partition {
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
-        to_log_end: bool,
+        bound: ReadBound,
     ) -> Result<Fetched> {
-        let (slice, high_watermark, log_start_offset): (ReadSlice, i64, i64) = {
+        let (slice, high_watermark, log_start_offset, last_stable_offset, aborted) = {
             let state = self.state();
             let high_watermark = *self.high_watermark.borrow();
-            let bound = match to_log_end {
-                true => state.log.log_end_offset(),
-                false => high_watermark,
+            let last_stable_offset = last_stable(&state, high_watermark);
+            let end = match bound {
+                ReadBound::LogEnd => state.log.log_end_offset(),
+                ReadBound::HighWatermark => high_watermark,
+                ReadBound::LastStable => last_stable_offset,
             };
-            let slice = state.log.read(offset, bound, max_bytes, min_one_batch)?;
-            (slice, high_watermark, state.log.log_start_offset())
+            let slice: ReadSlice = state.log.read(offset, end, max_bytes, min_one_batch)?;
+            let aborted = match bound {
+                ReadBound::LastStable => state.txns.aborted_between(offset, end),
+                _ => Vec::new(),
+            };
+            let log_start_offset = state.log.log_start_offset();
+            (
+                slice,
+                high_watermark,
+                log_start_offset,
+                last_stable_offset,
+                aborted,
+            )
         };
         // The bytes are read outside the lock; a segment deleted meanwhile stays readable
         // through its open handle.
@@ -356,6 +407,8 @@ impl Partition {
             records,
             high_watermark,
             log_start_offset,
+            last_stable_offset,
+            aborted,
         })
     }
 
@@ -370,6 +423,18 @@ impl Partition {
 
     pub fn high_watermark(&self) -> i64 {
         *self.high_watermark.borrow()
+    }
+
+    /// The last stable offset: below it no record belongs to an open transaction, and it is
+    /// never above the high watermark (what read_committed consumers may read).
+    pub fn last_stable_offset(&self) -> i64 {
+        let high_watermark = self.high_watermark();
+        last_stable(&self.state(), high_watermark)
+    }
+
+    /// Transactions open in this partition (DescribeProducers).
+    pub fn open_transactions(&self) -> Vec<OpenTxn> {
+        self.state().txns.open()
     }
 
     /// A receiver that wakes whenever the high watermark moves.
@@ -518,7 +583,11 @@ impl Partition {
         let pending = {
             let mut state = self.state();
             state.log.roll_if_due(now_ms)?;
-            state.log.prepare_retention(now_ms)?
+            let pending = state.log.prepare_retention(now_ms)?;
+            // Aborted transactions wholly below the new log start concern no fetch any more.
+            let log_start_offset = state.log.log_start_offset();
+            state.txns.drop_before(log_start_offset);
+            pending
         };
         let result = pending.complete().map_err(BrokerError::from);
         self.noting_io(result)
@@ -558,7 +627,9 @@ impl Partition {
         }
         let mut state = self.state();
         state.log.set_log_start_offset(offset)?;
-        Ok(state.log.log_start_offset())
+        let log_start_offset = state.log.log_start_offset();
+        state.txns.drop_before(log_start_offset);
+        Ok(log_start_offset)
     }
 
     /// Whether the log's `cleanup.policy` includes `delete`: only then may records be deleted
@@ -609,8 +680,10 @@ fn advance(high_watermark: &mut i64, to: i64) -> bool {
 fn rebuild_producer_state(
     log: &Log,
     producers: &mut ProducerStateTable,
+    txns: &mut TxnTable,
     opened_at_ms: i64,
 ) -> Result<()> {
+    let mut transactional = Vec::new();
     log.for_each_batch_header(|header| {
         producers.record(
             header,
@@ -618,7 +691,59 @@ fn rebuild_producer_state(
             header.last_offset(),
             opened_at_ms,
         );
+        if header.is_transactional() {
+            transactional.push(*header);
+        }
     })?;
+    // Markers are read whole for their type (COMMIT or ABORT); they are few, one per
+    // transaction and partition.
+    for header in &transactional {
+        let marker = match header.is_control() {
+            true => {
+                let slice = log.read(header.base_offset, log.log_end_offset(), 1, true)?;
+                let bytes = slice.read()?;
+                producers.fence_epoch(header.producer_id, header.producer_epoch, opened_at_ms);
+                batch_control_type(&bytes)
+            }
+            false => None,
+        };
+        txns.observe(header, marker);
+    }
+    txns.drop_before(log.log_start_offset());
+    Ok(())
+}
+
+fn last_stable(state: &PartitionState, high_watermark: i64) -> i64 {
+    state
+        .txns
+        .first_unstable_offset()
+        .map_or(high_watermark, |first| first.min(high_watermark))
+}
+
+/// Takes the transactional batches of `batches` (just appended, their offsets assigned) into
+/// the partition's transactions; a marker also fences older epochs of its producer.
+fn observe_transactions(state: &mut PartitionState, batches: &[u8], now_ms: i64) -> Result<()> {
+    let mut at = 0;
+    while at < batches.len() {
+        let header = BatchHeader::parse(&batches[at..])?;
+        let whole = batches
+            .get(at..at + header.total_size())
+            .unwrap_or_default();
+        at += header.total_size();
+        if !header.is_transactional() {
+            continue;
+        }
+        let marker: Option<ControlType> = match header.is_control() {
+            true => {
+                state
+                    .producers
+                    .fence_epoch(header.producer_id, header.producer_epoch, now_ms);
+                batch_control_type(whole)
+            }
+            false => None,
+        };
+        state.txns.observe(&header, marker);
+    }
     Ok(())
 }
 

@@ -6,7 +6,8 @@ use vltava_cluster::records::BrokerId;
 use vltava_storage::batch::BatchHeader;
 use vltava_storage::leader_epochs::UNDEFINED_EPOCH;
 
-use super::{Partition, advance, lower, rebuild_producer_state};
+use super::transactions::TxnTable;
+use super::{Partition, advance, lower, observe_transactions, rebuild_producer_state};
 use crate::error::{BrokerError, Result};
 use crate::producer_state::ProducerStateTable;
 use crate::replication::replica_set::IsrProposal;
@@ -115,6 +116,7 @@ impl Partition {
                 .record(&header, header.base_offset, header.last_offset(), now_ms);
             at += header.total_size();
         }
+        observe_transactions(&mut state, records, now_ms)?;
         self.log_end.send_replace(info.last_offset + 1);
         if self.flush == crate::config::FlushPolicy::Never {
             self.durable_to(info.last_offset + 1);
@@ -181,8 +183,10 @@ impl Partition {
             return Ok(false);
         }
         let mut producers = ProducerStateTable::default();
-        rebuild_producer_state(&state.log, &mut producers, now_ms)?;
+        let mut txns = TxnTable::default();
+        rebuild_producer_state(&state.log, &mut producers, &mut txns, now_ms)?;
         state.producers = producers;
+        state.txns = txns;
         let end = state.log.log_end_offset();
         self.replicas().reset_local_durable(end);
         self.high_watermark.send_if_modified(|hw| lower(hw, end));

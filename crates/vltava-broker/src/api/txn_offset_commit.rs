@@ -1,0 +1,85 @@
+//! TxnOffsetCommit: a group's offsets committed inside a producer's transaction
+//! (`sendOffsetsToTransaction`), sent to the group's coordinator. They are written to
+//! `__consumer_offsets` as records of the producer's transaction and take effect only when
+//! its COMMIT marker reaches that partition; an ABORT drops them.
+
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use vltava_group::{CommitterRef, GenerationId};
+
+use super::commit_plan::{CommitPlan, requested_commits};
+use super::{group_id, instance_id, member_id};
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::{coordinator_write_error_code, group_error_code};
+
+pub async fn handle(context: RequestContext, request: TxnOffsetCommitRequest) -> Reply {
+    let broker = context.broker.clone();
+    let member_id = member_id(&request.member_id);
+    let instance_id = instance_id(&request.group_instance_id);
+    // v3+ (KIP-447) names the member and generation, which are checked as OffsetCommit's;
+    // older versions carry none (generation -1: not checked).
+    let committer = CommitterRef {
+        member_id: &member_id,
+        group_instance_id: instance_id.as_ref(),
+        generation_id: GenerationId(request.generation_id),
+    };
+    let group = group_id(&request.group_id).and_then(|group| {
+        broker
+            .groups
+            .validate_offset_commit(&group, &committer)
+            .map(|()| group)
+            .map_err(|e| group_error_code(&e))
+    });
+    let group = match group {
+        Ok(group) => group,
+        Err(code) => return response(&request, |_, _| code).into(),
+    };
+    let plan = CommitPlan::new(&broker, requested_commits!(request.topics));
+    let producer = (request.producer_id.0, request.producer_epoch);
+    Reply::Later(Box::pin(async move {
+        let written = match plan.commits.is_empty() {
+            true => Ok(()),
+            false => {
+                broker
+                    .groups
+                    .commit_transactional(&broker, &group, producer, &plan.commits)
+                    .await
+            }
+        };
+        let write_code = written
+            .err()
+            .map_or(0, |e| coordinator_write_error_code(&e));
+        response(&request, |topic, partition| {
+            plan.code(topic, partition, write_code)
+        })
+        .into()
+    }))
+}
+
+/// The response naming every requested partition, with `code(topic, partition)` for each.
+fn response(
+    request: &TxnOffsetCommitRequest,
+    code: impl Fn(&str, i32) -> i16,
+) -> TxnOffsetCommitResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code(&topic.name.0, p.partition_index))
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
