@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 use vltava_cluster::MetadataImage;
-use vltava_cluster::image::TopicImage;
+use vltava_cluster::image::{PartitionRegistration, TopicImage};
 use vltava_cluster::records::{BrokerId, ConfigResource};
 use vltava_storage::fs::FileSystem;
 use vltava_storage::{Log, LogConfig};
@@ -55,28 +55,30 @@ impl Topic {
     /// A partition led elsewhere (or by nobody just now) is NOT_LEADER_OR_FOLLOWER, which
     /// sends the client to refresh its metadata; one the topic does not have is unknown.
     pub fn led_here(&self, index: i32) -> Result<&Arc<Partition>> {
-        let registration = self
-            .image
-            .partitions
-            .get(&index)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        match self.partition(index) {
-            Some(partition) if registration.leader == self.node_id => Ok(partition),
-            _ => Err(BrokerError::NotLeaderOrFollower),
-        }
+        self.partition_if(index, |r| r.leader == self.node_id)
     }
 
     /// The partition if this broker holds a replica of it, leader or follower: what a
     /// consumer may read (KIP-392; a follower serves up to its high watermark). Otherwise
     /// NOT_LEADER_OR_FOLLOWER, as [`Topic::led_here`].
     pub fn replica_here(&self, index: i32) -> Result<&Arc<Partition>> {
+        self.partition_if(index, |r| r.replicas.contains(&self.node_id))
+    }
+
+    /// The partition if the image has it and `here` holds for its registration; unknown if
+    /// the image lacks it, NOT_LEADER_OR_FOLLOWER otherwise.
+    fn partition_if(
+        &self,
+        index: i32,
+        here: impl Fn(&PartitionRegistration) -> bool,
+    ) -> Result<&Arc<Partition>> {
         let registration = self
             .image
             .partitions
             .get(&index)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         match self.partition(index) {
-            Some(partition) if registration.replicas.contains(&self.node_id) => Ok(partition),
+            Some(partition) if here(registration) => Ok(partition),
             _ => Err(BrokerError::NotLeaderOrFollower),
         }
     }
