@@ -43,7 +43,7 @@ pub enum StorageError {
     },
 
     /// An I/O error, with the file (or directory) it happened on.
-    #[error("I/O error on {path}")]
+    #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
