@@ -36,6 +36,7 @@ use vltava_cluster::controller::topics::{NewTopic, create_topic};
 use vltava_cluster::delta::MetadataDelta;
 use vltava_cluster::image::{MetadataImage, PartitionRegistration};
 use vltava_cluster::records::{BrokerId, Endpoint, MetadataRecord};
+use vltava_storage::SplitMix;
 use vltava_storage::leader_epochs::{LeaderEpochs, UNDEFINED_EPOCH};
 
 const BROKERS: [BrokerId; 3] = [1, 2, 3];
@@ -47,20 +48,12 @@ const STEPS: usize = 4_000;
 const CONVERGE_STEPS_MAX: usize = 40_000;
 const TRACE_KEPT: usize = 40;
 
-/// SplitMix64: a seed replays the same schedule on every platform and version.
-struct Rng(u64);
+/// The schedule's dice: a seed replays the same schedule on every platform and version.
+struct Rng(SplitMix);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
+        self.0.upto(n.saturating_sub(1))
     }
 
     fn broker(&mut self) -> usize {
@@ -148,7 +141,7 @@ fn partition(image: &MetadataImage) -> PartitionRegistration {
 impl Sim {
     fn new(seed: u64, verbose: bool) -> Sim {
         let mut sim = Sim {
-            rng: Rng(seed),
+            rng: Rng(SplitMix(seed)),
             now: 1_000,
             image: MetadataImage::empty(),
             sessions: BrokerSessions::new(SESSION_MS),

@@ -40,6 +40,6 @@ pub use fs::{FileSystem, LogFile, RealFs};
 pub use leader_epochs::{EpochEntry, LeaderEpochs};
 pub use log::{AppendInfo, AppendOptions, Log, ReadSlice, Validated};
 pub use retention::PendingRetention;
-pub use sim_fs::SimFs;
+pub use sim_fs::{SimFs, SplitMix};
 pub use test_batch::TestBatch;
 pub use timestamps::INVALID_TIMESTAMP_MESSAGE;

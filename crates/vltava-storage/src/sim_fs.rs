@@ -116,12 +116,13 @@ struct SimFile {
     path: PathBuf,
 }
 
-/// A small deterministic generator (SplitMix64): crash outcomes depend only on the seed.
+/// A small deterministic generator (SplitMix64): crash outcomes depend only on the seed, on
+/// every platform and version (the replication simulation draws its schedules from it too).
 #[derive(Debug)]
-struct SplitMix(u64);
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -130,8 +131,8 @@ impl SplitMix {
     }
 
     /// Uniform in `0..=max`.
-    fn upto(&mut self, max: usize) -> usize {
-        (self.next() % (max as u64 + 1)) as usize
+    pub fn upto(&mut self, max: usize) -> usize {
+        (self.next_u64() % (max as u64 + 1)) as usize
     }
 }
 
@@ -207,7 +208,7 @@ impl SimFs {
         for path in paths {
             let now = state.names.get(&path).copied();
             let durable = state.durable_names.get(&path).copied();
-            let kept = if now == durable || rng.next().is_multiple_of(2) {
+            let kept = if now == durable || rng.next_u64().is_multiple_of(2) {
                 now
             } else {
                 durable
@@ -252,7 +253,7 @@ impl SimFs {
 /// What a file holds after power loss.
 fn crash_content(inode: &Inode, rng: &mut SplitMix) -> Vec<u8> {
     // One time in four nothing unsynced reaches the disk.
-    if inode.synced == inode.current || rng.next().is_multiple_of(4) {
+    if inode.synced == inode.current || rng.next_u64().is_multiple_of(4) {
         return inode.synced.clone();
     }
     // Otherwise the disk holds the current bytes up to a random point past what they share
@@ -266,12 +267,12 @@ fn crash_content(inode: &Inode, rng: &mut SplitMix) -> Vec<u8> {
         .count();
     let keep = common + rng.upto(inode.current.len() - common);
     let mut out = inode.current[..keep].to_vec();
-    if keep > common && rng.next().is_multiple_of(2) {
+    if keep > common && rng.next_u64().is_multiple_of(2) {
         let page_start = ((keep - 1) / PAGE_BYTES * PAGE_BYTES).max(common);
         let from = page_start + rng.upto(keep - 1 - page_start);
         let to = from + rng.upto(keep - from);
         for byte in &mut out[from..to] {
-            *byte = rng.next() as u8;
+            *byte = rng.next_u64() as u8;
         }
     }
     out
