@@ -23,7 +23,7 @@
 // A failed check is a panic with the seed and the steps before it.
 #![allow(clippy::panic)]
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use uuid::Uuid;
 use vltava_broker::replication::replica_set::ReplicaSet;
@@ -120,6 +120,9 @@ struct Sim {
     sessions: BrokerSessions,
     brokers: Vec<Broker>,
     in_flight: VecDeque<FetchAnswer>,
+    /// Crashed brokers' controller listeners refuse connections, seen from when (a Raft
+    /// heartbeat, every 50 ms, finds it).
+    refused_since: BTreeMap<BrokerId, u64>,
     next_value: u64,
     /// Acknowledged produces: offset -> value.
     acked: BTreeMap<usize, u64>,
@@ -164,6 +167,7 @@ impl Sim {
                 })
                 .collect(),
             in_flight: VecDeque::new(),
+            refused_since: BTreeMap::new(),
             next_value: 1,
             acked: BTreeMap::new(),
             trace: VecDeque::new(),
@@ -527,10 +531,10 @@ impl Sim {
     fn fence_check(&mut self) {
         let records = fence_expired(
             &self.image,
-            &mut self.sessions,
+            &self.sessions,
             self.now,
             0,
-            &BTreeSet::new(),
+            &self.refused_since,
         );
         self.commit(records);
     }
@@ -542,6 +546,7 @@ impl Sim {
             return;
         }
         broker.alive = false;
+        self.refused_since.insert(broker.id, self.now + 50);
         let durable = broker.durable;
         truncate(broker, durable);
         broker.waiting.clear();
@@ -555,6 +560,7 @@ impl Sim {
         if self.brokers[b].alive {
             return;
         }
+        self.refused_since.remove(&BROKERS[b]);
         let broker = &mut self.brokers[b];
         broker.alive = true;
         broker.isolated = false;

@@ -204,9 +204,9 @@ fn an_expired_session_fences_the_broker_and_moves_its_leaderships() {
     for id in [2, 3] {
         sessions.heard(id, SESSION_MS);
     }
-    let gone = std::collections::BTreeSet::new();
-    assert!(fence_expired(&image, &mut sessions, SESSION_MS - 1, 0, &gone).is_empty());
-    let records = fence_expired(&image, &mut sessions, SESSION_MS + 1, 0, &gone);
+    let gone = std::collections::BTreeMap::new();
+    assert!(fence_expired(&image, &sessions, SESSION_MS - 1, 0, &gone).is_empty());
+    let records = fence_expired(&image, &sessions, SESSION_MS + 1, 0, &gone);
     let after = apply(&image, &records);
     assert!(after.brokers[&1].fenced);
     for (id, p) in &after.topic("orders").expect("orders").partitions {
@@ -351,25 +351,37 @@ fn manual_assignments_place_partitions_on_the_named_registered_brokers() {
 }
 
 #[test]
-fn a_broker_whose_process_is_gone_is_fenced_once_it_misses_a_heartbeat() {
-    use vltava_cluster::controller::brokers::GONE_SILENT_MS;
+fn a_broker_whose_process_is_gone_is_fenced_at_once() {
+    use vltava_cluster::controller::brokers::REFUSED_UNHEARD_MS;
     let mut sessions = BrokerSessions::new(SESSION_MS);
-    let image = cluster(3, &[], &mut sessions);
+    let image = cluster(4, &[], &mut sessions);
     let heard_at = 1_000;
     for id in [1, 2, 3] {
         sessions.heard(id, heard_at);
     }
-    let gone = std::collections::BTreeSet::from([1, 2]);
-    // Broker 2's address refuses connections but it heartbeated just now: not fenced (a
-    // restart's new incarnation, or a refusal that is about to clear).
-    sessions.heard(2, heard_at + GONE_SILENT_MS);
-    let now = heard_at + GONE_SILENT_MS;
+    // Refusals began after broker 1's last heartbeat: its process died. Broker 2 heartbeated
+    // after its refusals began (a new incarnation; the refusals are about to clear). Broker 3
+    // does not refuse. Broker 4 was never heard from by this controller and has refused for
+    // less than a heartbeat interval.
+    sessions.heard(2, heard_at + 20);
+    sessions.forget(4);
+    let now = heard_at + 30;
+    let refused_since = std::collections::BTreeMap::from([
+        (1, heard_at + 10),
+        (2, heard_at + 10),
+        (4, now - REFUSED_UNHEARD_MS + 1),
+    ]);
     assert!(now < SESSION_MS, "well within the session timeout");
-    let records = fence_expired(&image, &mut sessions, now, 0, &gone);
+    let records = fence_expired(&image, &sessions, now, 0, &refused_since);
     let after = apply(&image, &records);
     assert!(after.brokers[&1].fenced);
     assert!(!after.brokers[&2].fenced);
     assert!(!after.brokers[&3].fenced);
+    assert!(!after.brokers[&4].fenced);
+    // Refused for a heartbeat interval, never heard from: gone too.
+    let later = now + 1;
+    let records = fence_expired(&after, &sessions, later, 0, &refused_since);
+    assert!(apply(&after, &records).brokers[&4].fenced);
 }
 
 #[test]
@@ -380,10 +392,10 @@ fn a_broker_back_without_its_log_directory_leaves_every_isr_even_as_the_last_mem
     for id in [1, 2] {
         sessions.heard(id, SESSION_MS);
     }
-    let gone = BTreeSet::new();
+    let gone = std::collections::BTreeMap::new();
     let image = apply(
         &image,
-        &fence_expired(&image, &mut sessions, SESSION_MS + 1, 0, &gone),
+        &fence_expired(&image, &sessions, SESSION_MS + 1, 0, &gone),
     );
     let single_on_3 = |image: &MetadataImage| {
         image

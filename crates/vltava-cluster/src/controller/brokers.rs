@@ -8,7 +8,7 @@
 //! the session timeout is fenced and its leaderships move. A broker that wants to shut down
 //! hands its leaderships over first (controlled shutdown), then is told it may stop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -57,13 +57,14 @@ pub struct HeartbeatAnswer {
 /// The broker epoch of a registration decided on `image`: the decision's records land in a
 /// log entry after `image.offset`, and decisions are made one at a time, so it is unique and
 /// increasing like Kafka's (the registration record's offset).
-/// How long a broker whose process is gone must have been silent before it is fenced: a little
-/// more than one heartbeat interval (500 ms), so that a live broker never is.
-pub const GONE_SILENT_MS: u64 = 600;
-
 fn next_broker_epoch(image: &MetadataImage) -> i64 {
     image.offset + 1
 }
+
+/// How long the controller listener of a broker this controller has never heard from must
+/// refuse connections before it counts as gone: more than a heartbeat interval (500 ms), in
+/// which a live broker would have been heard.
+pub const REFUSED_UNHEARD_MS: u64 = 600;
 
 pub fn register(
     image: &MetadataImage,
@@ -238,20 +239,28 @@ pub fn claim_cluster_id(image: &MetadataImage, proposed: String) -> Decision<Str
     }
 }
 
-/// Fences every unfenced broker whose session expired, moving its leaderships.
+/// Fences every unfenced broker whose session expired, moving its leaderships, and every one
+/// whose process is gone: `refused_since` has, for brokers whose controller listener refuses
+/// connections (nothing listens there), since when on the controller's clock.
 pub fn fence_expired(
     image: &MetadataImage,
-    sessions: &mut BrokerSessions,
+    sessions: &BrokerSessions,
     now_ms: u64,
     active_since_ms: u64,
-    gone: &BTreeSet<BrokerId>,
+    refused_since: &BTreeMap<BrokerId, u64>,
 ) -> Vec<MetadataRecord> {
     let live = image.live_brokers().map(|b| b.broker_id);
     let mut expired = sessions.expired(live, now_ms, active_since_ms);
-    // A broker whose process is gone (its controller listener refuses connections) and that
-    // has missed a heartbeat is fenced without waiting out its session.
-    expired.extend(gone.iter().copied().filter(|&b| {
-        image.live_broker(b).is_some() && sessions.silent_for(b, now_ms, GONE_SILENT_MS)
+    // Refused since after its last heartbeat: the process that sent it has died, so the
+    // broker is fenced at once instead of after its session. A paused or cut-off process
+    // does not refuse (it times out), and a new incarnation heard from after the refusals
+    // began is not the one that died. A controller that never heard from the broker (it
+    // became active since) fences it once the refusals have lasted a heartbeat interval.
+    expired.extend(refused_since.iter().filter_map(|(&b, &since)| {
+        let died = sessions
+            .heard_before(b, since)
+            .unwrap_or(now_ms.saturating_sub(since) >= REFUSED_UNHEARD_MS);
+        (image.live_broker(b).is_some() && died).then_some(b)
     }));
     if expired.is_empty() {
         return Vec::new();

@@ -46,23 +46,22 @@ impl BrokerSessions {
     /// heard from by this controller gets a full session from `first_seen_ms` (when this
     /// controller became active), so a failover does not fence everyone at once.
     pub fn expired(
-        &mut self,
+        &self,
         live: impl Iterator<Item = BrokerId>,
         now_ms: u64,
         first_seen_ms: u64,
     ) -> BTreeSet<BrokerId> {
         live.filter(|b| {
-            let at = *self.last_heard_ms.entry(*b).or_insert(first_seen_ms);
+            let at = self.last_heard_ms.get(b).copied().unwrap_or(first_seen_ms);
             now_ms.saturating_sub(at) >= self.session_timeout_ms
         })
         .collect()
     }
 
-    /// Whether `broker` has not been heard from for `ms` (false for one never heard from).
-    pub fn silent_for(&self, broker: BrokerId, now_ms: u64, ms: u64) -> bool {
-        self.last_heard_ms
-            .get(&broker)
-            .is_some_and(|&at| now_ms.saturating_sub(at) >= ms)
+    /// Whether `broker` was last heard from before `at_ms`; `None` if this controller never
+    /// heard from it.
+    pub fn heard_before(&self, broker: BrokerId, at_ms: u64) -> Option<bool> {
+        self.last_heard_ms.get(&broker).map(|&heard| heard < at_ms)
     }
 
     /// When the next session could expire, for the controller's timer.

@@ -5,7 +5,7 @@
 //! lead, requests are answered `NotController` with the leader, and [`ControllerClient`]
 //! forwards them there.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -401,19 +401,21 @@ impl Active {
             self.active_since_ms = None;
             return Ok(());
         }
-        // Nodes whose controller listener refuses connections: their process is gone.
-        let gone: BTreeSet<i32> = self
+        // Nodes whose controller listener refuses connections (their process is gone), with
+        // since when on this controller's clock.
+        let now = self.now_ms();
+        let gone: BTreeMap<i32, u64> = self
             .contacts
-            .refusing(0)
+            .refusing()
             .into_iter()
-            .filter_map(|node| i32::try_from(node).ok())
+            .filter_map(|(node, ago)| Some((i32::try_from(node).ok()?, now.saturating_sub(ago))))
             .collect();
         // The linearizable read only when a broker is due (or on becoming active, which
         // starts the sessions): this runs every FENCE_CHECK_INTERVAL_MS.
         if let Some(since) = self.active_since_ms {
             let image = self.images.borrow().clone();
             let now = self.now_ms();
-            let due = fence_expired(&image, &mut self.sessions, now, since, &gone);
+            let due = fence_expired(&image, &self.sessions, now, since, &gone);
             if due.is_empty() {
                 return Ok(());
             }
@@ -421,7 +423,7 @@ impl Active {
         let image = self.lead().await?;
         let since = self.active_since_ms.unwrap_or(0);
         let now = self.now_ms();
-        let records = fence_expired(&image, &mut self.sessions, now, since, &gone);
+        let records = fence_expired(&image, &self.sessions, now, since, &gone);
         if !records.is_empty() {
             tracing::info!(
                 records = records.len(),

@@ -57,14 +57,14 @@ impl PeerContacts {
         }
     }
 
-    /// Peers whose address has refused every connection for at least `for_ms`.
-    pub fn refusing(&self, for_ms: i64) -> BTreeSet<NodeId> {
+    /// Peers whose address has refused every connection since, and how many ms ago that
+    /// began.
+    pub fn refusing(&self) -> BTreeMap<NodeId, u64> {
         let now = wall_clock_ms();
         self.lock()
             .refused_since
             .iter()
-            .filter(|&(_, &since)| now - since >= for_ms)
-            .map(|(&peer, _)| peer)
+            .map(|(&peer, &since)| (peer, u64::try_from(now - since).unwrap_or(0)))
             .collect()
     }
 
