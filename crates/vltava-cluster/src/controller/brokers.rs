@@ -61,10 +61,12 @@ fn next_broker_epoch(image: &MetadataImage) -> i64 {
     image.offset + 1
 }
 
-/// How long the controller listener of a broker this controller has never heard from must
-/// refuse connections before it counts as gone: more than a heartbeat interval (500 ms), in
-/// which a live broker would have been heard.
-pub const REFUSED_UNHEARD_MS: u64 = 600;
+/// How long the controller listener of a broker this controller has never heard from (it
+/// became active since) must have refused connections before it counts as gone: several Raft
+/// heartbeats (every 50 ms), any successful one of which clears a live peer's refusals. A
+/// controller that takes over from a dead one thus fences its broker at once: the refusals
+/// began when it asked for votes.
+pub const REFUSED_UNHEARD_MS: u64 = 200;
 
 pub fn register(
     image: &MetadataImage,
