@@ -9,6 +9,10 @@
 //!   transaction (read_committed readers then see it before the commit, and no marker ends
 //!   it); EndTxn v5 answered without the bumped epoch, or the ended transaction's epoch still
 //!   accepted (a late write joining the next transaction).
+//! - `a_version_2_commit_survives_kill_9_and_its_retry_gets_the_new_epoch`: whether an end was
+//!   of version 2 is not logged, so after a restart a client retrying its EndTxn v5 under the
+//!   epoch before the bump must still be recognised and answered with the bumped epoch, and the
+//!   commit must complete with its marker.
 
 mod common;
 
@@ -57,6 +61,7 @@ const TOPIC: &str = "txn-v2";
 const TRANSACTIONAL_ID: &str = "txn-v2-id";
 const BATCH_RECORDS: i32 = 5;
 const READ_COMMITTED: i8 = 1;
+const READ_UNCOMMITTED: i8 = 0;
 
 /// One connection to the broker, with the requests of a transactional producer.
 struct Client(wire::Client);
@@ -214,9 +219,14 @@ impl Client {
 
     /// The offset a read_committed consumer reads up to (the last stable offset).
     fn last_stable_offset(&mut self) -> Result<i64, BoxError> {
+        self.latest_offset(READ_COMMITTED)
+    }
+
+    /// The latest offset at `isolation_level` (0: the log end offset).
+    fn latest_offset(&mut self, isolation_level: i8) -> Result<i64, BoxError> {
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
-            .with_isolation_level(READ_COMMITTED)
+            .with_isolation_level(isolation_level)
             .with_topics(vec![
                 ListOffsetsTopic::default()
                     .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
@@ -380,5 +390,51 @@ fn a_version_2_transaction_adds_partitions_by_writing_and_bumps_the_epoch_at_eac
         std::thread::sleep(RETRY_PAUSE); // the abort marker is written after EndTxn's answer
     }
     assert_eq!(client.last_stable_offset()?, end);
+    Ok(())
+}
+
+#[test]
+fn a_version_2_commit_survives_kill_9_and_its_retry_gets_the_new_epoch() -> TestResult {
+    let mut broker = vltava_testkit::start_broker(&[])?;
+    let mut client = Client::connect(broker.bootstrap())?;
+    client.create_topic()?;
+    client.find_coordinator()?;
+    let (producer_id, epoch) = client.init_producer_id()?;
+    let (code, _) = produce_retrying(&mut client, producer_id, epoch, 0)?;
+    assert_eq!(code, NONE);
+    let ended = client.end_txn(producer_id, epoch, true)?;
+    assert_eq!(ended, (producer_id, epoch + 1));
+
+    broker.kill9()?;
+    broker.restart()?;
+    let mut client = Client::connect(broker.bootstrap())?;
+    client.find_coordinator()?;
+    // The client never saw the answer: it retries under the epoch it had.
+    let retried = client.end_txn(producer_id, epoch, true)?;
+    assert_eq!(
+        retried,
+        (producer_id, epoch + 1),
+        "the retry after the restart"
+    );
+    // The marker may be written twice (before the kill, and again by the reloaded
+    // coordinator, as Kafka's does after a failover): the LSO reaches the log's end either way.
+    let deadline = Instant::now() + RETRY_FOR;
+    let mut ends = (
+        client.last_stable_offset()?,
+        client.latest_offset(READ_UNCOMMITTED)?,
+    );
+    while (ends.0 != ends.1 || ends.0 <= i64::from(BATCH_RECORDS)) && Instant::now() < deadline {
+        std::thread::sleep(RETRY_PAUSE); // the marker may still be being written
+        ends = (
+            client.last_stable_offset()?,
+            client.latest_offset(READ_UNCOMMITTED)?,
+        );
+    }
+    assert!(
+        ends.0 == ends.1 && ends.0 > i64::from(BATCH_RECORDS),
+        "the commit's marker ends the transaction: LSO {} of log end {}",
+        ends.0,
+        ends.1
+    );
     Ok(())
 }
