@@ -57,26 +57,5 @@ func (client) Transactions(ctx context.Context, e *compat.Env) error {
 func readIsolated(ctx context.Context, e *compat.Env, topic string, level sarama.IsolationLevel, n int) ([]*sarama.ConsumerMessage, error) {
 	cfg := newConfig()
 	cfg.Consumer.IsolationLevel = level
-	c, err := sarama.NewConsumer(e.Brokers(), cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = c.Close() }()
-	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = pc.Close() }()
-	var msgs []*sarama.ConsumerMessage
-	for len(msgs) < n {
-		select {
-		case m := <-pc.Messages():
-			msgs = append(msgs, m)
-		case cerr := <-pc.Errors():
-			return msgs, cerr
-		case <-ctx.Done():
-			return msgs, fmt.Errorf("consumed %d of %d messages: %w", len(msgs), n, ctx.Err())
-		}
-	}
-	return msgs, nil
+	return consumePartitionWith(ctx, e, cfg, topic, 0, sarama.OffsetOldest, n)
 }

@@ -203,7 +203,7 @@ func TestTableFollowsScenariosTxt(t *testing.T) {
 	lines := bufio.NewScanner(f)
 	for lines.Scan() {
 		// Kafka Streams' scenarios, and consume_transform_produce (written for the Java client
-		// so far), are absent from the Go clients' rows.
+		// and confluent-kafka-python so far), are absent from the Go clients' rows.
 		id, _, _ := strings.Cut(lines.Text(), " ")
 		if id != "" && !strings.HasPrefix(id, "streams_") && id != "consume_transform_produce" {
 			want = append(want, id)

@@ -157,11 +157,11 @@ final class WordCount {
         return out;
     }
 
-    private static List<String> words(String line) {
+    static List<String> words(String line) {
         return Arrays.stream(line.toLowerCase(Locale.ROOT).split("\\W+")).filter(w -> !w.isEmpty()).toList();
     }
 
-    private org.apache.kafka.streams.Topology topology(String input, String output) {
+    static org.apache.kafka.streams.Topology topology(String input, String output) {
         StreamsBuilder builder = new StreamsBuilder();
         builder.stream(input, Consumed.with(Serdes.String(), Serdes.String()))
                 .flatMapValues(WordCount::words)
