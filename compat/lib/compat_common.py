@@ -19,7 +19,6 @@ COMPAT_DIR = Path(__file__).resolve().parent.parent
 CODEC_RECORDS = 100
 CODECS = ("gzip", "snappy", "lz4", "zstd")
 MURMUR2_PARTITIONS = 12
-TRANSACTIONS_SKIP = "transactions not implemented in vltava yet"
 INVALID_TOPIC_NAME = "bad name!"
 VALUE_1MIB_BYTES = 1024 * 1024
 TOPIC_MAX_MESSAGE_BYTES = 2 * 1024 * 1024

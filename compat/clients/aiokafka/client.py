@@ -17,7 +17,7 @@ from aiokafka.errors import MessageSizeTooLargeError, UnknownTopicOrPartitionErr
 from aiokafka.structs import OffsetAndMetadata  # noqa: E402
 from compat_common import (  # noqa: E402
     CONFIG_POLL_S, CONFIG_WAIT_S, INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, SCENARIO_TIMEOUT_S,
-    TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP, VALUE_1MIB_BYTES, Fail, Skip, before, check,
+    TOPIC_MAX_MESSAGE_BYTES, VALUE_1MIB_BYTES, Fail, Skip, before, check,
     codec_expected, codec_topic, compare_codec_records, deadline, log, murmur2_expected, parse_args,
     run_scenarios, scenario_table, wait_topic_everywhere)
 
@@ -312,8 +312,30 @@ async def scenario_idempotent_producer(args):
     return "1000 records once, in order"
 
 
-async def scenario_transactions(_args):
-    raise Skip(TRANSACTIONS_SKIP)
+async def scenario_transactions(args):
+    topic = f"{args.prefix}-transactions"
+    await create_topic(args, topic)
+    prod = AIOKafkaProducer(bootstrap_servers=args.bootstrap, transactional_id=f"{args.prefix}-txn")
+    await prod.start()  # InitProducerId with the transactional id
+    try:
+        for name, commit in (("a", True), ("b", False), ("c", True)):
+            await prod.begin_transaction()
+            for i in range(3):
+                await prod.send_and_wait(topic, value=f"{name}{i}".encode(), partition=0)
+            if commit:
+                await prod.commit_transaction()
+            else:
+                await prod.abort_transaction()
+    finally:
+        await prod.stop()
+    committed = [r.value.decode() for r in
+                 await read_topic(args, topic, 1, 6, isolation_level="read_committed")]
+    check(committed == ["a0", "a1", "a2", "c0", "c1", "c2"], f"read_committed read {committed}")
+    everything = [r.value.decode() for r in
+                  await read_topic(args, topic, 1, 9, isolation_level="read_uncommitted")]
+    check(everything == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"],
+          f"read_uncommitted read {everything}")
+    return "commit, abort, commit: read_committed 6 records in order, read_uncommitted 9"
 
 
 async def topic_config(client, topic: str, name: str) -> str:

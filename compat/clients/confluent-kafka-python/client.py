@@ -333,6 +333,66 @@ def scenario_transactions(args):
     return "commit, abort, commit: read_committed 6 records in order, read_uncommitted 9"
 
 
+CTP_INPUT_RECORDS = 30
+CTP_BATCH_RECORDS = 10
+
+
+def scenario_consume_transform_produce(args):
+    """Reads the input in batches and writes each transformed, with the consumer's offsets, in
+    one transaction (send_offsets_to_transaction); the second batch is aborted once (its records
+    flushed first, so they are in the log) and redone from the last committed offset."""
+    source, sink, group = (f"{args.prefix}-ctp-in", f"{args.prefix}-ctp-out",
+                           f"{args.prefix}-ctp-g")
+    create_topic(args, source)
+    create_topic(args, sink)
+    produce_all(producer(args), source, [(None, f"in{i}".encode()) for i in range(CTP_INPUT_RECORDS)])
+    prod = producer(args, **{"transactional.id": f"{args.prefix}-ctp-txn"})
+    prod.init_transactions(ADMIN_TIMEOUT_S)
+    cons = consumer(args, group, **{"isolation.level": "read_committed"})
+    aborted, position, batch = 0, 0, 0
+    try:
+        cons.subscribe([source])
+        end = deadline(CONSUME_TIMEOUT_S)
+        while position < CTP_INPUT_RECORDS:
+            check(before(end), f"consumed up to offset {position} in {CONSUME_TIMEOUT_S} s")
+            messages = [m for m in cons.consume(CTP_BATCH_RECORDS, POLL_S) if not m.error()]
+            if not messages:
+                continue
+            prod.begin_transaction()
+            for message in messages:
+                prod.produce(sink, value=b"out-" + message.value(), partition=0)
+            following = messages[-1].offset() + 1
+            prod.send_offsets_to_transaction([TopicPartition(source, 0, following)],
+                                             cons.consumer_group_metadata(), ADMIN_TIMEOUT_S)
+            batch += 1
+            if batch == 2:
+                prod.flush(ADMIN_TIMEOUT_S)
+                prod.abort_transaction(ADMIN_TIMEOUT_S)
+                aborted += len(messages)
+                cons.seek(TopicPartition(source, 0, position))  # redo from the committed offset
+            else:
+                prod.commit_transaction(ADMIN_TIMEOUT_S)
+                position = following
+    finally:
+        cons.close()
+    want = [f"out-in{i}" for i in range(CTP_INPUT_RECORDS)]
+    out = [m.value().decode() for m in read_topic(args, sink, 1, CTP_INPUT_RECORDS,
+                                                   **{"isolation.level": "read_committed"})]
+    check(out == want, f"read_committed output {out}")
+    everything = read_topic(args, sink, 1, CTP_INPUT_RECORDS + aborted,
+                            **{"isolation.level": "read_uncommitted"})
+    check(aborted > 0 and len(everything) == CTP_INPUT_RECORDS + aborted,
+          f"read_uncommitted output has {len(everything)} records, want {CTP_INPUT_RECORDS} + {aborted}")
+    resumed = consumer(args, group)
+    try:
+        [committed] = resumed.committed([TopicPartition(source, 0)], ADMIN_TIMEOUT_S)
+    finally:
+        resumed.close()
+    check(committed.offset == CTP_INPUT_RECORDS, f"group offset {committed.offset}, want {CTP_INPUT_RECORDS}")
+    return (f"{CTP_INPUT_RECORDS} records in batches of up to {CTP_BATCH_RECORDS}, one batch ({aborted}) "
+            f"aborted and redone: output exactly once in order, group offset {CTP_INPUT_RECORDS}")
+
+
 def scenario_admin_topics(args):
     client, topic = admin(args), f"{args.prefix}-admin-topics"
     create_topic(args, topic, 2, {"retention.ms": "3600000"})

@@ -6,6 +6,6 @@ package main
 import "vltava.dev/compat"
 
 // client is franz-go's implementation of the scenarios (compat.Client).
-type client struct{ compat.NoTransactions }
+type client struct{}
 
 func main() { compat.Main("franz-go", client{}) }

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
 
 from compat_common import (  # noqa: E402
-    INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES, TRANSACTIONS_SKIP,
+    INVALID_TOPIC_NAME, MURMUR2_PARTITIONS, TOPIC_MAX_MESSAGE_BYTES,
     VALUE_1MIB_BYTES, Fail, Skip, before, check, codec_expected, codec_topic,
     compare_codec_records, deadline, log, murmur2_expected, parse_args, run_scenarios, scenario_table,
     read_until, wait_topic_everywhere)
@@ -325,8 +325,31 @@ def scenario_idempotent_producer(args):
     return "1000 records once, in order"
 
 
-def scenario_transactions(_args):
-    raise Skip(TRANSACTIONS_SKIP)
+def scenario_transactions(args):
+    topic = f"{args.prefix}-transactions"
+    create_topic(args, topic)
+    prod = producer(args, transactional_id=f"{args.prefix}-txn")
+    try:
+        prod.init_transactions()
+        for name, commit in (("a", True), ("b", False), ("c", True)):
+            prod.begin_transaction()
+            for i in range(3):
+                prod.send(topic, value=f"{name}{i}".encode(), partition=0)
+            if commit:
+                prod.commit_transaction()
+            else:
+                prod.flush(SEND_TIMEOUT_S)  # the aborted records reach the log
+                prod.abort_transaction()
+    finally:
+        prod.close()
+    committed = [m.value.decode() for m in
+                 read_topic(args, topic, 1, 6, isolation_level="read_committed")]
+    check(committed == ["a0", "a1", "a2", "c0", "c1", "c2"], f"read_committed read {committed}")
+    everything = [m.value.decode() for m in
+                  read_topic(args, topic, 1, 9, isolation_level="read_uncommitted")]
+    check(everything == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"],
+          f"read_uncommitted read {everything}")
+    return "commit, abort, commit: read_committed 6 records in order, read_uncommitted 9"
 
 
 def topic_config(client: KafkaAdminClient, topic: str, name: str):

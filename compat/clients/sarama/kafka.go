@@ -152,6 +152,11 @@ func produceSync(e *compat.Env, msgs []*sarama.ProducerMessage, tune func(*saram
 func consumePartition(ctx context.Context, e *compat.Env, topic string, partition int32, offset int64, n int) ([]*sarama.ConsumerMessage, error) {
 	cfg := newConfig()
 	cfg.Consumer.Fetch.Default = 4 << 20
+	return consumePartitionWith(ctx, e, cfg, topic, partition, offset, n)
+}
+
+// consumePartitionWith is consumePartition with the consumer configuration cfg.
+func consumePartitionWith(ctx context.Context, e *compat.Env, cfg *sarama.Config, topic string, partition int32, offset int64, n int) ([]*sarama.ConsumerMessage, error) {
 	c, err := sarama.NewConsumer(e.Brokers(), cfg)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 )
 
 // client is sarama's implementation of the scenarios (compat.Client).
-type client struct{ compat.NoTransactions }
+type client struct{}
 
 func main() {
 	if os.Getenv("COMPAT_DEBUG") != "" {

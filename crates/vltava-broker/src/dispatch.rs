@@ -142,7 +142,7 @@ apis! {
     AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => api::add_partitions_to_txn::handle,
     AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => api::add_offsets_to_txn::handle,
     // v5 belongs to transaction version 2 (KIP-890 part 2), which vltava does not serve yet.
-    EndTxn(EndTxnRequest) 0..=4 => api::end_txn::handle,
+    EndTxn(EndTxnRequest) 0..=5 => api::end_txn::handle,
     WriteTxnMarkers(WriteTxnMarkersRequest) 1..=2 => api::write_txn_markers::handle,
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=6 => api::txn_offset_commit::handle,
     DescribeTransactions(DescribeTransactionsRequest) 0..=0 => api::describe_transactions::handle,

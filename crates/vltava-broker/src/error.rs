@@ -118,6 +118,14 @@ pub enum BrokerError {
     /// A partition's leader did not take a transaction marker.
     #[error("transaction marker not written: {0}")]
     MarkerNotWritten(String),
+    /// Another broker's transaction coordinator refused to add a partition (its Kafka error
+    /// code), or could not be asked (UNKNOWN_SERVER_ERROR, with the cause).
+    #[error("the transaction coordinator at {address} answered error code {code}: {cause}")]
+    RemoteCoordinator {
+        address: String,
+        code: i16,
+        cause: String,
+    },
     #[error("metadata i/o on {path}: {source}")]
     MetadataIo {
         path: std::path::PathBuf,
@@ -138,6 +146,7 @@ impl BrokerError {
             BrokerError::Txn(e) => return txn_error_code(*e),
             BrokerError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
             BrokerError::MarkerNotWritten(_) => ResponseError::UnknownServerError,
+            BrokerError::RemoteCoordinator { code, .. } => return *code,
             BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
             BrokerError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,

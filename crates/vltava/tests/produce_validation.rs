@@ -24,7 +24,6 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -69,18 +68,12 @@ const INVALID_PRODUCER_EPOCH: i16 = 47;
 /// Offset of the CRC field (4 bytes, big-endian) in a v2 record batch header.
 const CRC_OFFSET: usize = 17;
 
-/// One connection to the broker, numbering its requests.
-struct Client {
-    stream: TcpStream,
-    correlation_id: i32,
-}
+/// One connection to the broker, with the requests these tests send.
+struct Client(wire::Client);
 
 impl Client {
     fn connect(bootstrap: &str) -> Result<Self, BoxError> {
-        Ok(Client {
-            stream: wire::connect(bootstrap, REQUEST_TIMEOUT)?,
-            correlation_id: 0,
-        })
+        Ok(Client(wire::Client::connect(bootstrap, REQUEST_TIMEOUT)?))
     }
 
     /// Sends `request` at `version` and decodes the whole answer.
@@ -90,8 +83,7 @@ impl Client {
         version: i16,
         request: &RequestKind,
     ) -> Result<ResponseKind, BoxError> {
-        self.correlation_id += 1;
-        wire::exchange(&mut self.stream, key, version, self.correlation_id, request)
+        self.0.exchange(key, version, request)
     }
 
     /// Creates `topic` with one partition.

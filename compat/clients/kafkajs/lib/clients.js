@@ -80,23 +80,29 @@ class Clients {
   }
 
   // Reads every partition from the beginning up to the high watermarks as of the call, with a
-  // throwaway group (kafkajs has no group-less consumer), in partition then offset order.
-  async readAll(topic, { groupSuffix } = {}) {
+  // throwaway group (kafkajs has no group-less consumer), in partition then offset order. With
+  // `count`, reads until that many records instead (a transaction's last offset is its marker,
+  // which no record reaches); `readUncommitted` is the consumer's isolation level.
+  async readAll(topic, { groupSuffix, count, readUncommitted = false } = {}) {
     const ends = await this.withAdmin(admin => admin.fetchTopicOffsets(topic))
     const pending = new Map(ends.filter(p => BigInt(p.high) > BigInt(p.low)).map(p => [p.partition, BigInt(p.high)]))
     const groupId = this.name(`read-${groupSuffix || topic.slice(this.prefix.length + 1)}-${++this.readers}`)
-    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200, heartbeatInterval: 500 })
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 200, heartbeatInterval: 500, readUncommitted })
     const messages = []
     await consumer.connect()
     try {
       let done
       const finished = new Promise(resolve => (done = resolve))
-      if (pending.size === 0) done()
+      if (count === undefined ? pending.size === 0 : count === 0) done()
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
       await consumer.run({
         autoCommit: false,
         eachMessage: async ({ partition, message }) => {
           messages.push({ partition, ...message })
+          if (count !== undefined) {
+            if (messages.length >= count) done()
+            return
+          }
           const end = pending.get(partition)
           if (end !== undefined && BigInt(message.offset) + 1n >= end) {
             pending.delete(partition)

@@ -139,4 +139,25 @@ async function idempotentProducer(c) {
   return `${count} records in 50 idempotent sends: no duplicate, in order`
 }
 
-module.exports = { metadata, produceConsume, headers, nullAndEmptyValues, value1Mib, partitionerMurmur2, idempotentProducer }
+// Commits a, aborts b (its records acknowledged first, so they are in the log), commits c; a
+// read_committed consumer reads a and c in order, a read_uncommitted one all nine.
+async function transactions(c) {
+  const topic = c.name('transactions')
+  await c.createTopic(topic, 1)
+  await c.withProducer({ transactionalId: c.name('txn'), idempotent: true, maxInFlightRequests: 1 }, async p => {
+    for (const name of ['a', 'b', 'c']) {
+      const txn = await p.transaction()
+      await txn.send({ topic, messages: [0, 1, 2].map(i => ({ partition: 0, value: `${name}${i}` })) })
+      if (name === 'b') await txn.abort()
+      else await txn.commit()
+    }
+  })
+  const committed = (await c.readAll(topic, { count: 6, groupSuffix: 'committed' })).map(m => m.value.toString())
+  check(committed.join() === 'a0,a1,a2,c0,c1,c2', `read_committed read ${committed}`)
+  const everything = (await c.readAll(topic, { count: 9, groupSuffix: 'uncommitted', readUncommitted: true }))
+    .map(m => m.value.toString())
+  check(everything.join() === 'a0,a1,a2,b0,b1,b2,c0,c1,c2', `read_uncommitted read ${everything}`)
+  return 'commit, abort, commit: read_committed 6 records in order, read_uncommitted 9'
+}
+
+module.exports = { metadata, produceConsume, headers, nullAndEmptyValues, value1Mib, partitionerMurmur2, idempotentProducer, transactions }

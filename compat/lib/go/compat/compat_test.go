@@ -202,7 +202,10 @@ func TestTableFollowsScenariosTxt(t *testing.T) {
 	var want []string
 	lines := bufio.NewScanner(f)
 	for lines.Scan() {
-		if id, _, _ := strings.Cut(lines.Text(), " "); id != "" && id != "streams_word_count" {
+		// Kafka Streams' scenarios, and consume_transform_produce (written for the Java client
+		// and confluent-kafka-python so far), are absent from the Go clients' rows.
+		id, _, _ := strings.Cut(lines.Text(), " ")
+		if id != "" && !strings.HasPrefix(id, "streams_") && id != "consume_transform_produce" {
 			want = append(want, id)
 		}
 	}
@@ -211,6 +214,6 @@ func TestTableFollowsScenariosTxt(t *testing.T) {
 		got = append(got, s.id)
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("table order\n%v\nscenarios.txt (but streams_word_count)\n%v", got, want)
+		t.Fatalf("table order\n%v\nscenarios.txt (but streams_* and consume_transform_produce)\n%v", got, want)
 	}
 }

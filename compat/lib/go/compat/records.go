@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -236,3 +237,37 @@ func SeekRecords() (base time.Time, recs []Record) {
 
 // SeekTime is the timestamp seek looks up: the first record at or after it is offset 5.
 func SeekTime(base time.Time) time.Time { return base.Add(4500 * time.Millisecond) }
+
+// TxnBatches are the transactions scenario's three transactions of three records each,
+// named a, b and c; b is aborted, a and c committed.
+var TxnBatches = []string{"a", "b", "c"}
+
+// TxnAborted reports whether the transaction named name is the one to abort.
+func TxnAborted(name string) bool { return name == "b" }
+
+// TxnValues are the values of the transaction named name: name0, name1, name2.
+func TxnValues(name string) []string {
+	return []string{name + "0", name + "1", name + "2"}
+}
+
+// CheckTransactions checks what read_committed and read_uncommitted consumers read back of
+// the transactions scenario: only the committed a and c in order, and all nine.
+func CheckTransactions(committed, everything []Record) error {
+	want := append(TxnValues("a"), TxnValues("c")...)
+	if got := values(committed); strings.Join(got, ",") != strings.Join(want, ",") {
+		return fmt.Errorf("read_committed read %v, want %v", got, want)
+	}
+	all := append(append(TxnValues("a"), TxnValues("b")...), TxnValues("c")...)
+	if got := values(everything); strings.Join(got, ",") != strings.Join(all, ",") {
+		return fmt.Errorf("read_uncommitted read %v, want %v", got, all)
+	}
+	return nil
+}
+
+func values(recs []Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = string(r.Value)
+	}
+	return out
+}

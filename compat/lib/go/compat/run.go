@@ -66,12 +66,13 @@ type Client interface {
 	ErrorTopicExists(ctx context.Context, e *Env) error
 }
 
-// NoTransactions gives a Client the transactions scenario as a skip until vltava has them.
+// NoTransactions gives a Client whose library has no transactional producer the
+// transactions scenario as a skip saying so.
 type NoTransactions struct{}
 
-// Transactions skips: vltava has no transactions yet.
+// Transactions skips: the client library cannot begin, commit or abort a transaction.
 func (NoTransactions) Transactions(context.Context, *Env) error {
-	return Skip("transactions not implemented in vltava yet")
+	return Skip("the client library has no transactions")
 }
 
 type scenario struct {

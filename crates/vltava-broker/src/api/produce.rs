@@ -1,6 +1,7 @@
 //! Produce: append each partition's batches in request order, then answer at once (acks 0/1)
 //! or once the batches are durable (acks=all: fsynced, group-committed by the flusher).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,14 +17,19 @@ use vltava_storage::{INVALID_TIMESTAMP_MESSAGE, StorageError};
 
 use super::current_leader::{LeaderEndpoints, current_leader, node_endpoints};
 use super::str_bytes;
-use crate::broker::now_ms;
+use crate::broker::{Broker, now_ms};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::partition::{Durability, Partition};
+use crate::topics::Topic;
+use crate::txn_coordinator::implicit;
+use crate::txn_coordinator::state::ProducerRef;
 
 const ACKS_NONE: i16 = 0;
 const ACKS_LEADER: i16 = 1;
 const ACKS_ALL: i16 = -1;
+/// The first Produce version of transaction version 2 (KIP-890 part 2).
+const TXN_V2_VERSION: i16 = 12;
 /// Kafka's `ProduceResponse.INVALID_OFFSET`.
 const INVALID_OFFSET: i64 = -1;
 
@@ -42,6 +48,11 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
         return error_response(request, ResponseError::InvalidRequiredAcks.code()).into();
     }
     let by_id = context.api_version >= 13;
+    // Transaction version 2 clients add a partition to their transaction by writing to it.
+    let implicit_txn = match context.api_version >= TXN_V2_VERSION {
+        true => request.transactional_id.as_ref().map(|id| id.0.to_string()),
+        false => None,
+    };
     let mut waits = Vec::new();
     let mut leaders = LeaderEndpoints::default();
     let mut responses = Vec::with_capacity(request.topic_data.len());
@@ -115,6 +126,15 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                 partitions.push(response.with_error_code(ResponseError::InvalidRecord.code()));
                 continue;
             }
+            if let Some(transactional_id) = &implicit_txn
+                && let Ok(t) = &topic
+                && let Err(code) =
+                    add_implicitly(broker, transactional_id, t, partition_data.index, &records)
+                        .await
+            {
+                partitions.push(response.with_error_code(code));
+                continue;
+            }
             // Kafka refuses acks=all before the append while the ISR is too small.
             if acks == ACKS_ALL
                 && let Err(error) = partition.check_enough_replicas()
@@ -163,6 +183,32 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
     }
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     Reply::Later(Box::pin(await_durable(response, waits, timeout)))
+}
+
+/// Adds the partition to the transaction of a transactional batch before it is appended
+/// (transaction version 2: the client never names it in an AddPartitionsToTxn). Other
+/// batches pass unchecked. The error is the code to answer.
+async fn add_implicitly(
+    broker: &Broker,
+    transactional_id: &str,
+    topic: &Topic,
+    index: i32,
+    records: &[u8],
+) -> Result<(), i16> {
+    let Ok(header) = vltava_storage::BatchHeader::parse(records) else {
+        return Ok(()); // the append refuses it with the precise reason
+    };
+    if !header.is_transactional() {
+        return Ok(());
+    }
+    let producer = ProducerRef {
+        producer_id: header.producer_id,
+        epoch: header.producer_epoch,
+    };
+    let partitions = BTreeSet::from([(topic.name.to_string(), index)]);
+    implicit::add_partitions(broker, transactional_id, producer, &partitions)
+        .await
+        .map_err(|error| implicit::produce_error_code(&error))
 }
 
 /// Answers once every awaited partition's high watermark has passed its batch, with

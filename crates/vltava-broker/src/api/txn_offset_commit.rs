@@ -2,6 +2,9 @@
 //! (`sendOffsetsToTransaction`), sent to the group's coordinator. They are written to
 //! `__consumer_offsets` as records of the producer's transaction and take effect only when
 //! its COMMIT marker reaches that partition; an ABORT drops them.
+//!
+//! v5+ is transaction version 2 (KIP-890 part 2): the client sent no AddOffsetsToTxn, so the
+//! group's `__consumer_offsets` partition is added to the transaction here, before the write.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -9,10 +12,20 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use vltava_group::{CommitterRef, GenerationId};
 
+use std::collections::BTreeSet;
+
+use vltava_group::{OFFSETS_TOPIC, offsets_partition_for};
+
 use super::commit_plan::{CommitPlan, requested_commits};
 use super::{group_id, instance_id, member_id};
+use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
-use crate::error::{coordinator_write_error_code, group_error_code};
+use crate::error::{BrokerError, coordinator_write_error_code, group_error_code};
+use crate::txn_coordinator::implicit;
+use crate::txn_coordinator::state::ProducerRef;
+
+/// The first TxnOffsetCommit version of transaction version 2.
+const TXN_V2_VERSION: i16 = 5;
 
 pub async fn handle(context: RequestContext, request: TxnOffsetCommitRequest) -> Reply {
     let broker = context.broker.clone();
@@ -38,7 +51,11 @@ pub async fn handle(context: RequestContext, request: TxnOffsetCommitRequest) ->
     };
     let plan = CommitPlan::new(&broker, requested_commits!(request.topics));
     let producer = (request.producer_id.0, request.producer_epoch);
+    let implicit_add = context.api_version >= TXN_V2_VERSION;
     Reply::Later(Box::pin(async move {
+        if implicit_add && let Err(error) = add_offsets_partition(&broker, &request, &group).await {
+            return response(&request, |_, _| error.code()).into();
+        }
         let written = match plan.commits.is_empty() {
             true => Ok(()),
             false => {
@@ -56,6 +73,22 @@ pub async fn handle(context: RequestContext, request: TxnOffsetCommitRequest) ->
         })
         .into()
     }))
+}
+
+/// Adds the group's `__consumer_offsets` partition to the producer's transaction.
+async fn add_offsets_partition(
+    broker: &Broker,
+    request: &TxnOffsetCommitRequest,
+    group: &vltava_group::GroupId,
+) -> Result<(), BrokerError> {
+    let topic = broker.groups.offsets_topic(broker).await?;
+    let partition = offsets_partition_for(group, topic.partition_count());
+    let partitions = BTreeSet::from([(OFFSETS_TOPIC.to_string(), partition)]);
+    let producer = ProducerRef {
+        producer_id: request.producer_id.0,
+        epoch: request.producer_epoch,
+    };
+    implicit::add_partitions(broker, &request.transactional_id.0, producer, &partitions).await
 }
 
 /// The response naming every requested partition, with `code(topic, partition)` for each.

@@ -8,6 +8,7 @@
 //! left in PrepareCommit/PrepareAbort (the broker stopped while writing markers, or the
 //! coordinator moved) is finished by its new coordinator.
 
+pub mod implicit;
 mod log_format;
 pub mod markers;
 pub mod state;
@@ -23,7 +24,9 @@ use crate::internal_topic::{self, BatchProducer, InternalTopic, encode_batch, re
 use crate::partition::Partition;
 use crate::topics::{Topic, Topics};
 
-use state::{InitDecision, ProducerRef, Transactions, TxnError, TxnLimits, TxnMetadata};
+use state::{
+    InitDecision, ProducerRef, Transactions, TxnError, TxnLimits, TxnMetadata, TxnVersion,
+};
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// Kafka's `transaction.state.log.num.partitions` default.
@@ -252,23 +255,25 @@ impl TransactionCoordinator {
     }
 
     /// EndTxn: answered once PrepareCommit/PrepareAbort is durable, as in Kafka; the
-    /// markers and the Complete state follow in a task.
+    /// markers and the Complete state follow in a task. The producer id and epoch the client
+    /// goes on with (bumped under transaction version 2).
     pub async fn end(
         self: &Arc<Self>,
         broker: &Arc<Broker>,
         transactional_id: &str,
         producer: ProducerRef,
         commit: bool,
-    ) -> Result<()> {
+        version: TxnVersion,
+    ) -> Result<ProducerRef> {
         self.coordinates(transactional_id)?;
-        let next = self
-            .lock()
-            .end(transactional_id, producer, commit, now_ms())?;
+        let (next, answer) =
+            self.lock()
+                .end_txn(transactional_id, producer, commit, version, now_ms())?;
         if let Some(next) = next {
             self.write(broker, next).await?;
             self.spawn_completion(broker, transactional_id);
         }
-        Ok(())
+        Ok(answer)
     }
 
     /// Every transaction this broker coordinates (DescribeTransactions, ListTransactions).

@@ -133,6 +133,19 @@ pub enum InitDecision {
     AbortFirst(TxnMetadata),
 }
 
+/// Kafka's transaction version (the `transaction.version` feature, KIP-890 part 2) a request
+/// speaks: version 2 clients send EndTxn v5+, Produce v12+ and TxnOffsetCommit v5+, add
+/// partitions implicitly by writing to them, and take a new epoch from every EndTxn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnVersion {
+    V1,
+    V2,
+}
+
+/// EndTxn's decision: the Prepare transition to write (`None` when there is none), and the
+/// producer id and epoch to answer.
+pub type EndAnswer = Result<(Option<TxnMetadata>, ProducerRef), TxnError>;
+
 /// The request's producer id and epoch, as it claims them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerRef {
@@ -325,7 +338,8 @@ impl Transactions {
         }
     }
 
-    /// EndTxn: the Prepare transition to write, or `None` for a retry of an end already done.
+    /// EndTxn of transaction version 1: the Prepare transition to write, or `None` for a
+    /// retry of an end already done.
     pub fn end(
         &mut self,
         transactional_id: &str,
@@ -333,23 +347,97 @@ impl Transactions {
         commit: bool,
         now_ms: i64,
     ) -> Result<Option<TxnMetadata>, TxnError> {
+        self.end_txn(transactional_id, producer, commit, TxnVersion::V1, now_ms)
+            .map(|(next, _)| next)
+    }
+
+    /// EndTxn: the Prepare transition to write (`None` for a retry of an end already done),
+    /// and the producer id and epoch the client goes on with. Under transaction version 2
+    /// (KIP-890 part 2, EndTxn v5) every end bumps the epoch, which fences the transaction's
+    /// late writes: the markers carry the new epoch and the client takes it from the answer.
+    pub fn end_txn(
+        &mut self,
+        transactional_id: &str,
+        producer: ProducerRef,
+        commit: bool,
+        version: TxnVersion,
+        now_ms: i64,
+    ) -> EndAnswer {
+        if version == TxnVersion::V2
+            && let Some(retried) = self.retried_end(transactional_id, producer, commit)
+        {
+            return retried;
+        }
         let current = self.owned(transactional_id, producer)?;
-        let next_state = match (current.state, commit) {
-            (TxnState::Ongoing, true) => TxnState::PrepareCommit,
-            (TxnState::Ongoing, false) => TxnState::PrepareAbort,
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => return Ok(None),
-            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+        let next_state = match (current.state, commit, version) {
+            (TxnState::Ongoing, true, _) => TxnState::PrepareCommit,
+            (TxnState::Ongoing, false, _) => TxnState::PrepareAbort,
+            (TxnState::CompleteCommit, true, TxnVersion::V1)
+            | (TxnState::CompleteAbort, false, TxnVersion::V1) => return Ok((None, producer)),
+            (TxnState::PrepareCommit, true, _) | (TxnState::PrepareAbort, false, _) => {
                 return Err(TxnError::ConcurrentTransactions);
             }
-            // Kafka lets a producer abort a transaction it never added anything to.
-            (TxnState::Empty, false) => return Ok(None),
+            // Kafka lets a producer abort a transaction it never added anything to; under
+            // version 2 that abort bumps the epoch too (the client takes the new one).
+            (TxnState::Empty, false, TxnVersion::V1) => return Ok((None, producer)),
+            (
+                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort,
+                false,
+                TxnVersion::V2,
+            ) => TxnState::PrepareAbort,
             _ => return Err(TxnError::InvalidTxnState),
         };
         let mut next = current.clone();
+        if version == TxnVersion::V2 {
+            // Kafka moves to a new producer id here; vltava fences the producer instead,
+            // whose next InitProducerId then gets a new id (see `init_producer_id`).
+            if next.producer_epoch >= EPOCH_MAX {
+                return Err(TxnError::ProducerFenced);
+            }
+            next.producer_epoch += 1;
+        }
+        if next.state != TxnState::Ongoing {
+            next.partitions.clear();
+        }
         next.state = next_state;
         next.last_update_ms = now_ms;
         self.begin(transactional_id)?;
-        Ok(Some(next))
+        let answer = ProducerRef {
+            producer_id: next.producer_id,
+            epoch: next.producer_epoch,
+        };
+        Ok((Some(next), answer))
+    }
+
+    /// A version 2 EndTxn retried after its epoch bump was logged: it names the epoch before
+    /// the bump. Done already: answered with the bumped epoch; still writing markers:
+    /// CONCURRENT_TRANSACTIONS (the client retries). `None` when it is no such retry.
+    fn retried_end(
+        &self,
+        transactional_id: &str,
+        producer: ProducerRef,
+        commit: bool,
+    ) -> Option<EndAnswer> {
+        let current = self.txns.get(transactional_id)?;
+        if current.producer_id != producer.producer_id
+            || producer.epoch.checked_add(1) != Some(current.producer_epoch)
+        {
+            return None;
+        }
+        let answer = ProducerRef {
+            producer_id: current.producer_id,
+            epoch: current.producer_epoch,
+        };
+        Some(match (current.state, commit) {
+            _ if self.pending.contains(transactional_id) => Err(TxnError::ConcurrentTransactions),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                Ok((None, answer))
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                Err(TxnError::ConcurrentTransactions)
+            }
+            _ => Err(TxnError::ProducerFenced),
+        })
     }
 
     /// The Complete transition after every marker of a Prepare state is written.
@@ -541,6 +629,107 @@ mod tests {
             txns.end("tx", producer(0), false, 15),
             Err(TxnError::InvalidTxnState)
         );
+    }
+
+    /// Drives "tx" (producer 7) through a version 2 transaction on partition t-0 ended with
+    /// `commit`, applying each transition; the epoch the client goes on with.
+    fn v2_transaction(txns: &mut Transactions, epoch: i16, commit: bool) -> ProducerRef {
+        let added = txns.add_partitions("tx", producer(epoch), &parts(&[("t", 0)]), 20);
+        txns.apply(added.ok().flatten().unwrap_or_else(|| panic!("an add")));
+        let Ok((Some(prepare), answer)) =
+            txns.end_txn("tx", producer(epoch), commit, TxnVersion::V2, 21)
+        else {
+            panic!("expected a prepare");
+        };
+        assert_eq!(
+            prepare.producer_epoch,
+            epoch + 1,
+            "the prepare carries the new epoch"
+        );
+        assert_eq!(answer, producer(epoch + 1));
+        txns.apply(prepare);
+        let complete = txns
+            .complete("tx", 22)
+            .unwrap_or_else(|| panic!("complete"));
+        txns.apply(complete);
+        answer
+    }
+
+    #[test]
+    fn a_version_2_end_bumps_the_epoch_and_fences_the_ended_transaction() {
+        let mut txns = Transactions::default();
+        initialised(&mut txns);
+        let next = v2_transaction(&mut txns, 0, true);
+        // A late write of the committed transaction (epoch 0) is fenced.
+        assert_eq!(
+            txns.add_partitions("tx", producer(0), &parts(&[("t", 1)]), 23),
+            Err(TxnError::ProducerFenced)
+        );
+        // The client goes on with epoch 1: abort, then commit again.
+        let next = v2_transaction(&mut txns, next.epoch, false);
+        let next = v2_transaction(&mut txns, next.epoch, true);
+        assert_eq!(next, producer(3));
+    }
+
+    #[test]
+    fn a_retried_version_2_end_is_answered_with_the_new_epoch() {
+        let mut txns = Transactions::default();
+        initialised(&mut txns);
+        let added = txns.add_partitions("tx", producer(0), &parts(&[("t", 0)]), 1);
+        txns.apply(added.ok().flatten().unwrap_or_else(|| panic!("an add")));
+        let Ok((Some(prepare), _)) = txns.end_txn("tx", producer(0), true, TxnVersion::V2, 2)
+        else {
+            panic!("expected a prepare");
+        };
+        txns.apply(prepare);
+        assert_eq!(
+            txns.end_txn("tx", producer(0), true, TxnVersion::V2, 3),
+            Err(TxnError::ConcurrentTransactions),
+            "markers still being written"
+        );
+        let complete = txns.complete("tx", 4).unwrap_or_else(|| panic!("complete"));
+        txns.apply(complete);
+        assert_eq!(
+            txns.end_txn("tx", producer(0), true, TxnVersion::V2, 5),
+            Ok((None, producer(1)))
+        );
+        assert_eq!(
+            txns.end_txn("tx", producer(0), false, TxnVersion::V2, 5),
+            Err(TxnError::ProducerFenced),
+            "an abort is no retry of a commit"
+        );
+    }
+
+    #[test]
+    fn a_version_2_abort_of_an_empty_transaction_bumps_the_epoch() {
+        let mut txns = Transactions::default();
+        initialised(&mut txns);
+        let Ok((Some(prepare), answer)) = txns.end_txn("tx", producer(0), false, TxnVersion::V2, 1)
+        else {
+            panic!("expected a prepare");
+        };
+        assert_eq!(
+            (prepare.state, answer),
+            (TxnState::PrepareAbort, producer(1))
+        );
+        assert!(prepare.partitions.is_empty(), "no markers to write");
+        assert_eq!(
+            txns.end_txn("tx", producer(0), true, TxnVersion::V2, 1),
+            Err(TxnError::ConcurrentTransactions)
+        );
+    }
+
+    #[test]
+    fn a_version_1_end_keeps_the_epoch() {
+        let mut txns = Transactions::default();
+        initialised(&mut txns);
+        let added = txns.add_partitions("tx", producer(0), &parts(&[("t", 0)]), 1);
+        txns.apply(added.ok().flatten().unwrap_or_else(|| panic!("an add")));
+        let Ok((Some(prepare), answer)) = txns.end_txn("tx", producer(0), true, TxnVersion::V1, 2)
+        else {
+            panic!("expected a prepare");
+        };
+        assert_eq!((prepare.producer_epoch, answer), (0, producer(0)));
     }
 
     #[test]

@@ -16,6 +16,33 @@ use super::BoxError;
 pub const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
 const CLIENT_ID: &str = "vltava-wire-test";
 
+/// One connection to a broker, numbering its requests.
+pub struct Client {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    /// Connects; reads and writes give up after `timeout`.
+    pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Self, BoxError> {
+        Ok(Client {
+            stream: connect(bootstrap, timeout)?,
+            correlation_id: 0,
+        })
+    }
+
+    /// Sends `request` at `version` and decodes the whole answer ([`exchange`]).
+    pub fn exchange(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        request: &RequestKind,
+    ) -> Result<ResponseKind, BoxError> {
+        self.correlation_id += 1;
+        exchange(&mut self.stream, key, version, self.correlation_id, request)
+    }
+}
+
 /// A connection whose reads and writes give up after `timeout`.
 pub fn connect(bootstrap: &str, timeout: Duration) -> Result<TcpStream, BoxError> {
     let stream = TcpStream::connect(bootstrap)?;

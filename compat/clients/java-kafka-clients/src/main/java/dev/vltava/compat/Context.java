@@ -1,15 +1,18 @@
 package dev.vltava.compat;
 
 import java.util.Optional;
+import java.util.Set;
 
 /** The run's arguments: where the broker is and how names and consumers are chosen. */
-record Context(String bootstrap, String prefix, Optional<String> previousPrefix, boolean consumerProtocol) {
+record Context(String bootstrap, String prefix, Optional<String> previousPrefix, boolean consumerProtocol,
+        Optional<Set<String>> only) {
 
     static Context parse(String[] args) {
         String bootstrap = null;
         String prefix = null;
         String previous = null;
         String protocol = "classic";
+        Set<String> only = null;
         for (int i = 0; i < args.length; i++) {
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException("missing value for " + args[i]);
@@ -20,6 +23,7 @@ record Context(String bootstrap, String prefix, Optional<String> previousPrefix,
                 case "--prefix" -> prefix = value;
                 case "--previous-prefix" -> previous = value;
                 case "--group-protocol" -> protocol = value;
+                case "--only" -> only = Set.of(value.split(","));
                 default -> throw new IllegalArgumentException("unknown argument " + args[i - 1]);
             }
         }
@@ -29,7 +33,13 @@ record Context(String bootstrap, String prefix, Optional<String> previousPrefix,
         if (!protocol.equals("classic") && !protocol.equals("consumer")) {
             throw new IllegalArgumentException("--group-protocol is classic or consumer");
         }
-        return new Context(bootstrap, prefix, Optional.ofNullable(previous), protocol.equals("consumer"));
+        return new Context(bootstrap, prefix, Optional.ofNullable(previous), protocol.equals("consumer"),
+                Optional.ofNullable(only));
+    }
+
+    /** Whether the scenario runs: every one, or those --only names. */
+    boolean selected(String scenario) {
+        return only.map(ids -> ids.contains(scenario)).orElse(true);
     }
 
     /** A topic or group name owned by this run: every name starts with the prefix. */

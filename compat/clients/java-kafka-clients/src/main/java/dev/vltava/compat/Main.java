@@ -12,7 +12,7 @@ import java.util.concurrent.TimeoutException;
  * that the Java client supports and prints one JSON result line per scenario on stdout.
  *
  * <p>Usage: {@code Main --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]
- * [--group-protocol classic|consumer]}. Exits 0 when it ran, whatever the scenarios said.
+ * [--group-protocol classic|consumer] [--only ID,ID...]}. Exits 0 when it ran, whatever the scenarios said.
  */
 public final class Main {
     /** The contract bounds each scenario at 60 s; a scenario past it is reported and abandoned. */
@@ -26,11 +26,14 @@ public final class Main {
             ctx = Context.parse(args);
         } catch (IllegalArgumentException e) {
             System.err.println("usage: run --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]"
-                    + " [--group-protocol classic|consumer]: " + e.getMessage());
+                    + " [--group-protocol classic|consumer] [--only ID,ID...]: " + e.getMessage());
             System.exit(2);
             return;
         }
         for (Map.Entry<String, Scenario> entry : scenarios().entrySet()) {
+            if (!ctx.selected(entry.getKey())) {
+                continue;
+            }
             Result result = runBounded(entry.getKey(), entry.getValue(), ctx);
             System.out.println(result.toJson(entry.getKey()));
             System.out.flush();
@@ -55,7 +58,8 @@ public final class Main {
         s.put("commit_and_resume", GroupScenarios::commitAndResume);
         s.put("seek", RecordScenarios::seek);
         s.put("idempotent_producer", RecordScenarios::idempotentProducer);
-        s.put("transactions", c -> Result.skip("transactions not implemented in vltava yet"));
+        s.put("transactions", TransactionScenarios::transactions);
+        s.put("consume_transform_produce", TransactionScenarios::consumeTransformProduce);
         s.put("admin_topics", AdminScenarios::topics);
         s.put("admin_configs", AdminScenarios::configs);
         s.put("admin_groups", AdminScenarios::groups);

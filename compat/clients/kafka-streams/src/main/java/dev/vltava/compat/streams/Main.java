@@ -4,12 +4,14 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.apache.kafka.streams.StreamsConfig;
 
 /**
- * The Kafka Streams row of the compatibility matrix: one scenario, streams_word_count.
+ * The Kafka Streams row of the compatibility matrix: streams_word_count (at least once) and
+ * streams_exactly_once (the same topology with exactly_once_v2).
  *
  * <p>Usage: {@code Main --bootstrap HOST:PORT --prefix PREFIX [--previous-prefix P]} (the previous
- * prefix is accepted and unused). Prints one JSON result line on stdout; exits 0 when it ran.
+ * prefix is accepted and unused). Prints one JSON result line per scenario on stdout; exits 0 when it ran.
  */
 public final class Main {
     /** The contract's bound on one scenario. */
@@ -31,9 +33,15 @@ public final class Main {
         if (bootstrap == null || prefix == null || args.length % 2 != 0) {
             usage("--bootstrap and --prefix are required");
         }
-        WordCount scenario = new WordCount(bootstrap, prefix);
+        run("streams_word_count", new WordCount(bootstrap, prefix, StreamsConfig.AT_LEAST_ONCE));
+        run("streams_exactly_once", new WordCount(bootstrap, prefix + "-eos", StreamsConfig.EXACTLY_ONCE_V2));
+        System.exit(0);
+    }
+
+    /** Runs one scenario on a daemon thread, bounded, and prints its JSON line. */
+    private static void run(String id, WordCount scenario) {
         FutureTask<String> task = new FutureTask<>(scenario::run);
-        Thread thread = new Thread(task, "streams_word_count");
+        Thread thread = new Thread(task, id);
         thread.setDaemon(true);
         thread.start();
         String status;
@@ -58,10 +66,10 @@ public final class Main {
             status = "fail";
             detail = "interrupted";
         }
-        System.out.println("{\"scenario\": \"streams_word_count\", \"status\": \"" + status + "\", \"detail\": "
+        System.err.println("== " + id + ": " + status + ": " + detail);
+        System.out.println("{\"scenario\": \"" + id + "\", \"status\": \"" + status + "\", \"detail\": "
                 + quote(detail) + "}");
         System.out.flush();
-        System.exit(0);
     }
 
     private static void usage(String why) {

@@ -48,6 +48,11 @@ import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
  * words, re-keys by word (a repartition topic), counts into a state store (its changelog topic)
  * and writes the counts to PREFIX-wc-output; the last count per word read back must equal the
  * count computed here, and the store must answer the same.
+ *
+ * <p>streams_exactly_once runs the same with {@code processing.guarantee=exactly_once_v2} (one
+ * transactional producer per stream thread, offsets committed in its transactions) and reads
+ * the output read_committed: with the store's cache off every count is written, so each word's
+ * updates must be exactly 1, 2, ..., n, none twice and none missing.
  */
 final class WordCount {
     private static final String STORE = "word-counts";
@@ -65,10 +70,17 @@ final class WordCount {
 
     private final String bootstrap;
     private final String prefix;
+    private final String guarantee;
 
-    WordCount(String bootstrap, String prefix) {
+    /** {@code guarantee} is StreamsConfig's processing.guarantee. */
+    WordCount(String bootstrap, String prefix, String guarantee) {
         this.bootstrap = bootstrap;
         this.prefix = prefix;
+        this.guarantee = guarantee;
+    }
+
+    private boolean exactlyOnce() {
+        return guarantee.equals(StreamsConfig.EXACTLY_ONCE_V2);
     }
 
     /** A scenario expectation that did not hold. */
@@ -100,8 +112,19 @@ final class WordCount {
         KafkaStreams streams = new KafkaStreams(topology(input, output), config(appId, stateDir));
         try {
             awaitRunning(streams);
-            Map<String, Long> counts = readCounts(output, expected);
+            Map<String, List<Long>> updates = readUpdates(output, expected);
+            Map<String, Long> counts = lastOf(updates);
             check(counts.equals(expected), "counts read back " + new TreeMap<>(counts) + ", want " + new TreeMap<>(expected));
+            if (exactlyOnce()) {
+                for (Map.Entry<String, List<Long>> e : updates.entrySet()) {
+                    List<Long> once = new ArrayList<>();
+                    for (long n = 1; n <= expected.get(e.getKey()); n++) {
+                        once.add(n);
+                    }
+                    check(e.getValue().equals(once), "the updates of " + e.getKey() + " were " + e.getValue()
+                            + ", want each count once: " + once);
+                }
+            }
             ReadOnlyKeyValueStore<String, Long> store = streams.store(
                     StoreQueryParameters.fromNameAndType(STORE, QueryableStoreTypes.keyValueStore()));
             for (Map.Entry<String, Long> e : expected.entrySet()) {
@@ -112,8 +135,11 @@ final class WordCount {
             check(internal.contains(appId + "-" + GROUPING + "-repartition")
                             && internal.contains(appId + "-" + STORE + "-changelog"),
                     "internal topics " + internal + " lack the repartition or the changelog topic");
-            return expected.size() + " words counted right (e.g. the=" + expected.get("the") + ", fox="
-                    + expected.get("fox") + "), store agrees; internal topics " + internal;
+            String counted = expected.size() + " words counted right (e.g. the=" + expected.get("the") + ", fox="
+                    + expected.get("fox") + "), store agrees";
+            return exactlyOnce()
+                    ? "exactly_once_v2: " + counted + ", each count written once (read_committed)"
+                    : counted + "; internal topics " + internal;
         } finally {
             streams.close(Duration.ofSeconds(10));
             streams.cleanUp();
@@ -131,11 +157,11 @@ final class WordCount {
         return out;
     }
 
-    private static List<String> words(String line) {
+    static List<String> words(String line) {
         return Arrays.stream(line.toLowerCase(Locale.ROOT).split("\\W+")).filter(w -> !w.isEmpty()).toList();
     }
 
-    private org.apache.kafka.streams.Topology topology(String input, String output) {
+    static org.apache.kafka.streams.Topology topology(String input, String output) {
         StreamsBuilder builder = new StreamsBuilder();
         builder.stream(input, Consumed.with(Serdes.String(), Serdes.String()))
                 .flatMapValues(WordCount::words)
@@ -151,7 +177,7 @@ final class WordCount {
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         // Commit and forward often so the counts show within the scenario's bound.
@@ -191,23 +217,33 @@ final class WordCount {
         check(ok, "not RUNNING within " + RUNNING_WAIT.toSeconds() + " s (state " + last.get() + ")");
     }
 
-    /** Reads the output until the last count of every word reaches the expected one, bounded. */
-    private Map<String, Long> readCounts(String output, Map<String, Long> expected) {
+    /**
+     * Reads the output (read_committed) until the last count of every word reaches the expected
+     * one, bounded; every count written per word, in order.
+     */
+    private Map<String, List<Long>> readUpdates(String output, Map<String, Long> expected) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        Map<String, Long> counts = new HashMap<>();
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        Map<String, List<Long>> updates = new HashMap<>();
         try (KafkaConsumer<String, Long> consumer = new KafkaConsumer<>(p, new StringDeserializer(), new LongDeserializer())) {
             List<TopicPartition> tps = List.of(new TopicPartition(output, 0));
             consumer.assign(tps);
             consumer.seekToBeginning(tps);
             long deadline = System.nanoTime() + OUTPUT_WAIT.toNanos();
-            while (!counts.equals(expected) && System.nanoTime() < deadline) {
+            while (!lastOf(updates).equals(expected) && System.nanoTime() < deadline) {
                 for (ConsumerRecord<String, Long> r : consumer.poll(Duration.ofMillis(200))) {
-                    counts.put(r.key(), r.value());
+                    updates.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r.value());
                 }
             }
         }
-        return counts;
+        return updates;
+    }
+
+    private static Map<String, Long> lastOf(Map<String, List<Long>> updates) {
+        Map<String, Long> last = new HashMap<>();
+        updates.forEach((word, counts) -> last.put(word, counts.get(counts.size() - 1)));
+        return last;
     }
 
     private List<String> internalTopics(String appId) throws Exception {
