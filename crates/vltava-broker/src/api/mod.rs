@@ -72,6 +72,19 @@ pub(crate) fn group_id(
     Ok(vltava_group::GroupId::new(id.0.to_string()))
 }
 
+/// [`group_id`] after Kafka's first check: the principal needs `operation` on the group, else
+/// GROUP_AUTHORIZATION_FAILED.
+pub(crate) fn authorized_group_id(
+    context: &crate::dispatch::RequestContext,
+    id: &kafka_protocol::messages::GroupId,
+    operation: vltava_cluster::acl::AclOperation,
+) -> Result<vltava_group::GroupId, i16> {
+    if !context.authorization().allows_group(operation, &id.0) {
+        return Err(kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code());
+    }
+    group_id(id)
+}
+
 /// A request's member id as the coordinator takes it (empty: not given one yet).
 pub(crate) fn member_id(id: &StrBytes) -> vltava_group::MemberId {
     vltava_group::MemberId::new(id.to_string())
