@@ -355,6 +355,19 @@ impl Broker {
         .await
     }
 
+    /// CreateAcls' validated ACLs, each with a new id; enforced here once this returns.
+    pub async fn create_acls(&self, acls: Vec<vltava_cluster::acl::AclBinding>) -> Result<()> {
+        tracing::info!(count = acls.len(), "creating ACLs");
+        let acls = acls.into_iter().map(|acl| (Uuid::new_v4(), acl)).collect();
+        self.decide(ControllerRequest::CreateAcls(acls)).await
+    }
+
+    /// DeleteAcls: removes the ACLs with these ids (those still present).
+    pub async fn delete_acls(&self, ids: Vec<Uuid>) -> Result<()> {
+        tracing::info!(count = ids.len(), "deleting ACLs");
+        self.decide(ControllerRequest::DeleteAcls(ids)).await
+    }
+
     async fn decide(&self, request: ControllerRequest) -> Result<()> {
         let offset = self.cluster.decide(request).await?;
         self.topics.wait_published(offset, METADATA_WAIT).await

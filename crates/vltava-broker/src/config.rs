@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use vltava_group::GroupConfig;
 
 use crate::security::ListenerConfig;
+use crate::security::acl::AuthorizerConfig;
 use crate::security::sasl::SaslConfig;
 use crate::security::tls::TlsConfig;
 use vltava_storage::LogConfig;
@@ -35,6 +36,9 @@ pub struct BrokerConfig {
     pub tls: Option<TlsConfig>,
     /// `sasl.*`: used by SASL_PLAINTEXT and SASL_SSL listeners.
     pub sasl: SaslConfig,
+    /// `authorizer.class.name` (only Kafka's StandardAuthorizer, built in) with `super.users`
+    /// and `allow.everyone.if.no.acl.found`; `None`: every request is allowed.
+    pub authorizer: Option<AuthorizerConfig>,
     pub data_dir: PathBuf,
     pub node_id: i32,
     /// `num.partitions`: partitions of an auto-created topic or a CreateTopics asking for -1.
@@ -158,6 +162,7 @@ impl BrokerConfig {
             inter_broker_listener_name: "PLAINTEXT".to_string(),
             tls: None,
             sasl: SaslConfig::default(),
+            authorizer: None,
             data_dir,
             node_id: 1,
             num_partitions: 1,

@@ -14,6 +14,7 @@ use kafka_protocol::protocol::{Message, decode_request_header_from_buffer};
 use crate::api;
 use crate::broker::Broker;
 use crate::security::Session;
+use crate::security::acl::Authorization;
 
 /// An API and the versions ApiVersions advertises for it.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +79,16 @@ impl RequestContext {
             .as_ref()
             .map(|id| id.to_string())
             .unwrap_or_default()
+    }
+
+    /// What this request's principal may do, judged on the current metadata image.
+    pub fn authorization(&self) -> Authorization {
+        Authorization::new(
+            self.broker.config.authorizer.as_ref(),
+            self.broker.image(),
+            self.session.principal.to_string(),
+            self.peer.ip(),
+        )
     }
 }
 
@@ -184,6 +195,9 @@ apis! {
     DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) 0..=0 => api::describe_user_scram_credentials::handle,
     AlterUserScramCredentials(AlterUserScramCredentialsRequest) 0..=0 => api::alter_user_scram_credentials::handle,
     DescribeClientQuotas(DescribeClientQuotasRequest) 0..=1 => api::describe_client_quotas::handle,
+    CreateAcls(CreateAclsRequest) 1..=3 => api::create_acls::handle,
+    DescribeAcls(DescribeAclsRequest) 1..=3 => api::describe_acls::handle,
+    DeleteAcls(DeleteAclsRequest) 1..=3 => api::delete_acls::handle,
 }
 
 pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {

@@ -15,6 +15,9 @@ pub enum BrokerError {
     UnknownTopicOrPartition,
     #[error("unknown topic id")]
     UnknownTopicId,
+    /// The principal may not do this to the topic (an ACL, issue 18).
+    #[error("Topic authorization failed.")]
+    TopicAuthorizationFailed,
     /// The partition is led by another broker (or by none just now): the client refreshes
     /// its metadata and goes to the leader.
     #[error("this broker does not lead the partition")]
@@ -149,6 +152,7 @@ impl BrokerError {
             BrokerError::RemoteCoordinator { code, .. } => return *code,
             BrokerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             BrokerError::UnknownTopicId => ResponseError::UnknownTopicId,
+            BrokerError::TopicAuthorizationFailed => ResponseError::TopicAuthorizationFailed,
             BrokerError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
             BrokerError::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
             BrokerError::NotCoordinator => ResponseError::NotCoordinator,

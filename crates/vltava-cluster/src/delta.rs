@@ -183,6 +183,12 @@ impl MetadataDelta {
             MetadataRecord::RemoveUserScramCredential { user, mechanism } => {
                 Arc::make_mut(&mut self.next.scram_credentials).remove(&(user.clone(), *mechanism));
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                Arc::make_mut(&mut self.next.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                Arc::make_mut(&mut self.next.acls).remove(id);
+            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::acl::AclBinding;
 use crate::records::{
     BrokerId, ConfigResource, Endpoint, MetadataRecord, NO_LEADER, PartitionRecord, RegisterBroker,
 };
@@ -144,6 +145,8 @@ pub struct MetadataImage {
     pub cluster_id: Option<String>,
     /// SCRAM credentials by user and mechanism (KIP-554).
     pub scram_credentials: Arc<BTreeMap<(String, ScramMechanism), ScramCredential>>,
+    /// ACLs by id.
+    pub acls: Arc<BTreeMap<Uuid, AclBinding>>,
 }
 
 impl MetadataImage {
@@ -157,6 +160,7 @@ impl MetadataImage {
             next_producer_id: 0,
             cluster_id: None,
             scram_credentials: Arc::default(),
+            acls: Arc::default(),
         }
     }
 
@@ -239,6 +243,12 @@ impl MetadataImage {
         }
         for credential in self.scram_credentials.values() {
             records.push(MetadataRecord::UserScramCredential(credential.clone()));
+        }
+        for (id, acl) in self.acls.iter() {
+            records.push(MetadataRecord::AccessControlEntry {
+                id: *id,
+                acl: acl.clone(),
+            });
         }
         records
     }

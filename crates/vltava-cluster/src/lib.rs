@@ -9,6 +9,7 @@
 //!
 //! Everything here is pure: no I/O, no clock, no networking.
 
+pub mod acl;
 pub mod controller;
 pub mod delta;
 pub mod image;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::AclBinding;
 use crate::scram::{ScramCredential, ScramMechanism};
 
 /// A broker id (Kafka's `int32` broker ids).
@@ -71,6 +72,15 @@ pub enum MetadataRecord {
     RemoveUserScramCredential {
         user: String,
         mechanism: ScramMechanism,
+    },
+    /// A new ACL with its id (Kafka's `AccessControlEntryRecord`).
+    AccessControlEntry {
+        id: Uuid,
+        acl: AclBinding,
+    },
+    /// Kafka's `RemoveAccessControlEntryRecord`.
+    RemoveAccessControlEntry {
+        id: Uuid,
     },
 }
 

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use vltava_broker::security::ListenerConfig;
+use vltava_broker::security::acl::{AuthorizerConfig, STANDARD_AUTHORIZER};
 use vltava_broker::security::listener::{ListenerSettings, SecurityProtocol, parse_listeners};
 use vltava_broker::security::sasl::{Mechanism, SaslConfig, jaas};
 use vltava_broker::security::tls::{ClientAuth, Pem, TlsConfig};
@@ -102,6 +103,19 @@ pub struct ServeArgs {
     /// [default: 524288].
     #[arg(long, env = "VLTAVA_SASL_SERVER_MAX_RECEIVE_SIZE")]
     sasl_server_max_receive_size: Option<usize>,
+    /// Enables ACLs: only org.apache.kafka.metadata.authorizer.StandardAuthorizer, which
+    /// selects vltava's built-in authorizer; no class is ever loaded (Kafka's
+    /// authorizer.class.name) [default: none, every request allowed].
+    #[arg(long, env = "VLTAVA_AUTHORIZER_CLASS_NAME")]
+    authorizer_class_name: Option<String>,
+    /// Principals allowed everything, separated by semicolons: `User:admin;User:ops` (Kafka's
+    /// super.users).
+    #[arg(long, env = "VLTAVA_SUPER_USERS")]
+    super_users: Option<String>,
+    /// Lets everyone at a resource no ACL names (Kafka's allow.everyone.if.no.acl.found)
+    /// [default: false].
+    #[arg(long, env = "VLTAVA_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    allow_everyone_if_no_acl_found: Option<bool>,
     /// Data directory [default: ./vltava-data].
     #[arg(long, env = "VLTAVA_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -268,6 +282,11 @@ impl ServeArgs {
                 .sasl_enabled_mechanisms
                 .or(file.sasl_enabled_mechanisms),
             plain_sasl_jaas_config: self.plain_sasl_jaas_config.or(file.plain_sasl_jaas_config),
+            authorizer_class_name: self.authorizer_class_name.or(file.authorizer_class_name),
+            super_users: self.super_users.or(file.super_users),
+            allow_everyone_if_no_acl_found: self
+                .allow_everyone_if_no_acl_found
+                .or(file.allow_everyone_if_no_acl_found),
             sasl_server_max_receive_size: self
                 .sasl_server_max_receive_size
                 .or(file.sasl_server_max_receive_size),
@@ -343,6 +362,7 @@ impl ServeArgs {
         config.inter_broker_listener_name = self.inter_broker_listener(&config.listeners)?;
         config.tls = self.tls_config()?;
         config.sasl = self.sasl_config()?;
+        config.authorizer = self.authorizer_config()?;
         if let Some(listener) = config.listeners.iter().find(|l| l.protocol.uses_tls())
             && config.tls.is_none()
         {
@@ -592,6 +612,32 @@ impl ServeArgs {
         }))
     }
 
+    fn authorizer_config(&self) -> anyhow::Result<Option<AuthorizerConfig>> {
+        let enabled = match self.authorizer_class_name.as_deref().map(str::trim) {
+            None | Some("") => false,
+            Some(STANDARD_AUTHORIZER) => true,
+            Some(other) => anyhow::bail!(
+                "authorizer-class-name {other:?} is not supported: the only authorizer is the \
+                 built-in {STANDARD_AUTHORIZER} (no class is ever loaded)"
+            ),
+        };
+        if !enabled {
+            if self.super_users.is_some() || self.allow_everyone_if_no_acl_found.is_some() {
+                anyhow::bail!(
+                    "super-users and allow-everyone-if-no-acl-found need \
+                     authorizer-class-name={STANDARD_AUTHORIZER}"
+                );
+            }
+            return Ok(None);
+        }
+        Ok(Some(AuthorizerConfig {
+            super_users: AuthorizerConfig::parse_super_users(
+                self.super_users.as_deref().unwrap_or_default(),
+            ),
+            allow_everyone_if_no_acl_found: self.allow_everyone_if_no_acl_found.unwrap_or(false),
+        }))
+    }
+
     fn sasl_config(&self) -> anyhow::Result<SaslConfig> {
         let mut sasl = SaslConfig::default();
         if let Some(mechanisms) = &self.sasl_enabled_mechanisms {
@@ -812,6 +858,26 @@ mod tests {
     }
 
     #[test]
+    fn the_standard_authorizer_is_read_with_its_settings() -> anyhow::Result<()> {
+        let config = ServeArgs {
+            authorizer_class_name: Some(STANDARD_AUTHORIZER.into()),
+            super_users: Some("User:admin;User:CN=ops".into()),
+            ..secured("PLAINTEXT://127.0.0.1:9092")
+        }
+        .into_config()?;
+        let authorizer = config.authorizer.context("authorizer enabled")?;
+        assert!(authorizer.super_users.contains("User:CN=ops"));
+        assert!(!authorizer.allow_everyone_if_no_acl_found);
+        assert!(
+            secured("PLAINTEXT://127.0.0.1:9092")
+                .into_config()?
+                .authorizer
+                .is_none()
+        );
+        Ok(())
+    }
+
+    #[test]
     fn inconsistent_security_settings_are_refused() {
         let refused = [
             // Both ways of naming listeners.
@@ -849,6 +915,16 @@ mod tests {
             },
             ServeArgs {
                 ssl_principal_mapping_rules: Some("RULE:^CN=(.*)$/$1/".into()),
+                ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+            // A class name is never loaded; only Kafka's StandardAuthorizer selects ours.
+            ServeArgs {
+                authorizer_class_name: Some("kafka.security.authorizer.AclAuthorizer".into()),
+                ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+            // Super users without an authorizer would silently do nothing.
+            ServeArgs {
+                super_users: Some("User:admin".into()),
                 ..secured("PLAINTEXT://127.0.0.1:9092")
             },
         ];

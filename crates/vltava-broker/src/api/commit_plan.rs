@@ -7,6 +7,8 @@ use vltava_group::{CommittedOffset, TopicPartition};
 
 use crate::broker::{Broker, now_ms};
 use crate::group_coordinator::OffsetCommit;
+use crate::security::acl::Authorization;
+use vltava_cluster::acl::AclOperation;
 
 /// One partition's commit as a request names it.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +48,12 @@ pub struct CommitPlan {
 }
 
 impl CommitPlan {
-    pub fn new<'a>(broker: &Broker, requested: impl Iterator<Item = RequestedCommit<'a>>) -> Self {
+    /// Kafka checks READ on each topic first (TOPIC_AUTHORIZATION_FAILED).
+    pub fn new<'a>(
+        broker: &Broker,
+        authorization: &Authorization,
+        requested: impl Iterator<Item = RequestedCommit<'a>>,
+    ) -> Self {
         let metadata_bytes_max = broker.groups.offset_metadata_bytes_max();
         let commit_timestamp_ms = now_ms();
         let mut plan = CommitPlan::default();
@@ -57,7 +64,9 @@ impl CommitPlan {
                 .get(commit.topic)
                 .is_some_and(|t| t.has_partition(commit.partition));
             let key = (commit.topic.to_string(), commit.partition);
-            let error = if !known {
+            let error = if !authorization.allows_topic(AclOperation::Read, commit.topic) {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else if !known {
                 Some(ResponseError::UnknownTopicOrPartition)
             } else if metadata.len() > metadata_bytes_max {
                 Some(ResponseError::OffsetMetadataTooLarge)

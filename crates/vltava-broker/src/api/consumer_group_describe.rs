@@ -16,16 +16,22 @@ use vltava_group::GroupId;
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 /// KIP-1099: the member speaks the consumer protocol.
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 pub async fn handle(context: RequestContext, request: ConsumerGroupDescribeRequest) -> Reply {
+    let authorization = context.authorization();
     let groups = request
         .group_ids
         .iter()
         .map(|name| {
             let described = DescribedGroup::default().with_group_id(name.clone());
+            if !authorization.allows_group(AclOperation::Describe, name) {
+                let code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+                return described.with_error_code(code);
+            }
             match context
                 .broker
                 .groups

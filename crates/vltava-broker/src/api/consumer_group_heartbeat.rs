@@ -6,12 +6,13 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use vltava_group::ConsumerHeartbeat;
 
-use super::{group_id, instance_id, member_id, str_bytes};
+use super::{authorized_group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: ConsumerGroupHeartbeatRequest) -> Reply {
-    let group = match group_id(&request.group_id) {
+    let group = match authorized_group_id(&context, &request.group_id, AclOperation::Read) {
         Ok(group) => group,
         Err(code) => {
             return ConsumerGroupHeartbeatResponse::default()

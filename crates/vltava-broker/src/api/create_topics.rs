@@ -14,6 +14,7 @@ use crate::configs::describe_topic;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
 use crate::topics::TopicSpec;
+use vltava_cluster::acl::AclOperation;
 
 /// Every partition has one replica until partitions are replicated (issue "Cluster II"): a
 /// factor above it would promise copies that do not exist.
@@ -21,9 +22,14 @@ const REPLICATION_FACTOR: i16 = 1;
 
 pub async fn handle(context: RequestContext, request: CreateTopicsRequest) -> Reply {
     let broker = &context.broker;
+    let authorization = context.authorization();
+    let cluster_create = authorization.allows_cluster(AclOperation::Create);
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        results.push(create(broker, topic, request.validate_only).await);
+        // Kafka: CREATE on the cluster, or on the topic.
+        let allowed =
+            cluster_create || authorization.allows_topic(AclOperation::Create, &topic.name);
+        results.push(create(broker, topic, request.validate_only, allowed).await);
     }
     CreateTopicsResponse::default().with_topics(results).into()
 }
@@ -32,9 +38,14 @@ async fn create(
     broker: &Broker,
     topic: CreatableTopic,
     validate_only: bool,
+    allowed: bool,
 ) -> CreatableTopicResult {
     let name = topic.name.clone();
-    let result = match resolve(broker, topic) {
+    let resolved = match allowed {
+        true => resolve(broker, topic),
+        false => Err(BrokerError::TopicAuthorizationFailed),
+    };
+    let result = match resolved {
         Ok(spec) if validate_only => broker.topics.validate(&spec).map(|()| (spec, None)),
         Ok(spec) => broker
             .create_topic(spec.clone())

@@ -8,6 +8,8 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
+use crate::security::acl::Authorization;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: DeleteTopicsRequest) -> Reply {
     let broker = &context.broker;
@@ -24,16 +26,22 @@ pub async fn handle(context: RequestContext, request: DeleteTopicsRequest) -> Re
             .map(|name| (Some(name), Uuid::nil()))
             .collect()
     };
+    let authorization = context.authorization();
     let mut responses = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
-        responses.push(delete(broker, name, id).await);
+        responses.push(delete(broker, &authorization, name, id).await);
     }
     DeleteTopicsResponse::default()
         .with_responses(responses)
         .into()
 }
 
-async fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> DeletableTopicResult {
+async fn delete(
+    broker: &Broker,
+    authorization: &Authorization,
+    name: Option<TopicName>,
+    id: Uuid,
+) -> DeletableTopicResult {
     let topic_name = match (&name, id.is_nil()) {
         (Some(name), _) => Ok(name.0.to_string()),
         (None, false) => broker
@@ -45,6 +53,14 @@ async fn delete(broker: &Broker, name: Option<TopicName>, id: Uuid) -> Deletable
             "neither topic name nor id".into(),
         )),
     };
+    // Kafka: DELETE on the topic, checked before its existence.
+    let topic_name =
+        topic_name.and_then(
+            |n| match authorization.allows_topic(AclOperation::Delete, &n) {
+                true => Ok(n),
+                false => Err(BrokerError::TopicAuthorizationFailed),
+            },
+        );
     let deleted = match topic_name.map(|n| {
         broker
             .topics

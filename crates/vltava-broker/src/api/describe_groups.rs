@@ -10,13 +10,19 @@ use vltava_group::{GroupId, GroupState};
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: DescribeGroupsRequest) -> Reply {
+    let authorization = context.authorization();
     let groups = request
         .groups
         .iter()
         .map(|name| {
             let described = DescribedGroup::default().with_group_id(name.clone());
+            if !authorization.allows_group(AclOperation::Describe, name) {
+                let code = ResponseError::GroupAuthorizationFailed.code();
+                return described.with_error_code(code);
+            }
             match context
                 .broker
                 .groups

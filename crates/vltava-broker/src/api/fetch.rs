@@ -23,6 +23,8 @@ use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, Resolve
 use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
 use crate::partition::{Fetched, Partition, ReadBound};
 use crate::replication::read_replica::{ReplicaSelector, ReplicaView};
+use crate::security::acl::Authorization;
+use vltava_cluster::acl::AclOperation;
 
 const READ_COMMITTED: i8 = 1;
 /// The first Fetch version with the consumer's rack (KIP-392).
@@ -78,6 +80,8 @@ struct PlannedFetch {
     /// leader, and the leader may send it to one in `client_rack`.
     from_any_replica: bool,
     client_rack: String,
+    /// What the principal may read; a follower needs CLUSTER_ACTION instead.
+    authorization: Authorization,
 }
 
 pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
@@ -138,6 +142,7 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
         replica: (replica_id >= 0).then_some(replica_id),
         from_any_replica: replica_id < 0 && context.api_version >= FROM_ANY_REPLICA_VERSION,
         client_rack: request.rack_id.to_string(),
+        authorization: context.authorization(),
     };
     Reply::Later(Box::pin(plan.run()))
 }
@@ -176,6 +181,17 @@ impl PlannedFetch {
         }
     }
 
+    /// Kafka's checks: a follower's fetch needs CLUSTER_ACTION on the cluster, a consumer's
+    /// READ on each topic; a refused partition is TOPIC_AUTHORIZATION_FAILED either way.
+    fn allowed(&self, topic: &str) -> bool {
+        match self.replica {
+            Some(_) => self
+                .authorization
+                .allows_cluster(AclOperation::ClusterAction),
+            None => self.authorization.allows_topic(AclOperation::Read, topic),
+        }
+    }
+
     fn partitions(&self) -> Vec<Result<Arc<Partition>, BrokerError>> {
         let topics = &self.broker.topics;
         self.resolved
@@ -192,6 +208,9 @@ impl PlannedFetch {
                         .get(&key.topic.0)
                         .ok_or(BrokerError::UnknownTopicOrPartition)?
                 };
+                if !self.allowed(&topic.name) {
+                    return Err(BrokerError::TopicAuthorizationFailed);
+                }
                 match self.from_any_replica {
                     true => topic.replica_here(key.partition).cloned(),
                     false => topic.led_here(key.partition).cloned(),

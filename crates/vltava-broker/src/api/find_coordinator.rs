@@ -14,8 +14,10 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
+use crate::security::acl::Authorization;
 use crate::topics::Topic;
 use crate::txn_coordinator::txn_partition_for;
+use vltava_cluster::acl::AclOperation;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -28,6 +30,7 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
     let broker = context.broker.clone();
     let listener = context.session.listener.clone();
     let api_version = context.api_version;
+    let authorization = context.authorization();
     Reply::Later(Box::pin(async move {
         let keys = if api_version >= 4 {
             request.coordinator_keys.clone()
@@ -36,7 +39,15 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
         };
         let mut coordinators = Vec::with_capacity(keys.len());
         for key in keys {
-            coordinators.push(answer(&broker, &listener, request.key_type, key).await);
+            let refused = refusal(&authorization, request.key_type, &key);
+            coordinators.push(match refused {
+                Some(code) => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code),
+                None => answer(&broker, &listener, request.key_type, key).await,
+            });
         }
         if api_version >= 4 {
             return FindCoordinatorResponse::default()
@@ -55,6 +66,22 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
 }
 
 /// The coordinator of `key`, with its address on the client's `listener`.
+/// Kafka: DESCRIBE on the group, or on the transactional id.
+fn refusal(authorization: &Authorization, key_type: i8, key: &str) -> Option<i16> {
+    let (allowed, error) = match key_type {
+        KEY_TYPE_GROUP => (
+            authorization.allows_group(AclOperation::Describe, key),
+            ResponseError::GroupAuthorizationFailed,
+        ),
+        KEY_TYPE_TRANSACTION => (
+            authorization.allows_transactional_id(AclOperation::Describe, key),
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ),
+        _ => return None,
+    };
+    (!allowed).then_some(error.code())
+}
+
 async fn answer(broker: &Broker, listener: &str, key_type: i8, key: StrBytes) -> Coordinator {
     let valid = matches!(key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
     if !valid || key.is_empty() {

@@ -3,12 +3,13 @@
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use vltava_group::GenerationId;
 
-use super::{group_id, instance_id, member_id};
+use super::{authorized_group_id, instance_id, member_id};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: HeartbeatRequest) -> Reply {
-    let group = match group_id(&request.group_id) {
+    let group = match authorized_group_id(&context, &request.group_id, AclOperation::Read) {
         Ok(group) => group,
         Err(code) => return HeartbeatResponse::default().with_error_code(code).into(),
     };

@@ -8,6 +8,8 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::txn_coordinator::state::ProducerRef;
+use kafka_protocol::error::ResponseError;
+use vltava_cluster::acl::{AclOperation, ResourceType};
 
 /// Kafka's "no producer id / epoch" in requests.
 const NO_PRODUCER_ID: i64 = -1;
@@ -16,12 +18,22 @@ pub async fn handle(context: RequestContext, request: InitProducerIdRequest) -> 
     let broker = context.broker.clone();
     // Kafka takes an empty transactional id for none.
     let transactional_id = request.transactional_id.clone().filter(|id| !id.is_empty());
+    let authorization = context.authorization();
     let Some(transactional_id) = transactional_id else {
+        // KIP-679: IDEMPOTENT_WRITE on the cluster, or WRITE on any topic.
+        if !(authorization.allows_cluster(AclOperation::IdempotentWrite)
+            || authorization.allows_any(AclOperation::Write, ResourceType::Topic))
+        {
+            return failed(ResponseError::ClusterAuthorizationFailed.code()).into();
+        }
         return match broker.producer_ids.next(&broker.cluster).await {
             Ok(id) => answer(id, 0).into(),
             Err(error) => failed(error.code()).into(),
         };
     };
+    if !authorization.allows_transactional_id(AclOperation::Write, &transactional_id) {
+        return failed(ResponseError::TransactionalIdAuthorizationFailed.code()).into();
+    }
     let expected = (request.producer_id.0 != NO_PRODUCER_ID).then_some(ProducerRef {
         producer_id: request.producer_id.0,
         epoch: request.producer_epoch,

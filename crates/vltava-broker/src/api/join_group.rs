@@ -5,13 +5,14 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use vltava_group::{GroupError, JoinRequest, Protocol};
 
-use super::{group_id, instance_id, member_id, str_bytes};
+use super::{authorized_group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: JoinGroupRequest) -> Reply {
     let version = context.api_version;
-    let group = match group_id(&request.group_id) {
+    let group = match authorized_group_id(&context, &request.group_id, AclOperation::Read) {
         Ok(group) => group,
         Err(code) => return error_response(version, code, &request.member_id.to_string()).into(),
     };

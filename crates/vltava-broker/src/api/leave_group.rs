@@ -5,12 +5,13 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use vltava_group::{LeaveRequest, LeavingMember};
 
-use super::{group_id, instance_id, member_id, str_bytes};
+use super::{authorized_group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: LeaveGroupRequest) -> Reply {
-    let group = match group_id(&request.group_id) {
+    let group = match authorized_group_id(&context, &request.group_id, AclOperation::Read) {
         Ok(group) => group,
         Err(code) => return LeaveGroupResponse::default().with_error_code(code).into(),
     };

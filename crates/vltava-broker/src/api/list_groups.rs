@@ -7,6 +7,7 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: ListGroupsRequest) -> Reply {
     let states: Vec<String> = request
@@ -14,10 +15,18 @@ pub async fn handle(context: RequestContext, request: ListGroupsRequest) -> Repl
         .iter()
         .map(|s| s.to_string())
         .collect();
+    // Kafka lists every group to a principal with DESCRIBE on the cluster, else only the
+    // groups it may DESCRIBE.
+    let authorization = context.authorization();
+    let all = authorization.allows_cluster(AclOperation::Describe);
     match context.broker.groups.list(&states) {
         Ok(listed) => {
             let groups = listed
                 .into_iter()
+                .filter(|l| {
+                    all || authorization
+                        .allows_group(AclOperation::Describe, &l.group_id.to_string())
+                })
                 .filter(|l| {
                     request.types_filter.is_empty()
                         || request

@@ -13,6 +13,7 @@ use crate::error::{BrokerError, Result};
 use crate::leader_epoch::{check_current_leader_epoch, epoch_unless_none};
 use crate::partition::Partition;
 use crate::topics::Topic;
+use vltava_cluster::acl::AclOperation;
 
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
@@ -43,16 +44,22 @@ pub async fn handle(context: RequestContext, request: ListOffsetsRequest) -> Rep
         READ_COMMITTED => Isolation::ReadCommitted,
         _ => Isolation::ReadUncommitted,
     };
+    let authorization = context.authorization();
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let found = broker.topics.get(&topic.name.0);
+            // Kafka: DESCRIBE on the topic.
+            let allowed = authorization.allows_topic(AclOperation::Describe, &topic.name);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|wanted| {
-                    let partition = Topic::led_in(found.as_ref(), wanted.partition_index);
+                    let partition = match allowed {
+                        true => Topic::led_in(found.as_ref(), wanted.partition_index),
+                        false => Err(BrokerError::TopicAuthorizationFailed),
+                    };
                     answer(partition.map(|p| p.as_ref()), wanted, with_epoch, isolation)
                 })
                 .collect();

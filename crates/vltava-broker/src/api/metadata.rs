@@ -17,8 +17,10 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
+use crate::security::acl::Authorization;
 use crate::topic_name;
 use crate::topics::Topic;
+use vltava_cluster::acl::AclOperation;
 
 /// Metadata v12 made a response topic's `name` nullable.
 const NULLABLE_NAME_VERSION_MIN: i16 = 12;
@@ -32,20 +34,32 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
     };
     // v0-v3 have no flag and always allowed auto-creation.
     let allow_auto_create = request.allow_auto_topic_creation || context.api_version < 4;
+    let authorization = context.authorization();
     let topics = if all {
+        // Topics the principal may not DESCRIBE are left out, as Kafka does.
         broker
             .topics
             .all()
             .iter()
+            .filter(|t| authorization.allows_topic(AclOperation::Describe, &t.name))
             .map(|t| describe(broker, t))
             .collect()
     } else {
         let wanted = request.topics.unwrap_or_default();
         let mut topics = Vec::with_capacity(wanted.len());
         for wanted in wanted {
-            topics.push(match wanted.name {
-                Some(name) => lookup_by_name(broker, name, allow_auto_create).await,
+            let topic = match wanted.name {
+                Some(name) if !authorization.allows_topic(AclOperation::Describe, &name) => {
+                    undescribable(Some(name))
+                }
+                Some(name) => lookup_by_name(broker, &authorization, name, allow_auto_create).await,
                 None => lookup_by_id(broker, wanted.topic_id, context.api_version),
+            };
+            topics.push(match &topic.name {
+                Some(name) if !authorization.allows_topic(AclOperation::Describe, name) => {
+                    undescribable(topic.name)
+                }
+                _ => topic,
             });
         }
         topics
@@ -72,14 +86,35 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         .into()
 }
 
+/// A topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, whether it exists
+/// or not: Kafka shows neither its id nor its partitions, and does not create it.
+fn undescribable(name: Option<TopicName>) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name)
+        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+}
+
 async fn lookup_by_name(
     broker: &Broker,
+    authorization: &Authorization,
     name: TopicName,
     allow_auto_create: bool,
 ) -> MetadataResponseTopic {
+    // Auto-creation needs CREATE on the cluster or on the topic, as in Kafka; without it a
+    // missing topic is TOPIC_AUTHORIZATION_FAILED.
+    let allow_auto_create = allow_auto_create && broker.config.auto_create_topics;
+    let may_create = allow_auto_create
+        && (authorization.allows_cluster(AclOperation::Create)
+            || authorization.allows_topic(AclOperation::Create, &name));
     let result = match topic_name::validate(&name) {
-        Ok(()) => broker.topic_or_auto_create(&name, allow_auto_create).await,
+        Ok(()) => broker.topic_or_auto_create(&name, may_create).await,
         Err(error) => Err(error),
+    };
+    let result = match result {
+        Err(BrokerError::UnknownTopicOrPartition) if allow_auto_create && !may_create => {
+            Err(BrokerError::TopicAuthorizationFailed)
+        }
+        other => other,
     };
     match result {
         Ok(topic) => describe(broker, &topic),

@@ -1,6 +1,7 @@
 //! One file per Kafka API. A handler takes the decoded request and returns the response value;
 //! it never touches the socket. Wire types stop here: storage and topics see domain values.
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -10,12 +11,15 @@ pub mod api_versions;
 pub mod commit_plan;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod current_leader;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -66,6 +70,19 @@ pub(crate) fn group_id(
         return Err(kafka_protocol::error::ResponseError::InvalidGroupId.code());
     }
     Ok(vltava_group::GroupId::new(id.0.to_string()))
+}
+
+/// [`group_id`] after Kafka's first check: the principal needs `operation` on the group, else
+/// GROUP_AUTHORIZATION_FAILED.
+pub(crate) fn authorized_group_id(
+    context: &crate::dispatch::RequestContext,
+    id: &kafka_protocol::messages::GroupId,
+    operation: vltava_cluster::acl::AclOperation,
+) -> Result<vltava_group::GroupId, i16> {
+    if !context.authorization().allows_group(operation, &id.0) {
+        return Err(kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code());
+    }
+    group_id(id)
 }
 
 /// A request's member id as the coordinator takes it (empty: not given one yet).

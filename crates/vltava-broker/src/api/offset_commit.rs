@@ -9,9 +9,10 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use vltava_group::{CommitterRef, GenerationId, GroupError};
 
 use super::commit_plan::{CommitPlan, requested_commits};
-use super::{group_id, instance_id, member_id};
+use super::{authorized_group_id, instance_id, member_id};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{coordinator_write_error_code, group_error_code};
+use vltava_cluster::acl::AclOperation;
 
 /// OffsetCommit v9 (KIP-848) answers a commit to a missing group GROUP_ID_NOT_FOUND.
 const GROUP_ID_NOT_FOUND_VERSION_MIN: i16 = 9;
@@ -25,18 +26,23 @@ pub async fn handle(context: RequestContext, request: OffsetCommitRequest) -> Re
         group_instance_id: instance_id.as_ref(),
         generation_id: GenerationId(request.generation_id_or_member_epoch),
     };
-    let group = group_id(&request.group_id).and_then(|group| {
-        broker
-            .groups
-            .validate_offset_commit(&group, &committer)
-            .map(|()| group)
-            .map_err(|e| commit_error_code(&e, context.api_version))
-    });
+    let group =
+        authorized_group_id(&context, &request.group_id, AclOperation::Read).and_then(|group| {
+            broker
+                .groups
+                .validate_offset_commit(&group, &committer)
+                .map(|()| group)
+                .map_err(|e| commit_error_code(&e, context.api_version))
+        });
     let group = match group {
         Ok(group) => group,
         Err(code) => return response(&request, |_, _| code).into(),
     };
-    let plan = CommitPlan::new(&broker, requested_commits!(request.topics));
+    let plan = CommitPlan::new(
+        &broker,
+        &context.authorization(),
+        requested_commits!(request.topics),
+    );
     Reply::Later(Box::pin(async move {
         let written = if plan.commits.is_empty() {
             Ok(())

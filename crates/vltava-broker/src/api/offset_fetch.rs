@@ -13,6 +13,8 @@ use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
 use crate::group_coordinator::GroupCoordinator;
+use crate::security::acl::Authorization;
+use vltava_cluster::acl::AclOperation;
 
 const NO_OFFSET: i64 = -1;
 const NO_LEADER_EPOCH: i32 = -1;
@@ -27,6 +29,9 @@ struct Fetched {
 
 pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Reply {
     let groups = &context.broker.groups;
+    let authorization = context.authorization();
+    let may_describe = |group: &str| authorization.allows_group(AclOperation::Describe, group);
+    let group_denied = ResponseError::GroupAuthorizationFailed.code();
     if context.api_version >= 8 {
         let answered = request
             .groups
@@ -38,6 +43,12 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
                         .map(|t| (t.name.clone(), t.partition_indexes.clone()))
                         .collect()
                 });
+                if !may_describe(&group.group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(group.group_id.clone())
+                        .with_error_code(group_denied);
+                }
+                let all = wanted.is_none();
                 let group_id = GroupId::new(group.group_id.0.to_string());
                 // KIP-848 members fetch with their epoch; a stale one must learn it.
                 let member_id = MemberId::new(
@@ -54,7 +65,8 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
                         .with_group_id(group.group_id.clone())
                         .with_error_code(group_error_code(&error));
                 }
-                let topics = fetch(groups, &group_id, wanted, request.require_stable)
+                let fetched = fetch(groups, &group_id, wanted, request.require_stable);
+                let topics = authorized(&authorization, all, fetched)
                     .into_iter()
                     .map(|(name, partitions)| {
                         OffsetFetchResponseTopics::default()
@@ -69,31 +81,60 @@ pub async fn handle(context: RequestContext, request: OffsetFetchRequest) -> Rep
             .collect();
         return OffsetFetchResponse::default().with_groups(answered).into();
     }
+    if !may_describe(&request.group_id) {
+        return OffsetFetchResponse::default()
+            .with_error_code(group_denied)
+            .into();
+    }
+    let all = request.topics.is_none();
     let wanted = request.topics.as_ref().map(|topics| {
         topics
             .iter()
             .map(|t| (t.name.clone(), t.partition_indexes.clone()))
             .collect()
     });
-    let topics = fetch(
+    let fetched = fetch(
         groups,
         &GroupId::new(request.group_id.0.to_string()),
         wanted,
         request.require_stable,
-    )
-    .into_iter()
-    .map(|(name, partitions)| {
-        OffsetFetchResponseTopic::default()
-            .with_name(name)
-            .with_partitions(partitions.into_iter().map(partition_v1).collect())
-    })
-    .collect();
+    );
+    let topics = authorized(&authorization, all, fetched)
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(name)
+                .with_partitions(partitions.into_iter().map(partition_v1).collect())
+        })
+        .collect();
     OffsetFetchResponse::default().with_topics(topics).into()
 }
 
 /// The committed offsets of the wanted partitions, or of every partition the group committed.
 /// With `require_stable` (KIP-447, v7+) a partition whose offset an open transaction is about
 /// to change is UNSTABLE_OFFSET_COMMIT instead: the client retries until it is decided.
+/// Kafka's DESCRIBE check on each topic: one asked for is TOPIC_AUTHORIZATION_FAILED, and
+/// when all were asked for the undescribable ones are left out.
+fn authorized(
+    authorization: &Authorization,
+    all: bool,
+    fetched: Vec<(TopicName, Vec<Fetched>)>,
+) -> Vec<(TopicName, Vec<Fetched>)> {
+    fetched
+        .into_iter()
+        .filter_map(|(name, mut partitions)| {
+            if authorization.allows_topic(AclOperation::Describe, &name) {
+                return Some((name, partitions));
+            }
+            for fetched in &mut partitions {
+                fetched.committed = None;
+                fetched.error_code = ResponseError::TopicAuthorizationFailed.code();
+            }
+            (!all).then_some((name, partitions))
+        })
+        .collect()
+}
+
 fn fetch(
     groups: &GroupCoordinator,
     group_id: &GroupId,

@@ -21,9 +21,11 @@ use crate::broker::{Broker, now_ms};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
 use crate::partition::{Durability, Partition};
+use crate::security::acl::Authorization;
 use crate::topics::Topic;
 use crate::txn_coordinator::implicit;
 use crate::txn_coordinator::state::ProducerRef;
+use vltava_cluster::acl::AclOperation;
 
 const ACKS_NONE: i16 = 0;
 const ACKS_LEADER: i16 = 1;
@@ -47,6 +49,11 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
     if !matches!(acks, ACKS_NONE | ACKS_LEADER | ACKS_ALL) {
         return error_response(request, ResponseError::InvalidRequiredAcks.code()).into();
     }
+    let authorization = context.authorization();
+    if !transactional_write_allowed(&authorization, &request) {
+        let code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return error_response(request, code).into();
+    }
     let by_id = context.api_version >= 13;
     // Transaction version 2 clients add a partition to their transaction by writing to it.
     let implicit_txn = match context.api_version >= TXN_V2_VERSION {
@@ -68,6 +75,14 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                 .get(&data.name.0)
                 .ok_or(BrokerError::UnknownTopicOrPartition)
         };
+        // Kafka checks WRITE before the topic's existence, so a name the principal may not
+        // write reveals nothing; a topic id is checked once it is known.
+        let name = match (&topic, by_id) {
+            (Ok(t), _) => Some(t.name.to_string()),
+            (Err(_), false) => Some(data.name.0.to_string()),
+            (Err(_), true) => None,
+        };
+        let denied = name.is_some_and(|n| !authorization.allows_topic(AclOperation::Write, &n));
         let mut partitions = Vec::with_capacity(data.partition_data.len());
         for (index, partition_data) in data.partition_data.into_iter().enumerate() {
             // Kafka answers a refused partition with base offset -1 (INVALID_OFFSET); an
@@ -75,6 +90,11 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
             let response = PartitionProduceResponse::default()
                 .with_index(partition_data.index)
                 .with_base_offset(INVALID_OFFSET);
+            if denied {
+                let code = ResponseError::TopicAuthorizationFailed.code();
+                partitions.push(response.with_error_code(code));
+                continue;
+            }
             // Only the broker writes its internal topics: a record its loader cannot read
             // must not get in from a client. Kafka 4.4 refuses the same way, before looking
             // for the partition (its one exception, client id `__admin_client`, is not
@@ -260,6 +280,25 @@ fn with_error(response: PartitionProduceResponse, error: &BrokerError) -> Partit
         }
         _ => response.with_error_message(Some(str_bytes(error.message()))),
     }
+}
+
+/// Kafka's check of transactional records (CVE-2018-17196): they need WRITE on the
+/// transactional id the request names. Idempotence is checked at InitProducerId (KIP-679).
+fn transactional_write_allowed(authorization: &Authorization, request: &ProduceRequest) -> bool {
+    let transactional = request.topic_data.iter().any(|data| {
+        data.partition_data.iter().any(|p| {
+            p.records.as_ref().is_some_and(|records| {
+                vltava_storage::BatchHeader::parse(records).is_ok_and(|h| h.is_transactional())
+            })
+        })
+    });
+    if !transactional {
+        return true;
+    }
+    request
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| authorization.allows_transactional_id(AclOperation::Write, id))
 }
 
 fn error_response(request: ProduceRequest, code: i16) -> ProduceResponse {

@@ -4,12 +4,13 @@ use bytes::Bytes;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use vltava_group::{GenerationId, SyncRequest};
 
-use super::{group_id, instance_id, member_id, str_bytes};
+use super::{authorized_group_id, instance_id, member_id, str_bytes};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
+use vltava_cluster::acl::AclOperation;
 
 pub async fn handle(context: RequestContext, request: SyncGroupRequest) -> Reply {
-    let group = match group_id(&request.group_id) {
+    let group = match authorized_group_id(&context, &request.group_id, AclOperation::Read) {
         Ok(group) => group,
         Err(code) => return SyncGroupResponse::default().with_error_code(code).into(),
     };

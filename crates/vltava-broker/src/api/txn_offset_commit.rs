@@ -17,12 +17,14 @@ use std::collections::BTreeSet;
 use vltava_group::{OFFSETS_TOPIC, offsets_partition_for};
 
 use super::commit_plan::{CommitPlan, requested_commits};
-use super::{group_id, instance_id, member_id};
+use super::{authorized_group_id, instance_id, member_id};
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, coordinator_write_error_code, group_error_code};
 use crate::txn_coordinator::implicit;
 use crate::txn_coordinator::state::ProducerRef;
+use kafka_protocol::error::ResponseError;
+use vltava_cluster::acl::AclOperation;
 
 /// The first TxnOffsetCommit version of transaction version 2.
 const TXN_V2_VERSION: i16 = 5;
@@ -38,7 +40,15 @@ pub async fn handle(context: RequestContext, request: TxnOffsetCommitRequest) ->
         group_instance_id: instance_id.as_ref(),
         generation_id: GenerationId(request.generation_id),
     };
-    let group = group_id(&request.group_id).and_then(|group| {
+    // Kafka: WRITE on the transactional id, then READ on the group (and on each topic).
+    let group = match context
+        .authorization()
+        .allows_transactional_id(AclOperation::Write, &request.transactional_id)
+    {
+        true => authorized_group_id(&context, &request.group_id, AclOperation::Read),
+        false => Err(ResponseError::TransactionalIdAuthorizationFailed.code()),
+    };
+    let group = group.and_then(|group| {
         broker
             .groups
             .validate_offset_commit(&group, &committer)
@@ -49,7 +59,11 @@ pub async fn handle(context: RequestContext, request: TxnOffsetCommitRequest) ->
         Ok(group) => group,
         Err(code) => return response(&request, |_, _| code).into(),
     };
-    let plan = CommitPlan::new(&broker, requested_commits!(request.topics));
+    let plan = CommitPlan::new(
+        &broker,
+        &context.authorization(),
+        requested_commits!(request.topics),
+    );
     let producer = (request.producer_id.0, request.producer_epoch);
     let implicit_add = context.api_version >= TXN_V2_VERSION;
     Reply::Later(Box::pin(async move {

@@ -1,6 +1,7 @@
 //! Security (issue 18): listeners with their security protocol, TLS, SASL, and the principal a
-//! connection acts as. ACLs will check requests against that principal.
+//! connection acts as, and the ACLs requests are checked against.
 
+pub mod acl;
 pub mod listener;
 pub mod principal;
 pub mod sasl;

@@ -5,7 +5,7 @@
 //! lead, requests are answered `NotController` with the leader, and [`ControllerClient`]
 //! forwards them there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,11 @@ pub enum ControllerRequest {
         upsertions: Vec<crate::scram::ScramCredential>,
         deletions: Vec<(String, crate::scram::ScramMechanism)>,
     },
+    /// CreateAcls: the broker has validated each ACL and given it an id; one already present
+    /// is not added twice (Kafka's `AclControlManager`).
+    CreateAcls(Vec<(uuid::Uuid, crate::acl::AclBinding)>),
+    /// DeleteAcls: the ids the broker's filters matched; ids already gone are skipped.
+    DeleteAcls(Vec<uuid::Uuid>),
     /// DescribeQuorum: answered by the leader, from its Raft state; changes nothing.
     DescribeQuorum,
     AllocateProducerIds {
@@ -298,6 +303,13 @@ impl Active {
                     )
                     .collect(),
             )),
+            ControllerRequest::CreateAcls(acls) => Ok(committed(create_acls(&image, acls))),
+            ControllerRequest::DeleteAcls(ids) => Ok(committed(
+                ids.into_iter()
+                    .filter(|id| image.acls.contains_key(id))
+                    .map(|id| MetadataRecord::RemoveAccessControlEntry { id })
+                    .collect(),
+            )),
             ControllerRequest::ElectLeaders {
                 election_type,
                 partitions,
@@ -481,6 +493,17 @@ fn log_broker_changes(records: &[MetadataRecord]) {
 }
 
 /// An admin decision: answered with the offset it is applied at, once committed.
+fn create_acls(
+    image: &MetadataImage,
+    acls: Vec<(uuid::Uuid, crate::acl::AclBinding)>,
+) -> Vec<MetadataRecord> {
+    let mut seen: BTreeSet<crate::acl::AclBinding> = image.acls.values().cloned().collect();
+    acls.into_iter()
+        .filter(|(_, acl)| seen.insert(acl.clone()))
+        .map(|(id, acl)| MetadataRecord::AccessControlEntry { id, acl })
+        .collect()
+}
+
 fn committed(records: Vec<MetadataRecord>) -> Decision<ControllerAnswer> {
     Decision {
         records,
