@@ -115,7 +115,7 @@ class Known:
 # version both sides offer, so a lower max is not a bug; a missing API is a missing feature).
 # "Name(key)": (Kafka's range, vltava's range or None when vltava does not offer it, issue, why).
 NEWER_IN_KAFKA = "Kafka 4.4 offers a newer version; clients negotiate down to vltava's"
-SECURITY = "no ACLs or delegation tokens yet (issue 18)"
+SECURITY = "no delegation tokens yet (issue 18)"
 KRAFT = "vltava has no KRaft quorum or controller to describe, vote in or unregister from"
 SHARE = "share groups (KIP-932) are not implemented"
 STREAMS = "streams groups (KIP-1071) are not implemented"
@@ -126,9 +126,6 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "ApiVersions(18)": ("0..5", "0..4", 5, NEWER_IN_KAFKA),
     "WriteTxnMarkers(27)": ("1..2", "1..1", 16, NEWER_IN_KAFKA + " (the vendored codec reads v1)"),
     "TxnOffsetCommit(28)": ("0..6", "0..5", 16, NEWER_IN_KAFKA + " (the vendored codec reads v5)"),
-    "DescribeAcls(29)": ("1..3", None, 7, SECURITY),
-    "CreateAcls(30)": ("1..3", None, 7, SECURITY),
-    "DeleteAcls(31)": ("1..3", None, 7, SECURITY),
     "AlterReplicaLogDirs(34)": ("1..2", None, 7, "one log dir: nothing to move replicas between"),
     "DescribeLogDirs(35)": ("1..5", "1..4", 7, NEWER_IN_KAFKA),
     "CreateDelegationToken(38)": ("1..3", None, 7, SECURITY),
