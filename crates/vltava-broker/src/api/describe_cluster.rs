@@ -17,11 +17,16 @@ pub async fn handle(context: RequestContext, request: DescribeClusterRequest) ->
         .filter_map(|b| {
             // The address on the client's own listener, as Metadata answers.
             let endpoint = b.endpoint(&context.session.listener)?;
+            let (host, port) = context.session.address_of(
+                broker.node_id(),
+                b.broker_id,
+                (&endpoint.host, i32::from(endpoint.port)),
+            );
             Some(
                 DescribeClusterBroker::default()
                     .with_broker_id(BrokerId(b.broker_id))
-                    .with_host(str_bytes(endpoint.host.clone()))
-                    .with_port(i32::from(endpoint.port))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
                     .with_rack(b.rack.clone().map(str_bytes))
                     .with_is_fenced(b.fenced),
             )

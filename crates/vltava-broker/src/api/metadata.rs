@@ -69,11 +69,16 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         .live_brokers()
         .filter_map(|b| {
             let endpoint = b.endpoint(&context.session.listener)?;
+            let (host, port) = context.session.address_of(
+                broker.node_id(),
+                b.broker_id,
+                (&endpoint.host, i32::from(endpoint.port)),
+            );
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(b.broker_id))
-                    .with_host(str_bytes(endpoint.host.clone()))
-                    .with_port(i32::from(endpoint.port))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
                     .with_rack(b.rack.clone().map(str_bytes)),
             )
         })
