@@ -1,5 +1,6 @@
 //! DescribeCluster (KIP-700, v2 KIP-1073): the brokers the metadata image has registered (the
-//! fenced ones too when asked) and the active controller (the quorum's leader).
+//! fenced ones too when asked) and the active controller (the quorum's leader). Open to every
+//! principal, as in Kafka; the cluster's authorized operations are reported when asked.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -37,5 +38,10 @@ pub async fn handle(context: RequestContext, request: DescribeClusterRequest) ->
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(broker.cluster.controller_id().unwrap_or(-1)))
         .with_brokers(brokers)
+        .with_cluster_authorized_operations(
+            context
+                .authorization()
+                .cluster_authorized_operations(request.include_cluster_authorized_operations),
+        )
         .into()
 }
