@@ -16,7 +16,8 @@ Tests marked `vltava_only` are skipped against Kafka (kafka and kafka-cluster).
 
 Fixtures:
 - `broker`: one shared broker per session (auto-create on, 1 partition by default).
-- `broker_factory`: private brokers with options (`auto_create_topics`, `num_partitions`),
+- `broker_factory`: private brokers with options (`auto_create_topics`, `num_partitions`,
+  `settings`: other Kafka broker configs, which vltava takes as the flags of the same names),
   for tests that kill, restart or reconfigure a broker; stopped at the end of the test.
 
 A broker offers `bootstrap`, `port`, `kind`, `data_dir`, `alive()`, `kill9()`, `stop()` and
@@ -77,7 +78,8 @@ class VltavaBroker:
 
     def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
                  retention_check_interval_ms: int | None, host: str = "127.0.0.1",
-                 cluster_options: tuple = (), start: bool = True, listeners: str | None = None):
+                 cluster_options: tuple = (), start: bool = True, listeners: str | None = None,
+                 settings: dict | None = None):
         self.data_dir = data_dir
         # Kafka's listeners (NAME://HOST:PORT,...) instead of --listen: the first is announced
         # as "listening on" and is the bootstrap; every port is fixed, so restart() keeps them.
@@ -95,6 +97,7 @@ class VltavaBroker:
             # KIP-848 members learn of a new assignment on their next heartbeat; Kafka's
             # default 5 s interval would make every rebalance test slow.
             "--group-consumer-heartbeat-interval-ms", "500",
+            *vltava_flags(settings),
         ]
         self.port = 0
         self.process = None
@@ -207,7 +210,7 @@ class VltavaCluster(Cluster):
     kind = "vltava-cluster"
 
     def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
-                 retention_check_interval_ms: int | None):
+                 retention_check_interval_ms: int | None, settings: dict | None = None):
         self.data_dir = data_dir
         hosts = [f"127.0.0.{n}" for n in range(1, CLUSTER_NODES + 1)]
         controllers = [f"{host}:{free_port(host)}" for host in hosts]
@@ -218,7 +221,7 @@ class VltavaCluster(Cluster):
             node_dir.mkdir()
             self.nodes.append(VltavaBroker(
                 node_dir, auto_create_topics, num_partitions, retention_check_interval_ms,
-                host=host, start=False, cluster_options=(
+                host=host, start=False, settings=settings, cluster_options=(
                     "--node-id", str(n), "--controller-listen", controller,
                     "--controller-quorum-voters", voters)))
         self._start()
@@ -276,8 +279,15 @@ class VltavaCluster(Cluster):
         self._start()
 
 
+def vltava_flags(settings: dict | None) -> list[str]:
+    """Kafka broker configs as vltava's flags of the same names (dots become dashes)."""
+    return [arg for name, value in (settings or {}).items()
+            for arg in (f"--{name.replace('.', '-')}", str(value))]
+
+
 def kafka_settings(auto_create_topics: bool, num_partitions: int,
-                   retention_check_interval_ms: int | None) -> list[str]:
+                   retention_check_interval_ms: int | None,
+                   extra: dict | None = None) -> list[str]:
     """The `--set key=value` options of scripts/kafka-reference and scripts/kafka-cluster for a
     broker with these options (the rest, group.initial.rebalance.delay.ms=0 and the KIP-848
     heartbeat interval of 500 ms included, is their base server.properties)."""
@@ -285,6 +295,7 @@ def kafka_settings(auto_create_topics: bool, num_partitions: int,
                 f"num.partitions={num_partitions}"]
     if retention_check_interval_ms is not None:
         settings.append(f"log.retention.check.interval.ms={retention_check_interval_ms}")
+    settings += [f"{name}={value}" for name, value in (extra or {}).items()]
     return [arg for setting in settings for arg in ("--set", setting)]
 
 
@@ -306,11 +317,12 @@ class KafkaBroker:
     kind = "kafka"
 
     def __init__(self, data_dir: Path, auto_create_topics: bool, num_partitions: int,
-                 retention_check_interval_ms: int | None):
+                 retention_check_interval_ms: int | None, settings: dict | None = None):
         self.data_dir = data_dir
         self.port = free_port()
         self._run("start", "--dir", str(data_dir), "--port", str(self.port),
-                  *kafka_settings(auto_create_topics, num_partitions, retention_check_interval_ms))
+                  *kafka_settings(auto_create_topics, num_partitions, retention_check_interval_ms,
+                                  settings))
 
     @property
     def bootstrap(self) -> str:
@@ -387,14 +399,14 @@ class KafkaCluster(Cluster):
 
     def __init__(self, data_dir: Path, auto_create_topics: bool = True, num_partitions: int = 1,
                  retention_check_interval_ms: int | None = None,
-                 max_lifetime_s: int | None = None):
+                 max_lifetime_s: int | None = None, settings: dict | None = None):
         self.data_dir = data_dir
         self.nodes: list[KafkaNode] = []
         self._env = dict(os.environ)
         if max_lifetime_s is not None:
             self._env["VLTAVA_KAFKA_MAX_SECONDS"] = str(max_lifetime_s)
         self._start(*kafka_settings(auto_create_topics, num_partitions,
-                                    retention_check_interval_ms))
+                                    retention_check_interval_ms, settings))
 
     def _start(self, *settings: str) -> None:
         """scripts/kafka-cluster start: formats the dir with the settings the first time, waits
@@ -454,14 +466,15 @@ class KafkaCluster(Cluster):
 
 
 def start_broker(base_dir: Path, auto_create_topics: bool = True, num_partitions: int = 1,
-                 retention_check_interval_ms: int | None = None):
+                 retention_check_interval_ms: int | None = None, settings: dict | None = None):
     """A broker of the kind under test; retention_check_interval_ms sets Kafka's
-    log.retention.check.interval.ms (its default is 5 minutes, vltava's 30 s)."""
+    log.retention.check.interval.ms (its default is 5 minutes, vltava's 30 s); `settings` are
+    other Kafka broker configs (vltava takes each as the flag of the same name)."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{BROKER_KIND}-", dir=base_dir))
     cls = {"vltava": VltavaBroker, "vltava-cluster": VltavaCluster, "kafka": KafkaBroker,
            "kafka-cluster": KafkaCluster}[BROKER_KIND]
     return cls(data_dir, auto_create_topics=auto_create_topics, num_partitions=num_partitions,
-               retention_check_interval_ms=retention_check_interval_ms)
+               retention_check_interval_ms=retention_check_interval_ms, settings=settings)
 
 
 @pytest.fixture(scope="session")

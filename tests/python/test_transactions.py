@@ -18,7 +18,7 @@ from confluent_kafka import (Consumer, IsolationLevel, KafkaError, KafkaExceptio
 from confluent_kafka.admin import OffsetSpec
 
 from conftest import KAFKA_REFERENCE
-from helpers import admin, consumer_config, create_topic, high_watermarks
+from helpers import admin, consumer_config, create_topic, high_watermarks, read_partitions
 
 TXN_TIMEOUT_S = 30.0
 READ_TIMEOUT_S = 60.0
@@ -318,6 +318,56 @@ def test_admin_tools_describe_an_open_transaction(broker, topic_name):
     [producer_row] = rows(kafka_transactions(broker.bootstrap, "describe-producers",
                                              "--topic", topic_name, "--partition", "0"))
     assert producer_row["CurrentTransactionStartOffset"] == "None"
+
+
+ID_EXPIRATION_MS = 8000
+EXPIRY_TIMEOUT_S = 60.0
+
+
+def listed_transactional_ids(bootstrap: str) -> set[str]:
+    return {r["TransactionalId"] for r in rows(kafka_transactions(bootstrap, "list"))}
+
+
+def state_records(bootstrap: str, transactional_id: str) -> list:
+    """The values of the transactional id's records in __transaction_state, in log order (its
+    key is a version and the id as a length-prefixed string: it ends with the id)."""
+    topic = "__transaction_state"
+    partitions = len(admin(bootstrap).list_topics(topic, timeout=CALL_TIMEOUT_S)
+                     .topics[topic].partitions)
+    logs = read_partitions(bootstrap, topic, high_watermarks(bootstrap, topic, partitions))
+    key_end = transactional_id.encode()
+    return [m.value() for messages in logs.values() for m in messages
+            if m.key() is not None and m.key().endswith(key_end)]
+
+
+def test_an_idle_transactional_id_expires_and_stays_forgotten_after_a_restart(broker_factory,
+                                                                              topic_name):
+    """transactional.id.expiration.ms: a transactional id with no transaction open for that
+    long is forgotten, with a tombstone in __transaction_state, so the coordinator's memory
+    does not grow with every id ever used and a restart does not load it back. The id can be
+    used again afterwards."""
+    broker = broker_factory(settings={
+        "transactional.id.expiration.ms": ID_EXPIRATION_MS,
+        "transaction.remove.expired.transaction.cleanup.interval.ms": 500})
+    create_topic(broker.bootstrap, topic_name)
+    transactional_id = f"expiring-{uuid.uuid4()}"
+    first = transactional_producer(broker.bootstrap, transactional_id)
+    transaction(first, topic_name, ["before"], commit=True)
+    assert transactional_id in listed_transactional_ids(broker.bootstrap)
+
+    deadline = time.monotonic() + EXPIRY_TIMEOUT_S
+    while transactional_id in listed_transactional_ids(broker.bootstrap):
+        assert time.monotonic() < deadline, f"{transactional_id} still listed"
+        time.sleep(1.0)  # poll interval: an expiry has no event a client can await
+    # The id's last record in __transaction_state is its tombstone: without it, a restart or
+    # a new leader of the partition would load the id back.
+    assert state_records(broker.bootstrap, transactional_id)[-1] is None
+    broker.restart()
+    assert transactional_id not in listed_transactional_ids(broker.bootstrap)
+
+    again = transactional_producer(broker.bootstrap, transactional_id)
+    transaction(again, topic_name, ["after"], commit=True)
+    assert read_values(broker.bootstrap, topic_name, "read_committed", 2) == ["before", "after"]
 
 
 # Kafka Streams exactly_once_v2 through a broker crash: the compat client's EosApp (the word

@@ -125,6 +125,13 @@ pub struct BrokerConfig {
     /// Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often the
     /// coordinator looks for transactions past their timeout (and retries unfinished markers).
     pub transaction_check_interval_ms: u64,
+    /// Kafka's `transactional.id.expiration.ms`: a transactional id with no transaction open
+    /// or ending, and no state change for this long, is forgotten (a tombstone in
+    /// `__transaction_state`), so the coordinator's memory does not grow with every id ever used.
+    pub transactional_id_expiration_ms: i64,
+    /// Kafka's `transaction.remove.expired.transaction.cleanup.interval.ms`: how often the
+    /// coordinator looks for expired transactional ids.
+    pub transaction_remove_expired_interval_ms: u64,
 }
 
 /// Kafka's `replica.lag.time.max.ms` default: 30 s.
@@ -192,6 +199,8 @@ impl BrokerConfig {
             transaction_state_partitions:
                 crate::txn_coordinator::TRANSACTION_STATE_PARTITIONS_DEFAULT,
             transaction_check_interval_ms: 10_000,
+            transactional_id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
+            transaction_remove_expired_interval_ms: 60 * 60 * 1000,
 
             controller_listen: None,
             controller_quorum_voters: BTreeMap::new(),

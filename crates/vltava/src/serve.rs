@@ -183,6 +183,17 @@ pub struct ServeArgs {
     /// (Kafka's producer.id.expiration.ms) [default: 86400000].
     #[arg(long, env = "VLTAVA_PRODUCER_ID_EXPIRATION_MS")]
     producer_id_expiration_ms: Option<i64>,
+    /// A transactional id with no transaction open and no state change for this long is
+    /// forgotten by its coordinator (Kafka's transactional.id.expiration.ms) [default: 604800000].
+    #[arg(long, env = "VLTAVA_TRANSACTIONAL_ID_EXPIRATION_MS")]
+    transactional_id_expiration_ms: Option<i64>,
+    /// How often the coordinator looks for expired transactional ids, in ms (Kafka's
+    /// transaction.remove.expired.transaction.cleanup.interval.ms) [default: 3600000].
+    #[arg(
+        long,
+        env = "VLTAVA_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS"
+    )]
+    transaction_remove_expired_transaction_cleanup_interval_ms: Option<u64>,
     // Connection limits.
     /// Close a connection that completes no request for this long, in ms (Kafka's
     /// connections.max.idle.ms) [default: 600000].
@@ -322,6 +333,12 @@ impl ServeArgs {
             producer_id_expiration_ms: self
                 .producer_id_expiration_ms
                 .or(file.producer_id_expiration_ms),
+            transactional_id_expiration_ms: self
+                .transactional_id_expiration_ms
+                .or(file.transactional_id_expiration_ms),
+            transaction_remove_expired_transaction_cleanup_interval_ms: self
+                .transaction_remove_expired_transaction_cleanup_interval_ms
+                .or(file.transaction_remove_expired_transaction_cleanup_interval_ms),
             connections_max_idle_ms: self
                 .connections_max_idle_ms
                 .or(file.connections_max_idle_ms),
@@ -432,6 +449,18 @@ impl ServeArgs {
             "producer-id-expiration-ms",
             self.producer_id_expiration_ms,
             config.producer_id_expiration_ms,
+            1,
+        )?;
+        config.transactional_id_expiration_ms = at_least(
+            "transactional-id-expiration-ms",
+            self.transactional_id_expiration_ms,
+            config.transactional_id_expiration_ms,
+            1,
+        )?;
+        config.transaction_remove_expired_interval_ms = at_least(
+            "transaction-remove-expired-transaction-cleanup-interval-ms",
+            self.transaction_remove_expired_transaction_cleanup_interval_ms,
+            config.transaction_remove_expired_interval_ms,
             1,
         )?;
         config.connections_max_idle_ms = at_least(

@@ -343,6 +343,14 @@ fn broker_settings(
             config.producer_id_expiration_ms.to_string(),
         ),
         (
+            "transactional.id.expiration.ms",
+            config.transactional_id_expiration_ms.to_string(),
+        ),
+        (
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            config.transaction_remove_expired_interval_ms.to_string(),
+        ),
+        (
             "offsets.topic.num.partitions",
             config.offsets_topic_partitions.to_string(),
         ),

@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::broker::{Broker, now_ms};
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
@@ -57,6 +59,9 @@ pub struct TransactionCoordinator {
     limits: TxnLimits,
     partitions: i32,
     check_interval: Duration,
+    /// `transactional.id.expiration.ms`, and how often expired ids are looked for.
+    id_expiration_ms: i64,
+    expiry_interval: Duration,
 }
 
 impl TransactionCoordinator {
@@ -71,6 +76,10 @@ impl TransactionCoordinator {
             },
             partitions: config.transaction_state_partitions,
             check_interval: Duration::from_millis(config.transaction_check_interval_ms.max(1)),
+            id_expiration_ms: config.transactional_id_expiration_ms,
+            expiry_interval: Duration::from_millis(
+                config.transaction_remove_expired_interval_ms.max(1),
+            ),
         }
     }
 
@@ -174,11 +183,20 @@ impl TransactionCoordinator {
     }
 
     async fn append(&self, broker: &Broker, next: &TxnMetadata) -> Result<()> {
-        let partition = self.coordinates(&next.transactional_id)?;
-        let record = (
-            log_format::key(&next.transactional_id),
-            Some(log_format::value(next)),
-        );
+        let value = log_format::value(next);
+        self.append_record(broker, &next.transactional_id, Some(value))
+            .await
+    }
+
+    /// Appends the id's record (`None`: its tombstone) to its partition, durably.
+    async fn append_record(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        value: Option<Bytes>,
+    ) -> Result<()> {
+        let partition = self.coordinates(transactional_id)?;
+        let record = (log_format::key(transactional_id), value);
         let batch = encode_batch(&[record], BatchProducer::NONE, now_ms())?;
         let timed_out = BrokerError::CoordinatorNotAvailable;
         match internal_topic::append_durably(broker, &partition, &batch, WRITE_TIMEOUT, timed_out)
@@ -349,6 +367,34 @@ impl TransactionCoordinator {
             let preparing = self.lock().preparing();
             for id in preparing {
                 self.spawn_completion(&broker, &id);
+            }
+        }
+    }
+
+    /// Forgets the transactional ids past `transactional.id.expiration.ms`, each with a
+    /// tombstone in `__transaction_state` first (so that a new leader of its partition, or
+    /// this broker after a restart, does not load it again), every
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`. Runs for the broker's
+    /// lifetime.
+    pub async fn run_expiry(self: Arc<Self>, broker: std::sync::Weak<Broker>) {
+        let mut interval = tokio::time::interval(self.expiry_interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(broker) = broker.upgrade() else {
+                return;
+            };
+            let expired = self.lock().expired_ids(now_ms(), self.id_expiration_ms);
+            for id in expired {
+                let written = self.append_record(&broker, &id, None).await;
+                let mut txns = self.lock();
+                match written {
+                    Ok(()) => txns.forget(&id),
+                    Err(error) => {
+                        txns.abandon(&id);
+                        tracing::warn!(transactional_id = %id, %error, "cannot expire a transactional id yet");
+                    }
+                }
             }
         }
     }

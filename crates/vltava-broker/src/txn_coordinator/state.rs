@@ -481,6 +481,35 @@ impl Transactions {
             .collect()
     }
 
+    /// Transactional ids with no transaction open or ending and no state change for
+    /// `expiration_ms` (Kafka's `transactional.id.expiration.ms`), each marked as being
+    /// written: their tombstones are to be written, then each [`Self::forget`]-ed (or
+    /// [`Self::abandon`]-ed when its tombstone was not written).
+    pub fn expired_ids(&mut self, now_ms: i64, expiration_ms: i64) -> Vec<String> {
+        let idle: Vec<String> = self
+            .txns
+            .values()
+            .filter(|t| {
+                matches!(
+                    t.state,
+                    TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                ) && !self.pending.contains(&t.transactional_id)
+                    && now_ms.saturating_sub(t.last_update_ms) >= expiration_ms
+            })
+            .map(|t| t.transactional_id.clone())
+            .collect();
+        idle.into_iter()
+            .filter(|id| self.begin(id).is_ok())
+            .collect()
+    }
+
+    /// The id's tombstone is durable: it is gone, and its next InitProducerId starts afresh
+    /// with a new producer id.
+    pub fn forget(&mut self, transactional_id: &str) {
+        self.pending.remove(transactional_id);
+        self.txns.remove(transactional_id);
+    }
+
     /// Transactions left in a Prepare state (loaded from the log): their markers must be
     /// (re)written and the transaction completed.
     pub fn preparing(&self) -> Vec<String> {
@@ -764,6 +793,38 @@ mod tests {
             (TxnState::PrepareAbort, 1)
         );
         assert!(txns.timed_out(99_999).is_empty(), "already being aborted");
+    }
+
+    #[test]
+    fn an_idle_transactional_id_expires_but_not_before_its_time_nor_twice() {
+        const EXPIRATION_MS: i64 = 1_000;
+        let mut txns = Transactions::default();
+        let idle = initialised(&mut txns);
+        let due = idle.last_update_ms + EXPIRATION_MS;
+        assert!(
+            txns.expired_ids(due - 1, EXPIRATION_MS).is_empty(),
+            "expired before its time"
+        );
+        assert_eq!(txns.expired_ids(due, EXPIRATION_MS), vec!["tx".to_string()]);
+        // While its tombstone is written, nothing else may change it, nor expire it again.
+        assert!(txns.expired_ids(due, EXPIRATION_MS).is_empty());
+        assert_eq!(txns.begin("tx"), Err(TxnError::ConcurrentTransactions));
+        txns.forget("tx");
+        assert!(txns.get("tx").is_none());
+        assert_eq!(
+            txns.begin("tx"),
+            Ok(()),
+            "the id stays busy after it is forgotten"
+        );
+    }
+
+    #[test]
+    fn an_open_transaction_never_expires() {
+        let mut txns = Transactions::default();
+        let mut open = initialised(&mut txns);
+        open.state = TxnState::Ongoing;
+        txns.apply(open);
+        assert!(txns.expired_ids(i64::MAX, 1).is_empty());
     }
 
     #[test]
