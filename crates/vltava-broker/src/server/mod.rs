@@ -189,6 +189,7 @@ async fn accept_loop(
     notify_shutdown: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
+    let open_connections = broker.metrics.connections(&listener.name);
     loop {
         let Ok(permit) = limits.connections.clone().acquire_owned().await else {
             return;
@@ -215,6 +216,8 @@ async fn accept_loop(
         let name = listener.name.clone();
         let sasl = listener.config.protocol.uses_sasl();
         let tls = listener.tls.clone();
+        let open = open_connections.clone();
+        open.inc();
         tokio::spawn(async move {
             let accepted = connection::Accepted {
                 peer,
@@ -243,6 +246,7 @@ async fn accept_loop(
                     }
                 }
             }
+            open.dec();
             drop(ip_permit);
             drop(permit);
             drop(done);
