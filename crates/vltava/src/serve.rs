@@ -1026,6 +1026,28 @@ mod tests {
     }
 
     #[test]
+    fn http_listen_is_an_address_or_off() -> anyhow::Result<()> {
+        let default = SocketAddr::from(([127, 0, 0, 1], HTTP_LISTEN_DEFAULT_PORT));
+        assert_eq!(
+            HttpListen::parse(None, false)?,
+            HttpListen::Default(default)
+        );
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        assert_eq!(
+            HttpListen::parse(None, true)?,
+            HttpListen::Default(any_port)
+        );
+        assert_eq!(HttpListen::parse(Some("Off"), false)?, HttpListen::Off);
+        let configured = SocketAddr::from(([0, 0, 0, 0], 9000));
+        assert_eq!(
+            HttpListen::parse(Some("0.0.0.0:9000"), true)?,
+            HttpListen::Configured(configured)
+        );
+        assert!(HttpListen::parse(Some("localhost"), false).is_err());
+        Ok(())
+    }
+
+    #[test]
     fn malformed_voters_are_refused() {
         for bad in [
             "",
