@@ -56,7 +56,7 @@ KAFKA_COMMAND_TIMEOUT_S = 180.0
 KAFKA_CLUSTER_READY_S = 90      # scripts/kafka-cluster's own wait until every node lists 3 brokers
 KAFKA_FETCH_TIMEOUT_S = 900     # a first start downloads the jars
 KAFKA_CLUSTER_STOP_S = 120      # kafka-reference stop: 30 s TERM, then 30 s after KILL
-LISTENING_RE = re.compile(r"listening on 127\.0\.0\.\d+:(\d+)")
+LISTENING_RE = re.compile(r"listening on (?:127\.0\.0\.\d+|0\.0\.0\.0):(\d+)")
 CLUSTER_NODES = 3  # node N on 127.0.0.N, each a controller quorum voter
 CLUSTER_READY_TIMEOUT_S = 30.0
 

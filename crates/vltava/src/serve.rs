@@ -470,6 +470,20 @@ impl ServeArgs {
             "controller-listen and controller-quorum-voters go together: a cluster needs both, \
              a single node neither"
         );
+        // Brokers reach each other, and clients every broker, at the address each registers:
+        // answering with the connection's address only works for a broker's own entry.
+        if let Some(wildcard) = config
+            .listeners
+            .iter()
+            .find(|l| l.answers_with_connection)
+            .filter(|_| !config.controller_quorum_voters.is_empty())
+        {
+            anyhow::bail!(
+                "listener {} binds every address: a cluster broker needs its advertised address \
+                 (advertised-listener or advertised-listeners)",
+                wildcard.name
+            );
+        }
         config.rack = self.rack;
         if let Some(selector) = &self.replica_selector_class {
             config.replica_selector = selector.parse().map_err(anyhow::Error::msg)?;
@@ -534,6 +548,7 @@ impl ServeArgs {
             };
             listener.advertised_host = host;
             listener.advertised_port = port;
+            listener.answers_with_connection = false;
         }
         Ok(vec![listener])
     }
@@ -780,10 +795,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         admin.set_serving(server.broker(), true);
         let handle = server.handle();
         // Tests and scripts wait for this line: keep its shape.
+        let first = &handle.listeners[0];
+        let advertised = if first.answers_with_connection {
+            "the address each client connects to"
+        } else {
+            handle.advertised.as_str()
+        };
         println!(
-            "vltava listening on {} (advertised as {}), data in {}",
+            "vltava listening on {} (advertised as {advertised}), data in {}",
             handle.local_addr,
-            handle.advertised,
             data_dir.display()
         );
         if handle.listeners.len() > 1 || handle.listeners[0].protocol != "PLAINTEXT" {
@@ -1018,6 +1038,12 @@ mod tests {
             ServeArgs {
                 super_users: Some("User:admin".into()),
                 ..secured("PLAINTEXT://127.0.0.1:9092")
+            },
+            // A cluster broker must register an address the others can reach.
+            ServeArgs {
+                controller_listen: Some(LISTEN_DEFAULT),
+                controller_quorum_voters: Some("1@127.0.0.1:9093".into()),
+                ..secured("PLAINTEXT://0.0.0.0:9092")
             },
         ];
         for (i, args) in refused.into_iter().enumerate() {

@@ -18,21 +18,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, EndTxnRequest,
-    FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest, ProducerId,
-    RequestKind, ResponseKind, TopicName, TransactionalId,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, EndTxnRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, ProducerId, RequestKind, ResponseKind, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
+use common::requests::{BatchOf, READ_COMMITTED, READ_UNCOMMITTED, record_batch};
 use common::wire;
 use common::{BoxError, TestResult};
 
@@ -60,8 +53,6 @@ const RETRIABLE: [i16; 5] = [
 const TOPIC: &str = "txn-v2";
 const TRANSACTIONAL_ID: &str = "txn-v2-id";
 const BATCH_RECORDS: i32 = 5;
-const READ_COMMITTED: i8 = 1;
-const READ_UNCOMMITTED: i8 = 0;
 
 /// One connection to the broker, with the requests of a transactional producer.
 struct Client(wire::Client);
@@ -91,23 +82,7 @@ impl Client {
     }
 
     fn create_topic(&mut self) -> TestResult {
-        let request = CreateTopicsRequest::default()
-            .with_topics(vec![
-                CreatableTopic::default()
-                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                    .with_num_partitions(1)
-                    .with_replication_factor(1),
-            ])
-            .with_timeout_ms(10_000);
-        let ResponseKind::CreateTopics(response) =
-            self.exchange(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))?
-        else {
-            return Err("CreateTopics answered with another API".into());
-        };
-        match response.topics.first().map(|t| t.error_code) {
-            Some(NONE) => Ok(()),
-            other => Err(format!("CreateTopics: {other:?}").into()),
-        }
+        self.0.create_topic(TOPIC, 1)
     }
 
     /// FindCoordinator for the transactional id, until it is found (this one node).
@@ -160,35 +135,10 @@ impl Client {
         epoch: i16,
         base_sequence: i32,
     ) -> Result<(i16, i64), BoxError> {
-        let request = ProduceRequest::default()
-            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str(
-                TRANSACTIONAL_ID,
-            ))))
-            .with_acks(-1)
-            .with_timeout_ms(10_000)
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(transactional_batch(
-                                producer_id,
-                                epoch,
-                                base_sequence,
-                            )?)),
-                    ]),
-            ]);
-        let ResponseKind::Produce(response) =
-            self.exchange(ApiKey::Produce, 12, RequestKind::Produce(request))?
-        else {
-            return Err("Produce answered with another API".into());
-        };
-        let partition = response
-            .responses
-            .first()
-            .and_then(|t| t.partition_responses.first())
-            .ok_or("Produce: no partition")?;
+        let batch = transactional_batch(producer_id, epoch, base_sequence)?;
+        let partition = self
+            .0
+            .produce_batch(12, TOPIC, Some(TRANSACTIONAL_ID), batch)?;
         Ok((partition.error_code, partition.base_offset))
     }
 
@@ -222,32 +172,9 @@ impl Client {
         self.latest_offset(READ_COMMITTED)
     }
 
-    /// The latest offset at `isolation_level` (0: the log end offset).
+    /// The latest offset at `isolation_level` (READ_UNCOMMITTED: the log end offset).
     fn latest_offset(&mut self, isolation_level: i8) -> Result<i64, BoxError> {
-        let request = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_isolation_level(isolation_level)
-            .with_topics(vec![
-                ListOffsetsTopic::default()
-                    .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                    .with_partitions(vec![
-                        ListOffsetsPartition::default()
-                            .with_partition_index(0)
-                            .with_current_leader_epoch(-1)
-                            .with_timestamp(-1),
-                    ]),
-            ]);
-        let ResponseKind::ListOffsets(response) =
-            self.exchange(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(request))?
-        else {
-            return Err("ListOffsets answered with another API".into());
-        };
-        let partition = response
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .ok_or("ListOffsets: no partition")?;
-        Ok(partition.offset)
+        self.0.latest_offset(TOPIC, isolation_level)
     }
 }
 
@@ -274,34 +201,16 @@ fn transactional_batch(
     epoch: i16,
     base_sequence: i32,
 ) -> Result<Bytes, BoxError> {
-    let records: Vec<Record> = (0..BATCH_RECORDS)
-        .map(|i| Record {
-            transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            sequence: base_sequence + i,
-            timestamp: 1_700_000_000_000 + i64::from(i),
-            key: None,
-            value: Some(Bytes::from(format!("e{epoch}-{}", base_sequence + i))),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buffer = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buffer,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| format!("encode batch: {e}"))?;
-    Ok(buffer.freeze())
+    let of = BatchOf {
+        producer_id,
+        epoch,
+        base_sequence,
+        records: BATCH_RECORDS,
+        transactional: true,
+    };
+    record_batch(of, |sequence| {
+        (None, Bytes::from(format!("e{epoch}-{sequence}")))
+    })
 }
 
 /// Produces until the answer is not NOT_ENOUGH_REPLICAS (the coordinator still writing the

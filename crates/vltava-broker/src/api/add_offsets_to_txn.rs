@@ -1,10 +1,15 @@
 //! AddOffsetsToTxn: a transactional producer is about to commit a group's offsets in its
 //! transaction (`sendOffsetsToTransaction`), so the group's `__consumer_offsets` partition
 //! joins the transaction and gets its marker (which makes the offsets take effect).
+//! Kafka's checks first: WRITE on the transactional id (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then READ on the group (else
+//! GROUP_AUTHORIZATION_FAILED).
 
 use std::collections::BTreeSet;
 
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+use vltava_cluster::acl::AclOperation;
+use vltava_cluster::acl::ResourceType::{Group, TransactionalId};
 use vltava_group::{OFFSETS_TOPIC, offsets_partition_for};
 
 use super::group_id;
@@ -13,6 +18,16 @@ use crate::txn_coordinator::state::ProducerRef;
 
 pub async fn handle(context: RequestContext, request: AddOffsetsToTxnRequest) -> Reply {
     let broker = context.broker.clone();
+    let authorization = context.authorization();
+    let id = &request.transactional_id.0;
+    let allowed = authorization
+        .check(AclOperation::Write, TransactionalId, id)
+        .and_then(|()| authorization.check(AclOperation::Read, Group, &request.group_id.0));
+    if let Err(refused) = allowed {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(refused.code())
+            .into();
+    }
     Reply::Later(Box::pin(async move {
         let group = match group_id(&request.group_id) {
             Ok(group) => group,

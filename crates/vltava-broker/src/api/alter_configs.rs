@@ -8,6 +8,9 @@ use kafka_protocol::messages::alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
+use vltava_cluster::acl::AclOperation;
+
+use super::describe_configs::config_authorization;
 use super::incremental_alter_configs::{alter_resource, kafka_message};
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
@@ -15,8 +18,23 @@ use crate::error::BrokerError;
 
 pub async fn handle(context: RequestContext, request: AlterConfigsRequest) -> Reply {
     let broker = &context.broker;
+    let authorization = context.authorization();
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
+        let (type_, name) = (resource.resource_type, &resource.resource_name);
+        if let Err(refused) =
+            config_authorization(&authorization, AclOperation::AlterConfigs, type_, name)
+        {
+            // Kafka answers a refusal with no message.
+            responses.push(
+                AlterConfigsResourceResponse::default()
+                    .with_resource_type(type_)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(refused.code())
+                    .with_error_message(None),
+            );
+            continue;
+        }
         // The request's set replaces the configs whole.
         let configs = new_set(&resource.configs);
         let outcome = alter_resource(

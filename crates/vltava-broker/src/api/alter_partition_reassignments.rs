@@ -2,6 +2,7 @@
 //! every partition that exists goes to the controller in one decision
 //! (`vltava-cluster::controller::reassignment`), and the answer comes once the accepted
 //! reassignments are served here. A null replica list cancels a partition's reassignment.
+//! Without ALTER on the cluster every partition is CLUSTER_AUTHORIZATION_FAILED.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -10,6 +11,7 @@ use kafka_protocol::messages::alter_partition_reassignments_response::{
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
 };
+use vltava_cluster::acl::AclOperation;
 use vltava_cluster::controller::reassignment::Reassignment;
 
 use super::str_bytes;
@@ -21,6 +23,10 @@ type Refusal = (i16, String);
 pub async fn handle(context: RequestContext, request: AlterPartitionReassignmentsRequest) -> Reply {
     let broker = &context.broker;
     let allow_replication_factor_change = request.allow_replication_factor_change;
+    // Kafka's controller checks ALTER on the cluster first and refuses the whole request.
+    if let Err(refused) = context.authorization().check_cluster(AclOperation::Alter) {
+        return refused_whole(&request, refused);
+    }
     // (topic, partition) in the request's order, each either sent or refused here.
     let mut asked: Vec<(String, i32, Option<Refusal>)> = Vec::new();
     let mut reassignments = Vec::new();
@@ -92,6 +98,37 @@ pub async fn handle(context: RequestContext, request: AlterPartitionReassignment
     }
     AlterPartitionReassignmentsResponse::default()
         .with_allow_replication_factor_change(allow_replication_factor_change)
+        .with_responses(responses)
+        .into()
+}
+
+/// Kafka's `AlterPartitionReassignmentsRequest.getErrorResponse`: the error at the top and on
+/// every partition, with its message.
+fn refused_whole(request: &AlterPartitionReassignmentsRequest, refused: ResponseError) -> Reply {
+    let message = || Some(str_bytes(refused.to_string()));
+    let responses = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(refused.code())
+                        .with_error_message(message())
+                })
+                .collect();
+            ReassignableTopicResponse::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(request.allow_replication_factor_change)
+        .with_error_code(refused.code())
+        .with_error_message(message())
         .with_responses(responses)
         .into()
 }

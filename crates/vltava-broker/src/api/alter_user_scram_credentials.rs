@@ -1,7 +1,8 @@
 //! AlterUserScramCredentials (KIP-554): the client sends the salted password (it ran PBKDF2);
 //! the broker keeps StoredKey and ServerKey only, as metadata records, so every broker of the
 //! cluster accepts the new credential. Checked per user as Kafka's `ScramControlManager` does:
-//! one bad alteration fails all of that user's alterations.
+//! one bad alteration fails all of that user's alterations. Without ALTER on the cluster every
+//! user named is CLUSTER_AUTHORIZATION_FAILED and nothing changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +12,7 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
 };
 use vltava_cluster::MetadataImage;
+use vltava_cluster::acl::AclOperation;
 use vltava_cluster::scram::{ScramCredential, ScramMechanism};
 
 use super::str_bytes;
@@ -29,6 +31,9 @@ struct UserChanges {
 
 pub async fn handle(context: RequestContext, request: AlterUserScramCredentialsRequest) -> Reply {
     let broker = context.broker.clone();
+    if let Err(refused) = context.authorization().check_cluster(AclOperation::Alter) {
+        return refused_whole(&request, refused);
+    }
     Reply::Later(Box::pin(async move {
         let image = broker.image();
         let mut users: BTreeMap<String, UserChanges> = BTreeMap::new();
@@ -93,6 +98,26 @@ pub async fn handle(context: RequestContext, request: AlterUserScramCredentialsR
             .with_results(results)
             .into()
     }))
+}
+
+/// Kafka's `AlterUserScramCredentialsRequest.getErrorResponse`: every user named, once, in
+/// order, with the error and its message.
+fn refused_whole(request: &AlterUserScramCredentialsRequest, refused: ResponseError) -> Reply {
+    let deleted = request.deletions.iter().map(|d| d.name.to_string());
+    let upserted = request.upsertions.iter().map(|u| u.name.to_string());
+    let users: BTreeSet<String> = deleted.chain(upserted).collect();
+    let results = users
+        .into_iter()
+        .map(|user| {
+            AlterUserScramCredentialsResult::default()
+                .with_user(str_bytes(user))
+                .with_error_code(refused.code())
+                .with_error_message(Some(str_bytes(refused.to_string())))
+        })
+        .collect();
+    AlterUserScramCredentialsResponse::default()
+        .with_results(results)
+        .into()
 }
 
 fn refuse(changes: &mut UserChanges, refusal: Refusal) {

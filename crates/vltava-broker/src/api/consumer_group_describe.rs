@@ -1,6 +1,6 @@
 //! ConsumerGroupDescribe (KIP-848): epochs, assignor, and every member's current and target
 //! assignment. A classic or unknown group answers GROUP_ID_NOT_FOUND, so admin clients fall
-//! back to DescribeGroups.
+//! back to DescribeGroups. The group's authorized operations are reported when asked.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ use vltava_group::GroupId;
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
-use vltava_cluster::acl::AclOperation;
+use vltava_cluster::acl::{AclOperation, ResourceType};
 
 /// KIP-1099: the member speaks the consumer protocol.
 const MEMBER_TYPE_CONSUMER: i8 = 1;
@@ -84,6 +84,11 @@ pub async fn handle(context: RequestContext, request: ConsumerGroupDescribeReque
                         .with_assignment_epoch(group.assignment_epoch)
                         .with_assignor_name(str_bytes(group.assignor))
                         .with_members(members)
+                        .with_authorized_operations(authorization.authorized_operations_if(
+                            request.include_authorized_operations,
+                            ResourceType::Group,
+                            name,
+                        ))
                 }
             }
         })

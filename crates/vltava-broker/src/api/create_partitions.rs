@@ -1,7 +1,9 @@
 //! CreatePartitions: grow topics (never shrink them), or with validate_only check that they
 //! could grow. Answers in Kafka's words: INVALID_PARTITIONS for a count that does not grow,
 //! INVALID_REPLICA_ASSIGNMENT for assignments that do not name one registered broker per new
-//! partition (`replica_assignment`), INVALID_REQUEST for a topic named twice.
+//! partition (`replica_assignment`), INVALID_REQUEST for a topic named twice, and
+//! TOPIC_AUTHORIZATION_FAILED (no message) without ALTER on the topic, as Kafka's
+//! `ControllerApis.createPartitions` checks after the duplicates.
 
 use std::collections::HashMap;
 
@@ -11,6 +13,7 @@ use kafka_protocol::messages::create_partitions_request::{
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use vltava_cluster::acl::AclOperation;
 
 use super::{replica_assignment, str_bytes};
 use crate::broker::Broker;
@@ -24,10 +27,14 @@ pub async fn handle(context: RequestContext, request: CreatePartitionsRequest) -
         *named.entry(topic.name.clone()).or_default() += 1;
     }
     let validate_only = request.validate_only;
+    let authorization = context.authorization();
     let results = {
         let mut results = Vec::with_capacity(request.topics.len());
         for topic in request.topics {
             let result = match named.get_mut(&topic.name) {
+                Some(1) if !authorization.allows_topic(AclOperation::Alter, &topic.name.0) => {
+                    Err(BrokerError::TopicAuthorizationFailed)
+                }
                 Some(1) => grow(broker, &topic, validate_only).await,
                 // Kafka answers a duplicated name once, and grows it neither time.
                 Some(0) => continue,
@@ -52,10 +59,11 @@ pub async fn handle(context: RequestContext, request: CreatePartitionsRequest) -
         .into()
 }
 
-/// Kafka sends no message for a topic it does not have; its own text for every other refusal.
+/// Kafka sends no message for a topic it does not have or may not alter; its own text for
+/// every other refusal.
 fn error_message(error: &BrokerError) -> Option<StrBytes> {
     match error {
-        BrokerError::UnknownTopicOrPartition => None,
+        BrokerError::UnknownTopicOrPartition | BrokerError::TopicAuthorizationFailed => None,
         other => Some(str_bytes(other.message())),
     }
 }

@@ -2,12 +2,15 @@
 //! (on one node, the log start offset). Offset -1 means the high watermark. Segments wholly
 //! below the new start are deleted; the rest of the records below it can no longer be read:
 //! a fetch there gets OFFSET_OUT_OF_RANGE and ListOffsets EARLIEST answers the new start.
+//! A topic the principal may not DELETE is TOPIC_AUTHORIZATION_FAILED for each partition,
+//! checked before the topic is looked up, as in Kafka.
 
 use kafka_protocol::messages::delete_records_request::DeleteRecordsPartition;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+use vltava_cluster::acl::AclOperation;
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
@@ -20,12 +23,14 @@ const UNKNOWN_LOW_WATERMARK: i64 = -1;
 
 pub async fn handle(context: RequestContext, request: DeleteRecordsRequest) -> Reply {
     let broker = &context.broker;
+    let authorization = context.authorization();
     // Moving the log start offset writes its checkpoint durably.
     let topics = tokio::task::block_in_place(|| {
         request
             .topics
             .into_iter()
             .map(|topic| {
+                let allowed = authorization.allows_topic(AclOperation::Delete, &topic.name.0);
                 let found = broker.topics.get(&topic.name.0);
                 let partitions = topic
                     .partitions
@@ -33,7 +38,11 @@ pub async fn handle(context: RequestContext, request: DeleteRecordsRequest) -> R
                     .map(|wanted| {
                         let result = DeleteRecordsPartitionResult::default()
                             .with_partition_index(wanted.partition_index);
-                        match delete_before(found.as_deref(), wanted) {
+                        let deleted = match allowed {
+                            true => delete_before(found.as_deref(), wanted),
+                            false => Err(BrokerError::TopicAuthorizationFailed),
+                        };
+                        match deleted {
                             Ok(low_watermark) => result.with_low_watermark(low_watermark),
                             Err(error) => result
                                 .with_low_watermark(UNKNOWN_LOW_WATERMARK)

@@ -2,6 +2,8 @@
 //! with its value and source (dynamic broker configs included), synonyms (v1+, when asked), and
 //! type and documentation (v3+, when asked). The configs come from the registry in `configs/`;
 //! the broker entity "" (the cluster-wide default) lists only the configs set there.
+//! A resource the principal may not DESCRIBE_CONFIGS is answered with the refusal's code and
+//! Kafka's message for it, and no configs (`ConfigHelper`); see [`config_authorization`].
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -9,15 +11,40 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use vltava_cluster::acl::{AclOperation, ResourceType};
 
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::configs::dynamic::Level;
 use crate::configs::{ConfigEntry, describe_broker, describe_broker_defaults, describe_topic};
 use crate::dispatch::{Reply, RequestContext};
+use crate::security::acl::Authorization;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
+pub const RESOURCE_GROUP: i8 = 32;
+
+/// Kafka's authorization of a config resource (`ConfigHelper`, `ControllerApis.
+/// authorizeAlterResource`): a topic's or a group's configs are checked on that topic or group,
+/// the broker's (and its loggers' and client metrics') on the cluster. A resource type Kafka
+/// does not define is let through, to be answered INVALID_REQUEST by the handler.
+pub(super) fn config_authorization(
+    authorization: &Authorization,
+    operation: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), ResponseError> {
+    match resource_type {
+        RESOURCE_TOPIC => authorization.check(operation, ResourceType::Topic, name),
+        RESOURCE_GROUP => authorization.check(operation, ResourceType::Group, name),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS => {
+            authorization.check_cluster(operation)
+        }
+        _ => Ok(()),
+    }
+}
 
 /// What the request asked to see besides names and values.
 #[derive(Debug, Clone, Copy)]
@@ -31,10 +58,22 @@ pub async fn handle(context: RequestContext, request: DescribeConfigsRequest) ->
         synonyms: request.include_synonyms,
         documentation: context.api_version >= 3 && request.include_documentation,
     };
+    let authorization = context.authorization();
     let results = request
         .resources
         .into_iter()
-        .map(|resource| describe(&context.broker, resource, detail))
+        .map(|resource| {
+            let name = resource.resource_name.as_str();
+            let type_ = resource.resource_type;
+            match config_authorization(&authorization, AclOperation::DescribeConfigs, type_, name) {
+                Ok(()) => describe(&context.broker, resource, detail),
+                Err(refused) => DescribeConfigsResult::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name)
+                    .with_error_code(refused.code())
+                    .with_error_message(Some(str_bytes(refused.to_string()))),
+            }
+        })
         .collect();
     DescribeConfigsResponse::default()
         .with_results(results)

@@ -1,6 +1,7 @@
 //! DescribeGroups: state, protocol and members. The protocol and the members' metadata and
 //! assignments are shown for a Stable group only, as Kafka does. From v6 (KIP-1043) an
-//! unknown group answers GROUP_ID_NOT_FOUND.
+//! unknown group answers GROUP_ID_NOT_FOUND. From v3 the group's authorized operations are
+//! reported when asked (for the groups answered without an error, as Kafka does).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -10,7 +11,7 @@ use vltava_group::{GroupId, GroupState};
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::group_error_code;
-use vltava_cluster::acl::AclOperation;
+use vltava_cluster::acl::{AclOperation, ResourceType};
 
 pub async fn handle(context: RequestContext, request: DescribeGroupsRequest) -> Reply {
     let authorization = context.authorization();
@@ -60,7 +61,13 @@ pub async fn handle(context: RequestContext, request: DescribeGroupsRequest) -> 
                                 name.0
                             ))))
                     } else {
-                        described
+                        described.with_authorized_operations(
+                            authorization.authorized_operations_if(
+                                request.include_authorized_operations,
+                                ResourceType::Group,
+                                name,
+                            ),
+                        )
                     }
                 }
             }

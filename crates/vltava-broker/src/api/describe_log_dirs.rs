@@ -2,7 +2,9 @@
 //! Each partition reports the bytes of its log segments (indexes excluded, as Kafka's
 //! `UnifiedLog.size`), an offset lag of 0 (a leader's log end is its own) and is never a
 //! "future" replica (no log directory moves). Null topics means every partition; listed
-//! partitions this broker does not have are left out, as Kafka does.
+//! partitions this broker does not have are left out, as Kafka does. Without DESCRIBE on the
+//! cluster the answer is CLUSTER_AUTHORIZATION_FAILED (v3+; older versions have no error
+//! field) and no log directories.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +13,8 @@ use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
+
+use vltava_cluster::acl::AclOperation;
 
 use super::str_bytes;
 use crate::broker::Broker;
@@ -34,6 +38,14 @@ fn volume_bytes(dir: &std::path::Path) -> (i64, i64) {
 
 pub async fn handle(context: RequestContext, request: DescribeLogDirsRequest) -> Reply {
     let broker = &context.broker;
+    if let Err(refused) = context
+        .authorization()
+        .check_cluster(AclOperation::Describe)
+    {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(refused.code())
+            .into();
+    }
     let topics = match request.topics {
         None => broker
             .topics

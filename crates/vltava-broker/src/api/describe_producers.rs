@@ -1,12 +1,15 @@
 //! DescribeProducers: the idempotent producers each partition has state for, from its
 //! producer state (rebuilt from the log on start), with the first offset of each producer's
 //! open transaction in the partition (-1 without one). The coordinator epoch of the last
-//! marker is not kept: -1.
+//! marker is not kept: -1. A topic the principal may not READ is TOPIC_AUTHORIZATION_FAILED,
+//! checked after the name's validity and before the topic is looked up, as in Kafka.
 
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use vltava_cluster::acl::AclOperation;
 
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
@@ -23,11 +26,15 @@ const NO_OPEN_TRANSACTION: i64 = -1;
 
 pub async fn handle(context: RequestContext, request: DescribeProducersRequest) -> Reply {
     let broker = &context.broker;
+    let authorization = context.authorization();
     let topics = request
         .topics
         .into_iter()
         .map(|wanted| {
             let topic = topic_name::validate(&wanted.name.0).and_then(|()| {
+                if !authorization.allows_topic(AclOperation::Read, &wanted.name.0) {
+                    return Err(BrokerError::TopicAuthorizationFailed);
+                }
                 broker
                     .topics
                     .get(&wanted.name.0)

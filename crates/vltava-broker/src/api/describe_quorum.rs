@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_quorum_response::{
 use kafka_protocol::messages::{
     BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
 };
+use vltava_cluster::acl::AclOperation;
 use vltava_cluster::quorum::status::{QuorumStatus, ReplicaProgress};
 
 use super::str_bytes;
@@ -20,6 +21,16 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
 pub async fn handle(context: RequestContext, request: DescribeQuorumRequest) -> Reply {
+    // Kafka checks DESCRIBE on the cluster first and answers a refusal at the top level.
+    if let Err(refused) = context
+        .authorization()
+        .check_cluster(AclOperation::Describe)
+    {
+        return DescribeQuorumResponse::default()
+            .with_error_code(refused.code())
+            .with_error_message(Some(str_bytes(refused.to_string())))
+            .into();
+    }
     // Kafka answers INVALID_REQUEST unless asked for exactly __cluster_metadata-0.
     let asks_for_metadata_log = matches!(request.topics.as_slice(), [topic]
         if topic.topic_name.0.as_str() == METADATA_TOPIC

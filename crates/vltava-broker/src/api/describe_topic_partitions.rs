@@ -1,6 +1,9 @@
 //! DescribeTopicPartitions (KIP-966): Metadata's topic view with eligible leader replicas,
 //! paginated by a partition limit and a cursor. Kafka 4's admin client (`kafka-topics
 //! --describe`, `Admin.describeTopics`) asks this first. Answered from the metadata image.
+//! As in Kafka: topics the principal may not DESCRIBE are left out of "all topics" and are
+//! TOPIC_AUTHORIZATION_FAILED (with no id) when named; every topic answered carries the
+//! principal's authorized operations on it.
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use kafka_protocol::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
 };
 
+use vltava_cluster::acl::{AclOperation, ResourceType};
 use vltava_cluster::{MetadataImage, PartitionRegistration};
 
 use super::metadata::PartitionView;
@@ -22,6 +26,8 @@ use crate::topics::Topic;
 pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsRequest) -> Reply {
     let broker = &context.broker;
     let image = broker.image();
+    let authorization = context.authorization();
+    let describable = |name: &str| authorization.allows_topic(AclOperation::Describe, name);
     // Asked-for topics, or all of them; in name order either way, as Kafka pages through them.
     let mut names: Vec<String> = if request.topics.is_empty() {
         broker
@@ -29,6 +35,7 @@ pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsReq
             .all()
             .iter()
             .map(|t| t.name.to_string())
+            .filter(|name| describable(name))
             .collect()
     } else {
         request
@@ -50,11 +57,21 @@ pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsReq
     let mut topics = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
+        let operations = authorization.authorized_operations(ResourceType::Topic, &name);
+        if !describable(&name) {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(TopicName(str_bytes(name))))
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
+            continue;
+        }
         let Some(topic) = broker.topics.get(&name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
                     .with_name(Some(TopicName(str_bytes(name))))
-                    .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                    .with_topic_authorized_operations(operations),
             );
             continue;
         };
@@ -65,7 +82,7 @@ pub async fn handle(context: RequestContext, request: DescribeTopicPartitionsReq
         };
         let (described, rest) = describe(&image, &topic, first, budget);
         budget -= described.partitions.len();
-        topics.push(described);
+        topics.push(described.with_topic_authorized_operations(operations));
         if let Some(next) = rest {
             next_cursor = Some(
                 Cursor::default()

@@ -1,5 +1,7 @@
 //! DescribeUserScramCredentials (KIP-554): each user's SCRAM mechanisms and iterations, from
 //! the metadata image; never the salt or keys. No users (or null) describes every user.
+//! Without DESCRIBE on the cluster: CLUSTER_AUTHORIZATION_FAILED, at the top and (as Kafka's
+//! `getErrorResponse` writes it, with no user name) once per user asked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +13,8 @@ use kafka_protocol::messages::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 
+use vltava_cluster::acl::AclOperation;
+
 use super::str_bytes;
 use crate::dispatch::{Reply, RequestContext};
 
@@ -18,6 +22,22 @@ pub async fn handle(
     context: RequestContext,
     request: DescribeUserScramCredentialsRequest,
 ) -> Reply {
+    if let Err(refused) = context
+        .authorization()
+        .check_cluster(AclOperation::Describe)
+    {
+        let message = || Some(str_bytes(refused.to_string()));
+        let asked = request.users.unwrap_or_default().into_iter().map(|_| {
+            DescribeUserScramCredentialsResult::default()
+                .with_error_code(refused.code())
+                .with_error_message(message())
+        });
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(refused.code())
+            .with_error_message(message())
+            .with_results(asked.collect())
+            .into();
+    }
     let image = context.broker.image();
     let mut by_user: BTreeMap<&str, Vec<CredentialInfo>> = BTreeMap::new();
     for credential in image.scram_credentials.values() {

@@ -5,7 +5,8 @@
 //! replica (ELECTION_NOT_NEEDED for one that has a leader, ELIGIBLE_LEADERS_NOT_AVAILABLE when
 //! no replica is live). The answer comes once the new leaders are published here. With null
 //! topics (every partition) Kafka leaves out the partitions that need no election, so every
-//! topic is listed with no partitions.
+//! topic is listed with no partitions. Without ALTER on the cluster the whole request is
+//! CLUSTER_AUTHORIZATION_FAILED, as Kafka's controller answers.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use uuid::Uuid;
+use vltava_cluster::acl::AclOperation;
 use vltava_cluster::controller::elect_leaders::{ElectionOutcome, ElectionType};
 
 use super::str_bytes;
@@ -27,22 +29,15 @@ const UNCLEAN: i8 = 1;
 pub async fn handle(context: RequestContext, request: ElectLeadersRequest) -> Reply {
     let broker = &context.broker;
     let wanted = request.topic_partitions;
+    // Kafka's controller checks ALTER on the cluster before anything else.
+    if let Err(refused) = context.authorization().check_cluster(AclOperation::Alter) {
+        return failed(wanted, (refused.code(), refused.to_string()));
+    }
     let election_type = match request.election_type {
         PREFERRED => ElectionType::Preferred,
         UNCLEAN => ElectionType::Unclean,
-        other => {
-            // Kafka fails the whole request, naming the error on every listed partition too.
-            let error = BrokerError::UnknownElectionType(other);
-            let results = wanted
-                .unwrap_or_default()
-                .into_iter()
-                .map(|topic| answer(topic, |_| Err(refusal(&error))))
-                .collect();
-            return ElectLeadersResponse::default()
-                .with_error_code(error.code())
-                .with_replica_election_results(results)
-                .into();
-        }
+        // Kafka fails the whole request.
+        other => return failed(wanted, refusal(&BrokerError::UnknownElectionType(other))),
     };
     let Some(wanted) = wanted else {
         let results = broker
@@ -116,6 +111,20 @@ type Refusal = (i16, String);
 
 fn refusal(error: &BrokerError) -> Refusal {
     (error.code(), error.message())
+}
+
+/// Kafka's answer to a request it refuses whole: the error at the top and on every listed
+/// partition (`ElectLeadersRequest.getErrorResponse`).
+fn failed(wanted: Option<Vec<TopicPartitions>>, (code, message): Refusal) -> Reply {
+    let results = wanted
+        .unwrap_or_default()
+        .into_iter()
+        .map(|topic| answer(topic, |_| Err((code, message.clone()))))
+        .collect();
+    ElectLeadersResponse::default()
+        .with_error_code(code)
+        .with_replica_election_results(results)
+        .into()
 }
 
 fn answer(

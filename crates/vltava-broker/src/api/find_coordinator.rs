@@ -14,6 +14,7 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::{BrokerError, Result};
+use crate::security::Session;
 use crate::security::acl::Authorization;
 use crate::topics::Topic;
 use crate::txn_coordinator::txn_partition_for;
@@ -28,7 +29,7 @@ const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a requ
 
 pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) -> Reply {
     let broker = context.broker.clone();
-    let listener = context.session.listener.clone();
+    let session = context.session.clone();
     let api_version = context.api_version;
     let authorization = context.authorization();
     Reply::Later(Box::pin(async move {
@@ -46,7 +47,7 @@ pub async fn handle(context: RequestContext, request: FindCoordinatorRequest) ->
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
                     .with_error_code(code),
-                None => answer(&broker, &listener, request.key_type, key).await,
+                None => answer(&broker, &session, request.key_type, key).await,
             });
         }
         if api_version >= 4 {
@@ -82,7 +83,8 @@ fn refusal(authorization: &Authorization, key_type: i8, key: &str) -> Option<i16
     (!allowed).then_some(error.code())
 }
 
-async fn answer(broker: &Broker, listener: &str, key_type: i8, key: StrBytes) -> Coordinator {
+async fn answer(broker: &Broker, session: &Session, key_type: i8, key: StrBytes) -> Coordinator {
+    let listener = &session.listener;
     let valid = matches!(key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
     if !valid || key.is_empty() {
         return Coordinator::default()
@@ -97,11 +99,14 @@ async fn answer(broker: &Broker, listener: &str, key_type: i8, key: StrBytes) ->
         transaction_coordinator(broker, listener, &key).await
     };
     match found {
-        Ok((node_id, host, port)) => Coordinator::default()
-            .with_key(key)
-            .with_node_id(BrokerId(node_id))
-            .with_host(str_bytes(host))
-            .with_port(port),
+        Ok((node_id, host, port)) => {
+            let (host, port) = session.address_of(broker.node_id(), node_id, (&host, port));
+            Coordinator::default()
+                .with_key(key)
+                .with_node_id(BrokerId(node_id))
+                .with_host(str_bytes(host))
+                .with_port(port)
+        }
         Err(error) => Coordinator::default()
             .with_key(key)
             .with_node_id(BrokerId(-1))

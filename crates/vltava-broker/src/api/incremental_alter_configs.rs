@@ -3,15 +3,17 @@
 //! node id, or "" for the cluster-wide default); validate_only checks without changing
 //! anything. Errors as Kafka answers them: for topics, unknown names and invalid values are
 //! INVALID_CONFIG; for brokers, invalid values and configs that cannot change at run time are
-//! INVALID_REQUEST, and unknown names are stored.
+//! INVALID_REQUEST, and unknown names are stored. A resource the principal may not
+//! ALTER_CONFIGS is refused first, with no message (`config_authorization`).
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use vltava_cluster::acl::AclOperation;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC, config_authorization};
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::configs::dynamic::Level;
@@ -26,8 +28,24 @@ const OP_SUBTRACT: i8 = 3;
 
 pub async fn handle(context: RequestContext, request: IncrementalAlterConfigsRequest) -> Reply {
     let broker = &context.broker;
+    let authorization = context.authorization();
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
+        let (type_, name) = (resource.resource_type, &resource.resource_name);
+        if let Err(refused) =
+            config_authorization(&authorization, AclOperation::AlterConfigs, type_, name)
+        {
+            // Kafka answers a refusal with no message.
+            responses.push(
+                response
+                    .with_error_code(refused.code())
+                    .with_error_message(None),
+            );
+            continue;
+        }
         let outcome = alter_resource(
             broker,
             resource.resource_type,
@@ -36,9 +54,6 @@ pub async fn handle(context: RequestContext, request: IncrementalAlterConfigsReq
             |scope, current| apply(scope, current, &resource.configs),
         )
         .await;
-        let response = AlterConfigsResourceResponse::default()
-            .with_resource_type(resource.resource_type)
-            .with_resource_name(resource.resource_name);
         responses.push(match outcome {
             // Kafka sends a null message on success (the generated default is "").
             Ok(()) => response.with_error_message(None),

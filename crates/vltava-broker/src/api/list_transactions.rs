@@ -1,12 +1,15 @@
 //! ListTransactions (KIP-664): the transactional ids this broker coordinates, filtered by
 //! state names, producer ids and (v1, KIP-994) how long they have been running. Unknown state
 //! names come back in `unknown_state_filters`, as Kafka answers. v2's regular-expression
-//! filter (KIP-1152) is not served.
+//! filter (KIP-1152) is not served. Only the ids the principal may DESCRIBE are listed, as in
+//! Kafka.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{
     ListTransactionsRequest, ListTransactionsResponse, TransactionalId,
 };
+
+use vltava_cluster::acl::AclOperation;
 
 use super::str_bytes;
 use crate::broker::now_ms;
@@ -32,10 +35,15 @@ pub async fn handle(context: RequestContext, request: ListTransactionsRequest) -
         .partition(|name| STATES.iter().any(|s| s.name() == name.as_str()));
     let now = now_ms();
     let coordinator = &context.broker.transactions;
+    let authorization = context.authorization();
     let states = coordinator
         .transactions()
         .into_iter()
         .filter(|txn| coordinator.coordinates(&txn.transactional_id).is_ok())
+        // Only the transactional ids the principal may describe, as in Kafka.
+        .filter(|txn| {
+            authorization.allows_transactional_id(AclOperation::Describe, &txn.transactional_id)
+        })
         .filter(|txn| known.is_empty() || known.iter().any(|k| k.as_str() == txn.state.name()))
         .filter(|txn| {
             request.producer_id_filters.is_empty()

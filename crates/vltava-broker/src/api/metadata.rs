@@ -20,7 +20,7 @@ use crate::error::BrokerError;
 use crate::security::acl::Authorization;
 use crate::topic_name;
 use crate::topics::Topic;
-use vltava_cluster::acl::AclOperation;
+use vltava_cluster::acl::{AclOperation, ResourceType};
 
 /// Metadata v12 made a response topic's `name` nullable.
 const NULLABLE_NAME_VERSION_MIN: i16 = 12;
@@ -64,16 +64,28 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         }
         topics
     };
+    let topics = with_topic_operations(
+        &authorization,
+        request.include_topic_authorized_operations,
+        topics,
+    );
+    let cluster_operations =
+        authorization.cluster_authorized_operations(request.include_cluster_authorized_operations);
     let image = broker.image();
     let brokers = image
         .live_brokers()
         .filter_map(|b| {
             let endpoint = b.endpoint(&context.session.listener)?;
+            let (host, port) = context.session.address_of(
+                broker.node_id(),
+                b.broker_id,
+                (&endpoint.host, i32::from(endpoint.port)),
+            );
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(b.broker_id))
-                    .with_host(str_bytes(endpoint.host.clone()))
-                    .with_port(i32::from(endpoint.port))
+                    .with_host(str_bytes(host))
+                    .with_port(port)
                     .with_rack(b.rack.clone().map(str_bytes)),
             )
         })
@@ -83,7 +95,28 @@ pub async fn handle(context: RequestContext, request: MetadataRequest) -> Reply 
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.node_id()))
         .with_topics(topics)
+        .with_cluster_authorized_operations(cluster_operations)
         .into()
+}
+
+/// Kafka's `topic_authorized_operations` (v8+, when asked): the bitfield of every topic
+/// answered but those refused, which keep the schema's default.
+fn with_topic_operations(
+    authorization: &Authorization,
+    asked: bool,
+    topics: Vec<MetadataResponseTopic>,
+) -> Vec<MetadataResponseTopic> {
+    let refused = ResponseError::TopicAuthorizationFailed.code();
+    topics
+        .into_iter()
+        .map(|topic| match &topic.name {
+            Some(name) if asked && topic.error_code != refused => {
+                let operations = authorization.authorized_operations(ResourceType::Topic, name);
+                topic.with_topic_authorized_operations(operations)
+            }
+            _ => topic,
+        })
+        .collect()
 }
 
 /// A topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, whether it exists

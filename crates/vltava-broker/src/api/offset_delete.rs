@@ -1,6 +1,8 @@
 //! OffsetDelete (KIP-496): drops a group's committed offsets for some partitions. Refused
 //! per partition with GROUP_SUBSCRIBED_TO_TOPIC while an active consumer subscribes to the
 //! topic, and for the whole group with NON_EMPTY_GROUP when its members are not consumers.
+//! As in Kafka, the group needs DELETE (else GROUP_AUTHORIZATION_FAILED) and each topic READ
+//! (else TOPIC_AUTHORIZATION_FAILED on its partitions).
 
 use std::collections::HashSet;
 
@@ -15,6 +17,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Message};
 use vltava_group::{GroupId, TopicPartition};
 
+use vltava_cluster::acl::AclOperation;
+
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::coordinator_write_error_code;
 
@@ -22,6 +26,10 @@ const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
 pub async fn handle(context: RequestContext, request: OffsetDeleteRequest) -> Reply {
     let broker = context.broker.clone();
+    let authorization = context.authorization();
+    if !authorization.allows_group(AclOperation::Delete, &request.group_id.0) {
+        return error(ResponseError::GroupAuthorizationFailed);
+    }
     let group_id = GroupId::new(request.group_id.0.to_string());
     if broker.groups.coordinates(&group_id).is_err() {
         return error(ResponseError::NotCoordinator);
@@ -45,9 +53,12 @@ pub async fn handle(context: RequestContext, request: OffsetDeleteRequest) -> Re
     let mut topics = Vec::new();
     for topic in &request.topics {
         let known = broker.topics.get(&topic.name.0);
+        let readable = authorization.allows_topic(AclOperation::Read, &topic.name.0);
         let mut partitions = Vec::new();
         for p in &topic.partitions {
-            let code = if !known
+            let code = if !readable {
+                ResponseError::TopicAuthorizationFailed.code()
+            } else if !known
                 .as_ref()
                 .is_some_and(|t| t.has_partition(p.partition_index))
             {

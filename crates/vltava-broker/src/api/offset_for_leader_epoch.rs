@@ -1,13 +1,17 @@
 //! OffsetForLeaderEpoch (KIP-101, KIP-320): where a leader epoch ends in the leader's log. A
 //! consumer that saw epoch E at offset O asks after a leader change; an end offset below O
 //! means the log it read from was truncated (the records past it are gone), and the consumer
-//! resets or reports it instead of silently skipping.
+//! resets or reports it instead of silently skipping. Brokers with CLUSTER_ACTION may ask
+//! about any topic, consumers about those they may DESCRIBE (KIP-320); the others' partitions
+//! are TOPIC_AUTHORIZATION_FAILED, as in Kafka.
 
 use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPartition;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use vltava_cluster::acl::AclOperation;
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::BrokerError;
@@ -17,17 +21,23 @@ use crate::topics::Topic;
 
 pub async fn handle(context: RequestContext, request: OffsetForLeaderEpochRequest) -> Reply {
     let broker = &context.broker;
+    let authorization = context.authorization();
+    let all = authorization.allows_cluster(AclOperation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = all || authorization.allows_topic(AclOperation::Describe, &topic.topic);
             let found = broker.topics.get(&topic.topic.0);
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|wanted| {
-                    let partition = Topic::led_in(found.as_ref(), wanted.partition);
-                    answer(partition.map(|p| p.as_ref()), wanted)
+                .map(|wanted| match allowed {
+                    true => {
+                        let partition = Topic::led_in(found.as_ref(), wanted.partition);
+                        answer(partition.map(|p| p.as_ref()), wanted)
+                    }
+                    false => answer(Err(BrokerError::TopicAuthorizationFailed), wanted),
                 })
                 .collect();
             OffsetForLeaderTopicResult::default()

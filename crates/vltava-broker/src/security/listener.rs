@@ -1,8 +1,8 @@
 //! Kafka's listeners: `listeners=NAME://HOST:PORT,...`, `advertised.listeners` in the same form,
 //! and `listener.security.protocol.map=NAME:PROTOCOL,...` saying how each one is secured.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// How a listener's connections are secured (Kafka's `SecurityProtocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,10 @@ pub struct ListenerConfig {
     pub advertised_host: String,
     /// `None`: the port bound (which differs from `bind`'s when that is 0).
     pub advertised_port: Option<u16>,
+    /// Binds every interface and has no advertised address: each client is told this
+    /// broker's address as the one it connected to, so the same broker answers right from
+    /// the host, a container and a compose network (`advertised_host` keeps the bind address).
+    pub answers_with_connection: bool,
 }
 
 impl ListenerConfig {
@@ -67,6 +71,7 @@ impl ListenerConfig {
             bind,
             advertised_host: bind.ip().to_string(),
             advertised_port: None,
+            answers_with_connection: bind.ip().is_unspecified(),
         }
     }
 }
@@ -85,7 +90,7 @@ pub enum ListenerError {
     UnknownAdvertised(String),
     #[error("cannot resolve {0}")]
     Unresolved(String),
-    #[error("listener {0} binds to every address: set its advertised listener")]
+    #[error("advertised listener {0} is a wildcard address: name one clients can reach")]
     WildcardAdvertised(String),
     #[error("no listener configured")]
     Empty,
@@ -169,6 +174,7 @@ pub fn parse_listeners(
                 host.clone()
             },
             advertised_port: None,
+            answers_with_connection: false,
             name,
             protocol,
             bind,
@@ -177,6 +183,7 @@ pub fn parse_listeners(
     if listeners.is_empty() {
         return Err(ListenerError::Empty);
     }
+    let mut advertised = BTreeSet::new();
     for entry in settings
         .advertised_listeners
         .map(entries)
@@ -184,6 +191,7 @@ pub fn parse_listeners(
         .flatten()
     {
         let (name, host, port) = split_listener(entry)?;
+        advertised.insert(name.clone());
         let listener = listeners
             .iter_mut()
             .find(|l| l.name == name)
@@ -191,10 +199,20 @@ pub fn parse_listeners(
         listener.advertised_host = host;
         listener.advertised_port = (port != 0).then_some(port);
     }
-    for listener in &listeners {
-        if listener.advertised_host.is_empty() || listener.advertised_host == "0.0.0.0" {
+    for listener in &mut listeners {
+        let wildcard = listener.advertised_host.is_empty()
+            || listener
+                .advertised_host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified());
+        if !wildcard {
+            continue;
+        }
+        if advertised.contains(&listener.name) {
             return Err(ListenerError::WildcardAdvertised(listener.name.clone()));
         }
+        listener.advertised_host = listener.bind.ip().to_string();
+        listener.answers_with_connection = true;
     }
     Ok(listeners)
 }
@@ -233,6 +251,29 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_listener_without_an_advertised_address_answers_with_the_connection()
+    -> Result<(), ListenerError> {
+        let listeners = parse(
+            "PLAINTEXT://:0,SSL://0.0.0.0:0,INNER://127.0.0.1:0",
+            None,
+            Some("PLAINTEXT:PLAINTEXT,SSL:SSL,INNER:PLAINTEXT"),
+        )?;
+        assert!(listeners[0].answers_with_connection);
+        assert!(listeners[1].answers_with_connection);
+        assert!(!listeners[2].answers_with_connection);
+        assert_eq!(listeners[0].advertised_host, "0.0.0.0");
+        let advertised = parse(
+            "PLAINTEXT://:0",
+            Some("PLAINTEXT://broker-1.example:9092"),
+            None,
+        )?;
+        assert!(!advertised[0].answers_with_connection);
+        assert!(ListenerConfig::plaintext(([0, 0, 0, 0], 9092).into()).answers_with_connection);
+        assert!(!ListenerConfig::plaintext(([127, 0, 0, 1], 9092).into()).answers_with_connection);
+        Ok(())
+    }
+
+    #[test]
     fn the_default_map_knows_the_protocol_names() -> Result<(), ListenerError> {
         let listeners = parse("SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0", None, None)?;
         assert_eq!(listeners[0].protocol, SecurityProtocol::Ssl);
@@ -255,7 +296,7 @@ mod tests {
             Err(ListenerError::Duplicate(_))
         ));
         assert!(matches!(
-            parse("PLAINTEXT://:9092", None, None),
+            parse("PLAINTEXT://:9092", Some("PLAINTEXT://0.0.0.0:9092"), None),
             Err(ListenerError::WildcardAdvertised(_))
         ));
         assert!(matches!(

@@ -116,6 +116,8 @@ struct Reading {
 pub struct Accepted {
     pub peer: SocketAddr,
     pub listener: Arc<str>,
+    /// The socket's local address, when the listener answers with it (no advertised address).
+    pub own_address: Option<SocketAddr>,
     /// The listener is SASL_PLAINTEXT or SASL_SSL: authenticate before serving.
     pub sasl: bool,
 }
@@ -136,6 +138,7 @@ pub async fn serve<R, W>(
     let Accepted {
         peer,
         listener,
+        own_address,
         sasl,
     } = accepted;
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
@@ -149,6 +152,7 @@ pub async fn serve<R, W>(
     let mut session = Arc::new(Session {
         listener: listener.clone(),
         principal,
+        own_address,
     });
     let mut buffer = BytesMut::new();
     let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
@@ -217,6 +221,7 @@ pub async fn serve<R, W>(
                     session = Arc::new(Session {
                         listener: listener.clone(),
                         principal,
+                        own_address,
                     });
                     authenticator = None;
                 }

@@ -66,6 +66,8 @@ pub struct ListenerHandle {
     pub protocol: &'static str,
     pub local_addr: SocketAddr,
     pub advertised: String,
+    /// Clients are told this broker's address as the one they connected to.
+    pub answers_with_connection: bool,
 }
 
 impl Server {
@@ -111,6 +113,7 @@ impl Server {
                 protocol: listener.config.protocol.name(),
                 local_addr: listener.local_addr,
                 advertised: format!("{}:{}", endpoint.host, endpoint.port),
+                answers_with_connection: listener.config.answers_with_connection,
             })
             .collect();
         let first = &listeners[0];
@@ -216,12 +219,18 @@ async fn accept_loop(
         let name = listener.name.clone();
         let sasl = listener.config.protocol.uses_sasl();
         let tls = listener.tls.clone();
+        let own_address = listener
+            .config
+            .answers_with_connection
+            .then(|| socket.local_addr().ok())
+            .flatten();
         let open = open_connections.clone();
         open.inc();
         tokio::spawn(async move {
             let accepted = connection::Accepted {
                 peer,
                 listener: name,
+                own_address,
                 sasl,
             };
             match tls {
