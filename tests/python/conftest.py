@@ -20,6 +20,9 @@ Fixtures:
   `settings`: other Kafka broker configs, which vltava takes as the flags of the same names),
   for tests that kill, restart or reconfigure a broker; stopped at the end of the test.
 
+A vltava broker (and each vltava cluster node) also offers `http`, the HOST:PORT of its admin
+HTTP listener (/metrics, /health, /ready).
+
 A broker offers `bootstrap`, `port`, `kind`, `data_dir`, `alive()`, `kill9()`, `stop()` and
 `restart()` (same data dir, same port, so clients keep their bootstrap address); a cluster's act
 on all its `nodes` (each with its own `bootstrap`, and the same five methods acting on that node
@@ -99,6 +102,10 @@ class VltavaBroker:
             "--group-consumer-heartbeat-interval-ms", "500",
             *vltava_flags(settings),
         ]
+        # The admin HTTP listener (/metrics, /health, /ready) on a port fixed for the broker's
+        # life, so restart() keeps it; never the default 9644, which tests would share.
+        self.http_port = free_port(host)
+        self.options += ["--http-listen", f"{host}:{self.http_port}"]
         self.port = 0
         self.process = None
         self._ports = None
@@ -108,6 +115,11 @@ class VltavaBroker:
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def http(self) -> str:
+        """HOST:PORT of the admin HTTP listener."""
+        return f"{self.host}:{self.http_port}"
 
     def _start(self) -> None:
         self.launch()

@@ -29,6 +29,7 @@ use crate::fetch_session::FetchSessions;
 use crate::flusher::Flusher;
 use crate::group_coordinator::GroupCoordinator;
 use crate::metadata_file;
+use crate::metrics::BrokerMetrics;
 use crate::producer_ids::ProducerIds;
 use crate::replication::fetcher::ReplicaFetchers;
 use crate::replication::isr;
@@ -73,6 +74,8 @@ pub struct Broker {
     pub transactions: Arc<TransactionCoordinator>,
     /// The tasks copying the partitions this broker follows from their leaders.
     pub replica_fetchers: Arc<ReplicaFetchers>,
+    /// Counters and histograms for /metrics (`vltava-admin` adds the scrape-time gauges).
+    pub metrics: Arc<BrokerMetrics>,
     /// Held for the broker's lifetime: a second broker on the same directory is refused.
     _lock: File,
 }
@@ -145,6 +148,7 @@ impl Broker {
         // published by the publisher task, not taken for the one it already has.
         let mut images = cluster.images();
         let image = images.borrow_and_update().clone();
+        let metrics = Arc::new(BrokerMetrics::new());
         let dynamic_configs = Arc::new(DynamicConfigStore::default());
         dynamic_configs.set(DynamicConfigs::from_image(&image, config.node_id));
         let topics = Arc::new(
@@ -155,7 +159,8 @@ impl Broker {
                 config.flush,
                 dynamic::log_defaults(&config.log, &dynamic_configs.current())?,
             )
-            .with_min_insync_replicas(config.min_insync_replicas),
+            .with_min_insync_replicas(config.min_insync_replicas)
+            .with_metrics(metrics.clone()),
         );
         tokio::task::block_in_place(|| topics.publish(&image, true, now_ms()))?;
         let groups = Arc::new(GroupCoordinator::new(&config, topics.clone()));
@@ -182,7 +187,7 @@ impl Broker {
             images,
             image,
         ));
-        let flusher = Flusher::start(config.flush_threads).map_err(dir_error)?;
+        let flusher = Flusher::start(config.flush_threads, metrics.clone()).map_err(dir_error)?;
         let broker = Arc::new(Broker {
             endpoints,
             cluster_id,
@@ -196,6 +201,7 @@ impl Broker {
             groups,
             transactions,
             replica_fetchers,
+            metrics,
             config,
             _lock: lock,
         });

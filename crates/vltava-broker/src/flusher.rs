@@ -13,7 +13,9 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Instant;
 
+use crate::metrics::BrokerMetrics;
 use crate::partition::Partition;
 
 /// Flusher threads when the configuration does not say.
@@ -27,14 +29,15 @@ pub struct Flusher {
 impl Flusher {
     /// Starts `threads` flusher threads (at least one); they end when every `Flusher` handle
     /// is dropped.
-    pub fn start(threads: usize) -> std::io::Result<Self> {
+    pub fn start(threads: usize, metrics: Arc<BrokerMetrics>) -> std::io::Result<Self> {
         let (queue, pending) = mpsc::channel::<Arc<Partition>>();
         let pending = Arc::new(Mutex::new(pending));
         for n in 0..threads.max(1) {
             let pending = pending.clone();
+            let metrics = metrics.clone();
             thread::Builder::new()
                 .name(format!("vltava-flusher-{n}"))
-                .spawn(move || run(&pending))?;
+                .spawn(move || run(&pending, &metrics))?;
         }
         Ok(Flusher { queue })
     }
@@ -49,7 +52,7 @@ impl Flusher {
     }
 }
 
-fn run(pending: &Mutex<mpsc::Receiver<Arc<Partition>>>) {
+fn run(pending: &Mutex<mpsc::Receiver<Arc<Partition>>>, metrics: &BrokerMetrics) {
     loop {
         // One thread waits in `recv` holding the lock; the others wait for the lock. A
         // poisoned lock only means another flusher panicked; the receiver is still whole.
@@ -59,7 +62,12 @@ fn run(pending: &Mutex<mpsc::Receiver<Arc<Partition>>>) {
         };
         // Cleared before the fsync: an append that lands during it queues the partition again.
         partition.clear_flush_queued();
-        if let Err(error) = partition.flush() {
+        let started = Instant::now();
+        let flushed = partition.flush();
+        if let Ok(records) = flushed {
+            metrics.observe_fsync(started.elapsed(), records);
+        }
+        if let Err(error) = flushed {
             tracing::error!(
                 topic = %partition.topic,
                 partition = partition.index,

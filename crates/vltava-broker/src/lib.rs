@@ -24,6 +24,7 @@ pub mod internal_topic;
 pub mod leader_epoch;
 pub mod log_dir;
 pub mod metadata_file;
+pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;

@@ -22,6 +22,7 @@ use crate::config::FlushPolicy;
 use crate::configs;
 use crate::error::{BrokerError, Result};
 use crate::log_dir::LogDirHealth;
+use crate::metrics::{BrokerMetrics, TopicMetrics};
 use crate::partition::Partition;
 use crate::topic_name;
 
@@ -40,6 +41,8 @@ pub struct Topic {
     pub partitions: Vec<Arc<Partition>>,
     /// This broker, to tell which partitions it leads.
     node_id: BrokerId,
+    /// Its BrokerTopicMetrics, found here by produce and fetch without a lookup.
+    pub metrics: TopicMetrics,
 }
 
 impl Topic {
@@ -161,6 +164,8 @@ pub struct Topics {
     node_id: BrokerId,
     /// The broker's min.insync.replicas, for topics without their own.
     min_insync_replicas: i32,
+    /// Where each topic's counters live.
+    metrics: Arc<BrokerMetrics>,
 }
 
 impl Topics {
@@ -183,7 +188,14 @@ impl Topics {
             published: watch::Sender::new(Arc::new(MetadataImage::empty())),
             node_id,
             min_insync_replicas: 1,
+            metrics: Arc::default(),
         }
+    }
+
+    /// The registry topics' counters go to (a private one unless set).
+    pub fn with_metrics(mut self, metrics: Arc<BrokerMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The broker's default min.insync.replicas (1 unless set).
@@ -394,6 +406,10 @@ impl Topics {
                 }
                 _ => {}
             }
+            let metrics = match existing {
+                Some(old) => old.metrics.clone(),
+                None => self.metrics.topic(&name),
+            };
             next.insert(Arc::new(Topic {
                 name,
                 id: *id,
@@ -401,6 +417,7 @@ impl Topics {
                 image: wanted.clone(),
                 partitions,
                 node_id: self.node_id,
+                metrics,
             }));
         }
         let removed: Vec<Arc<Topic>> = current
@@ -411,6 +428,10 @@ impl Topics {
         // The image is served from here on; a directory that cannot be removed now is logged
         // (and removed at the next start, or before a partition of that name is created).
         for topic in removed {
+            // Unless a topic of the same name was created in its place.
+            if self.get(&topic.name).is_none() {
+                self.metrics.remove_topic(&topic.name);
+            }
             if let Err(error) = self.remove_topic_dirs(&topic) {
                 tracing::error!(topic = %topic.name, %error, "cannot remove a deleted topic's directories");
             }

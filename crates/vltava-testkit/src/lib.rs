@@ -16,6 +16,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Broker {
     child: Child,
     bootstrap: String,
+    /// The admin HTTP listener's `host:port`, unless `--http-listen off` was passed.
+    http: Option<String>,
     data_dir: PathBuf,
     extra_args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
@@ -40,10 +42,11 @@ pub fn start_broker(args: &[&str]) -> std::io::Result<Broker> {
     let tmp = tempfile::tempdir()?;
     let data_dir = tmp.path().join("data");
     let extra_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let (child, bootstrap) = spawn(&data_dir, &extra_args)?;
+    let (child, Started { bootstrap, http }) = spawn(&data_dir, &extra_args)?;
     Ok(Broker {
         child,
         bootstrap,
+        http,
         data_dir,
         extra_args,
         _tmp: Some(tmp),
@@ -53,19 +56,36 @@ pub fn start_broker(args: &[&str]) -> std::io::Result<Broker> {
 /// Starts a broker on `data_dir`, which the caller owns (e.g. on a filesystem it mounted).
 pub fn start_broker_at(data_dir: &Path, args: &[&str]) -> std::io::Result<Broker> {
     let extra_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let (child, bootstrap) = spawn(data_dir, &extra_args)?;
+    let (child, Started { bootstrap, http }) = spawn(data_dir, &extra_args)?;
     Ok(Broker {
         child,
         bootstrap,
+        http,
         data_dir: data_dir.to_path_buf(),
         extra_args,
         _tmp: None,
     })
 }
 
-fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, String)> {
+/// Where a started broker listens.
+struct Started {
+    bootstrap: String,
+    http: Option<String>,
+}
+
+/// The line `vltava serve` prints with its admin HTTP listener's address.
+const HTTP_LINE: &str = "http listening on ";
+
+fn spawn(data_dir: &Path, extra_args: &[String]) -> std::io::Result<(Child, Started)> {
     let (child, listening) = launch(data_dir, extra_args)?;
-    wait_listening(child, listening)
+    wait_listening(child, listening, wants_http(extra_args))
+}
+
+/// Unless `--http-listen off` is passed, the broker prints its HTTP address.
+fn wants_http(extra_args: &[String]) -> bool {
+    !extra_args
+        .windows(2)
+        .any(|w| w[0] == "--http-listen" && w[1].eq_ignore_ascii_case("off"))
 }
 
 /// Starts `vltava serve` (listening on 127.0.0.1:0 unless `extra_args` say where: `--listen`
@@ -82,6 +102,10 @@ fn launch(
         .any(|a| a == "--listen" || a == "--listeners")
     {
         command.arg("--listen").arg("127.0.0.1:0");
+    }
+    // Never the default port: tests run many brokers at once.
+    if !extra_args.iter().any(|a| a == "--http-listen") {
+        command.arg("--http-listen").arg("127.0.0.1:0");
     }
     let mut child = command
         .args(extra_args)
@@ -102,25 +126,42 @@ fn launch(
         if let Some(Ok(line)) = lines.next() {
             let _ = tx.send(line);
         }
-        // Keep draining so the broker never blocks on a full pipe.
-        for _ in lines {}
+        // The HTTP line, then keep draining so the broker never blocks on a full pipe.
+        for line in lines.map_while(Result::ok) {
+            if line.starts_with(HTTP_LINE) {
+                let _ = tx.send(line);
+            }
+        }
     });
     Ok((child, rx))
 }
 
-/// Waits for the listening line; the address in it.
+/// Waits for the listening line (and the HTTP line if `http`); the addresses in them.
 fn wait_listening(
     mut child: Child,
     listening: mpsc::Receiver<String>,
-) -> std::io::Result<(Child, String)> {
-    let line = match listening.recv_timeout(START_TIMEOUT) {
-        Ok(line) => line,
-        Err(_) => {
+    http: bool,
+) -> std::io::Result<(Child, Started)> {
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    let next_line = |what: &str| {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        listening
+            .recv_timeout(left)
+            .map_err(|_| std::io::Error::other(format!("vltava did not print its {what} line")))
+    };
+    let lines = next_line("listening").and_then(|first| {
+        let http_line = match http {
+            true => Some(next_line("http listening")?),
+            false => None,
+        };
+        Ok((first, http_line))
+    });
+    let (line, http_line) = match lines {
+        Ok(lines) => lines,
+        Err(error) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(std::io::Error::other(
-                "vltava did not print its listening line",
-            ));
+            return Err(error);
         }
     };
     let address = line
@@ -129,7 +170,14 @@ fn wait_listening(
         .nth(1)
         .ok_or_else(|| std::io::Error::other(format!("unexpected first line: {line}")))?
         .to_string();
-    Ok((child, address))
+    let http = http_line.map(|l| l.trim_start_matches(HTTP_LINE).trim().to_string());
+    Ok((
+        child,
+        Started {
+            bootstrap: address,
+            http,
+        },
+    ))
 }
 
 /// A cluster of real `vltava` processes, node `n` on 127.0.0.`n`, every node a controller
@@ -182,6 +230,8 @@ pub fn start_cluster_with_observers(
             &format!("{host}:{port}"),
             "--controller-quorum-voters",
             &voters,
+            "--http-listen",
+            &format!("{host}:0"),
         ]
         .iter()
         .map(|a| a.to_string())
@@ -193,10 +243,12 @@ pub fn start_cluster_with_observers(
     }
     let mut nodes = Vec::new();
     for (child, listening, data_dir, extra_args) in launched {
-        let (child, bootstrap) = wait_listening(child, listening)?;
+        let (child, Started { bootstrap, http }) =
+            wait_listening(child, listening, wants_http(&extra_args))?;
         nodes.push(Broker {
             child,
             bootstrap,
+            http,
             data_dir,
             extra_args,
             _tmp: None,
@@ -233,6 +285,11 @@ impl Broker {
         &self.bootstrap
     }
 
+    /// The admin HTTP listener's `host:port` (/metrics, /health, /ready).
+    pub fn http(&self) -> Option<&str> {
+        self.http.as_deref()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -266,9 +323,10 @@ impl Broker {
     pub fn restart(&mut self) -> std::io::Result<()> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, bootstrap) = spawn(&self.data_dir, &self.extra_args)?;
+        let (child, Started { bootstrap, http }) = spawn(&self.data_dir, &self.extra_args)?;
         self.child = child;
         self.bootstrap = bootstrap;
+        self.http = http;
         Ok(())
     }
 }
@@ -277,5 +335,63 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How long one HTTP exchange with the admin listener may take.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET path` on the admin listener at `address` (HTTP/1.1, one request a connection): the
+/// status code and the body.
+pub fn http_get(address: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let socket_address = address
+        .parse::<std::net::SocketAddr>()
+        .map_err(std::io::Error::other)?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket_address, HTTP_TIMEOUT)?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP header end in {response:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {head:?}")))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = match chunked {
+        true => dechunk(body)?,
+        false => body.to_string(),
+    };
+    Ok((status, body))
+}
+
+/// The body of a `Transfer-Encoding: chunked` response.
+fn dechunk(mut chunked: &str) -> std::io::Result<String> {
+    let mut body = String::new();
+    // Bounded: each pass consumes at least the size line.
+    loop {
+        let (size, rest) = chunked
+            .split_once("\r\n")
+            .ok_or_else(|| std::io::Error::other("truncated chunk size"))?;
+        let size = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = rest
+            .get(..size)
+            .ok_or_else(|| std::io::Error::other("truncated chunk"))?;
+        body.push_str(chunk);
+        chunked = rest.get(size + 2..).unwrap_or_default();
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use vltava_admin::{AdminServer, AdminState};
 use vltava_broker::security::ListenerConfig;
 use vltava_broker::security::acl::{AuthorizerConfig, STANDARD_AUTHORIZER};
 use vltava_broker::security::listener::{ListenerSettings, SecurityProtocol, parse_listeners};
@@ -17,6 +18,8 @@ use vltava_broker::security::tls::{ClientAuth, Pem, TlsConfig};
 use vltava_broker::{BrokerConfig, FlushPolicy, Server};
 
 const DEFAULT_CONFIG_FILE: &str = "vltava.toml";
+/// The admin HTTP listener's port (Redpanda's admin port: Kafka has none of its own).
+const HTTP_LISTEN_DEFAULT_PORT: u16 = 9644;
 /// The zero-configuration listener: PLAINTEXT on 127.0.0.1:9092.
 const LISTEN_DEFAULT: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9092);
@@ -254,6 +257,12 @@ pub struct ServeArgs {
     /// leader.imbalance.check.interval.seconds: how often it checks [default: 300].
     #[arg(long, env = "VLTAVA_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
     leader_imbalance_check_interval_seconds: Option<u64>,
+
+    // The admin HTTP listener.
+    /// HOST:PORT of the admin HTTP listener (/metrics, /health, /ready), or `off`
+    /// [default: 127.0.0.1:9644; 127.0.0.1:0 with --ephemeral].
+    #[arg(long, env = "VLTAVA_HTTP_LISTEN")]
+    http_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -366,6 +375,7 @@ impl ServeArgs {
             leader_imbalance_check_interval_seconds: self
                 .leader_imbalance_check_interval_seconds
                 .or(file.leader_imbalance_check_interval_seconds),
+            http_listen: self.http_listen.or(file.http_listen),
         }
     }
 
@@ -797,6 +807,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let http_listen = HttpListen::parse(args.http_listen.take().as_deref(), ephemeral.is_some())?;
     let config = args.into_config()?;
     let print_bootstrap = ephemeral.is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -806,7 +817,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
+        // Before the broker opens its logs, so that /health answers during a long recovery.
+        let admin = AdminState::default();
+        let (admin_addr, stop_admin) = start_admin(http_listen, &admin).await?;
         let server = Server::bind(config).await?;
+        admin.set_serving(server.broker(), true);
         let handle = server.handle();
         // Tests and scripts wait for this line: keep its shape.
         let first = &handle.listeners[0];
@@ -831,12 +846,89 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if print_bootstrap {
             println!("bootstrap={}", handle.advertised);
         }
+        if let Some(address) = admin_addr {
+            // Tests read this line for the port: keep its shape.
+            println!("http listening on {address}");
+        }
         let _ = std::io::stdout().flush();
-        server.run(shutdown_signal()).await;
+        let broker = server.broker().clone();
+        server
+            .run(async {
+                shutdown_signal().await;
+                // Load balancers stop sending clients here while the broker drains.
+                admin.set_serving(&broker, false);
+            })
+            .await;
+        drop(stop_admin);
         anyhow::Ok(())
     })?;
     drop(ephemeral);
     Ok(())
+}
+
+/// Where the admin HTTP listener goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HttpListen {
+    Off,
+    /// The default address: if it is taken (another broker on this host), the broker runs
+    /// without the listener and says so, rather than not at all.
+    Default(SocketAddr),
+    /// Set by the operator: failing to bind it stops the start.
+    Configured(SocketAddr),
+}
+
+impl HttpListen {
+    fn parse(value: Option<&str>, ephemeral: bool) -> anyhow::Result<Self> {
+        let default_port = if ephemeral {
+            0
+        } else {
+            HTTP_LISTEN_DEFAULT_PORT
+        };
+        match value.map(str::trim) {
+            None => Ok(HttpListen::Default(SocketAddr::from((
+                [127, 0, 0, 1],
+                default_port,
+            )))),
+            Some(off) if off.eq_ignore_ascii_case("off") => Ok(HttpListen::Off),
+            Some(address) => address
+                .parse()
+                .map(HttpListen::Configured)
+                .with_context(|| format!("http-listen {address:?} is not HOST:PORT or off")),
+        }
+    }
+}
+
+/// Binds and starts the admin HTTP listener; its bound address, and a sender whose drop
+/// stops it.
+async fn start_admin(
+    http_listen: HttpListen,
+    state: &AdminState,
+) -> anyhow::Result<(Option<SocketAddr>, Option<tokio::sync::oneshot::Sender<()>>)> {
+    let bound = match http_listen {
+        HttpListen::Off => return Ok((None, None)),
+        HttpListen::Configured(address) => AdminServer::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {address}"))?,
+        HttpListen::Default(address) => match AdminServer::bind(address).await {
+            Ok(bound) => bound,
+            Err(error) => {
+                tracing::warn!(%address, %error, "no admin HTTP listener: the default address is taken; set --http-listen");
+                return Ok((None, None));
+            }
+        },
+    };
+    let address = bound.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(error) = bound.run(state, shutdown).await {
+            tracing::error!(%error, "the admin HTTP listener stopped");
+        }
+    });
+    Ok((Some(address), Some(stop)))
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -986,6 +1078,28 @@ mod tests {
         for (i, args) in refused.into_iter().enumerate() {
             assert!(args.into_config().is_err(), "case {i} accepted");
         }
+    }
+
+    #[test]
+    fn http_listen_is_an_address_or_off() -> anyhow::Result<()> {
+        let default = SocketAddr::from(([127, 0, 0, 1], HTTP_LISTEN_DEFAULT_PORT));
+        assert_eq!(
+            HttpListen::parse(None, false)?,
+            HttpListen::Default(default)
+        );
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        assert_eq!(
+            HttpListen::parse(None, true)?,
+            HttpListen::Default(any_port)
+        );
+        assert_eq!(HttpListen::parse(Some("Off"), false)?, HttpListen::Off);
+        let configured = SocketAddr::from(([0, 0, 0, 0], 9000));
+        assert_eq!(
+            HttpListen::parse(Some("0.0.0.0:9000"), true)?,
+            HttpListen::Configured(configured)
+        );
+        assert!(HttpListen::parse(Some("localhost"), false).is_err());
+        Ok(())
     }
 
     #[test]

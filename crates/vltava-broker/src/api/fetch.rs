@@ -24,6 +24,7 @@ use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
 use crate::partition::{Fetched, Partition, ReadBound};
 use crate::replication::read_replica::{ReplicaSelector, ReplicaView};
 use crate::security::acl::Authorization;
+use crate::topics::Topic;
 use vltava_cluster::acl::AclOperation;
 
 const READ_COMMITTED: i8 = 1;
@@ -342,11 +343,43 @@ impl PlannedFetch {
         current_leader(&self.broker, &self.listener, &topic, key.partition)
     }
 
+    /// Adds one partition's answer to its topic's BrokerTopicMetrics (bytes out for consumers
+    /// only, as Kafka's BytesOutPerSec leaves replication out). `last` keeps the topic of the
+    /// previous partition: a response's partitions come grouped by topic, so the topic map is
+    /// read about once a topic, not once a partition.
+    fn count(&self, last: &mut Option<Arc<Topic>>, key: &PartitionKey, data: &PartitionData) {
+        let same = |t: &Arc<Topic>| match self.by_id {
+            true => t.id == key.topic_id,
+            false => *t.name == *key.topic.0,
+        };
+        if !last.as_ref().is_some_and(same) {
+            let topics = &self.broker.topics;
+            *last = match self.by_id {
+                true => topics.get_by_id(&key.topic_id),
+                false => topics.get(&key.topic.0),
+            };
+        }
+        let Some(topic) = last.as_ref() else {
+            return;
+        };
+        let metrics = &topic.metrics;
+        metrics.fetch_requests.inc();
+        if data.error_code != 0 {
+            metrics.failed_fetch_requests.inc();
+        } else if self.replica.is_none()
+            && let Some(records) = &data.records
+        {
+            metrics.bytes_out.inc_by(records.len() as u64);
+        }
+    }
+
     /// The response to send for `pass`: the session records what it reports, and an
     /// incremental response leaves out partitions with nothing new.
     fn respond(&self, pass: Pass) -> FetchResponse {
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        let mut counted: Option<Arc<Topic>> = None;
         for (key, data, payload) in pass.partitions {
+            self.count(&mut counted, &key, &data);
             let reported = Reported {
                 high_watermark: data.high_watermark,
                 log_start_offset: data.log_start_offset,

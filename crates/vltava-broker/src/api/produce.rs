@@ -162,10 +162,19 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                 partitions.push(with_error(response, &error));
                 continue;
             }
+            let metrics = topic.as_ref().map(|t| &t.metrics).ok();
+            if let Some(metrics) = metrics {
+                metrics.produce_requests.inc();
+            }
             match partition.append(&records, now_ms()) {
                 Ok(appended) => {
                     if !appended.duplicate {
                         broker.flusher.request(&partition);
+                        if let Some(metrics) = metrics {
+                            let records_in = appended.last_offset - appended.base_offset + 1;
+                            metrics.messages_in.inc_by(records_in.max(0) as u64);
+                            metrics.bytes_in.inc_by(records.len() as u64);
+                        }
                     }
                     if acks == ACKS_ALL && partition.high_watermark() <= appended.last_offset {
                         waits.push(AwaitDurable {
@@ -182,7 +191,12 @@ pub async fn handle(context: RequestContext, request: ProduceRequest) -> Reply {
                             .with_log_start_offset(appended.log_start_offset),
                     );
                 }
-                Err(error) => partitions.push(with_error(response, &error)),
+                Err(error) => {
+                    if let Some(metrics) = metrics {
+                        metrics.failed_produce_requests.inc();
+                    }
+                    partitions.push(with_error(response, &error))
+                }
             }
         }
         responses.push(

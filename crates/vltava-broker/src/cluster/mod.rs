@@ -152,6 +152,11 @@ impl ClusterLink {
         self.broker_id
     }
 
+    /// Where this broker is in its lifecycle, as its last heartbeat answer said.
+    pub fn state(&self) -> BrokerState {
+        *self.state.borrow()
+    }
+
     /// This incarnation's broker epoch (-1 before it is registered).
     pub fn broker_epoch(&self) -> i64 {
         match *self.state.borrow() {

@@ -327,6 +327,22 @@ impl GroupCoordinator {
             .collect()
     }
 
+    /// Every committed offset held here, of every group this broker coordinates: what
+    /// consumer lag is computed from.
+    pub fn committed_offsets(&self) -> Vec<(GroupId, TopicPartition, i64)> {
+        let inner = self.lock();
+        let mut offsets = Vec::new();
+        for group_id in inner.offsets.groups() {
+            offsets.extend(
+                inner
+                    .offsets
+                    .group_offsets(&group_id)
+                    .map(|(p, c)| (group_id.clone(), p.clone(), c.offset)),
+            );
+        }
+        offsets
+    }
+
     pub fn validate_offset_commit(
         &self,
         group_id: &GroupId,

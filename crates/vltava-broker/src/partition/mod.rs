@@ -255,6 +255,11 @@ impl Partition {
         self.deleted.store(true, Ordering::Release);
     }
 
+    /// Whether the partition's log directory went offline (a failed write or fsync).
+    pub fn is_offline(&self) -> bool {
+        self.log_dir.is_offline()
+    }
+
     /// Refuses work once the log directory is offline, as Kafka does for an offline dir.
     fn check_log_dir(&self) -> Result<()> {
         if self.log_dir.is_offline() {
@@ -521,29 +526,36 @@ impl Partition {
     /// fsyncs what was appended and moves the high watermark over it. Called by the flusher
     /// only; the lock is released during the fsync so producers keep appending (group commit).
     /// Only the log's bytes: their index entries are synced by the periodic full flush.
-    pub fn flush(&self) -> Result<()> {
+    /// The offsets the fsync made durable (0 when there was nothing to sync): one group commit.
+    pub fn flush(&self) -> Result<i64> {
         self.sync(FlushScope::Data)
     }
 
-    fn sync(&self, scope: FlushScope) -> Result<()> {
+    fn sync(&self, scope: FlushScope) -> Result<i64> {
         self.check_log_dir()?;
         let result = self.sync_checked(scope);
         self.noting_io(result)
     }
 
-    fn sync_checked(&self, scope: FlushScope) -> Result<()> {
-        let Some(pending) = self.state().log.prepare_flush(scope)? else {
-            return Ok(());
+    fn sync_checked(&self, scope: FlushScope) -> Result<i64> {
+        let (pending, durable_before) = {
+            let mut state = self.state();
+            let durable_before = state.log.durable_offset();
+            match state.log.prepare_flush(scope)? {
+                Some(pending) => (pending, durable_before),
+                None => return Ok(0),
+            }
         };
         pending.sync()?;
         // Under the lock, so that a truncation cannot come between the flush's completion
         // and the durable offset it reports (a flush prepared before a truncation is ignored).
         let mut state = self.state();
         state.log.complete_flush(pending);
+        let durable = state.log.durable_offset();
         if self.flush == FlushPolicy::Always {
-            self.durable_to(state.log.durable_offset());
+            self.durable_to(durable);
         }
-        Ok(())
+        Ok((durable - durable_before).max(0))
     }
 
     /// Flushes and records the recovery point, so the next start scans nothing: for shutdown.

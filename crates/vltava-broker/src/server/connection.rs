@@ -348,20 +348,29 @@ async fn handle_decoded(
     // pending handlers do (each is bounded by its own timeout: produce, fetch max wait, join).
     let mut changes = in_flight.subscribe();
     let _ = changes.wait_for(|now| now.admits(key)).await;
+    let started = Instant::now();
     let response = match dispatch::dispatch(broker, peer, session, decoded).await {
-        Reply::Now(response) => Pending::Ready(Box::new(Answer {
-            response: *response,
-            queued,
-        })),
+        Reply::Now(response) => {
+            broker.metrics.observe_request(key, started.elapsed());
+            Pending::Ready(Box::new(Answer {
+                response: *response,
+                queued,
+            }))
+        }
         Reply::Later(future) => {
             let guard = InFlightGuard::new(in_flight, key);
+            let metrics = broker.metrics.clone();
             Pending::Waiting(tokio::spawn(async move {
                 let response = future.await;
+                metrics.observe_request(key, started.elapsed());
                 drop(guard);
                 Answer { response, queued }
             }))
         }
-        Reply::Nothing => return None,
+        Reply::Nothing => {
+            broker.metrics.observe_request(key, started.elapsed());
+            return None;
+        }
     };
     Some(Outgoing {
         key,

@@ -192,6 +192,7 @@ async fn accept_loop(
     notify_shutdown: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
+    let open_connections = broker.metrics.connections(&listener.name);
     loop {
         let Ok(permit) = limits.connections.clone().acquire_owned().await else {
             return;
@@ -223,6 +224,8 @@ async fn accept_loop(
             .answers_with_connection
             .then(|| socket.local_addr().ok())
             .flatten();
+        let open = open_connections.clone();
+        open.inc();
         tokio::spawn(async move {
             let accepted = connection::Accepted {
                 peer,
@@ -252,6 +255,7 @@ async fn accept_loop(
                     }
                 }
             }
+            open.dec();
             drop(ip_permit);
             drop(permit);
             drop(done);
