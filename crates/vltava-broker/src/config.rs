@@ -10,6 +10,7 @@ use crate::security::ListenerConfig;
 use crate::security::acl::AuthorizerConfig;
 use crate::security::sasl::SaslConfig;
 use crate::security::tls::TlsConfig;
+use crate::server::RequestLogFilter;
 use vltava_storage::LogConfig;
 
 use crate::replication::read_replica::ReplicaSelector;
@@ -132,6 +133,8 @@ pub struct BrokerConfig {
     /// Kafka's `transaction.remove.expired.transaction.cleanup.interval.ms`: how often the
     /// coordinator looks for expired transactional ids.
     pub transaction_remove_expired_interval_ms: u64,
+    /// The clients whose every request is logged (target `vltava::request`).
+    pub request_log_client_ids: RequestLogFilter,
 }
 
 /// Kafka's `replica.lag.time.max.ms` default: 30 s.
@@ -201,6 +204,7 @@ impl BrokerConfig {
             transaction_check_interval_ms: 10_000,
             transactional_id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
             transaction_remove_expired_interval_ms: 60 * 60 * 1000,
+            request_log_client_ids: RequestLogFilter::default(),
 
             controller_listen: None,
             controller_quorum_voters: BTreeMap::new(),

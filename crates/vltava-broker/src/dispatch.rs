@@ -230,6 +230,14 @@ impl Decoded {
             }
         }
     }
+
+    /// The header's client id, empty when the client sent none.
+    pub fn client_id(&self) -> &str {
+        let header = match self {
+            Decoded::UnsupportedApiVersions(header) | Decoded::Request { header, .. } => header,
+        };
+        header.client_id.as_deref().unwrap_or_default()
+    }
 }
 
 /// Decodes one whole frame (without its length prefix). Never panics, whatever the bytes:

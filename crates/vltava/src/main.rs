@@ -24,6 +24,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text`, or `json` (one object a line, for log
+    /// collectors). VLTAVA_LOG sets which lines.
+    #[arg(long, global = true, env = "VLTAVA_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,7 +56,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VLTAVA_LOG")
                 // openraft narrates every vote at info, and logs an error for every failed call
@@ -54,8 +64,11 @@ fn main() -> std::process::ExitCode {
                 // `VLTAVA_LOG=info,openraft=warn` shows openraft's own messages.
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=off")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Topic(args) => topic::run(args),

@@ -15,6 +15,7 @@ use vltava_broker::security::acl::{AuthorizerConfig, STANDARD_AUTHORIZER};
 use vltava_broker::security::listener::{ListenerSettings, SecurityProtocol, parse_listeners};
 use vltava_broker::security::sasl::{Mechanism, SaslConfig, jaas};
 use vltava_broker::security::tls::{ClientAuth, Pem, TlsConfig};
+use vltava_broker::server::RequestLogFilter;
 use vltava_broker::{BrokerConfig, FlushPolicy, Server};
 
 const DEFAULT_CONFIG_FILE: &str = "vltava.toml";
@@ -190,6 +191,10 @@ pub struct ServeArgs {
     /// forgotten by its coordinator (Kafka's transactional.id.expiration.ms) [default: 604800000].
     #[arg(long, env = "VLTAVA_TRANSACTIONAL_ID_EXPIRATION_MS")]
     transactional_id_expiration_ms: Option<i64>,
+    /// Log every request of these clients (comma-separated client ids, `*` for every client)
+    /// at info, target vltava::request: API, version, correlation id, peer, time taken.
+    #[arg(long, env = "VLTAVA_REQUEST_LOG_CLIENT_IDS")]
+    request_log_client_ids: Option<String>,
     /// How often the coordinator looks for expired transactional ids, in ms (Kafka's
     /// transaction.remove.expired.transaction.cleanup.interval.ms) [default: 3600000].
     #[arg(
@@ -345,6 +350,7 @@ impl ServeArgs {
             transactional_id_expiration_ms: self
                 .transactional_id_expiration_ms
                 .or(file.transactional_id_expiration_ms),
+            request_log_client_ids: self.request_log_client_ids.or(file.request_log_client_ids),
             transaction_remove_expired_transaction_cleanup_interval_ms: self
                 .transaction_remove_expired_transaction_cleanup_interval_ms
                 .or(file.transaction_remove_expired_transaction_cleanup_interval_ms),
@@ -461,6 +467,9 @@ impl ServeArgs {
             config.producer_id_expiration_ms,
             1,
         )?;
+        if let Some(ids) = &self.request_log_client_ids {
+            config.request_log_client_ids = RequestLogFilter::parse(ids);
+        }
         config.transactional_id_expiration_ms = at_least(
             "transactional-id-expiration-ms",
             self.transactional_id_expiration_ms,

@@ -27,6 +27,7 @@ use tokio::time::{Instant, sleep};
 
 use super::frame::{FrameError, read_body, read_length};
 use super::queued_bytes::{QueuedBytes, QueuedPermit};
+use super::request_log::RequestEnd;
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
 use crate::dispatch::{self, Decoded, Reply};
@@ -348,10 +349,10 @@ async fn handle_decoded(
     // pending handlers do (each is bounded by its own timeout: produce, fetch max wait, join).
     let mut changes = in_flight.subscribe();
     let _ = changes.wait_for(|now| now.admits(key)).await;
-    let started = Instant::now();
+    let end = RequestEnd::start(broker, peer, &decoded);
     let response = match dispatch::dispatch(broker, peer, session, decoded).await {
         Reply::Now(response) => {
-            broker.metrics.observe_request(key, started.elapsed());
+            end.finish();
             Pending::Ready(Box::new(Answer {
                 response: *response,
                 queued,
@@ -359,16 +360,15 @@ async fn handle_decoded(
         }
         Reply::Later(future) => {
             let guard = InFlightGuard::new(in_flight, key);
-            let metrics = broker.metrics.clone();
             Pending::Waiting(tokio::spawn(async move {
                 let response = future.await;
-                metrics.observe_request(key, started.elapsed());
+                end.finish();
                 drop(guard);
                 Answer { response, queued }
             }))
         }
         Reply::Nothing => {
-            broker.metrics.observe_request(key, started.elapsed());
+            end.finish();
             return None;
         }
     };

@@ -5,6 +5,7 @@ mod connection;
 mod frame;
 mod per_ip;
 mod queued_bytes;
+mod request_log;
 mod shutdown;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use crate::config::BrokerConfig;
 use crate::security::{KafkaPrincipal, ListenerConfig, principal, tls};
 
 pub use frame::FrameError;
+pub use request_log::RequestLogFilter;
 pub use shutdown::Shutdown;
 
 /// A bound, opened broker that has not started serving yet.
