@@ -212,12 +212,6 @@ impl Broker {
                 .clone()
                 .run_timers(Arc::downgrade(&broker)),
         );
-        tokio::spawn(
-            broker
-                .transactions
-                .clone()
-                .run_expiry(Arc::downgrade(&broker)),
-        );
         Ok(broker)
     }
 

@@ -63,17 +63,14 @@ fn run(pending: &Mutex<mpsc::Receiver<Arc<Partition>>>, metrics: &BrokerMetrics)
         // Cleared before the fsync: an append that lands during it queues the partition again.
         partition.clear_flush_queued();
         let started = Instant::now();
-        let flushed = partition.flush();
-        if let Ok(records) = flushed {
-            metrics.observe_fsync(started.elapsed(), records);
-        }
-        if let Err(error) = flushed {
-            tracing::error!(
+        match partition.flush() {
+            Ok(records) => metrics.observe_fsync(started.elapsed(), records),
+            Err(error) => tracing::error!(
                 topic = %partition.topic,
                 partition = partition.index,
                 %error,
                 "fsync failed; the log directory is offline"
-            );
+            ),
         }
     }
 }

@@ -345,55 +345,61 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Aborts transactions past their timeout and finishes those left in a Prepare state,
-    /// every `transaction.abort.timed.out.transaction.cleanup.interval.ms`. Runs for the
-    /// broker's lifetime.
+    /// The coordinator's timers, for the broker's lifetime: every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` it aborts transactions
+    /// past their timeout and finishes those left in a Prepare state; every
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` it forgets expired
+    /// transactional ids.
     pub async fn run_timers(self: Arc<Self>, broker: std::sync::Weak<Broker>) {
-        let mut interval = tokio::time::interval(self.check_interval);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checks = tokio::time::interval(self.check_interval);
+        let mut expiries = tokio::time::interval(self.expiry_interval);
+        for interval in [&mut checks, &mut expiries] {
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
         loop {
-            interval.tick().await;
+            let expiry = tokio::select! {
+                _ = checks.tick() => false,
+                _ = expiries.tick() => true,
+            };
             let Some(broker) = broker.upgrade() else {
                 return;
             };
-            let timed_out = self.lock().timed_out(now_ms());
-            for abort in timed_out {
-                let id = abort.transactional_id.clone();
-                tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
-                if let Err(error) = self.write(&broker, abort).await {
-                    tracing::warn!(transactional_id = %id, %error, "cannot abort a timed-out transaction");
-                }
+            match expiry {
+                false => self.abort_timed_out(&broker).await,
+                true => self.expire_ids(&broker).await,
             }
-            let preparing = self.lock().preparing();
-            for id in preparing {
-                self.spawn_completion(&broker, &id);
+        }
+    }
+
+    /// Aborts transactions past their timeout and finishes those left in a Prepare state.
+    async fn abort_timed_out(self: &Arc<Self>, broker: &Arc<Broker>) {
+        let timed_out = self.lock().timed_out(now_ms());
+        for abort in timed_out {
+            let id = abort.transactional_id.clone();
+            tracing::info!(transactional_id = %id, "aborting a transaction past its timeout");
+            if let Err(error) = self.write(broker, abort).await {
+                tracing::warn!(transactional_id = %id, %error, "cannot abort a timed-out transaction");
             }
+        }
+        let preparing = self.lock().preparing();
+        for id in preparing {
+            self.spawn_completion(broker, &id);
         }
     }
 
     /// Forgets the transactional ids past `transactional.id.expiration.ms`, each with a
     /// tombstone in `__transaction_state` first (so that a new leader of its partition, or
-    /// this broker after a restart, does not load it again), every
-    /// `transaction.remove.expired.transaction.cleanup.interval.ms`. Runs for the broker's
-    /// lifetime.
-    pub async fn run_expiry(self: Arc<Self>, broker: std::sync::Weak<Broker>) {
-        let mut interval = tokio::time::interval(self.expiry_interval);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            interval.tick().await;
-            let Some(broker) = broker.upgrade() else {
-                return;
-            };
-            let expired = self.lock().expired_ids(now_ms(), self.id_expiration_ms);
-            for id in expired {
-                let written = self.append_record(&broker, &id, None).await;
-                let mut txns = self.lock();
-                match written {
-                    Ok(()) => txns.forget(&id),
-                    Err(error) => {
-                        txns.abandon(&id);
-                        tracing::warn!(transactional_id = %id, %error, "cannot expire a transactional id yet");
-                    }
+    /// this broker after a restart, does not load it again).
+    async fn expire_ids(&self, broker: &Broker) {
+        let expired = self.lock().expired_ids(now_ms(), self.id_expiration_ms);
+        for id in expired {
+            let written = self.append_record(broker, &id, None).await;
+            let mut txns = self.lock();
+            match written {
+                Ok(()) => txns.forget(&id),
+                Err(error) => {
+                    txns.abandon(&id);
+                    tracing::warn!(transactional_id = %id, %error, "cannot expire a transactional id yet");
                 }
             }
         }
