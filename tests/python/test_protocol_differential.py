@@ -133,7 +133,6 @@ API_RANGE_DIFFERENCES: dict[str, tuple[str, str | None, int, str]] = {
     "ExpireDelegationToken(40)": ("1..2", None, 7, SECURITY),
     "DescribeDelegationToken(41)": ("1..3", None, 7, SECURITY),
     "DeleteGroups(42)": ("0..3", "0..2", 4, NEWER_IN_KAFKA),
-    "AlterClientQuotas(49)": ("0..1", None, 7, "client quotas are not implemented"),
     "UpdateFeatures(57)": ("0..2", None, 7, "vltava has no feature flags (see supported_features)"),
     "UnregisterBroker(64)": ("0..0", None, 7, KRAFT),
     "ListTransactions(66)": ("0..2", "0..1", 16,

@@ -26,15 +26,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 
-from conftest import IS_VLTAVA, KAFKA_REFERENCE, KafkaBroker, VltavaBroker, free_port
+from conftest import IS_VLTAVA, KafkaBroker, VltavaBroker, free_port
+from kafka_tools import kafka_classpath, kafka_configs, kafka_tool  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.single_node("starts its own brokers with security settings")
 
 OPENSSL_TIMEOUT_S = 60.0
 ROUND_TRIP_TIMEOUT_S = 30.0
 AUTH_FAILURE_TIMEOUT_S = 20.0
-TOOL_TIMEOUT_S = 120.0
-FETCH_TIMEOUT_S = 900.0  # the first `kafka-reference classpath` downloads the jars
 CLUSTER_PROPAGATION_S = 30.0
 SCRAM_JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
 JAAS_USERS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
@@ -282,29 +281,6 @@ def test_scram_sha_256_over_sasl_ssl_with_a_user_from_the_admin_client(secure_br
     error = authentication_error(secure_broker.address("SASL_SSL"), "SASL_SSL",
                                  {**tls(certs), **sasl("SCRAM-SHA-256", "carol", "wrong")})
     assert "invalid credentials with SASL mechanism SCRAM-SHA-256" in error.str()
-
-
-@pytest.fixture(scope="module")
-def kafka_classpath() -> str:
-    result = subprocess.run([str(KAFKA_REFERENCE), "classpath"], capture_output=True, text=True,
-                            timeout=FETCH_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, f"kafka-reference classpath failed: {result.stderr}"
-    return result.stdout.strip().splitlines()[-1]
-
-
-def kafka_tool(classpath: str, main_class: str, bootstrap: str, *args: str) -> str:
-    """One of Kafka 4.4's command line tools (org.apache.kafka.tools.<main_class>); its stdout."""
-    result = subprocess.run(
-        ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", classpath,
-         f"org.apache.kafka.tools.{main_class}", "--bootstrap-server", bootstrap, *args],
-        capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, f"{main_class} {args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def kafka_configs(classpath: str, bootstrap: str, *args: str) -> str:
-    """Kafka 4.4's kafka-configs."""
-    return kafka_tool(classpath, "ConfigCommand", bootstrap, *args)
 
 
 def test_scram_sha_512_over_sasl_ssl_with_a_user_from_kafka_configs(secure_broker, certs,

@@ -31,6 +31,7 @@ use crate::group_coordinator::GroupCoordinator;
 use crate::metadata_file;
 use crate::metrics::BrokerMetrics;
 use crate::producer_ids::ProducerIds;
+use crate::quotas::QuotaRates;
 use crate::replication::fetcher::ReplicaFetchers;
 use crate::replication::isr;
 use crate::topics::{Topic, TopicSpec, Topics};
@@ -76,6 +77,8 @@ pub struct Broker {
     pub replica_fetchers: Arc<ReplicaFetchers>,
     /// Counters and histograms for /metrics (`vltava-admin` adds the scrape-time gauges).
     pub metrics: Arc<BrokerMetrics>,
+    /// The byte rates of clients with a quota.
+    pub quota_rates: QuotaRates,
     /// Held for the broker's lifetime: a second broker on the same directory is refused.
     _lock: File,
 }
@@ -202,6 +205,7 @@ impl Broker {
             transactions,
             replica_fetchers,
             metrics,
+            quota_rates: QuotaRates::default(),
             config,
             _lock: lock,
         });
@@ -359,6 +363,20 @@ impl Broker {
             deletions,
         })
         .await
+    }
+
+    /// AlterClientQuotas' checked changes; enforced here once this returns.
+    pub async fn alter_client_quotas(
+        &self,
+        changes: Vec<(
+            vltava_cluster::quotas::QuotaEntity,
+            String,
+            Option<vltava_cluster::quotas::QuotaValue>,
+        )>,
+    ) -> Result<()> {
+        tracing::info!(?changes, "altering client quotas");
+        self.decide(ControllerRequest::AlterClientQuotas(changes))
+            .await
     }
 
     /// CreateAcls' validated ACLs, each with a new id; enforced here once this returns.

@@ -195,6 +195,7 @@ apis! {
     DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) 0..=0 => api::describe_user_scram_credentials::handle,
     AlterUserScramCredentials(AlterUserScramCredentialsRequest) 0..=0 => api::alter_user_scram_credentials::handle,
     DescribeClientQuotas(DescribeClientQuotasRequest) 0..=1 => api::describe_client_quotas::handle,
+    AlterClientQuotas(AlterClientQuotasRequest) 0..=1 => api::alter_client_quotas::handle,
     CreateAcls(CreateAclsRequest) 1..=3 => api::create_acls::handle,
     DescribeAcls(DescribeAclsRequest) 1..=3 => api::describe_acls::handle,
     DeleteAcls(DeleteAclsRequest) 1..=3 => api::delete_acls::handle,

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod producer_state;
+pub mod quotas;
 pub mod replication;
 pub mod security;
 pub mod server;

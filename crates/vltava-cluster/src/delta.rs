@@ -189,6 +189,25 @@ impl MetadataDelta {
             MetadataRecord::RemoveAccessControlEntry { id } => {
                 Arc::make_mut(&mut self.next.acls).remove(id);
             }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                let quotas = Arc::make_mut(&mut self.next.client_quotas);
+                match value {
+                    Some(value) => {
+                        quotas
+                            .entry(entity.clone())
+                            .or_default()
+                            .insert(key.clone(), *value);
+                    }
+                    None => {
+                        if let Some(keys) = quotas.get_mut(entity) {
+                            keys.remove(key);
+                            if keys.is_empty() {
+                                quotas.remove(entity);
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::acl::AclBinding;
+use crate::quotas::ClientQuotas;
 use crate::records::{
     BrokerId, ConfigResource, Endpoint, MetadataRecord, NO_LEADER, PartitionRecord, RegisterBroker,
 };
@@ -147,6 +148,8 @@ pub struct MetadataImage {
     pub scram_credentials: Arc<BTreeMap<(String, ScramMechanism), ScramCredential>>,
     /// ACLs by id.
     pub acls: Arc<BTreeMap<Uuid, AclBinding>>,
+    /// Client quotas by entity and key (KIP-546).
+    pub client_quotas: Arc<ClientQuotas>,
 }
 
 impl MetadataImage {
@@ -161,6 +164,7 @@ impl MetadataImage {
             cluster_id: None,
             scram_credentials: Arc::default(),
             acls: Arc::default(),
+            client_quotas: Arc::default(),
         }
     }
 
@@ -249,6 +253,15 @@ impl MetadataImage {
                 id: *id,
                 acl: acl.clone(),
             });
+        }
+        for (entity, quotas) in self.client_quotas.iter() {
+            for (key, value) in quotas {
+                records.push(MetadataRecord::ClientQuota {
+                    entity: entity.clone(),
+                    key: key.clone(),
+                    value: Some(*value),
+                });
+            }
         }
         records
     }

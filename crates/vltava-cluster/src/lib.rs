@@ -14,6 +14,7 @@ pub mod controller;
 pub mod delta;
 pub mod image;
 pub mod quorum;
+pub mod quotas;
 pub mod records;
 pub mod scram;
 

@@ -82,6 +82,13 @@ pub enum MetadataRecord {
     RemoveAccessControlEntry {
         id: Uuid,
     },
+    /// A client quota set (`value: Some`) or removed (`None`) on an entity (Kafka's
+    /// `ClientQuotaRecord`).
+    ClientQuota {
+        entity: crate::quotas::QuotaEntity,
+        key: String,
+        value: Option<crate::quotas::QuotaValue>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@
 //! and anything else closes the connection, as on Kafka.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -23,7 +23,7 @@ use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, sleep_until};
 
 use super::frame::{FrameError, read_body, read_length};
 use super::queued_bytes::{QueuedBytes, QueuedPermit};
@@ -31,6 +31,7 @@ use super::request_log::RequestEnd;
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
 use crate::dispatch::{self, Decoded, Reply};
+use crate::quotas::Metered;
 use crate::security::sasl::{Authenticator, Outcome};
 use crate::security::{KafkaPrincipal, Session};
 
@@ -105,6 +106,65 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// Until when the connection reads no request: a client over its quota is muted for its
+/// throttle time after its response, as on Kafka (KIP-219).
+#[derive(Debug, Default, Clone)]
+struct Muted(Arc<Mutex<Option<Instant>>>);
+
+impl Muted {
+    fn until(&self, until: Instant) {
+        let mut muted = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *muted = Some(muted.map_or(until, |now| now.max(until)));
+    }
+
+    /// The end of a mute still to come, clearing one that is over.
+    fn pending(&self) -> Option<Instant> {
+        let mut muted = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match *muted {
+            Some(until) if until > Instant::now() => Some(until),
+            _ => {
+                *muted = None;
+                None
+            }
+        }
+    }
+}
+
+/// What a request is counted as against its client's quota, its size, and who sent it.
+struct Metering {
+    metered: Metered,
+    request_bytes: usize,
+    user: String,
+    client_id: String,
+    muted: Muted,
+}
+
+impl Metering {
+    /// `None` for requests no quota meters, and for all while the cluster has no quota.
+    fn of(
+        broker: &Broker,
+        session: &Session,
+        decoded: &Decoded,
+        request_bytes: usize,
+        muted: &Muted,
+    ) -> Option<Metering> {
+        let Decoded::Request { request, .. } = decoded else {
+            return None;
+        };
+        let metered = Metered::of(request)?;
+        if broker.image().client_quotas.is_empty() {
+            return None;
+        }
+        Some(Metering {
+            metered,
+            request_bytes,
+            user: session.principal.name.clone(),
+            client_id: decoded.client_id().to_string(),
+            muted: muted.clone(),
+        })
+    }
+}
+
 /// What reading a request is bounded by.
 struct Reading {
     frame_bytes_max: usize,
@@ -157,6 +217,7 @@ pub async fn serve<R, W>(
     });
     let mut buffer = BytesMut::new();
     let in_flight = Arc::new(watch::Sender::new(InFlight::default()));
+    let muted = Muted::default();
     loop {
         reading.frame_bytes_max = match authenticator {
             // CVE-2022-34917: an unauthenticated client gets no large buffer.
@@ -193,7 +254,7 @@ pub async fn serve<R, W>(
             let (outgoing_response, outcome) = match step {
                 Step::Serve(decoded) => {
                     let served =
-                        handle_decoded(&broker, peer, &session, decoded, queued, &in_flight);
+                        handle_decoded(&broker, peer, &session, decoded, queued, &in_flight, None);
                     match served.await {
                         Some(out) => (out, Outcome::Continue),
                         None => continue,
@@ -233,6 +294,13 @@ pub async fn serve<R, W>(
             }
             continue;
         }
+        if let Some(until) = muted.pending() {
+            tokio::select! {
+                () = sleep_until(until) => {}
+                _ = shutdown.recv() => break,
+            }
+        }
+        let request_bytes = frame.len();
         let decoded = match dispatch::decode_request(frame) {
             Ok(decoded) => decoded,
             Err(error) => {
@@ -240,7 +308,11 @@ pub async fn serve<R, W>(
                 break;
             }
         };
-        let served = handle_decoded(&broker, peer, &session, decoded, queued, &in_flight).await;
+        let metering = Metering::of(&broker, &session, &decoded, request_bytes, &muted);
+        let served = handle_decoded(
+            &broker, peer, &session, decoded, queued, &in_flight, metering,
+        )
+        .await;
         if let Some(out) = served
             && outgoing.send(out).await.is_err()
         {
@@ -343,6 +415,7 @@ async fn handle_decoded(
     decoded: Decoded,
     queued: QueuedPermit,
     in_flight: &Arc<watch::Sender<InFlight>>,
+    metering: Option<Metering>,
 ) -> Option<Outgoing> {
     let (key, version, correlation_id) = decoded.response_framing();
     // The sender lives as long as this function's caller, so the wait ends only when the
@@ -351,8 +424,9 @@ async fn handle_decoded(
     let _ = changes.wait_for(|now| now.admits(key)).await;
     let end = RequestEnd::start(broker, peer, &decoded);
     let response = match dispatch::dispatch(broker, peer, session, decoded).await {
-        Reply::Now(response) => {
+        Reply::Now(mut response) => {
             end.finish();
+            throttle(broker, metering, &mut response);
             Pending::Ready(Box::new(Answer {
                 response: *response,
                 queued,
@@ -360,9 +434,11 @@ async fn handle_decoded(
         }
         Reply::Later(future) => {
             let guard = InFlightGuard::new(in_flight, key);
+            let broker = broker.clone();
             Pending::Waiting(tokio::spawn(async move {
-                let response = future.await;
+                let mut response = future.await;
                 end.finish();
+                throttle(&broker, metering, &mut response);
                 drop(guard);
                 Answer { response, queued }
             }))
@@ -378,6 +454,27 @@ async fn handle_decoded(
         correlation_id,
         response,
     })
+}
+
+/// Counts a metered response against its client's quota; over it, the response says how long
+/// to wait and the connection is muted for as long.
+fn throttle(broker: &Broker, metering: Option<Metering>, response: &mut ResponseKind) {
+    let Some(metering) = metering else {
+        return;
+    };
+    let image = broker.image();
+    let throttle_ms = broker.quota_rates.throttle(
+        &image.client_quotas,
+        (&metering.user, &metering.client_id),
+        metering.metered,
+        metering.request_bytes,
+        response,
+        crate::broker::now_ms(),
+    );
+    if throttle_ms > 0 {
+        let throttle = Duration::from_millis(u64::try_from(throttle_ms).unwrap_or(0));
+        metering.muted.until(Instant::now() + throttle);
+    }
 }
 
 async fn write_responses<W: AsyncWrite + Unpin>(

@@ -66,6 +66,14 @@ pub enum ControllerRequest {
     CreateAcls(Vec<(uuid::Uuid, crate::acl::AclBinding)>),
     /// DeleteAcls: the ids the broker's filters matched; ids already gone are skipped.
     DeleteAcls(Vec<uuid::Uuid>),
+    /// AlterClientQuotas: the broker has checked each change (`None` removes the key).
+    AlterClientQuotas(
+        Vec<(
+            crate::quotas::QuotaEntity,
+            String,
+            Option<crate::quotas::QuotaValue>,
+        )>,
+    ),
     /// DescribeQuorum: answered by the leader, from its Raft state; changes nothing.
     DescribeQuorum,
     AllocateProducerIds {
@@ -304,6 +312,12 @@ impl Active {
                     .collect(),
             )),
             ControllerRequest::CreateAcls(acls) => Ok(committed(create_acls(&image, acls))),
+            ControllerRequest::AlterClientQuotas(changes) => Ok(committed(
+                changes
+                    .into_iter()
+                    .map(|(entity, key, value)| MetadataRecord::ClientQuota { entity, key, value })
+                    .collect(),
+            )),
             ControllerRequest::DeleteAcls(ids) => Ok(committed(
                 ids.into_iter()
                     .filter(|id| image.acls.contains_key(id))
