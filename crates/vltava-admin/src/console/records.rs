@@ -205,3 +205,31 @@ pub async fn produce(
         .await?;
     Ok(Json(done))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text only for UTF-8; a cut in the middle of a character keeps the whole ones before it.
+    #[test]
+    fn payloads_are_text_when_utf8_and_cut_at_the_preview_limit() {
+        let text = Payload::of(Some(&bytes::Bytes::from_static(b"h\xc3\xa9"))).map(|p| p.text);
+        assert_eq!(text, Some(Some("hé".to_string())));
+        let binary = Payload::of(Some(&bytes::Bytes::from_static(b"\xff\x00")));
+        assert!(
+            binary
+                .as_ref()
+                .is_some_and(|p| p.text.is_none() && p.hex == "ff00")
+        );
+        assert!(Payload::of(None).is_none());
+        let mut long = vec![b'a'; PAYLOAD_PREVIEW_BYTES_MAX - 1];
+        long.extend_from_slice("é and more".as_bytes());
+        let cut = Payload::of(Some(&bytes::Bytes::from(long)));
+        assert!(cut.is_some_and(|p| {
+            p.truncated
+                && p.hex.len() == 2 * PAYLOAD_PREVIEW_BYTES_MAX
+                && p.text
+                    .is_some_and(|t| t.len() == PAYLOAD_PREVIEW_BYTES_MAX - 1)
+        }));
+    }
+}

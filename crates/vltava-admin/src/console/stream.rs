@@ -326,3 +326,46 @@ fn run_tail(mut reader: Reader, events: &mpsc::Sender<Event>, _permit: OwnedSema
     }
     send(events, "done", &serde_json::json!({ "stopped": "time" }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query string `text` as the handler's extractor reads it.
+    fn query(text: &str) -> Result<SearchQuery, String> {
+        let uri: axum::http::Uri = format!("/?{text}").parse().map_err(|e| format!("{e}"))?;
+        Query::<SearchQuery>::try_from_uri(&uri)
+            .map(|Query(q)| q)
+            .map_err(|e| e.body_text())
+    }
+
+    /// A search is bounded even when the page asks for nothing, and never beyond the maxima.
+    #[test]
+    fn search_bounds_default_and_refuse_out_of_range() -> Result<(), String> {
+        let b = bounds(&query("")?).map_err(|_| "defaults refused")?;
+        assert_eq!(
+            (b.matches, b.scanned, b.time),
+            (
+                SEARCH_MATCHES_DEFAULT,
+                SEARCH_SCANNED_DEFAULT,
+                Duration::from_secs(SEARCH_SECONDS_DEFAULT)
+            )
+        );
+        for bad in [
+            "max_matches=0",
+            "max_scanned=99999999999",
+            "max_seconds=121",
+        ] {
+            assert!(bounds(&query(bad)?).is_err(), "{bad}");
+        }
+        assert!(query("max_matches=-1").is_err());
+        assert!(query("surprise=1").is_err());
+        assert!(matches!(start_of(&query("")?), Ok(Start::Offset(0))));
+        assert!(matches!(
+            start_of(&query("timestamp=5")?),
+            Ok(Start::Timestamp(5))
+        ));
+        assert!(start_of(&query("offset=1&timestamp=5")?).is_err());
+        Ok(())
+    }
+}

@@ -288,7 +288,7 @@ function decodeSelect(id) {
 }
 
 function browse(page, params) {
-  const form = el("form", { class: "grid", id: "search-form" },
+  const form = el("form", { class: "grid wide", id: "search-form" },
     ...field("topic", "search-topic", { required: true, value: params.get("topic") || "" }),
     ...field("partition", "search-partition", { type: "number", min: 0, placeholder: "all" }),
     el("label", { for: "search-from" }, "from"),
@@ -304,7 +304,7 @@ function browse(page, params) {
     ...field("stop after records scanned", "search-max-scanned", { type: "number", min: 1, value: 100000 }),
     ...field("stop after seconds", "search-max-seconds", { type: "number", min: 1, max: 120, value: 10 }),
     el("label", { for: "search-decode" }, "show as"), decodeSelect("search-decode"),
-    el("span"), el("div", { class: "actions" },
+    el("div", { class: "actions" },
       el("button", { type: "submit", id: "search-start" }, "Search"),
       el("button", { type: "button", class: "secondary", id: "search-cancel", disabled: true }, "Cancel"),
       el("button", { type: "button", class: "secondary", id: "export-json" }, "Export JSON"),
