@@ -39,6 +39,8 @@ CONSUME_WAIT_S = 30.0
 RECORDS = 30
 COMMITTED = 12
 WINDOW = (1200, 860)
+TAILS_MAX = 8               # the console's TAILS_MAX (crates/vltava-admin/src/console/mod.rs)
+STREAM_FREED_S = 20.0       # a closed stream's slot to be free again (keep-alive every 2 s)
 
 
 def find_browser() -> tuple[str, str] | None:
@@ -347,9 +349,46 @@ def test_bad_api_input_gets_a_4xx_json_error(broker, topic_name):
         (f"/api/topics/{topic_name}/search?offset=1&timestamp=2", None, 400),
         (f"/api/topics/{topic_name}/search?json_value=1", None, 400),
         (f"/api/topics/{topic_name}-missing", None, 404),
+        ("/api/topics/%ff", None, 400),
+        (f"/api/topics/{topic_name}/tail?partition=7", None, 404),
         ("/api/no-such-endpoint", None, 404),
     ]
     for path, body, expected in cases:
         status, answer = api(broker, path, body)
         assert status == expected, (path, status, answer)
         assert answer.get("error"), (path, answer)
+
+
+def open_stream(http: str, path: str):
+    """An event stream of the console, or the HTTPError it was refused with."""
+    try:
+        return urllib.request.urlopen(f"http://{http}{path}", timeout=HTTP_TIMEOUT_S)
+    except urllib.error.HTTPError as error:
+        return error
+
+
+def test_live_tails_are_bounded_and_freed_when_the_page_goes(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, partitions=1, replication_factor=replicas(broker))
+    http = nodes(broker)[0].http
+    path = f"/api/topics/{topic_name}/tail"
+    tails = [open_stream(http, path) for _ in range(TAILS_MAX)]
+    try:
+        for t in tails:
+            assert t.status == 200, t.read()
+            assert t.readline() == b"event: ready\n"
+        refused = open_stream(http, path)
+        assert refused.status == 429
+        assert "too many" in json.loads(refused.read())["error"]
+    finally:
+        for t in tails:
+            t.close()
+    # The server notices the closed connections at its next keep-alive and frees their slots.
+    deadline = time.monotonic() + STREAM_FREED_S
+    while True:
+        again = open_stream(http, path)
+        if again.status == 200:
+            again.close()
+            break
+        assert again.status == 429 and time.monotonic() < deadline, \
+            "closed tails still hold their slots"
+        time.sleep(0.1)  # poll interval: the server's release of a slot has no event to await

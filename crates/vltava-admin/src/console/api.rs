@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,13 @@ const CONFIG_TEXT_BYTES_MAX: usize = 64 * 1024;
 
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint")
+}
+
+/// A path parameter (a topic or group name), or a 400 saying why not (bad percent-encoding).
+pub fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    param
+        .map(|Path(name)| name)
+        .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))
 }
 
 /// A JSON body, or a 4xx saying why not (too large, not JSON, wrong fields).
@@ -166,8 +173,9 @@ struct PartitionDetail {
 
 pub async fn topic(
     State(console): State<Console>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TopicDetail>, ApiError> {
+    let name = path_param(name)?;
     let detail = console
         .call(move |client| {
             let topic = client
@@ -219,9 +227,10 @@ pub struct ConfigChange {
 
 pub async fn alter_config(
     State(console): State<Console>,
-    Path(topic): Path<String>,
+    topic: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Vec<ConfigValue>>, ApiError> {
+    let topic = path_param(topic)?;
     let change: ConfigChange = json_body(body)?;
     if change.name.is_empty() || change.name.len() > CONFIG_TEXT_BYTES_MAX {
         return Err(ApiError::bad_request("a config name is 1 to 65536 bytes"));
@@ -268,8 +277,9 @@ pub struct GroupDetail {
 
 pub async fn group(
     State(console): State<Console>,
-    Path(group): Path<String>,
+    group: Result<Path<String>, PathRejection>,
 ) -> Result<Json<GroupDetail>, ApiError> {
+    let group = path_param(group)?;
     Ok(Json(
         console.call(move |client| describe(client, &group)).await?,
     ))
@@ -323,9 +333,10 @@ pub struct ResetDone {
 /// error) is the answer.
 pub async fn reset_offsets(
     State(console): State<Console>,
-    Path(group): Path<String>,
+    group: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ResetDone>, ApiError> {
+    let group = path_param(group)?;
     let reset: ResetRequest = json_body(body)?;
     let target = match (reset.to, reset.offset) {
         (ResetTo::Earliest, None) => ResetTarget::Earliest,

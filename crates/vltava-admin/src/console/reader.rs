@@ -66,10 +66,10 @@ impl Reader {
             .filter(|p| partitions.is_none_or(|only| only == p.partition))
             .cloned()
             .collect();
-        anyhow::ensure!(
-            !chosen.is_empty(),
-            "topic {topic} has no partition {partitions:?}: UNKNOWN_TOPIC_OR_PARTITION"
-        );
+        if chosen.is_empty() {
+            let which = partitions.map_or("s".to_string(), |p| format!(" {p}"));
+            anyhow::bail!("topic {topic} has no partition{which}: UNKNOWN_TOPIC_OR_PARTITION");
+        }
         let ends = offsets(&mut bootstrap, &chosen, LATEST_TIMESTAMP)?;
         let positions = match start {
             Start::End => ends,

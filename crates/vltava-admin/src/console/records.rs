@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use kafka_protocol::records::Compression;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use vltava_client::batches::{self, InRecord, OutRecord};
 use vltava_client::partitioner::partition_for_key;
 use vltava_client::{Acks, Produced, TopicPartition, error_name, leadership_error};
 
-use super::api::json_body;
+use super::api::{json_body, path_param};
 use super::{ApiError, Console};
 
 /// The bytes of a key, value or header value sent to the page; the rest is cut (the page
@@ -126,9 +126,10 @@ pub struct ProduceDone {
 /// Produces one record with acks=all to its partition's leader.
 pub async fn produce(
     State(console): State<Console>,
-    Path(topic): Path<String>,
+    topic: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ProduceDone>, ApiError> {
+    let topic = path_param(topic)?;
     let request: ProduceRequest = json_body(body)?;
     if request.headers.len() > HEADERS_MAX {
         return Err(ApiError::bad_request(format!(

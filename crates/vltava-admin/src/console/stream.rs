@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::Sse;
 use axum::response::sse::{Event, KeepAlive, KeepAliveStream};
@@ -20,6 +20,7 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
+use super::api::path_param;
 use super::filter::{Filter, FilterText};
 use super::reader::{Reader, Start};
 use super::records::RecordView;
@@ -36,6 +37,9 @@ const SEARCH_SECONDS_DEFAULT: u64 = 10;
 const SEARCH_SECONDS_MAX: u64 = 120;
 /// How long one tail fetch waits for new records (also how soon a closed tail stops).
 const TAIL_WAIT_MS: i32 = 500;
+/// How often an idle stream sends a comment: besides keeping proxies from closing it, the
+/// write is how the server notices a page that went away (and stops its reader).
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(2);
 /// A tail ends after this long (the page may open another).
 const TAIL_DURATION_MAX: Duration = Duration::from_secs(3600);
 
@@ -122,9 +126,10 @@ struct Progress {
 
 pub async fn search(
     State(console): State<Console>,
-    Path(topic): Path<String>,
+    topic: Result<Path<String>, PathRejection>,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Events, ApiError> {
+    let topic = path_param(topic)?;
     let Query(query) = query.map_err(|r| ApiError::bad_request(r.body_text()))?;
     let bounds = bounds(&query)?;
     let start = start_of(&query)?;
@@ -152,9 +157,10 @@ pub async fn search(
 
 pub async fn tail(
     State(console): State<Console>,
-    Path(topic): Path<String>,
+    topic: Result<Path<String>, PathRejection>,
     query: Result<Query<TailQuery>, QueryRejection>,
 ) -> Result<Events, ApiError> {
+    let topic = path_param(topic)?;
     let Query(query) = query.map_err(|r| ApiError::bad_request(r.body_text()))?;
     let permit = console
         .inner
@@ -200,7 +206,7 @@ fn stream(produce: impl FnOnce(mpsc::Sender<Event>) + Send + 'static) -> Events 
             .await
             .map(|event| (Ok::<_, Infallible>(event), received))
     });
-    Sse::new(Box::pin(stream) as EventStream).keep_alive(KeepAlive::default())
+    Sse::new(Box::pin(stream) as EventStream).keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE))
 }
 
 /// Sends `data` as event `name`; false once the page has gone.
