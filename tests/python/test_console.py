@@ -392,3 +392,39 @@ def test_live_tails_are_bounded_and_freed_when_the_page_goes(broker, topic_name)
         assert again.status == 429 and time.monotonic() < deadline, \
             "closed tails still hold their slots"
         time.sleep(0.1)  # poll interval: the server's release of a slot has no event to await
+
+
+def search(http: str, topic: str, query: str) -> tuple[list, dict]:
+    """Runs a search through the API: its records and its `done` event."""
+    records, event = [], None
+    url = f"http://{http}/api/topics/{topic}/search?{query}"
+    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as stream:
+        for raw in stream:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: ") and event == "record":
+                records.append(json.loads(line[len("data: "):]))
+            elif line.startswith("data: ") and event in ("done", "failure"):
+                return records, {"event": event, **json.loads(line[len("data: "):])}
+    raise AssertionError(f"the search of {query} ended without a done event")
+
+
+def test_search_from_a_time_until_a_time_and_bounded_by_matches(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, partitions=1, replication_factor=replicas(broker))
+    t0 = 1_700_000_000_000
+    times = [t0 + i * 1000 for i in range(5)] + [t0 + 100_000 + i * 1000 for i in range(5)]
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    for i, ms in enumerate(times):
+        producer.produce(topic_name, value=f"v{i}".encode(), timestamp=ms, partition=0)
+    assert producer.flush(30) == 0
+    http = nodes(broker)[0].http
+    later, done = search(http, topic_name, f"timestamp={t0 + 100_000}")
+    assert [r["offset"] for r in later] == [5, 6, 7, 8, 9]
+    assert (done["event"], done["stopped"], done["scanned"]) == ("done", "end", 5)
+    earlier, done = search(http, topic_name, f"timestamp={t0}&until={t0 + 4000}")
+    assert [r["timestamp"] for r in earlier] == times[:5]
+    assert done["stopped"] == "end"
+    few, done = search(http, topic_name, "offset=0&max_matches=3&text=v")
+    assert [r["value"]["text"] for r in few] == ["v0", "v1", "v2"]
+    assert (done["stopped"], done["matched"]) == ("matches", 3)

@@ -1,5 +1,5 @@
-//! Which records a search keeps: by key, header, text in the value, or a JSON field of the
-//! value; all given conditions must hold. Pure, so that it is tested here.
+//! Which records a search keeps: by key, header, text in the value, a JSON field of the
+//! value, or a time up to which records are kept; all given conditions must hold. Pure, so that it is tested here.
 
 use bytes::Bytes;
 use vltava_client::batches::InRecord;
@@ -21,6 +21,9 @@ pub struct Filter {
     /// The value is JSON with a field at this path (`a.b.0.c`), equal to the value if given
     /// (a string field compares with its text, others with their JSON).
     json: Option<(Vec<String>, Option<String>)>,
+    /// The record's timestamp is at most this (ms since the epoch): the end of a time range
+    /// whose start is where the search starts.
+    until_ms: Option<i64>,
 }
 
 /// The filter's fields as the query string gives them.
@@ -31,6 +34,7 @@ pub struct FilterText<'a> {
     pub text: Option<&'a str>,
     pub json_path: Option<&'a str>,
     pub json_value: Option<&'a str>,
+    pub until_ms: Option<i64>,
 }
 
 impl Filter {
@@ -73,10 +77,14 @@ impl Filter {
             header,
             text: nonempty(given.text),
             json,
+            until_ms: given.until_ms,
         })
     }
 
     pub fn matches(&self, record: &InRecord) -> bool {
+        if self.until_ms.is_some_and(|until| record.timestamp > until) {
+            return false;
+        }
         if let Some(key) = &self.key
             && !contains(record.key.as_ref(), key)
         {
@@ -221,6 +229,12 @@ mod tests {
         assert!(!filter(json("a.b.2", None)).matches(&r));
         assert!(!filter(json("n", Some("6"))).matches(&r));
         assert!(!filter(json("n", None)).matches(&record("k", "not json", &[])));
+        let until = |ms| FilterText {
+            until_ms: Some(ms),
+            ..Default::default()
+        };
+        assert!(filter(until(0)).matches(&r));
+        assert!(!filter(until(-1)).matches(&r));
         let both = FilterText {
             key: Some("order"),
             text: Some("zzz"),

@@ -60,6 +60,8 @@ pub struct SearchQuery {
     text: Option<String>,
     json_path: Option<String>,
     json_value: Option<String>,
+    /// Only records with a timestamp at most this (ms since the epoch).
+    until: Option<i64>,
     max_matches: Option<u64>,
     max_scanned: Option<u64>,
     max_seconds: Option<u64>,
@@ -139,6 +141,7 @@ pub async fn search(
         text: query.text.as_deref(),
         json_path: query.json_path.as_deref(),
         json_value: query.json_value.as_deref(),
+        until_ms: query.until,
     })
     .map_err(ApiError::bad_request)?;
     let permit = console

@@ -295,6 +295,7 @@ function browse(page, params) {
     el("select", { id: "search-from" }, el("option", { value: "offset" }, "offset"), el("option", { value: "timestamp" }, "time")),
     ...field("offset", "search-offset", { type: "number", min: 0, value: 0 }),
     ...field("time (UTC)", "search-time", { type: "datetime-local", step: 1 }),
+    ...field("until time (UTC)", "search-until", { type: "datetime-local", step: 1 }),
     ...field("key contains", "search-key"),
     ...field("header (name or name=value)", "search-header"),
     ...field("value contains", "search-text"),
@@ -342,6 +343,11 @@ function browse(page, params) {
       q.set("timestamp", at);
     } else {
       q.set("offset", value("#search-offset") || "0");
+    }
+    if (value("#search-until") !== "") {
+      const until = Date.parse(value("#search-until") + "Z");
+      if (Number.isNaN(until)) { status("the until time is not a time", true); return; }
+      q.set("until", until);
     }
     for (const [name, id] of [["key", "#search-key"], ["header", "#search-header"], ["text", "#search-text"],
       ["json_path", "#search-json-path"], ["json_value", "#search-json-value"],
