@@ -428,3 +428,13 @@ def test_search_from_a_time_until_a_time_and_bounded_by_matches(broker, topic_na
     few, done = search(http, topic_name, "offset=0&max_matches=3&text=v")
     assert [r["value"]["text"] for r in few] == ["v0", "v1", "v2"]
     assert (done["stopped"], done["matched"]) == ("matches", 3)
+
+
+def test_a_refused_search_shows_the_servers_error_on_the_page(broker, console, topic_name):
+    console.open(f"/browse?topic={topic_name}-missing")
+    console.find("#search-start").click()
+    console.wait(lambda: "UNKNOWN_TOPIC_OR_PARTITION" in console.find("#status").text,
+                 f"the page did not show the refusal: {console.find('#status').text!r}")
+    assert console.find("#search-start").is_enabled()
+    # The only error in the browser's log is the refused request itself.
+    assert all("404" in e["message"] for e in console.errors())

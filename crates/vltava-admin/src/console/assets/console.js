@@ -317,7 +317,7 @@ function browse(page, params) {
   let results = [];
   let source = null;
   const stop = (text) => {
-    if (source) source.close();
+    if (source) source();
     source = null;
     $("#search-cancel").disabled = true;
     $("#search-start").disabled = false;
@@ -358,24 +358,21 @@ function browse(page, params) {
     progress.textContent = "searching…";
     $("#search-cancel").disabled = false;
     $("#search-start").disabled = true;
-    source = new EventSource(`/api/topics/${enc(value("#search-topic"))}/search?${q}`);
-    source.addEventListener("record", (e) => {
-      const r = JSON.parse(e.data);
-      results.push(r);
-      body.append(recordRow(r, $("#search-decode").value));
-    });
-    source.addEventListener("progress", (e) => {
-      const p = JSON.parse(e.data);
-      progress.textContent = `searching: ${p.matched} matches in ${p.scanned} records scanned…`;
-    });
-    source.addEventListener("done", (e) => {
-      const p = JSON.parse(e.data);
-      const why = { matches: "enough matches", scanned: "enough records scanned", time: "time limit", end: "end of the topic" }[p.stopped];
-      stop(`done (${why}): ${p.matched} matches in ${p.scanned} records scanned`);
-      progress.dataset.done = "true";
-    });
-    source.addEventListener("failure", (e) => { stop(); status(JSON.parse(e.data).error, true); });
-    source.onerror = () => { if (source) { stop("the search could not start or was cut off"); } };
+    source = openStream(`/api/topics/${enc(value("#search-topic"))}/search?${q}`, {
+      record: (r) => {
+        results.push(r);
+        body.append(recordRow(r, $("#search-decode").value));
+      },
+      progress: (p) => {
+        progress.textContent = `searching: ${p.matched} matches in ${p.scanned} records scanned…`;
+      },
+      done: (p) => {
+        const why = { matches: "enough matches", scanned: "enough records scanned", time: "time limit", end: "end of the topic" }[p.stopped];
+        stop(`done (${why}): ${p.matched} matches in ${p.scanned} records scanned`);
+        progress.dataset.done = "true";
+      },
+      failure: (f) => { stop("failed"); status(f.error, true); },
+    }, (error) => { if (source) { stop("failed"); status(error || "the search ended early", true); } });
   });
   $("#search-cancel").addEventListener("click", () => stop(`cancelled after ${results.length} matches`));
   $("#export-json").addEventListener("click", () => download("records.json", "application/json",
@@ -409,6 +406,48 @@ function download(name, type, text) {
   setTimeout(() => URL.revokeObjectURL(url), 0);
 }
 
+// Opens one of the API's event streams with fetch rather than EventSource, so that a refusal's
+// JSON error (unknown topic, too many streams) can be shown, and so that nothing reconnects on
+// its own. Calls handlers[event](data) for each event, and onEnd(error or null) when the
+// stream ends by itself; returns the function that closes it (the server then stops).
+function openStream(url, handlers, onEnd) {
+  const abort = new AbortController();
+  const dispatch = (block) => {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (data.length > 0 && handlers[name]) handlers[name](JSON.parse(data.join("\n")));
+  };
+  (async () => {
+    try {
+      const answer = await fetch(url, { signal: abort.signal, headers: { accept: "text/event-stream" } });
+      if (!answer.ok) {
+        const body = await answer.json().catch(() => ({}));
+        onEnd(body.error || `HTTP ${answer.status}`);
+        return;
+      }
+      const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+          dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+      onEnd(null);
+    } catch (error) {
+      if (!abort.signal.aborted) onEnd(error.message);
+    }
+  })();
+  return () => abort.abort();
+}
+
 // ---- live tail ----
 
 function tail(page, params) {
@@ -425,7 +464,7 @@ function tail(page, params) {
     el("thead", {}, el("tr", {}, RECORD_HEADERS.map((h) => el("th", {}, h)))), body));
   let source = null;
   const stop = (text) => {
-    if (source) source.close();
+    if (source) source();
     source = null;
     state.dataset.state = "stopped";
     $("#tail-start").disabled = false;
@@ -443,20 +482,19 @@ function tail(page, params) {
     state.textContent = "connecting…";
     $("#tail-start").disabled = true;
     $("#tail-stop").disabled = false;
-    source = new EventSource(`/api/topics/${enc(topicName)}/tail?${q}`);
-    source.addEventListener("ready", (e) => {
-      const positions = JSON.parse(e.data).positions;
-      state.textContent = `tailing ${topicName} from ` +
-        Object.entries(positions).map(([p, o]) => `${p}@${o}`).join(", ");
-      state.dataset.state = "tailing";
-    });
-    source.addEventListener("record", (e) => {
-      body.prepend(recordRow(JSON.parse(e.data), $("#tail-decode").value));
-      while (body.rows.length > TAIL_ROWS_MAX) body.lastElementChild.remove();
-    });
-    source.addEventListener("done", () => stop("the tail reached its time limit"));
-    source.addEventListener("failure", (e) => { stop("stopped"); status(JSON.parse(e.data).error, true); });
-    source.onerror = () => { if (source) stop("the tail could not start or was cut off"); };
+    source = openStream(`/api/topics/${enc(topicName)}/tail?${q}`, {
+      ready: ({ positions }) => {
+        state.textContent = `tailing ${topicName} from ` +
+          Object.entries(positions).map(([p, o]) => `${p}@${o}`).join(", ");
+        state.dataset.state = "tailing";
+      },
+      record: (r) => {
+        body.prepend(recordRow(r, $("#tail-decode").value));
+        while (body.rows.length > TAIL_ROWS_MAX) body.lastElementChild.remove();
+      },
+      done: () => stop("the tail reached its time limit"),
+      failure: (f) => { stop("stopped"); status(f.error, true); },
+    }, (error) => { if (source) { stop("stopped"); status(error || "the tail was cut off", true); } });
   });
   $("#tail-stop").addEventListener("click", () => stop("stopped"));
 }
