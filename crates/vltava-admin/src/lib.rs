@@ -1,10 +1,12 @@
 //! The admin HTTP listener (`--http-listen`, default 127.0.0.1:9644): `/metrics` in the
-//! Prometheus/OpenMetrics text format, `/health` (the process answers) and `/ready` (the broker
-//! serves). Read-only; it takes no request body and changes nothing.
+//! Prometheus/OpenMetrics text format, `/health` (the process answers), `/ready` (the broker
+//! serves), and the web console (`console`: pages at `/`, JSON at `/api/...`), which acts on
+//! the cluster as a Kafka client and has no login yet.
 //!
 //! `/metrics` encodes the broker's counters and histograms (`vltava_broker::metrics`) and
 //! then the gauges of `gauges`, computed from the broker's state at each scrape.
 
+pub mod console;
 mod gauges;
 mod readiness;
 
@@ -53,11 +55,13 @@ impl AdminServer {
         state: AdminState,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let console = console::router(state.console().clone());
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/health", get(health))
             .route("/ready", get(ready))
-            .with_state(state);
+            .with_state(state)
+            .merge(console);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -6,11 +6,14 @@ use std::sync::{Arc, OnceLock};
 use vltava_broker::Broker;
 use vltava_cluster::quorum::lifecycle::BrokerState;
 
+use crate::console::Console;
+
 /// The broker once it is open, and whether it serves. Clones share both.
 #[derive(Debug, Clone, Default)]
 pub struct AdminState {
     broker: Arc<OnceLock<Arc<Broker>>>,
     serving: Arc<AtomicBool>,
+    console: Console,
 }
 
 impl AdminState {
@@ -19,6 +22,11 @@ impl AdminState {
     pub fn set_serving(&self, broker: &Arc<Broker>, serving: bool) {
         let _ = self.broker.set(broker.clone());
         self.serving.store(serving, Ordering::Release);
+    }
+
+    /// The web console's state; `serve` gives it the Kafka listener to use.
+    pub fn console(&self) -> &Console {
+        &self.console
     }
 
     pub fn broker(&self) -> Option<Arc<Broker>> {

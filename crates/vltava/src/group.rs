@@ -10,7 +10,7 @@ use kafka_protocol::error::ResponseError;
 use serde::Serialize;
 
 use crate::client::{
-    Client, EARLIEST_TIMESTAMP, GroupListing, GroupMember, LATEST_TIMESTAMP, TopicPartition,
+    Client, GroupListing, GroupMember, NewOffset, PartitionLag, ResetTarget, TopicPartition,
     error_name,
 };
 use crate::output::{Connection, line, or_dash, print_json, print_table};
@@ -66,14 +66,6 @@ struct ResetArgs {
     execute: bool,
 }
 
-/// Where a reset moves the committed offsets.
-#[derive(Debug, Clone, Copy)]
-enum ResetTarget {
-    Earliest,
-    Latest,
-    Offset(i64),
-}
-
 pub fn run(args: GroupArgs) -> anyhow::Result<()> {
     let mut client = Client::connect(&args.output.broker.bootstrap)?;
     match args.command {
@@ -111,50 +103,11 @@ struct Description {
     offsets: Vec<PartitionLag>,
 }
 
-#[derive(Debug, Serialize)]
-struct PartitionLag {
-    #[serde(flatten)]
-    partition: TopicPartition,
-    committed_offset: Option<i64>,
-    log_end_offset: Option<i64>,
-    lag: Option<i64>,
-    member_id: Option<String>,
-}
-
 fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> {
     let mut description = describe_group(client, group)?;
     let committed = client.coordinator(group)?.committed_offsets(group)?;
     // Every partition with a commit or an owner, as kafka-consumer-groups shows them.
-    let mut owners: BTreeMap<TopicPartition, Option<String>> =
-        committed.keys().map(|p| (p.clone(), None)).collect();
-    for member in &description.members {
-        for p in member.assignment.iter().flatten() {
-            owners.insert(p.clone(), Some(member.member_id.clone()));
-        }
-    }
-    let partitions: Vec<TopicPartition> = owners.keys().cloned().collect();
-    let ends = if partitions.is_empty() {
-        BTreeMap::new()
-    } else {
-        client.list_offsets(&partitions, LATEST_TIMESTAMP)?
-    };
-    description.offsets = owners
-        .into_iter()
-        .map(|(partition, member_id)| {
-            let committed_offset = committed.get(&partition).copied();
-            let log_end_offset = ends.get(&partition).and_then(|r| r.as_ref().ok()).copied();
-            let lag = committed_offset
-                .zip(log_end_offset)
-                .and_then(|(c, e)| e.checked_sub(c));
-            PartitionLag {
-                partition,
-                committed_offset,
-                log_end_offset,
-                lag,
-                member_id,
-            }
-        })
-        .collect();
+    description.offsets = client.partition_lags(&description.members, &committed)?;
     if json {
         print_json(&description)
     } else {
@@ -264,12 +217,6 @@ struct Reset {
     partitions: Vec<NewOffset>,
 }
 
-#[derive(Debug, Serialize)]
-struct NewOffset {
-    partition: i32,
-    new_offset: i64,
-}
-
 fn reset_offsets(client: &mut Client, args: &ResetArgs, json: bool) -> anyhow::Result<()> {
     let target = match (args.to_earliest, args.to_latest, args.to_offset) {
         (true, _, _) => ResetTarget::Earliest,
@@ -308,46 +255,21 @@ fn reset_offsets(client: &mut Client, args: &ResetArgs, json: bool) -> anyhow::R
     Ok(())
 }
 
-/// The offset `target` means in each partition of `topic`, within [earliest, latest].
+/// The offset `target` means in each partition of `topic`, within [earliest, latest]; says so
+/// when an asked-for offset had to be moved.
 fn new_offsets(
     client: &mut Client,
     topic: &str,
     target: ResetTarget,
 ) -> anyhow::Result<Vec<NewOffset>> {
-    let count = client.partition_count(topic)?;
-    let partitions: Vec<TopicPartition> = (0..count)
-        .map(|partition| TopicPartition {
-            topic: topic.to_string(),
-            partition,
-        })
-        .collect();
-    let earliest = client.list_offsets(&partitions, EARLIEST_TIMESTAMP)?;
-    let latest = client.list_offsets(&partitions, LATEST_TIMESTAMP)?;
-    let mut offsets = Vec::with_capacity(partitions.len());
-    for p in &partitions {
-        let bound = |offsets: &BTreeMap<TopicPartition, Result<i64, String>>| {
-            offsets
-                .get(p)
-                .cloned()
-                .unwrap_or_else(|| Err("not answered".to_string()))
-                .map_err(|e| anyhow::anyhow!("the offsets of {p}: {e}"))
-        };
-        let (low, high) = (bound(&earliest)?, bound(&latest)?);
-        let new_offset = match target {
-            ResetTarget::Earliest => low,
-            ResetTarget::Latest => high,
-            ResetTarget::Offset(offset) => {
-                let clamped = offset.clamp(low, high.max(low));
-                if clamped != offset {
-                    eprintln!("{p}: offset {offset} is outside [{low}, {high}]; using {clamped}");
-                }
-                clamped
-            }
-        };
-        offsets.push(NewOffset {
-            partition: p.partition,
-            new_offset,
-        });
+    let offsets = client.reset_offsets_of(topic, target)?;
+    if let ResetTarget::Offset(offset) = target {
+        for o in offsets.iter().filter(|o| o.new_offset != offset) {
+            eprintln!(
+                "{topic}-{}: offset {offset} is outside the partition's offsets; using {}",
+                o.partition, o.new_offset
+            );
+        }
     }
     Ok(offsets)
 }

@@ -1,7 +1,5 @@
 //! `vltava`: a Kafka-compatible event broker in one binary.
 
-mod batches;
-mod client;
 mod cluster;
 mod configs;
 mod consume;
@@ -14,6 +12,9 @@ mod serve;
 mod topic;
 
 use clap::{Parser, Subcommand};
+// The client the commands share lives in its own crate, which the web console uses too.
+use vltava_client as client;
+use vltava_client::batches;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -832,6 +832,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let server = Server::bind(config).await?;
         admin.set_serving(server.broker(), true);
         let handle = server.handle();
+        if let Some(bootstrap) = console_bootstrap(&handle.listeners) {
+            admin.console().set_bootstrap(bootstrap);
+        }
         // Tests and scripts wait for this line: keep its shape.
         let first = &handle.listeners[0];
         let advertised = if first.answers_with_connection {
@@ -873,6 +876,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     drop(ephemeral);
     Ok(())
+}
+
+/// Where the web console connects as a Kafka client: this broker's first PLAINTEXT listener,
+/// at a loopback address when it listens on all of them. None without a PLAINTEXT listener
+/// (the console's client speaks neither TLS nor SASL yet; its API then answers 503).
+fn console_bootstrap(listeners: &[vltava_broker::server::ListenerHandle]) -> Option<String> {
+    let plaintext = listeners.iter().find(|l| l.protocol == "PLAINTEXT")?;
+    let mut address = plaintext.local_addr;
+    if address.ip().is_unspecified() {
+        address.set_ip(if address.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    Some(address.to_string())
 }
 
 /// Where the admin HTTP listener goes.

@@ -152,7 +152,7 @@ impl Client {
             version,
             // Nothing comes back to match it with.
             correlation_id: 0,
-            client_id: CLIENT_ID,
+            client_id: self.client_id,
         };
         let frame = frame::request(id, request)?;
         self.connection

@@ -1,7 +1,8 @@
-//! A tiny blocking Kafka client for the command line: one connection, one request at a time,
-//! fixed API versions (every one of them served by vltava, so no ApiVersions round trip), and
-//! the few requests the commands need, answered as plain values so that the commands never
-//! see wire types.
+//! A tiny blocking Kafka client, what the `vltava` command line and the admin listener's web
+//! console ask of a cluster: one connection, one request at a time, fixed API versions (every
+//! one of them served by vltava, so no ApiVersions round trip), and the few requests they need,
+//! answered as plain values so that callers never see wire types. `batches` encodes and
+//! decodes record batches for produce and fetch.
 //!
 //! Requests go to the bootstrap broker, except those a cluster routes (`routing`): offsets to a
 //! partition's leader, group requests to the group's coordinator. A bad answer (short,
@@ -28,13 +29,16 @@ use serde::Serialize;
 use vltava_wire::blocking::{Connection, Options};
 
 mod admin;
+pub mod batches;
 mod cluster;
 mod groups;
+pub mod partitioner;
 mod produce;
 mod routing;
 
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
 pub use cluster::{ClusterInfo, QuorumInfo};
+pub use groups::{NewOffset, PartitionLag, ResetTarget};
 pub use produce::{Acks, FetchOptions, Fetched, Produced};
 pub use routing::{Connections, Leaders};
 
@@ -44,7 +48,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest response accepted; a length above it means a broken or hostile peer.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
-const CLIENT_ID: &str = "vltava-cli";
+/// The client id of [`Client::connect`]; [`Client::connect_as`] names another.
+pub const CLIENT_ID: &str = "vltava-cli";
 const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
 const LIST_GROUPS_VERSION: i16 = 4;
@@ -112,21 +117,34 @@ pub struct GroupMember {
 pub struct Client {
     connection: Connection,
     bootstrap: String,
+    /// Sent with every request, and by the connections this one opens to other brokers.
+    client_id: &'static str,
 }
 
 impl Client {
     /// Connects to `bootstrap` (HOST:PORT), trying each address it resolves to.
     pub fn connect(bootstrap: &str) -> anyhow::Result<Client> {
+        Client::connect_as(bootstrap, CLIENT_ID)
+    }
+
+    /// [`Client::connect`] with another client id (brokers log and count requests by it).
+    pub fn connect_as(bootstrap: &str, client_id: &'static str) -> anyhow::Result<Client> {
         let options = Options {
             connect_timeout: CONNECT_TIMEOUT,
             io_timeout: REQUEST_TIMEOUT,
             response_bytes_max: RESPONSE_BYTES_MAX,
-            client_id: CLIENT_ID,
+            client_id,
         };
         Ok(Client {
             connection: Connection::connect(bootstrap, options)?,
             bootstrap: bootstrap.to_string(),
+            client_id,
         })
+    }
+
+    /// A connection to another broker, with this one's client id.
+    pub fn connect_to(&self, address: &str) -> anyhow::Result<Client> {
+        Client::connect_as(address, self.client_id)
     }
 
     /// Sends `request` at `version` and returns the decoded response.

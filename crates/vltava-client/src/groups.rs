@@ -1,7 +1,35 @@
-//! The requests `vltava group` makes: partition counts and offsets, group listings and
-//! descriptions, committed offsets.
+//! The requests `vltava group` and the console's group pages make: partition counts and
+//! offsets, group listings and descriptions, committed offsets, lag, offset resets.
 
 use super::*;
+
+/// A partition of a group as kafka-consumer-groups shows it: the lag is the log end offset
+/// minus the committed offset.
+#[derive(Debug, Serialize)]
+pub struct PartitionLag {
+    #[serde(flatten)]
+    pub partition: TopicPartition,
+    pub committed_offset: Option<i64>,
+    pub log_end_offset: Option<i64>,
+    pub lag: Option<i64>,
+    pub member_id: Option<String>,
+}
+
+/// Where an offset reset moves a group's committed offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTarget {
+    Earliest,
+    Latest,
+    /// This offset, moved into [earliest, latest] of each partition.
+    Offset(i64),
+}
+
+/// A partition's offset after a reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NewOffset {
+    pub partition: i32,
+    pub new_offset: i64,
+}
 
 impl Client {
     /// The partition count of `topic`; an unknown topic is an error (and is not created).
@@ -189,5 +217,84 @@ impl Client {
             offsets.len()
         );
         Ok(refused)
+    }
+}
+
+impl Client {
+    /// Every partition with a commit or an owner among `members`, with its committed offset,
+    /// log end offset (asked of its leader) and lag.
+    pub fn partition_lags(
+        &mut self,
+        members: &[GroupMember],
+        committed: &BTreeMap<TopicPartition, i64>,
+    ) -> anyhow::Result<Vec<PartitionLag>> {
+        let mut owners: BTreeMap<TopicPartition, Option<String>> =
+            committed.keys().map(|p| (p.clone(), None)).collect();
+        for member in members {
+            for p in member.assignment.iter().flatten() {
+                owners.insert(p.clone(), Some(member.member_id.clone()));
+            }
+        }
+        let partitions: Vec<TopicPartition> = owners.keys().cloned().collect();
+        let ends = if partitions.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.list_offsets(&partitions, LATEST_TIMESTAMP)?
+        };
+        Ok(owners
+            .into_iter()
+            .map(|(partition, member_id)| {
+                let committed_offset = committed.get(&partition).copied();
+                let log_end_offset = ends.get(&partition).and_then(|r| r.as_ref().ok()).copied();
+                let lag = committed_offset
+                    .zip(log_end_offset)
+                    .and_then(|(c, e)| e.checked_sub(c));
+                PartitionLag {
+                    partition,
+                    committed_offset,
+                    log_end_offset,
+                    lag,
+                    member_id,
+                }
+            })
+            .collect())
+    }
+
+    /// The offset `target` means in each partition of `topic`, within [earliest, latest].
+    pub fn reset_offsets_of(
+        &mut self,
+        topic: &str,
+        target: ResetTarget,
+    ) -> anyhow::Result<Vec<NewOffset>> {
+        let count = self.partition_count(topic)?;
+        let partitions: Vec<TopicPartition> = (0..count)
+            .map(|partition| TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+            .collect();
+        let earliest = self.list_offsets(&partitions, EARLIEST_TIMESTAMP)?;
+        let latest = self.list_offsets(&partitions, LATEST_TIMESTAMP)?;
+        let mut offsets = Vec::with_capacity(partitions.len());
+        for p in &partitions {
+            let bound = |offsets: &BTreeMap<TopicPartition, Result<i64, String>>| {
+                offsets
+                    .get(p)
+                    .cloned()
+                    .unwrap_or_else(|| Err("not answered".to_string()))
+                    .map_err(|e| anyhow::anyhow!("the offsets of {p}: {e}"))
+            };
+            let (low, high) = (bound(&earliest)?, bound(&latest)?);
+            let new_offset = match target {
+                ResetTarget::Earliest => low,
+                ResetTarget::Latest => high,
+                ResetTarget::Offset(offset) => offset.clamp(low, high.max(low)),
+            };
+            offsets.push(NewOffset {
+                partition: p.partition,
+                new_offset,
+            });
+        }
+        Ok(offsets)
     }
 }

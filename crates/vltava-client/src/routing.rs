@@ -20,27 +20,44 @@ const KEY_TYPE_GROUP: i8 = 0;
 
 /// One connection to each broker, opened when first needed: where `produce` and `consume`
 /// send each partition's requests.
-#[derive(Debug, Default)]
-pub struct Connections(BTreeMap<i32, Client>);
+#[derive(Debug)]
+pub struct Connections {
+    open: BTreeMap<i32, Client>,
+    client_id: &'static str,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections::new(CLIENT_ID)
+    }
+}
 
 impl Connections {
+    /// None open yet; each will send `client_id`.
+    pub fn new(client_id: &'static str) -> Self {
+        Connections {
+            open: BTreeMap::new(),
+            client_id,
+        }
+    }
+
     /// The connection to broker `id`, at its address in `leaders`.
     pub fn to(&mut self, id: i32, leaders: &Leaders) -> anyhow::Result<&mut Client> {
-        match self.0.entry(id) {
+        match self.open.entry(id) {
             std::collections::btree_map::Entry::Occupied(open) => Ok(open.into_mut()),
             std::collections::btree_map::Entry::Vacant(vacant) => {
                 let address = leaders
                     .brokers
                     .get(&id)
                     .with_context(|| format!("broker {id} is not in the metadata"))?;
-                Ok(vacant.insert(Client::connect(address)?))
+                Ok(vacant.insert(Client::connect_as(address, self.client_id)?))
             }
         }
     }
 
     /// Forgets the connection to broker `id` after it failed.
     pub fn close(&mut self, id: i32) {
-        self.0.remove(&id);
+        self.open.remove(&id);
     }
 }
 
@@ -67,7 +84,7 @@ impl Client {
         check(response.error_code, || {
             format!("the coordinator of group {group}")
         })?;
-        Client::connect(&format!("{}:{}", response.host, response.port))
+        self.connect_to(&format!("{}:{}", response.host, response.port))
     }
 
     /// The offset of each partition at `timestamp` (`LATEST_TIMESTAMP`, `EARLIEST_TIMESTAMP`),
@@ -99,7 +116,7 @@ impl Client {
             }
         }
         for (leader, led) in by_leader {
-            let mut client = Client::connect(&brokers[&leader])?;
+            let mut client = self.connect_to(&brokers[&leader])?;
             answered.extend(client.list_offsets_here(&led, timestamp)?);
         }
         Ok(answered)
@@ -165,7 +182,7 @@ impl Client {
             Err(error) => error,
         };
         for address in known.brokers.values().filter(|a| **a != self.bootstrap) {
-            let Ok(mut other) = Client::connect(address) else {
+            let Ok(mut other) = self.connect_to(address) else {
                 continue;
             };
             if let Ok(leaders) = other.leaders(topics, auto_create) {
@@ -183,7 +200,7 @@ impl Client {
     ) -> anyhow::Result<Vec<GroupListing>> {
         let mut groups = Vec::new();
         for address in self.brokers()?.values() {
-            groups.extend(Client::connect(address)?.list_groups(states)?);
+            groups.extend(self.connect_to(address)?.list_groups(states)?);
         }
         groups.sort_by(|a, b| a.group.cmp(&b.group));
         Ok(groups)
