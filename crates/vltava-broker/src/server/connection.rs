@@ -20,17 +20,19 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 
+use super::fetch_frame::{self, Split};
 use super::frame::{FrameError, read_body, read_length};
 use super::queued_bytes::{QueuedBytes, QueuedPermit};
 use super::request_log::RequestEnd;
+use super::send_file::{ResponseWriter, write_frame};
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
-use crate::dispatch::{self, Decoded, Reply};
+use crate::dispatch::{self, Decoded, Reply, Response};
 use crate::security::sasl::{Authenticator, Outcome};
 use crate::security::{KafkaPrincipal, Session};
 
@@ -49,7 +51,7 @@ struct Outgoing {
 /// written. The permit rides in the box (or the task's output), not in `Outgoing`: every
 /// connection's queue allocates room for `inflight_requests_max` of those up front.
 struct Answer {
-    response: ResponseKind,
+    response: Response,
     queued: QueuedPermit,
 }
 
@@ -134,7 +136,7 @@ pub async fn serve<R, W>(
     mut shutdown: Shutdown,
 ) where
     R: AsyncRead + Unpin + Send,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: ResponseWriter,
 {
     let Accepted {
         peer,
@@ -205,7 +207,7 @@ pub async fn serve<R, W>(
                         version: framing.1,
                         correlation_id: framing.2,
                         response: Pending::Ready(Box::new(Answer {
-                            response: *response,
+                            response: Response::from(*response),
                             queued,
                         })),
                     },
@@ -354,7 +356,7 @@ async fn handle_decoded(
         Reply::Now(response) => {
             end.finish();
             Pending::Ready(Box::new(Answer {
-                response: *response,
+                response: Response::from(*response),
                 queued,
             }))
         }
@@ -380,10 +382,7 @@ async fn handle_decoded(
     })
 }
 
-async fn write_responses<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut queue: mpsc::Receiver<Outgoing>,
-) {
+async fn write_responses<W: ResponseWriter>(mut writer: W, mut queue: mpsc::Receiver<Outgoing>) {
     let mut buffer = BytesMut::new();
     while let Some(out) = queue.recv().await {
         let Outgoing {
@@ -403,12 +402,16 @@ async fn write_responses<W: AsyncWrite + Unpin>(
             },
         };
         buffer.clear();
-        if let Err(error) = encode(&mut buffer, key, version, correlation_id, &response) {
-            tracing::error!(%error, ?key, version, "cannot encode response; closing connection");
-            return;
-        }
+        let splits = match encode(&mut buffer, key, version, correlation_id, response) {
+            Ok(splits) => splits,
+            Err(error) => {
+                tracing::error!(%error, ?key, version, "cannot encode response; closing connection");
+                return;
+            }
+        };
         // Write as soon as the head of the queue is ready; batching more would delay it.
-        if writer.write_all(&buffer).await.is_err() {
+        if let Err(error) = write_frame(&mut writer, &buffer, &splits).await {
+            tracing::debug!(%error, "closing connection: cannot write a response");
             return;
         }
         // Answered: the request's bytes go back to the pool.
@@ -421,18 +424,29 @@ async fn write_responses<W: AsyncWrite + Unpin>(
     let _ = writer.shutdown().await;
 }
 
+/// Encodes one response frame into `buffer`, except the Fetch records left in their files:
+/// the writer inserts those at the returned split points. The frame's length counts them.
 fn encode(
     buffer: &mut BytesMut,
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    response: &ResponseKind,
-) -> anyhow::Result<()> {
+    response: Response,
+) -> anyhow::Result<Vec<Split>> {
     buffer.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(buffer, key.response_header_version(version))?;
-    response.encode(buffer, version)?;
-    let length = i32::try_from(buffer.len() - 4)?;
+    let splits = match response.kind {
+        ResponseKind::Fetch(fetch) if response.records.iter().any(|r| !r.is_empty()) => {
+            fetch_frame::encode(buffer, version, fetch, response.records)?
+        }
+        kind => {
+            kind.encode(buffer, version)?;
+            Vec::new()
+        }
+    };
+    let in_files: usize = splits.iter().map(|s| s.records.len()).sum();
+    let length = i32::try_from(buffer.len() - 4 + in_files)?;
     buffer[..4].copy_from_slice(&length.to_be_bytes());
-    Ok(())
+    Ok(splits)
 }
