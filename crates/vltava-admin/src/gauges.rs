@@ -193,10 +193,13 @@ fn register_lag(registry: &mut Registry, broker: &Broker, now_ms: i64) {
 /// Milliseconds since the first timestamp of the batch holding `offset`; 0 if it cannot be
 /// read (below the log start, or an I/O error, which the log directory reports itself).
 fn first_uncommitted_age_ms(partition: &Partition, offset: i64, now_ms: i64) -> i64 {
-    let Ok(fetched) = partition.read(offset, 1, true) else {
+    let Ok(records) = partition
+        .read(offset, 1, true)
+        .and_then(|fetched| partition.read_bytes(&fetched.records))
+    else {
         return 0;
     };
-    match vltava_storage::BatchHeader::parse(&fetched.records) {
+    match vltava_storage::BatchHeader::parse(&records) {
         Ok(header) if header.base_timestamp >= 0 => (now_ms - header.base_timestamp).max(0),
         _ => 0,
     }

@@ -15,6 +15,7 @@ use crate::api;
 use crate::broker::Broker;
 use crate::security::Session;
 use crate::security::acl::Authorization;
+use vltava_storage::ReadSlice;
 
 /// An API and the versions ApiVersions advertises for it.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +38,7 @@ pub enum Reply {
     /// The response waits on an event (fsync for acks=all, new data for a long-polling fetch).
     /// It runs as a task; the connection dispatches a later request before it ends only if
     /// both are Produce (see server/connection.rs), and responses go out in request order.
-    Later(Pin<Box<dyn Future<Output = ResponseKind> + Send>>),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
     /// acks=0 produce: Kafka sends nothing back.
     Nothing,
 }
@@ -49,6 +50,25 @@ impl std::fmt::Debug for Reply {
             Reply::Later(_) => "Reply::Later",
             Reply::Nothing => "Reply::Nothing",
         })
+    }
+}
+
+/// A response that waited, with the record bytes of a Fetch response, which stay in their
+/// segment files until the connection writes the response (server/send_file.rs).
+pub struct Response {
+    pub kind: ResponseKind,
+    /// For a Fetch response: one slice per partition, in the order the response lists them
+    /// (empty where a partition carries no records), whose records field in `kind` is empty.
+    /// Empty for any other response.
+    pub records: Vec<ReadSlice>,
+}
+
+impl<T: Into<ResponseKind>> From<T> for Response {
+    fn from(response: T) -> Self {
+        Response {
+            kind: response.into(),
+            records: Vec::new(),
+        }
     }
 }
 

@@ -168,9 +168,8 @@ pub fn replay(
     let mut offset = partition.offsets().log_start_offset;
     let end = partition.log_end_offset();
     while offset < end {
-        let bytes = partition
-            .read_for_follower(offset, LOAD_READ_BYTES, true)?
-            .records;
+        let fetched = partition.read_for_follower(offset, LOAD_READ_BYTES, true)?;
+        let bytes = partition.read_bytes(&fetched.records)?;
         let start = offset;
         // Batch by batch, so that one that cannot be decoded costs only its own records.
         // Continue after each batch's last offset, not its last record's: log compaction

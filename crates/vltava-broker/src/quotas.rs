@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::RequestKind;
 use vltava_cluster::quotas::{
     CONSUMER_BYTE_RATE, ClientQuotas, PRODUCER_BYTE_RATE, QuotaEntity, quota_for,
 };
@@ -67,50 +67,28 @@ pub struct QuotaRates {
 }
 
 impl QuotaRates {
-    /// Counts the bytes of a Produce request or a Fetch response against the client's quota,
-    /// and returns how long to throttle it (ms; 0 within the quota or without one). Sets the
-    /// response's `throttle_time_ms` when it throttles.
+    /// Counts `bytes` (of a Produce request, or of a Fetch response's records) against the
+    /// client's quota, and returns how long to throttle it (ms; 0 within the quota or without
+    /// one).
     pub fn throttle(
         &self,
         quotas: &ClientQuotas,
         (user, client_id): (&str, &str),
         metered: Metered,
-        request_bytes: usize,
-        response: &mut ResponseKind,
+        bytes: usize,
         now_ms: i64,
     ) -> i64 {
         let Some((entity, limit)) = quota_for(quotas, metered.quota_key(), user, client_id) else {
             return 0;
         };
-        let bytes = match (metered, &*response) {
-            (Metered::Produce, _) => request_bytes,
-            (Metered::Fetch, ResponseKind::Fetch(fetch)) => fetch
-                .responses
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .filter_map(|p| p.records.as_ref().map(|r| r.len()))
-                .sum(),
-            (Metered::Fetch, _) => 0,
-        };
-        let throttle_ms = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            if buckets.len() >= QUOTA_RATES_MAX {
-                buckets.retain(|_, bucket| now_ms - bucket.last_ms < QUOTA_IDLE_MS);
-            }
-            let bucket = buckets
-                .entry((metered, entity))
-                .or_insert_with(|| Bucket::full(limit, now_ms));
-            bucket.take(bytes as f64, limit, now_ms)
-        };
-        if throttle_ms > 0 {
-            let field = i32::try_from(throttle_ms).unwrap_or(i32::MAX);
-            match response {
-                ResponseKind::Produce(r) => r.throttle_time_ms = r.throttle_time_ms.max(field),
-                ResponseKind::Fetch(r) => r.throttle_time_ms = r.throttle_time_ms.max(field),
-                _ => {}
-            }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= QUOTA_RATES_MAX {
+            buckets.retain(|_, bucket| now_ms - bucket.last_ms < QUOTA_IDLE_MS);
         }
-        throttle_ms
+        let bucket = buckets
+            .entry((metered, entity))
+            .or_insert_with(|| Bucket::full(limit, now_ms));
+        bucket.take(bytes as f64, limit, now_ms)
     }
 }
 

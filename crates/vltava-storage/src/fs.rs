@@ -3,8 +3,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Directory operations. Creates, renames and removes are durable only after `sync_dir`.
@@ -35,6 +37,16 @@ pub trait LogFile: Send + Sync + std::fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Make the file's bytes durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
+    /// The operating system's file, for sending a range of it to a socket without reading it
+    /// into memory (sendfile); `None` for a file that is not one (the simulated filesystem).
+    fn os_file(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// How many times the file was made shorter. A range read earlier is still the same bytes
+    /// only while this has not moved: a shortened file may be appended to again.
+    fn truncations(&self) -> u64 {
+        0
+    }
 }
 
 /// The real filesystem, through `std::fs`.
@@ -47,6 +59,8 @@ struct RealFile {
     /// The file length as we know it: this process is the only writer of its log files, so
     /// caching it saves an `fstat` per append (the lock also orders concurrent appenders).
     len: Mutex<u64>,
+    /// Counts `set_len` calls that shortened the file (see [`LogFile::truncations`]).
+    truncations: AtomicU64,
 }
 
 impl RealFile {
@@ -75,7 +89,11 @@ impl FileSystem for RealFs {
             .create(create)
             .open(path)?;
         let len = Mutex::new(file.metadata()?.len());
-        Ok(Arc::new(RealFile { file, len }))
+        Ok(Arc::new(RealFile {
+            file,
+            len,
+            truncations: AtomicU64::new(0),
+        }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -126,6 +144,10 @@ impl LogFile for RealFile {
 
     fn set_len(&self, new_len: u64) -> io::Result<()> {
         let mut len = self.len_guard()?;
+        if new_len < *len {
+            // Counted before the bytes go, so a sender that checks after sending sees it.
+            self.truncations.fetch_add(1, Ordering::AcqRel);
+        }
         self.file.set_len(new_len)?;
         *len = new_len;
         Ok(())
@@ -133,5 +155,13 @@ impl LogFile for RealFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    fn os_file(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.file.as_fd())
+    }
+
+    fn truncations(&self) -> u64 {
+        self.truncations.load(Ordering::Acquire)
     }
 }

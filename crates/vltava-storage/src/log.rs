@@ -4,6 +4,7 @@
 //! [`ReadSlice::read`] and [`PendingFlush::sync`] are the two pieces of work meant to run
 //! outside that mutex.
 
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,20 +52,32 @@ pub struct AppendInfo {
     pub bytes: usize,
 }
 
-/// Whole batches of one segment, to be read (outside the log's lock) and sent as they are.
+/// Whole batches of one segment, to be read (outside the log's lock) and sent as they are,
+/// either copied into memory ([`ReadSlice::read`]) or sent from the file by the caller
+/// ([`ReadSlice::os_file`], sendfile).
+///
+/// The slice holds the segment's file open, so a segment deleted or replaced meanwhile
+/// (retention, compaction, a roll) stays readable. Its range was computed under the log's lock
+/// and ends at a batch boundary at or below the bound the read was given (high watermark, last
+/// stable offset, log end): bytes there are never rewritten, except by a truncation, which
+/// [`ReadSlice::unchanged`] detects.
 #[derive(Debug, Clone)]
 pub struct ReadSlice {
     file: Option<(PathBuf, Arc<dyn LogFile>)>,
     position: u64,
     len: usize,
+    /// The file's truncation count when the range was computed.
+    truncations: u64,
 }
 
 impl ReadSlice {
-    fn empty() -> ReadSlice {
+    /// No bytes.
+    pub fn empty() -> ReadSlice {
         ReadSlice {
             file: None,
             position: 0,
             len: 0,
+            truncations: 0,
         }
     }
 
@@ -74,6 +87,34 @@ impl ReadSlice {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Where the bytes start in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The segment file's path, for error messages.
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(path, _)| path.as_path())
+    }
+
+    /// The operating system's file holding the bytes, if there are bytes and the file is a
+    /// real one; valid for as long as the slice lives.
+    pub fn os_file(&self) -> Option<BorrowedFd<'_>> {
+        match &self.file {
+            Some((_, file)) if self.len > 0 => file.os_file(),
+            _ => None,
+        }
+    }
+
+    /// Whether the range still holds the bytes it held when the slice was made: false once
+    /// the file was truncated (a follower's divergence, recovery), after which the range may
+    /// hold other records or none.
+    pub fn unchanged(&self) -> bool {
+        self.file
+            .as_ref()
+            .is_none_or(|(_, file)| file.truncations() == self.truncations)
     }
 
     /// The bytes. The range is immutable once written, so this needs no lock; a segment
@@ -428,10 +469,12 @@ impl Log {
                 continue;
             }
             let file = segment.log_file();
+            let truncations = file.1.truncations();
             return Ok(ReadSlice {
                 file: Some(file),
                 position: range.position,
                 len: range.len,
+                truncations,
             });
         }
     }

@@ -99,3 +99,36 @@ impl Log {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Guards against sending bytes a truncation replaced: a read slice sent after the log was
+    //! cut (a follower's divergence) must know that its range may now hold other records.
+    use std::sync::Arc;
+
+    use crate::{AppendOptions, Log, LogConfig, RealFs, TestBatch};
+
+    #[test]
+    fn a_slice_read_before_a_truncation_knows_its_range_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t-0");
+        let mut log = Log::open(Arc::new(RealFs), &path, LogConfig::default(), 0).expect("open");
+        let options = AppendOptions {
+            leader_epoch: 0,
+            now_ms: 0,
+        };
+        for payload in [&b"abc"[..], b"def"] {
+            let mut batch = TestBatch::new(3, 0, payload).encode();
+            log.append(&mut batch, options).expect("append");
+        }
+        let slice = log.read(0, 6, usize::MAX, true).expect("read");
+        assert!(slice.os_file().is_some() && slice.unchanged());
+        let other = log.read(0, 6, usize::MAX, true).expect("read");
+
+        log.truncate_to(3).expect("truncate");
+        assert!(!slice.unchanged());
+        assert!(!other.unchanged());
+        let after = log.read(0, 3, usize::MAX, true).expect("read");
+        assert!(after.unchanged());
+    }
+}

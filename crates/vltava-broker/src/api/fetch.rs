@@ -11,13 +11,14 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
     PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, ResponseKind};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
+use vltava_storage::ReadSlice;
 use vltava_storage::leader_epochs::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 use super::current_leader::{CurrentLeader, LeaderEndpoints, current_leader, node_endpoints};
 use crate::broker::{Broker, now_ms};
-use crate::dispatch::{Reply, RequestContext};
+use crate::dispatch::{Reply, RequestContext, Response};
 use crate::error::BrokerError;
 use crate::fetch_session::{FetchTarget, PartitionKey, Payload, Reported, ResolvedFetch};
 use crate::leader_epoch::{check_current_leader_epoch, fetch_epoch};
@@ -52,7 +53,8 @@ struct PartitionRead {
 /// partitions an incremental response leaves out. A long poll may read several times and
 /// send only the last, so the session is told only about the pass that is sent.
 struct Pass {
-    partitions: Vec<(PartitionKey, PartitionData, Payload)>,
+    /// Each partition's answer, with its records still in their segment (empty if none).
+    partitions: Vec<(PartitionKey, PartitionData, Payload, ReadSlice)>,
     /// Record bytes read.
     bytes: usize,
     /// Some partition answered with an error (which ends long polling, as in Kafka).
@@ -149,7 +151,7 @@ pub async fn handle(context: RequestContext, request: FetchRequest) -> Reply {
 }
 
 impl PlannedFetch {
-    async fn run(self) -> ResponseKind {
+    async fn run(self) -> Response {
         let deadline = tokio::time::Instant::now() + self.max_wait;
         // Bounded: every pass either returns or waits for a high watermark move or the deadline.
         loop {
@@ -167,7 +169,7 @@ impl PlannedFetch {
             let waited_enough = tokio::time::Instant::now() >= deadline;
             let answer_now = pass.errors || pass.redirects || waited_enough;
             if pass.bytes >= self.min_bytes || answer_now || watchers.is_empty() {
-                return self.respond(pass).into();
+                return self.respond(pass);
             }
             let changes = watchers
                 .into_iter()
@@ -177,7 +179,7 @@ impl PlannedFetch {
                 .is_err()
             {
                 // Deadline: answer with what there is now (possibly data that just arrived).
-                return self.respond(self.read(&self.partitions())).into();
+                return self.respond(self.read(&self.partitions()));
             }
         }
     }
@@ -234,7 +236,7 @@ impl PlannedFetch {
                 .as_ref()
                 .ok()
                 .and_then(|p| self.preferred_read_replica(p, target.fetch_offset));
-            let (data, news) = match (partition, preferred) {
+            let (data, news, records) = match (partition, preferred) {
                 (Ok(partition), Some(replica)) => {
                     redirects = true;
                     let offsets = partition.offsets();
@@ -244,7 +246,7 @@ impl PlannedFetch {
                         .with_log_start_offset(offsets.log_start_offset)
                         .with_records(Some(Bytes::new()))
                         .with_preferred_read_replica(BrokerId(replica));
-                    (data, Payload::RecordsOrError)
+                    (data, Payload::RecordsOrError, ReadSlice::empty())
                 }
                 (Ok(partition), None) => {
                     let read = PartitionRead {
@@ -257,15 +259,15 @@ impl PlannedFetch {
                         replica: self.replica,
                     };
                     let (data, records) = read_partition(partition, read);
-                    total += records;
+                    total += records.len();
                     let errored = data.error_code != 0;
                     errors |= errored;
-                    let payload = if records > 0 || errored {
+                    let payload = if !records.is_empty() || errored {
                         Payload::RecordsOrError
                     } else {
                         Payload::OffsetsOnly
                     };
-                    (data, payload)
+                    (data, payload, records)
                 }
                 (Err(error), _) => {
                     errors = true;
@@ -283,11 +285,11 @@ impl PlannedFetch {
                                 .with_leader_epoch(leader.epoch),
                         );
                     }
-                    (data, Payload::RecordsOrError)
+                    (data, Payload::RecordsOrError, ReadSlice::empty())
                 }
             };
             let data = data.with_partition_index(target.key.partition);
-            read_partitions.push((target.key.clone(), data, news));
+            read_partitions.push((target.key.clone(), data, news, records));
         }
         Pass {
             partitions: read_partitions,
@@ -347,7 +349,13 @@ impl PlannedFetch {
     /// only, as Kafka's BytesOutPerSec leaves replication out). `last` keeps the topic of the
     /// previous partition: a response's partitions come grouped by topic, so the topic map is
     /// read about once a topic, not once a partition.
-    fn count(&self, last: &mut Option<Arc<Topic>>, key: &PartitionKey, data: &PartitionData) {
+    fn count(
+        &self,
+        last: &mut Option<Arc<Topic>>,
+        key: &PartitionKey,
+        data: &PartitionData,
+        records: &ReadSlice,
+    ) {
         let same = |t: &Arc<Topic>| match self.by_id {
             true => t.id == key.topic_id,
             false => *t.name == *key.topic.0,
@@ -366,20 +374,20 @@ impl PlannedFetch {
         metrics.fetch_requests.inc();
         if data.error_code != 0 {
             metrics.failed_fetch_requests.inc();
-        } else if self.replica.is_none()
-            && let Some(records) = &data.records
-        {
+        } else if self.replica.is_none() {
             metrics.bytes_out.inc_by(records.len() as u64);
         }
     }
 
     /// The response to send for `pass`: the session records what it reports, and an
-    /// incremental response leaves out partitions with nothing new.
-    fn respond(&self, pass: Pass) -> FetchResponse {
+    /// incremental response leaves out partitions with nothing new. The records stay in
+    /// their files, listed beside the response in its partitions' order.
+    fn respond(&self, pass: Pass) -> Response {
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        let mut slices = Vec::with_capacity(pass.partitions.len());
         let mut counted: Option<Arc<Topic>> = None;
-        for (key, data, payload) in pass.partitions {
-            self.count(&mut counted, &key, &data);
+        for (key, data, payload, records) in pass.partitions {
+            self.count(&mut counted, &key, &data, &records);
             let reported = Reported {
                 high_watermark: data.high_watermark,
                 log_start_offset: data.log_start_offset,
@@ -392,17 +400,25 @@ impl PlannedFetch {
             {
                 continue;
             }
+            // `push` appends to the last topic or starts a new one, so the response lists
+            // partitions in this loop's order, the order of `slices`.
             push(&mut topics, &key, data);
+            slices.push(records);
         }
-        FetchResponse::default()
+        let response = FetchResponse::default()
             .with_session_id(self.resolved.session_id)
             .with_responses(topics)
-            .with_node_endpoints(node_endpoints!(pass.leaders, NodeEndpoint))
+            .with_node_endpoints(node_endpoints!(pass.leaders, NodeEndpoint));
+        Response {
+            kind: response.into(),
+            records: slices,
+        }
     }
 }
 
-/// Reads one partition: its data and the record bytes in it, or the error it is answered with.
-fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData, usize) {
+/// Reads one partition: its data (with an empty records field) and where its record bytes
+/// are, or the error it is answered with.
+fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData, ReadSlice) {
     let PartitionRead {
         offset,
         max_bytes,
@@ -423,7 +439,7 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
             Some(diverging) => {
                 let offsets = partition.offsets();
                 let nothing = Fetched {
-                    records: Bytes::new(),
+                    records: ReadSlice::empty(),
                     high_watermark: offsets.high_watermark,
                     log_start_offset: offsets.log_start_offset,
                     last_stable_offset: partition.last_stable_offset(),
@@ -448,7 +464,6 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
         });
     match read {
         Ok((fetched, diverging)) => {
-            let bytes = fetched.records.len();
             let aborted = fetched
                 .aborted
                 .iter()
@@ -462,17 +477,20 @@ fn read_partition(partition: &Partition, read: PartitionRead) -> (PartitionData,
                 .with_high_watermark(fetched.high_watermark)
                 .with_last_stable_offset(fetched.last_stable_offset)
                 .with_log_start_offset(fetched.log_start_offset)
-                .with_records(Some(fetched.records))
+                .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(read_committed.then_some(aborted));
             if let Some(diverging) = diverging {
                 data = data.with_diverging_epoch(diverging);
             }
-            (data, bytes)
+            (data, fetched.records)
         }
         // The partition exists, so, as Kafka's replica manager answers a failed read, the
         // aborted list stays null. After OFFSET_OUT_OF_RANGE the client finds the offset to
         // reset to with ListOffsets; Kafka sends no offsets here.
-        Err(code) => (errored_partition(code).with_aborted_transactions(None), 0),
+        Err(code) => (
+            errored_partition(code).with_aborted_transactions(None),
+            ReadSlice::empty(),
+        ),
     }
 }
 

@@ -252,7 +252,7 @@ async fn await_durable(
     mut response: ProduceResponse,
     waits: Vec<AwaitDurable>,
     timeout: Duration,
-) -> kafka_protocol::messages::ResponseKind {
+) -> crate::dispatch::Response {
     let deadline = tokio::time::Instant::now() + timeout;
     for wait in waits {
         let durable = tokio::time::timeout_at(

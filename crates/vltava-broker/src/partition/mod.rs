@@ -100,10 +100,11 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// Record bytes read for a fetch, with the offsets the response reports beside them.
+/// Record bytes found for a fetch, with the offsets the response reports beside them. The
+/// bytes stay in the segment file until the response is written (see server/send_file.rs).
 #[derive(Debug)]
 pub struct Fetched {
-    pub records: Bytes,
+    pub records: ReadSlice,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     /// Offsets below it hold no open transaction's records (at most the high watermark).
@@ -375,6 +376,13 @@ impl Partition {
         self.read_to(offset, max_bytes, min_one_batch, ReadBound::LogEnd)
     }
 
+    /// The bytes of a slice this partition's read returned, read into memory (an I/O error
+    /// counts against the log directory, as any read's).
+    pub fn read_bytes(&self, slice: &ReadSlice) -> Result<Bytes> {
+        let result = slice.read().map_err(BrokerError::from);
+        self.noting_io(result)
+    }
+
     fn read_checked(
         &self,
         offset: i64,
@@ -405,11 +413,10 @@ impl Partition {
                 aborted,
             )
         };
-        // The bytes are read outside the lock; a segment deleted meanwhile stays readable
-        // through its open handle.
-        let records = slice.read()?;
+        // The bytes are read (or sent from the file) outside the lock, when the response is
+        // written; a segment deleted meanwhile stays readable through the slice's open handle.
         Ok(Fetched {
-            records,
+            records: slice,
             high_watermark,
             log_start_offset,
             last_stable_offset,

@@ -20,17 +20,19 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::fetch_frame::{self, Split};
 use super::frame::{FrameError, read_body, read_length};
 use super::queued_bytes::{QueuedBytes, QueuedPermit};
 use super::request_log::RequestEnd;
+use super::send_file::{ResponseWriter, write_frame};
 use super::shutdown::Shutdown;
 use crate::broker::Broker;
-use crate::dispatch::{self, Decoded, Reply};
+use crate::dispatch::{self, Decoded, Reply, Response};
 use crate::quotas::Metered;
 use crate::security::sasl::{Authenticator, Outcome};
 use crate::security::{KafkaPrincipal, Session};
@@ -50,7 +52,7 @@ struct Outgoing {
 /// written. The permit rides in the box (or the task's output), not in `Outgoing`: every
 /// connection's queue allocates room for `inflight_requests_max` of those up front.
 struct Answer {
-    response: ResponseKind,
+    response: Response,
     queued: QueuedPermit,
 }
 
@@ -194,7 +196,7 @@ pub async fn serve<R, W>(
     mut shutdown: Shutdown,
 ) where
     R: AsyncRead + Unpin + Send,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: ResponseWriter,
 {
     let Accepted {
         peer,
@@ -266,7 +268,7 @@ pub async fn serve<R, W>(
                         version: framing.1,
                         correlation_id: framing.2,
                         response: Pending::Ready(Box::new(Answer {
-                            response: *response,
+                            response: Response::from(*response),
                             queued,
                         })),
                     },
@@ -424,13 +426,11 @@ async fn handle_decoded(
     let _ = changes.wait_for(|now| now.admits(key)).await;
     let end = RequestEnd::start(broker, peer, &decoded);
     let response = match dispatch::dispatch(broker, peer, session, decoded).await {
-        Reply::Now(mut response) => {
+        Reply::Now(response) => {
             end.finish();
+            let mut response = Response::from(*response);
             throttle(broker, metering, &mut response);
-            Pending::Ready(Box::new(Answer {
-                response: *response,
-                queued,
-            }))
+            Pending::Ready(Box::new(Answer { response, queued }))
         }
         Reply::Later(future) => {
             let guard = InFlightGuard::new(in_flight, key);
@@ -458,29 +458,37 @@ async fn handle_decoded(
 
 /// Counts a metered response against its client's quota; over it, the response says how long
 /// to wait and the connection is muted for as long.
-fn throttle(broker: &Broker, metering: Option<Metering>, response: &mut ResponseKind) {
+fn throttle(broker: &Broker, metering: Option<Metering>, response: &mut Response) {
     let Some(metering) = metering else {
         return;
+    };
+    let bytes = match metering.metered {
+        Metered::Produce => metering.request_bytes,
+        // The records go out from their files: their lengths are known without reading them.
+        Metered::Fetch => response.records.iter().map(|r| r.len()).sum(),
     };
     let image = broker.image();
     let throttle_ms = broker.quota_rates.throttle(
         &image.client_quotas,
         (&metering.user, &metering.client_id),
         metering.metered,
-        metering.request_bytes,
-        response,
+        bytes,
         crate::broker::now_ms(),
     );
-    if throttle_ms > 0 {
-        let throttle = Duration::from_millis(u64::try_from(throttle_ms).unwrap_or(0));
-        metering.muted.until(Instant::now() + throttle);
+    if throttle_ms <= 0 {
+        return;
     }
+    let field = i32::try_from(throttle_ms).unwrap_or(i32::MAX);
+    match &mut response.kind {
+        ResponseKind::Produce(r) => r.throttle_time_ms = r.throttle_time_ms.max(field),
+        ResponseKind::Fetch(r) => r.throttle_time_ms = r.throttle_time_ms.max(field),
+        _ => {}
+    }
+    let throttle = Duration::from_millis(u64::try_from(throttle_ms).unwrap_or(0));
+    metering.muted.until(Instant::now() + throttle);
 }
 
-async fn write_responses<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut queue: mpsc::Receiver<Outgoing>,
-) {
+async fn write_responses<W: ResponseWriter>(mut writer: W, mut queue: mpsc::Receiver<Outgoing>) {
     let mut buffer = BytesMut::new();
     while let Some(out) = queue.recv().await {
         let Outgoing {
@@ -500,12 +508,16 @@ async fn write_responses<W: AsyncWrite + Unpin>(
             },
         };
         buffer.clear();
-        if let Err(error) = encode(&mut buffer, key, version, correlation_id, &response) {
-            tracing::error!(%error, ?key, version, "cannot encode response; closing connection");
-            return;
-        }
+        let splits = match encode(&mut buffer, key, version, correlation_id, response) {
+            Ok(splits) => splits,
+            Err(error) => {
+                tracing::error!(%error, ?key, version, "cannot encode response; closing connection");
+                return;
+            }
+        };
         // Write as soon as the head of the queue is ready; batching more would delay it.
-        if writer.write_all(&buffer).await.is_err() {
+        if let Err(error) = write_frame(&mut writer, &buffer, &splits).await {
+            tracing::debug!(%error, "closing connection: cannot write a response");
             return;
         }
         // Answered: the request's bytes go back to the pool.
@@ -518,18 +530,29 @@ async fn write_responses<W: AsyncWrite + Unpin>(
     let _ = writer.shutdown().await;
 }
 
+/// Encodes one response frame into `buffer`, except the Fetch records left in their files:
+/// the writer inserts those at the returned split points. The frame's length counts them.
 fn encode(
     buffer: &mut BytesMut,
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    response: &ResponseKind,
-) -> anyhow::Result<()> {
+    response: Response,
+) -> anyhow::Result<Vec<Split>> {
     buffer.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(buffer, key.response_header_version(version))?;
-    response.encode(buffer, version)?;
-    let length = i32::try_from(buffer.len() - 4)?;
+    let splits = match response.kind {
+        ResponseKind::Fetch(fetch) if response.records.iter().any(|r| !r.is_empty()) => {
+            fetch_frame::encode(buffer, version, fetch, response.records)?
+        }
+        kind => {
+            kind.encode(buffer, version)?;
+            Vec::new()
+        }
+    };
+    let in_files: usize = splits.iter().map(|s| s.records.len()).sum();
+    let length = i32::try_from(buffer.len() - 4 + in_files)?;
     buffer[..4].copy_from_slice(&length.to_be_bytes());
-    Ok(())
+    Ok(splits)
 }

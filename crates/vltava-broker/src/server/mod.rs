@@ -2,10 +2,12 @@
 //! listener says (TLS, SASL), serve it, stop them all on shutdown.
 
 mod connection;
+mod fetch_frame;
 mod frame;
 mod per_ip;
 mod queued_bytes;
 mod request_log;
+mod send_file;
 mod shutdown;
 
 use std::future::Future;
