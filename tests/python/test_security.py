@@ -707,12 +707,20 @@ def test_a_transaction_needs_write_on_its_id_and_on_its_topics(acl_broker):
     # AddPartitionsToTxn: a topic without WRITE is refused, so the transaction cannot commit.
     producer.begin_transaction()
     delivered = []
-    producer.produce("acl-txn-closed", b"v", on_delivery=lambda err, msg: delivered.append(err))
-    with pytest.raises(KafkaException) as refused:
-        producer.commit_transaction(ROUND_TRIP_TIMEOUT_S)
-    # librdkafka fails the record with the broker's error and the commit as abortable.
-    assert [error.code() for error in delivered] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
-    assert refused.value.args[0].txn_requires_abort()
+    try:
+        producer.produce("acl-txn-closed", b"v",
+                         on_delivery=lambda err, msg: delivered.append(err))
+    except KafkaException as error:
+        # librdkafka refuses at once when its metadata already says the topic is refused (it
+        # sometimes has it by then: seen in 1 of 5 runs, on main before and after session 14's
+        # changes); then nothing reached the transaction.
+        assert error.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    else:
+        with pytest.raises(KafkaException) as refused:
+            producer.commit_transaction(ROUND_TRIP_TIMEOUT_S)
+        # librdkafka fails the record with the broker's error and the commit as abortable.
+        assert [error.code() for error in delivered] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
+        assert refused.value.args[0].txn_requires_abort()
     producer.abort_transaction(ROUND_TRIP_TIMEOUT_S)
 
     # EndTxn: with WRITE on the id gone, the commit is refused.
