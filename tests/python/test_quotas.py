@@ -1,7 +1,8 @@
 """Client quotas (KIP-546, issue 18): set, described and removed with Kafka's own kafka-configs,
 and enforced on real clients: a librdkafka producer with `producer_byte_rate` and a consumer
 with `consumer_byte_rate` are each held to their quota, and the broker tells them so
-(`throttle_time_ms`, seen by librdkafka's throttle callback).
+(`throttle_time_ms`, seen by librdkafka's throttle callback); connections from an address over
+its `connection_creation_rate` are closed unserved (KIP-612).
 
 Guards against: quotas that are accepted but not stored, stored but not enforced, values Kafka
 refuses (fractional byte rates, unknown keys, nothing positive) being accepted, and a throttle
@@ -13,6 +14,8 @@ any span to the quota plus one second's worth (crates/vltava-broker/src/quotas.r
 measured over the second half of each run, after a new client's first burst.
 """
 
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -33,6 +36,10 @@ PRODUCE_QUOTA = 200_000     # bytes/s
 CONSUME_QUOTA = 250_000     # bytes/s
 FLUSH_TIMEOUT_S = 30.0
 BATCH_BYTES = 16384
+CONNECTION_RATE = 2         # connections/s
+CONNECTIONS = 40
+ANSWER_TIMEOUT_S = 15.0
+SERVED_AGAIN_TIMEOUT_S = 30.0
 
 
 def configs_run(classpath: str, bootstrap: str, *args: str) -> subprocess.CompletedProcess:
@@ -178,3 +185,55 @@ def test_a_consumer_is_held_to_its_consumer_byte_rate(broker, kafka_classpath, t
         f"{rate:.0f} B/s consumed over the second half, quota {CONSUME_QUOTA} B/s; " \
         f"kB per second: {per_second(received)}"
     assert throttles and max(throttles) > 0, "no response said the client was throttled"
+
+
+def api_versions_answered(sockets: list, deadline: float) -> list:
+    """Sends ApiVersions v0 on every socket; which of them answered before the deadline (the
+    others were closed, or said nothing)."""
+    request = struct.pack(">hhih", 18, 0, 1, 5) + b"quota"
+    for sock in sockets:
+        try:
+            sock.sendall(struct.pack(">i", len(request)) + request)
+        except OSError:
+            pass
+    answered = []
+    for sock in sockets:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            answered.append(len(sock.recv(4)) == 4)
+        except OSError:
+            answered.append(False)
+    return answered
+
+
+def connect(bootstrap: str) -> socket.socket:
+    host, port = bootstrap.split(",")[0].rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT_S)
+
+
+@pytest.mark.single_node("about one broker's accept loop; the single-node run covers it")
+def test_connections_over_an_address_connection_creation_rate_are_closed_unserved(
+        broker_factory, kafka_classpath):
+    broker = broker_factory()
+    out = kafka_configs(kafka_classpath, broker.bootstrap, "--alter", "--add-config",
+                        f"connection_creation_rate={CONNECTION_RATE}",
+                        "--entity-type", "ips", "--entity-name", "127.0.0.1")
+    assert "Completed updating config for ip 127.0.0.1." in out, out
+    # Many connections at once: Kafka lets about ten seconds' worth through (its sampled
+    # rate), vltava one second's worth; the rest are held unread and closed.
+    sockets = [connect(broker.bootstrap) for _ in range(CONNECTIONS)]
+    try:
+        answered = api_versions_answered(sockets, time.monotonic() + ANSWER_TIMEOUT_S)
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert 0 < sum(answered) < CONNECTIONS, answered
+    # Refused connections were not counted: once the address is back within its rate, a new
+    # connection is served.
+    deadline = time.monotonic() + SERVED_AGAIN_TIMEOUT_S
+    while True:
+        with connect(broker.bootstrap) as sock:
+            if api_versions_answered([sock], time.monotonic() + ANSWER_TIMEOUT_S)[0]:
+                break
+        assert time.monotonic() < deadline, "no connection served again"
+        time.sleep(1.0 / CONNECTION_RATE)

@@ -22,7 +22,8 @@ use std::sync::Mutex;
 
 use kafka_protocol::messages::RequestKind;
 use vltava_cluster::quotas::{
-    CONSUMER_BYTE_RATE, ClientQuotas, PRODUCER_BYTE_RATE, QuotaEntity, quota_for,
+    CONNECTION_CREATION_RATE, CONSUMER_BYTE_RATE, ClientQuotas, PRODUCER_BYTE_RATE, QuotaEntity,
+    ip_connection_rate, quota_for,
 };
 
 /// How much a client may send at once, in seconds of its quota: its bucket's size.
@@ -37,6 +38,8 @@ const QUOTA_RATES_MAX: usize = 100_000;
 pub enum Metered {
     Produce,
     Fetch,
+    /// A new connection, against its address's `connection_creation_rate`.
+    Connection,
 }
 
 impl Metered {
@@ -56,6 +59,7 @@ impl Metered {
         match self {
             Metered::Produce => PRODUCER_BYTE_RATE,
             Metered::Fetch => CONSUMER_BYTE_RATE,
+            Metered::Connection => CONNECTION_CREATION_RATE,
         }
     }
 }
@@ -81,18 +85,40 @@ impl QuotaRates {
         let Some((entity, limit)) = quota_for(quotas, metered.quota_key(), user, client_id) else {
             return 0;
         };
+        self.take((metered, entity), bytes as f64, limit, now_ms)
+    }
+
+    /// KIP-612: how long to hold a new connection from `ip` before closing it unserved (ms;
+    /// 0: serve it). A refused connection is not counted, as on Kafka, so a client that
+    /// retries is served once its address is back within the rate.
+    pub fn connection_throttle(&self, quotas: &ClientQuotas, ip: &str, now_ms: i64) -> i64 {
+        let Some((entity, limit)) = ip_connection_rate(quotas, ip) else {
+            return 0;
+        };
+        let key = (Metered::Connection, entity);
+        let throttle_ms = self.take(key.clone(), 1.0, limit, now_ms);
+        if throttle_ms > 0 {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(bucket) = buckets.get_mut(&key) {
+                bucket.bytes += 1.0;
+            }
+        }
+        throttle_ms
+    }
+
+    fn take(&self, key: (Metered, QuotaEntity), amount: f64, limit: f64, now_ms: i64) -> i64 {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= QUOTA_RATES_MAX {
             buckets.retain(|_, bucket| now_ms - bucket.last_ms < QUOTA_IDLE_MS);
         }
         let bucket = buckets
-            .entry((metered, entity))
+            .entry(key)
             .or_insert_with(|| Bucket::full(limit, now_ms));
-        bucket.take(bytes as f64, limit, now_ms)
+        bucket.take(amount, limit, now_ms)
     }
 }
 
-/// A token bucket of bytes, refilled at the quota and holding `QUOTA_BURST_MS` of it. It may
+/// A token bucket (of bytes, or of connections), refilled at the quota and holding `QUOTA_BURST_MS` of it. It may
 /// go below empty: a request is counted whole, and the client then waits the debt off.
 #[derive(Debug)]
 struct Bucket {

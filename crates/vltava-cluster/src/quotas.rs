@@ -245,6 +245,23 @@ pub fn quota_for(
     })
 }
 
+/// The `connection_creation_rate` that applies to connections from `ip`: its own, else the
+/// default ip quota (Kafka's `ConnectionQuotas.connectionRateForIp`); the rate is kept per
+/// address either way.
+pub fn ip_connection_rate(quotas: &ClientQuotas, ip: &str) -> Option<(QuotaEntity, f64)> {
+    if quotas.is_empty() {
+        return None;
+    }
+    let entity =
+        |name: Option<&str>| -> QuotaEntity { [(IP.to_string(), name.map(str::to_string))].into() };
+    let own = entity(Some(ip));
+    let value = quotas
+        .get(&own)
+        .or_else(|| quotas.get(&entity(None)))?
+        .get(CONNECTION_CREATION_RATE)?;
+    Some((own, value.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +302,25 @@ mod tests {
         // A default's rate is kept per client id.
         assert_eq!(rated, entity(&[(CLIENT_ID, Some("x"))]));
         assert_eq!(quota_for(&quotas, CONSUMER_BYTE_RATE, "bob", "app"), None);
+    }
+
+    #[test]
+    fn an_address_has_its_own_connection_rate_or_the_default() {
+        let quotas = with(&[
+            (entity(&[(IP, None)]), CONNECTION_CREATION_RATE, 5.0),
+            (
+                entity(&[(IP, Some("10.0.0.1"))]),
+                CONNECTION_CREATION_RATE,
+                2.0,
+            ),
+        ]);
+        assert_eq!(
+            ip_connection_rate(&quotas, "10.0.0.1").map(|q| q.1),
+            Some(2.0)
+        );
+        let (rated, value) = ip_connection_rate(&quotas, "10.0.0.2").expect("the default");
+        assert_eq!((rated, value), (entity(&[(IP, Some("10.0.0.2"))]), 5.0));
+        assert_eq!(ip_connection_rate(&ClientQuotas::new(), "10.0.0.1"), None);
     }
 
     #[test]

@@ -466,6 +466,8 @@ fn throttle(broker: &Broker, metering: Option<Metering>, response: &mut Response
         Metered::Produce => metering.request_bytes,
         // The records go out from their files: their lengths are known without reading them.
         Metered::Fetch => response.records.iter().map(|r| r.len()).sum(),
+        // Counted at accept (server::connection_throttle), never on a request.
+        Metered::Connection => return,
     };
     let image = broker.image();
     let throttle_ms = broker.quota_rates.throttle(

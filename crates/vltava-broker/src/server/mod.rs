@@ -11,7 +11,7 @@ mod send_file;
 mod shutdown;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -215,6 +215,15 @@ async fn accept_loop(
             tracing::debug!(%peer, "closing connection: max.connections.per.ip reached");
             continue;
         };
+        if let Some(throttle) = connection_throttle(broker, listener, peer.ip()) {
+            // KIP-612, as Kafka: held unread for the throttle time, then closed.
+            tracing::debug!(%peer, ?throttle, "closing connection: connection_creation_rate");
+            tokio::spawn(async move {
+                tokio::time::sleep(throttle).await;
+                drop((socket, permit, ip_permit));
+            });
+            continue;
+        }
         let _ = socket.set_nodelay(true);
         let broker = broker.clone();
         let shutdown = Shutdown::new(notify_shutdown.subscribe());
@@ -269,6 +278,23 @@ async fn accept_loop(
 
 /// The TLS handshake, bounded by `connections.max.idle.ms` like a frame, and the principal
 /// of the client's certificate (`User:ANONYMOUS` without one, as Kafka).
+/// How long a new connection from `ip` is held before it is closed unserved, when its address
+/// is over its `connection_creation_rate`. The inter-broker listener is exempt when there are
+/// others, as Kafka's protected listener is.
+fn connection_throttle(broker: &Broker, listener: &Listener, ip: IpAddr) -> Option<Duration> {
+    let config = &broker.config;
+    if config.listeners.len() > 1 && *listener.name == *config.inter_broker_listener_name {
+        return None;
+    }
+    let image = broker.image();
+    let ip = ip.to_canonical().to_string();
+    let throttle_ms =
+        broker
+            .quota_rates
+            .connection_throttle(&image.client_quotas, &ip, crate::broker::now_ms());
+    (throttle_ms > 0).then(|| Duration::from_millis(u64::try_from(throttle_ms).unwrap_or(0)))
+}
+
 async fn handshake(
     broker: &Broker,
     acceptor: TlsAcceptor,
