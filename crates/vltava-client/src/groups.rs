@@ -15,6 +15,21 @@ pub struct PartitionLag {
     pub member_id: Option<String>,
 }
 
+/// A group as `vltava group describe` and the console show it: state, protocol, members, and
+/// every partition with a commit or an owner, with its lag.
+#[derive(Debug, Serialize)]
+pub struct GroupWithLag {
+    pub group: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<GroupMember>,
+    pub offsets: Vec<PartitionLag>,
+}
+
+/// The state DescribeGroups gives a group that does not exist.
+const DEAD_STATE: &str = "Dead";
+
 /// Where an offset reset moves a group's committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetTarget {
@@ -221,6 +236,26 @@ impl Client {
 }
 
 impl Client {
+    /// The group with its lag per partition; `None` when it does not exist.
+    pub fn describe_group_with_lag(&mut self, group: &str) -> anyhow::Result<Option<GroupWithLag>> {
+        let mut coordinator = self.coordinator(group)?;
+        let described = coordinator.describe_group(group)?;
+        if described.state == DEAD_STATE {
+            return Ok(None);
+        }
+        let committed = coordinator.committed_offsets(group)?;
+        // Every partition with a commit or an owner, as kafka-consumer-groups shows them.
+        let offsets = self.partition_lags(&described.members, &committed)?;
+        Ok(Some(GroupWithLag {
+            group: group.to_string(),
+            state: described.state,
+            protocol_type: described.protocol_type,
+            protocol: described.protocol,
+            members: described.members,
+            offsets,
+        }))
+    }
+
     /// Every partition with a commit or an owner among `members`, with its committed offset,
     /// log end offset (asked of its leader) and lag.
     pub fn partition_lags(

@@ -38,7 +38,7 @@ mod routing;
 
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
 pub use cluster::{ClusterInfo, QuorumInfo};
-pub use groups::{NewOffset, PartitionLag, ResetTarget};
+pub use groups::{GroupWithLag, NewOffset, PartitionLag, ResetTarget};
 pub use produce::{Acks, FetchOptions, Fetched, Produced};
 pub use routing::{Connections, Leaders};
 

@@ -10,13 +10,11 @@ use kafka_protocol::error::ResponseError;
 use serde::Serialize;
 
 use crate::client::{
-    Client, GroupListing, GroupMember, NewOffset, PartitionLag, ResetTarget, TopicPartition,
-    error_name,
+    Client, GroupListing, GroupWithLag, NewOffset, ResetTarget, TopicPartition, error_name,
 };
 use crate::output::{Connection, line, or_dash, print_json, print_table};
 
 /// DescribeGroups v5 describes a group the broker does not know as Dead.
-const DEAD_STATE: &str = "Dead";
 
 #[derive(Debug, Args)]
 pub struct GroupArgs {
@@ -93,21 +91,10 @@ fn list(client: &mut Client, states: &[String], json: bool) -> anyhow::Result<()
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-struct Description {
-    group: String,
-    state: String,
-    protocol_type: String,
-    protocol: String,
-    members: Vec<GroupMember>,
-    offsets: Vec<PartitionLag>,
-}
-
 fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> {
-    let mut description = describe_group(client, group)?;
-    let committed = client.coordinator(group)?.committed_offsets(group)?;
-    // Every partition with a commit or an owner, as kafka-consumer-groups shows them.
-    description.offsets = client.partition_lags(&description.members, &committed)?;
+    let Some(description) = client.describe_group_with_lag(group)? else {
+        bail!("consumer group {group} does not exist");
+    };
     if json {
         print_json(&description)
     } else {
@@ -115,23 +102,7 @@ fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> 
     }
 }
 
-/// State, protocol and members; an unknown group is an error, as in kafka-consumer-groups.
-fn describe_group(client: &mut Client, group: &str) -> anyhow::Result<Description> {
-    let described = client.coordinator(group)?.describe_group(group)?;
-    if described.state == DEAD_STATE {
-        bail!("consumer group {group} does not exist");
-    }
-    Ok(Description {
-        group: group.to_string(),
-        state: described.state,
-        protocol_type: described.protocol_type,
-        protocol: described.protocol,
-        members: described.members,
-        offsets: Vec::new(),
-    })
-}
-
-fn print_description(d: &Description) -> anyhow::Result<()> {
+fn print_description(d: &GroupWithLag) -> anyhow::Result<()> {
     let protocol = format!("{} {}", or_dash(d.protocol_type.clone()), d.protocol);
     print_table(
         &["GROUP", "STATE", "PROTOCOL"],

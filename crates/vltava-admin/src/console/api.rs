@@ -11,15 +11,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use vltava_client::{
-    Client, ClusterInfo, ConfigOp, ConfigValue, EARLIEST_TIMESTAMP, GroupListing, GroupMember,
-    LATEST_TIMESTAMP, NewOffset, PartitionLag, ResetTarget, Resource, TopicInfo, TopicPartition,
-    error_name,
+    Client, ClusterInfo, ConfigOp, ConfigValue, EARLIEST_TIMESTAMP, GroupListing, GroupWithLag,
+    LATEST_TIMESTAMP, NewOffset, ResetTarget, Resource, TopicInfo, TopicPartition, error_name,
 };
 
 use super::{ApiError, Console};
 
-/// DescribeGroups describes a group the broker does not know as Dead.
-const DEAD_STATE: &str = "Dead";
 /// The longest config name or value accepted (Kafka's are far shorter).
 const CONFIG_TEXT_BYTES_MAX: usize = 64 * 1024;
 
@@ -265,43 +262,21 @@ pub async fn groups(State(console): State<Console>) -> Result<Json<Vec<GroupList
     ))
 }
 
-#[derive(Debug, Serialize)]
-pub struct GroupDetail {
-    group: String,
-    state: String,
-    protocol_type: String,
-    protocol: String,
-    members: Vec<GroupMember>,
-    offsets: Vec<PartitionLag>,
-}
-
 pub async fn group(
     State(console): State<Console>,
     group: Result<Path<String>, PathRejection>,
-) -> Result<Json<GroupDetail>, ApiError> {
+) -> Result<Json<GroupWithLag>, ApiError> {
     let group = path_param(group)?;
     Ok(Json(
         console.call(move |client| describe(client, &group)).await?,
     ))
 }
 
-fn describe(client: &mut Client, group: &str) -> anyhow::Result<GroupDetail> {
-    let mut coordinator = client.coordinator(group)?;
-    let described = coordinator.describe_group(group)?;
-    if described.state == DEAD_STATE {
-        anyhow::bail!("group {group}: GROUP_ID_NOT_FOUND");
-    }
-    let committed = coordinator.committed_offsets(group)?;
-    // As `vltava group describe` shows them: the same code computes both.
-    let offsets = client.partition_lags(&described.members, &committed)?;
-    Ok(GroupDetail {
-        group: group.to_string(),
-        state: described.state,
-        protocol_type: described.protocol_type,
-        protocol: described.protocol,
-        members: described.members,
-        offsets,
-    })
+fn describe(client: &mut Client, group: &str) -> anyhow::Result<GroupWithLag> {
+    // As `vltava group describe` shows it: the same code computes both.
+    client
+        .describe_group_with_lag(group)?
+        .ok_or_else(|| anyhow::anyhow!("group {group}: GROUP_ID_NOT_FOUND"))
 }
 
 /// Where an offset reset moves a group's committed offsets on every partition of `topic`.
