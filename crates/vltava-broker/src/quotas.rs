@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use kafka_protocol::messages::RequestKind;
 use vltava_cluster::quotas::{
     CONNECTION_CREATION_RATE, CONSUMER_BYTE_RATE, ClientQuotas, PRODUCER_BYTE_RATE, QuotaEntity,
-    ip_connection_rate, quota_for,
+    ip_connection_rate,
 };
 
 /// How much a client may send at once, in seconds of its quota: its bucket's size.
@@ -55,7 +55,8 @@ impl Metered {
         }
     }
 
-    fn quota_key(self) -> &'static str {
+    /// The quota key that limits it.
+    pub fn quota_key(self) -> &'static str {
         match self {
             Metered::Produce => PRODUCER_BYTE_RATE,
             Metered::Fetch => CONSUMER_BYTE_RATE,
@@ -72,19 +73,15 @@ pub struct QuotaRates {
 
 impl QuotaRates {
     /// Counts `bytes` (of a Produce request, or of a Fetch response's records) against the
-    /// client's quota, and returns how long to throttle it (ms; 0 within the quota or without
-    /// one).
+    /// client's quota (`quota_for`'s entity and limit), and returns how long to throttle it
+    /// (ms; 0 within the quota).
     pub fn throttle(
         &self,
-        quotas: &ClientQuotas,
-        (user, client_id): (&str, &str),
         metered: Metered,
+        (entity, limit): (QuotaEntity, f64),
         bytes: usize,
         now_ms: i64,
     ) -> i64 {
-        let Some((entity, limit)) = quota_for(quotas, metered.quota_key(), user, client_id) else {
-            return 0;
-        };
         self.take((metered, entity), bytes as f64, limit, now_ms)
     }
 

@@ -36,6 +36,7 @@ use crate::dispatch::{self, Decoded, Reply, Response};
 use crate::quotas::Metered;
 use crate::security::sasl::{Authenticator, Outcome};
 use crate::security::{KafkaPrincipal, Session};
+use vltava_cluster::quotas::{QuotaEntity, quota_for};
 
 /// A connection keeps its response buffer for reuse up to this size.
 const RESPONSE_BUFFER_KEPT_BYTES_MAX: usize = 1024 * 1024;
@@ -132,17 +133,17 @@ impl Muted {
     }
 }
 
-/// What a request is counted as against its client's quota, its size, and who sent it.
+/// What a request is counted as against its client's quota, its size, and the quota (the
+/// entity whose rate it counts against, and its limit), found once when the request is read.
 struct Metering {
     metered: Metered,
     request_bytes: usize,
-    user: String,
-    client_id: String,
+    quota: (QuotaEntity, f64),
     muted: Muted,
 }
 
 impl Metering {
-    /// `None` for requests no quota meters, and for all while the cluster has no quota.
+    /// `None` for requests no quota meters, and for clients without a quota.
     fn of(
         broker: &Broker,
         session: &Session,
@@ -154,14 +155,16 @@ impl Metering {
             return None;
         };
         let metered = Metered::of(request)?;
-        if broker.image().client_quotas.is_empty() {
-            return None;
-        }
+        let quota = quota_for(
+            &broker.image().client_quotas,
+            metered.quota_key(),
+            &session.principal.name,
+            decoded.client_id(),
+        )?;
         Some(Metering {
             metered,
             request_bytes,
-            user: session.principal.name.clone(),
-            client_id: decoded.client_id().to_string(),
+            quota,
             muted: muted.clone(),
         })
     }
@@ -469,11 +472,9 @@ fn throttle(broker: &Broker, metering: Option<Metering>, response: &mut Response
         // Counted at accept (server::connection_throttle), never on a request.
         Metered::Connection => return,
     };
-    let image = broker.image();
     let throttle_ms = broker.quota_rates.throttle(
-        &image.client_quotas,
-        (&metering.user, &metering.client_id),
         metering.metered,
+        metering.quota,
         bytes,
         crate::broker::now_ms(),
     );
