@@ -72,9 +72,32 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Who wrote a batch, so that the broker recognises it when it is sent again (an idempotent
+/// producer): the producer id, its epoch, and the sequence number of the batch's first record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequenced {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
 /// `records` as one batch from no producer (not idempotent), offsets from 0, compressed with
 /// `compression`.
 pub fn encode(records: &[OutRecord], compression: Compression) -> anyhow::Result<Bytes> {
+    encode_as(records, compression, None)
+}
+
+/// As [`encode`], written by `writer` when one is given. Its sequence numbers must not pass
+/// `i32::MAX` within the batch (the caller starts a new producer before they would).
+pub fn encode_as(
+    records: &[OutRecord],
+    compression: Compression,
+    writer: Option<Sequenced>,
+) -> anyhow::Result<Bytes> {
+    let (producer_id, producer_epoch, base_sequence) = match writer {
+        Some(w) => (w.producer_id, w.producer_epoch, w.base_sequence),
+        None => (NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE),
+    };
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -85,13 +108,14 @@ pub fn encode(records: &[OutRecord], compression: Compression) -> anyhow::Result
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-                producer_id: NO_PRODUCER_ID,
-                producer_epoch: NO_PRODUCER_EPOCH,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i64::from(offset),
                 // The encoder starts a new batch wherever offset - sequence changes and takes
-                // the base sequence from the first record: -1 (none), moving with the offset.
-                sequence: NO_SEQUENCE.wrapping_add(offset),
+                // the base sequence from the first record, so the sequence moves with the
+                // offset (from -1 when there is no producer).
+                sequence: base_sequence.wrapping_add(offset),
                 timestamp: r.timestamp,
                 key: r.key.clone(),
                 value: r.value.clone(),

@@ -39,7 +39,7 @@ mod routing;
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
 pub use cluster::{ClusterInfo, QuorumInfo};
 pub use groups::{GroupWithLag, NewOffset, PartitionLag, ResetTarget};
-pub use produce::{Acks, FetchOptions, Fetched, Produced};
+pub use produce::{Acks, FetchOptions, Fetched, Produced, ProducerId};
 pub use routing::{Connections, Leaders};
 
 /// How long connecting to the broker may take, per address it resolves to.

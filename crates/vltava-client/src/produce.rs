@@ -4,7 +4,7 @@
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest};
+use kafka_protocol::messages::{ApiKey, FetchRequest, InitProducerIdRequest, ProduceRequest};
 use vltava_wire::frame::{self, RequestId};
 
 use super::*;
@@ -12,6 +12,8 @@ use crate::batches::AbortedTransaction;
 
 /// Produce v11: topics by name (v13 names them by id); v9+ is flexible.
 const PRODUCE_VERSION: i16 = 11;
+/// InitProducerId v4: flexible, with the producer id and epoch fields (KIP-360).
+const INIT_PRODUCER_ID_VERSION: i16 = 4;
 /// Fetch v12: topics by name (v13 names them by id), sessionless.
 const FETCH_VERSION: i16 = 12;
 /// A sessionless fetch: every partition named in every request.
@@ -53,6 +55,13 @@ pub enum Produced {
     },
 }
 
+/// An idempotent producer: the id the cluster gave it and its epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerId {
+    pub id: i64,
+    pub epoch: i16,
+}
+
 /// What one Fetch asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct FetchOptions {
@@ -78,6 +87,21 @@ pub struct Fetched {
 }
 
 impl Client {
+    /// A new idempotent producer id (InitProducerId with no transactional id; any broker
+    /// answers it, from the blocks of ids the controller hands out).
+    pub fn init_producer_id(&mut self) -> anyhow::Result<ProducerId> {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            // What the Java producer sends when it is idempotent but not transactional.
+            .with_transaction_timeout_ms(i32::MAX);
+        let response = self.call(INIT_PRODUCER_ID_VERSION, &request)?;
+        check(response.error_code, || "InitProducerId".to_string())?;
+        Ok(ProducerId {
+            id: response.producer_id.0,
+            epoch: response.producer_epoch,
+        })
+    }
+
     /// Sends one batch per partition to this broker, their leader, and returns each
     /// partition's answer. With `Acks::None` the broker answers nothing and every partition is
     /// `Produced::Sent` once the request is written.

@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output};
 use std::sync::mpsc;
 
+use common::lossy_proxy::LossyProxy;
 use common::{BoxError, CLI_TIMEOUT, CLIENT_TIMEOUT, TestResult, cli, cli_with_input};
 use rdkafka::Offset;
 use rdkafka::producer::FutureRecord;
@@ -307,6 +308,52 @@ fn failed_records_exit_non_zero_with_kafkas_error_names() -> TestResult {
     let no_partition = cli(b, "consume", &["small", "-e", "-p", "5"])?;
     assert!(!no_partition.status.success());
     assert!(String::from_utf8_lossy(&no_partition.stderr).contains("does not exist"));
+    Ok(())
+}
+
+/// `vltava produce` is an idempotent producer: a batch whose answer was lost on the way back is
+/// sent again and written once. The same loss with `--no-idempotence` writes it twice, which
+/// shows that an answer really was lost and the batch really sent again.
+#[test]
+fn a_batch_sent_again_after_its_answer_was_lost_is_written_once() -> TestResult {
+    let proxy = LossyProxy::bind()?;
+    // Clients learn the proxy's address from Metadata, so produce requests go through it.
+    let broker = start_broker(&["--advertised-listener", proxy.address()])?;
+    proxy.forward_to(broker.bootstrap());
+    let p = proxy.address();
+    create_topic(p, "once", 1)?;
+
+    proxy.lose_next_produce_answer();
+    produce(p, &["once", "--value", "idempotent"], "")?;
+    assert_eq!(proxy.answers_lost(), 1);
+    assert_eq!(consume(p, &["once", "-e"])?, "idempotent\n");
+
+    proxy.lose_next_produce_answer();
+    produce(p, &["once", "--value", "plain", "--no-idempotence"], "")?;
+    assert_eq!(proxy.answers_lost(), 2);
+    assert_eq!(consume(p, &["once", "-e"])?, "idempotent\nplain\nplain\n");
+    Ok(())
+}
+
+#[test]
+fn o_stored_starts_from_the_groups_committed_offsets() -> TestResult {
+    let broker = start_broker(&[])?;
+    let b = broker.bootstrap();
+    create_topic(b, "stored", 1)?;
+    produce(b, &["stored"], "a\nb\nc\n")?;
+    assert_eq!(consume(b, &["stored", "-g", "g1", "-c", "2"])?, "a\nb\n");
+    assert_eq!(
+        consume(b, &["stored", "-g", "g1", "-o", "stored", "-e"])?,
+        "c\n"
+    );
+    // A group that committed nothing starts at the beginning.
+    assert_eq!(
+        consume(b, &["stored", "-g", "g2", "-o", "stored", "-e"])?,
+        "a\nb\nc\n"
+    );
+    let no_group = cli(b, "consume", &["stored", "-o", "stored", "-e"])?;
+    assert!(!no_group.status.success());
+    assert!(String::from_utf8_lossy(&no_group.stderr).contains("-g GROUP"));
     Ok(())
 }
 

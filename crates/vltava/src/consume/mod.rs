@@ -49,8 +49,8 @@ pub struct ConsumeArgs {
     /// The topic.
     topic: String,
     /// Where to start: beginning, end, N (offset), -N (N before the end), @MS (first record at
-    /// or after a time), @-1h / @-15m / @-30s (relative to now) [default: the group's committed
-    /// offset with -g, else beginning].
+    /// or after a time), @-1h / @-15m / @-30s (relative to now), stored (the group's committed
+    /// offsets, with -g) [default: stored with -g, else beginning].
     #[arg(short = 'o', long, value_name = "OFFSET", allow_hyphen_values = true)]
     offset: Option<OffsetSpec>,
     /// Only these partitions (comma-separated or repeated) [default: all].
@@ -157,8 +157,12 @@ fn start_positions(
     group: Option<&GroupCommits>,
 ) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
     let now = now_ms();
-    if let Some(spec) = args.offset {
-        return offsets::resolve(client, partitions, spec, now);
+    match args.offset {
+        Some(OffsetSpec::Stored) if group.is_none() => {
+            bail!("-o stored starts from a group's committed offsets: give -g GROUP")
+        }
+        Some(OffsetSpec::Stored) | None => {}
+        Some(spec) => return offsets::resolve(client, partitions, spec, now),
     }
     let mut positions = offsets::resolve(client, partitions, OffsetSpec::Beginning, now)?;
     if let Some(group) = group {

@@ -1,6 +1,6 @@
 //! Where `vltava consume -o` starts each partition: kcat's `beginning`, `end`, `N`, `-N`, and
 //! timestamps `@MS` or relative to now `@-1h` (units ms, s, m, h, d), resolved with ListOffsets
-//! on each partition's leader.
+//! on each partition's leader; and `stored`, a group's committed offsets.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +21,8 @@ pub enum OffsetSpec {
     Timestamp(i64),
     /// As `Timestamp`, this many ms before now.
     Ago(i64),
+    /// The group's committed offset (kcat's `stored`); the beginning where it committed none.
+    Stored,
 }
 
 impl std::str::FromStr for OffsetSpec {
@@ -30,6 +32,7 @@ impl std::str::FromStr for OffsetSpec {
         Ok(match text {
             "beginning" => OffsetSpec::Beginning,
             "end" => OffsetSpec::End,
+            "stored" => OffsetSpec::Stored,
             _ => match text.strip_prefix('@') {
                 Some(time) => match time.strip_prefix('-') {
                     Some(ago) => OffsetSpec::Ago(duration_ms(ago)?),
@@ -38,7 +41,7 @@ impl std::str::FromStr for OffsetSpec {
                 None => match text.strip_prefix('-') {
                     Some(n) => OffsetSpec::FromEnd(n.parse().context("-N: a record count")?),
                     None => OffsetSpec::Absolute(text.parse().with_context(|| {
-                        format!("{text:?} is not beginning, end, N, -N, @MS or @-DURATION")
+                        format!("{text:?} is not beginning, end, stored, N, -N, @MS or @-DURATION")
                     })?),
                 },
             },
@@ -82,7 +85,8 @@ pub fn resolve(
         Ok(offsets)
     };
     Ok(match spec {
-        OffsetSpec::Beginning => ask(EARLIEST_TIMESTAMP)?,
+        // The committed offsets are laid over these by the caller, who has the group's.
+        OffsetSpec::Beginning | OffsetSpec::Stored => ask(EARLIEST_TIMESTAMP)?,
         OffsetSpec::End => ask(LATEST_TIMESTAMP)?,
         OffsetSpec::Absolute(offset) => partitions.iter().map(|p| (p.clone(), offset)).collect(),
         OffsetSpec::FromEnd(count) => {
@@ -123,6 +127,7 @@ mod tests {
         let cases = [
             ("beginning", OffsetSpec::Beginning),
             ("end", OffsetSpec::End),
+            ("stored", OffsetSpec::Stored),
             ("42", OffsetSpec::Absolute(42)),
             ("-10", OffsetSpec::FromEnd(10)),
             ("@1700000000000", OffsetSpec::Timestamp(1_700_000_000_000)),

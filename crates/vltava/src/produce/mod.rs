@@ -72,6 +72,10 @@ pub struct ProduceArgs {
     /// Acknowledgement: 0 (none), 1 (the leader) or all (-1, the in-sync replicas).
     #[arg(long, default_value = "all", value_parser = parse_acks)]
     acks: Acks,
+    /// Write without a producer id (Kafka's enable.idempotence=false): a batch sent again
+    /// after a lost answer may then be written twice. With acks 0 or 1 it is always so.
+    #[arg(long)]
+    no_idempotence: bool,
     /// Compression of each batch.
     #[arg(short = 'z', long, value_enum, default_value_t = Codec::None)]
     compression: Codec,
@@ -114,6 +118,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             Codec::Lz4 => Compression::Lz4,
             Codec::Zstd => Compression::Zstd,
         },
+        idempotent: !args.no_idempotence,
     };
     let bootstrap = Client::connect(&args.broker.bootstrap)?;
     let sender = Sender::new(bootstrap, &args.topic, options)?;

@@ -2,6 +2,7 @@
 //! draining a consumer into owned records. Broker start-up lives in `vltava-testkit`.
 #![allow(dead_code)]
 
+pub mod lossy_proxy;
 pub mod requests;
 pub mod wire;
 
