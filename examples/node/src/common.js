@@ -20,13 +20,18 @@ function newProducer() {
   return kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
-// Creates the topics that are missing (3 partitions, the broker's replication factor). kafkajs
-// answers false, not an error, when they all exist already, e.g. made by another service.
+// Creates the topics that are missing (3 partitions, the broker's replication factor). Those
+// that exist are left out, since kafkajs logs an error for each; if another service creates one
+// at the same time, kafkajs answers false rather than failing.
 async function ensureTopics(names) {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: names.map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+    const existing = new Set(await admin.listTopics());
+    const missing = names.filter((topic) => !existing.has(topic));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+    }
   } finally {
     await admin.disconnect();
   }
