@@ -77,7 +77,10 @@ def serve_http(port_number, routes):
             handler = routes.get((method, first))
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, value = handler(path, query, body) if handler else (404, {"error": "not found"})
+            try:
+                status, value = handler(path, query, body) if handler else (404, {"error": "not found"})
+            except Exception as e:  # e.g. /stock without a sku: an answer, not a dropped connection
+                status, value = 500, {"error": repr(e)}
             data = json.dumps(value).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
