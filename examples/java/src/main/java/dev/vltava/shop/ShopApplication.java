@@ -23,8 +23,14 @@ public class ShopApplication {
             System.exit(2);
         }
         String[] rest = Arrays.copyOfRange(args, Math.min(1, args.length), args.length);
-        for (String name : services) {
-            new SpringApplicationBuilder(ShopApplication.class).profiles(name).run(rest);
+        try {
+            for (String name : services) {
+                new SpringApplicationBuilder(ShopApplication.class).profiles(name).run(rest);
+            }
+        } catch (RuntimeException e) {
+            // One service failed to start (Spring logged why): the ones already running would
+            // keep the JVM alive, so exit, which closes them.
+            System.exit(1);
         }
     }
 }
