@@ -1,0 +1,79 @@
+"""Client checks for tests/container/test, with confluent-kafka from the host.
+
+    kafka_check.py roundtrip BOOTSTRAP TOPIC COUNT [--at-least N] [--expect-broker HOST:PORT]
+
+Produces COUNT records (idempotent, acks=all) and fails on any delivery error; then reads the
+topic from the beginning in a fresh group and fails unless all of them come back, and at least
+N records in all (--at-least: those of earlier runs are still there). --expect-broker: Metadata must name that broker address (how the
+zero-config address is checked). Every wait is bounded; a failure says what was missing."""
+
+import argparse
+import sys
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer
+
+TIMEOUT_S = 60
+
+
+def produce(bootstrap: str, topic: str, count: int, run: str) -> None:
+    errors = []
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                         "acks": "all", "message.timeout.ms": TIMEOUT_S * 1000})
+    for n in range(count):
+        producer.produce(topic, key=f"{run}-{n}", value=f"{run}-{n}",
+                         on_delivery=lambda err, _msg: err and errors.append(err))
+    left = producer.flush(TIMEOUT_S)
+    if errors or left:
+        sys.exit(f"produce to {topic} via {bootstrap}: {left} undelivered, errors {errors[:3]}")
+
+
+def consume_all(bootstrap: str, topic: str, run: str, count: int, at_least: int) -> int:
+    """Reads until this run's COUNT records and AT_LEAST in all are in; returns how many."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    wanted = {f"{run}-{n}" for n in range(count)}
+    seen = 0
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while (wanted or seen < at_least) and time.monotonic() < deadline:
+            message = consumer.poll(1)
+            if message is None:
+                continue
+            if message.error():
+                sys.exit(f"consume {topic} via {bootstrap}: {message.error()}")
+            seen += 1
+            wanted.discard(message.value().decode())
+    finally:
+        consumer.close()
+    if wanted or seen < at_least:
+        sys.exit(f"consume {topic} via {bootstrap}: {len(wanted)} of {count} records missing, "
+                 f"{seen} read of at least {at_least}, after {TIMEOUT_S}s")
+    return seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["roundtrip"])
+    parser.add_argument("bootstrap")
+    parser.add_argument("topic")
+    parser.add_argument("count", type=int)
+    parser.add_argument("--at-least", type=int, default=0)
+    parser.add_argument("--expect-broker")
+    args = parser.parse_args()
+    if args.expect_broker:
+        metadata = Producer({"bootstrap.servers": args.bootstrap}).list_topics(timeout=TIMEOUT_S)
+        brokers = sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values())
+        if brokers != [args.expect_broker]:
+            sys.exit(f"Metadata via {args.bootstrap} names {brokers}, not {args.expect_broker}")
+    run = uuid.uuid4().hex[:8]
+    produce(args.bootstrap, args.topic, args.count, run)
+    total = consume_all(args.bootstrap, args.topic, run, args.count, args.at_least)
+    print(f"{args.count} records produced (acks=all) and consumed via {args.bootstrap}"
+          f" ({total} in {args.topic})")
+
+
+if __name__ == "__main__":
+    main()
