@@ -1,15 +1,25 @@
 """Client checks for tests/container/test, with confluent-kafka from the host.
 
     kafka_check.py roundtrip BOOTSTRAP TOPIC COUNT [--at-least N] [--expect-broker HOST:PORT]
+    kafka_check.py order HOST PORTS STOCK
+
 
 Produces COUNT records (idempotent, acks=all) and fails on any delivery error; then reads the
 topic from the beginning in a fresh group and fails unless all of them come back, and at least
 N records in all (--at-least: those of earlier runs are still there). --expect-broker: Metadata must name that broker address (how the
-zero-config address is checked). Every wait is bounded; a failure says what was missing."""
+zero-config address is checked).
+
+order: one order through the example shop (examples/README.md) whose services serve on HOST at
+PORTS (order,inventory,notification): POST /orders for 2 apples, then the inventory must show
+STOCK apples left and the notification service the message for that order.
+
+Every wait is bounded; a failure says what was missing."""
 
 import argparse
+import json
 import sys
 import time
+import urllib.request
 import uuid
 
 from confluent_kafka import Consumer, Producer
@@ -54,7 +64,44 @@ def consume_all(bootstrap: str, topic: str, run: str, count: int, at_least: int)
     return seen
 
 
+def http_json(url: str, body: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as answer:
+        return json.load(answer)
+
+
+def until(what: str, probe) -> None:
+    """Polls probe() until it is true (errors count as not yet), for TIMEOUT_S at most."""
+    deadline = time.monotonic() + TIMEOUT_S
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except Exception as error:  # noqa: BLE001 (a service not up yet answers with anything)
+            last = error
+        time.sleep(0.2)  # poll interval: the services have no event to wait on from outside
+    sys.exit(f"{what}: not after {TIMEOUT_S}s (last error: {last})")
+
+
+def order(host: str, ports: str, stock: int) -> None:
+    order_port, inventory_port, notification_port = ports.split(",")
+    until("order service healthy", lambda: http_json(f"http://{host}:{order_port}/health"))
+    customer = f"ada-{uuid.uuid4().hex[:8]}"
+    placed = http_json(f"http://{host}:{order_port}/orders",
+                       {"sku": "apple", "quantity": 2, "customer": customer})
+    until(f"{stock} apples left", lambda: http_json(
+        f"http://{host}:{inventory_port}/stock/apple")["available"] == stock)
+    until(f"a notification for {placed['order_id']}", lambda: any(
+        n["order_id"] == placed["order_id"] for n in http_json(
+            f"http://{host}:{notification_port}/notifications?customer={customer}")))
+    print(f"order {placed['order_id']}: stock {stock}, customer notified")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["order"] and len(sys.argv) == 5:
+        order(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["roundtrip"])
     parser.add_argument("bootstrap")
