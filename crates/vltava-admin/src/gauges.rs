@@ -8,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use vltava_broker::Broker;
+use vltava_broker::metrics::QUANTILES;
 use vltava_broker::partition::Partition;
 use vltava_cluster::records::NO_LEADER;
 
@@ -15,6 +16,12 @@ use vltava_cluster::records::NO_LEADER;
 struct PartitionLabel {
     topic: String,
     partition: i32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabel {
+    request: String,
+    quantile: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,7 +94,29 @@ pub fn collect(broker: &Broker, now_ms: i64) -> Registry {
         log_end_offset,
     );
     register_lag(&mut registry, broker, now_ms);
+    register_request_quantiles(&mut registry, broker);
     registry
+}
+
+/// Request time quantiles of the last minute per API, in ms, as the JMX exporter's common
+/// rule for Kafka's RequestMetrics `<N>thPercentile` attributes names them.
+fn register_request_quantiles(registry: &mut Registry, broker: &Broker) {
+    let total_time = Family::<QuantileLabel, Gauge<f64, AtomicU64>>::default();
+    for (request, quantiles) in broker.metrics.request_quantiles() {
+        for ((quantile, _), ms) in QUANTILES.iter().zip(quantiles) {
+            let label = QuantileLabel {
+                request: request.clone(),
+                quantile,
+            };
+            total_time.get_or_create(&label).set(ms);
+        }
+    }
+    registry.register(
+        "kafka_network_requestmetrics_totaltimems",
+        "Time from a request's dispatch until its response is ready, in ms, quantiles of the \
+         last minute (Kafka's RequestMetrics TotalTimeMs percentiles).",
+        total_time,
+    );
 }
 
 fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {

@@ -175,6 +175,7 @@ impl Broker {
             config.node_id,
             config.flush,
             config.inter_broker_listener_name.clone(),
+            metrics.replication_bytes_in.clone(),
         ));
         replica_fetchers.follow(&topics);
         let publisher = tokio::spawn(publish_images(

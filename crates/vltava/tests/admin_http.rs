@@ -157,6 +157,16 @@ async fn metrics_count_produced_records_and_consumer_lag() -> TestResult {
             "vltava_request_duration_seconds_count{request=\"Produce\"}"
         )? >= 1.0
     );
+    // Request time quantiles of the last minute, in ms, as the JMX exporter's rule names them.
+    let p99 = "kafka_network_requestmetrics_totaltimems{request=\"Produce\",quantile=\"0.99\"}";
+    let p50 = p99.replace("0.99", "0.50");
+    assert!(sample(&samples, p99)? > 0.0);
+    assert!(sample(&samples, &p50)? <= sample(&samples, p99)?);
+    // One node: nothing is replicated.
+    for name in ["replicationbytesin", "replicationbytesout"] {
+        let series = format!("kafka_server_brokertopicmetrics_{name}_total");
+        assert_eq!(sample(&samples, &series)?, 0.0, "{series}");
+    }
     // acks=all (the producer's default) waits for an fsync.
     assert!(sample(&samples, "vltava_log_fsync_duration_seconds_count")? >= 1.0);
     assert!(sample(&samples, "vltava_log_flush_records_sum")? >= RECORDS as f64);
@@ -204,6 +214,34 @@ fn cluster_nodes_split_leadership_and_one_is_the_active_controller() -> TestResu
     for http in &https {
         let (status, body) = http_get(http, "/ready")?;
         assert_eq!(status, 200, "{body}");
+    }
+
+    // A replicated topic: followers fetch what its leader appended, and both sides count it.
+    // The CLI takes one bootstrap address.
+    let bootstrap = cluster.nodes[0].bootstrap().to_string();
+    let args = ["create", "copied", "--replication-factor", "3"];
+    common::cli_ok(&bootstrap, "topic", &args, &[])?;
+    let value = "x".repeat(1000);
+    common::cli_ok(&bootstrap, "produce", &["copied", "--value", &value], &[])?;
+    let total = |name: &str| -> Result<f64, BoxError> {
+        let series = format!("kafka_server_brokertopicmetrics_{name}_total");
+        https
+            .iter()
+            .map(|http| sample(&scrape(http)?, &series))
+            .sum()
+    };
+    let deadline = Instant::now() + SCRAPE_WAIT;
+    // Two followers each append the batch (over 1000 bytes) that the leader sends each.
+    while total("replicationbytesin")? < 2000.0 || total("replicationbytesout")? < 2000.0 {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "replication bytes in {} and out {} after {SCRAPE_WAIT:?}",
+                total("replicationbytesin")?,
+                total("replicationbytesout")?
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
 }

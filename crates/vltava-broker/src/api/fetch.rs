@@ -376,6 +376,9 @@ impl PlannedFetch {
             metrics.failed_fetch_requests.inc();
         } else if self.replica.is_none() {
             metrics.bytes_out.inc_by(records.len() as u64);
+        } else {
+            let replication = &self.broker.metrics.replication_bytes_out;
+            replication.inc_by(records.len() as u64);
         }
     }
 

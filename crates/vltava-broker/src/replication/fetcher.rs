@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
     ListOffsetsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -76,15 +77,23 @@ pub struct ReplicaFetchers {
     flush: FlushPolicy,
     /// `inter.broker.listener.name`: the leaders' listener followers connect to.
     listener: String,
+    /// Bytes appended from leaders' answers (`BrokerMetrics::replication_bytes_in`).
+    bytes_in: Counter,
     fetchers: Mutex<BTreeMap<BrokerId, Fetcher>>,
 }
 
 impl ReplicaFetchers {
-    pub fn new(node_id: BrokerId, flush: FlushPolicy, listener: String) -> ReplicaFetchers {
+    pub fn new(
+        node_id: BrokerId,
+        flush: FlushPolicy,
+        listener: String,
+        bytes_in: Counter,
+    ) -> ReplicaFetchers {
         ReplicaFetchers {
             node_id,
             flush,
             listener,
+            bytes_in,
             fetchers: Mutex::default(),
         }
     }
@@ -143,6 +152,7 @@ impl ReplicaFetchers {
                 leader,
                 address: address.clone(),
                 flush: self.flush,
+                bytes_in: self.bytes_in.clone(),
                 connection: None,
             };
             tracing::info!(leader, %address, "replica fetcher started");
@@ -177,6 +187,7 @@ struct FetchLoop {
     leader: BrokerId,
     address: String,
     flush: FlushPolicy,
+    bytes_in: Counter,
     connection: Option<Connection>,
 }
 
@@ -189,6 +200,8 @@ struct Applied {
     errors: bool,
     /// Partitions whose fetch offset is below the leader's log start.
     out_of_range: Vec<Followed>,
+    /// Record bytes appended.
+    bytes: u64,
 }
 
 impl FetchLoop {
@@ -273,6 +286,7 @@ impl FetchLoop {
         let set = followed.clone();
         let applied =
             tokio::task::spawn_blocking(move || apply(&set, &offsets, response, flush)).await?;
+        self.bytes_in.inc_by(applied.bytes);
         for partition in &applied.out_of_range {
             self.start_over(partition).await?;
         }
@@ -399,7 +413,13 @@ fn apply(
                 applied.errors = true;
                 continue;
             }
-            let result = apply_partition(partition, fetch_offset, &data, flush, now);
+            let result =
+                apply_partition(partition, fetch_offset, &data, flush, now).map(|change| {
+                    if let Change::Appended(bytes) = change {
+                        applied.bytes += bytes;
+                    }
+                    change != Change::None
+                });
             match result {
                 Ok(progress) => applied.progress |= progress,
                 Err(error) => {
@@ -421,7 +441,7 @@ fn apply_partition(
     data: &kafka_protocol::messages::fetch_response::PartitionData,
     flush: FlushPolicy,
     now: i64,
-) -> crate::error::Result<bool> {
+) -> crate::error::Result<Change> {
     let diverging = &data.diverging_epoch;
     if diverging.epoch >= 0 && diverging.end_offset >= 0 {
         // Kafka's `getOffsetTruncationState`: as far as both logs agree on that epoch; the
@@ -435,17 +455,22 @@ fn apply_partition(
             target,
             "truncating a suffix the leader does not have"
         );
-        return partition.truncate_diverged(fetch_offset, target, now);
+        let truncated = partition.truncate_diverged(fetch_offset, target, now)?;
+        return Ok(if truncated {
+            Change::Truncated
+        } else {
+            Change::None
+        });
     }
     let records: &Bytes = match &data.records {
         Some(records) if !records.is_empty() => records,
         _ => {
             partition.follow_high_watermark(data.high_watermark);
-            return Ok(false);
+            return Ok(Change::None);
         }
     };
     if !partition.append_as_follower(records, fetch_offset, now)? {
-        return Ok(false);
+        return Ok(Change::None);
     }
     if flush == FlushPolicy::Always {
         partition.flush()?;
@@ -454,5 +479,14 @@ fn apply_partition(
     if data.log_start_offset >= 0 {
         partition.follow_log_start_offset(data.log_start_offset)?;
     }
-    Ok(true)
+    Ok(Change::Appended(records.len() as u64))
+}
+
+/// What one partition's answer changed in its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    Truncated,
+    /// This many record bytes.
+    Appended(u64),
 }

@@ -8,6 +8,8 @@
 //! looked up (no lock, no map), and adds to atomics; a request's latency is one histogram
 //! observation. `docs/metrics.md` lists every metric.
 
+mod recent;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -20,6 +22,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::dispatch::SUPPORTED_APIS;
+pub use recent::QUANTILES;
+use recent::RecentDurations;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
@@ -107,6 +111,13 @@ fn duration_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.000_05, 2.0, 20)
 }
 
+/// One API's request times: since the start, and of the last minute.
+#[derive(Debug)]
+struct RequestTimes {
+    histogram: Histogram,
+    recent: RecentDurations,
+}
+
 /// Every metric the broker updates as it works.
 #[derive(Debug)]
 pub struct BrokerMetrics {
@@ -114,8 +125,12 @@ pub struct BrokerMetrics {
     topics: TopicFamilies,
     /// Indexed like `SUPPORTED_APIS`: found by a short scan, no lock. Each histogram joins
     /// `requests` on its API's first request, so that unused APIs print no series.
-    request_durations: Vec<(ApiKey, OnceLock<Histogram>)>,
+    request_durations: Vec<(ApiKey, OnceLock<RequestTimes>)>,
     requests: Family<RequestLabel, Histogram>,
+    /// Bytes of follower fetches: appended here as a follower, sent from here as a leader
+    /// (Kafka's ReplicationBytesInPerSec and ReplicationBytesOutPerSec, of all topics).
+    pub replication_bytes_in: Counter,
+    pub replication_bytes_out: Counter,
     fsync_duration: Histogram,
     fsync_records: Histogram,
     connections: Family<ListenerLabel, Gauge>,
@@ -163,6 +178,20 @@ impl BrokerMetrics {
             "Records made durable by one fsync: the size of a group commit.",
             fsync_records.clone(),
         );
+        let replication_bytes_in = Counter::default();
+        registry.register(
+            "kafka_server_brokertopicmetrics_replicationbytesin",
+            "Record bytes a follower replica here appended from its leaders' answers (Kafka's \
+             ReplicationBytesInPerSec).",
+            replication_bytes_in.clone(),
+        );
+        let replication_bytes_out = Counter::default();
+        registry.register(
+            "kafka_server_brokertopicmetrics_replicationbytesout",
+            "Record bytes sent in Fetch responses to follower replicas (Kafka's \
+             ReplicationBytesOutPerSec).",
+            replication_bytes_out.clone(),
+        );
         let connections = Family::<ListenerLabel, Gauge>::default();
         registry.register(
             "kafka_server_socket_server_metrics_connection_count",
@@ -175,6 +204,8 @@ impl BrokerMetrics {
             topics,
             request_durations,
             requests,
+            replication_bytes_in,
+            replication_bytes_out,
             fsync_duration,
             fsync_records,
             connections,
@@ -215,15 +246,29 @@ impl BrokerMetrics {
 
     /// One request's time from dispatch to a ready response.
     pub fn observe_request(&self, key: ApiKey, elapsed: Duration) {
-        let Some((_, histogram)) = self.request_durations.iter().find(|(k, _)| *k == key) else {
+        let Some((_, times)) = self.request_durations.iter().find(|(k, _)| *k == key) else {
             return;
         };
-        let histogram = histogram.get_or_init(|| {
-            self.requests.get_or_create_owned(&RequestLabel {
+        let times = times.get_or_init(|| RequestTimes {
+            histogram: self.requests.get_or_create_owned(&RequestLabel {
                 request: format!("{key:?}"),
-            })
+            }),
+            recent: RecentDurations::default(),
         });
-        histogram.observe(elapsed.as_secs_f64());
+        times.histogram.observe(elapsed.as_secs_f64());
+        times.recent.observe(elapsed);
+    }
+
+    /// Each requested API's name with its `QUANTILES` of the last minute, in ms (APIs with
+    /// no request in the last minute are left out).
+    pub fn request_quantiles(&self) -> Vec<(String, [f64; QUANTILES.len()])> {
+        self.request_durations
+            .iter()
+            .filter_map(|(key, times)| {
+                let quantiles = times.get()?.recent.quantiles()?;
+                Some((format!("{key:?}"), quantiles))
+            })
+            .collect()
     }
 
     /// One flusher fsync: how long it took and how many records it made durable.
@@ -283,5 +328,9 @@ mod tests {
         );
         // An API not requested yet prints no series.
         assert!(!text.contains("request=\"Fetch\""));
+        let quantiles = metrics.request_quantiles();
+        assert_eq!(quantiles.len(), 1);
+        assert_eq!(quantiles[0].0, "Produce");
+        assert!(quantiles[0].1.iter().all(|ms| *ms > 2.0 && *ms < 3.6));
     }
 }
