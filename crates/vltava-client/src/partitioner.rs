@@ -1,4 +1,63 @@
-//! Kafka's default partitioner for keyed records, shared by `vltava produce` and the console.
+//! Kafka's default partitioner, shared by `vltava produce` and the console: murmur2 of the
+//! key for a keyed record, a sticky partition for keyless ones.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Kafka's default partitioner (the Java client's `BuiltInPartitioner`, KIP-794): a keyed
+/// record goes to [`partition_for_key`]; keyless records stick to one partition, chosen at
+/// random for each new batch among the partitions that have a leader (among all when none
+/// has). A single record produced on its own (the console's) is a new batch: a random
+/// partition.
+#[derive(Debug)]
+pub struct Partitioner {
+    count: i32,
+    sticky: i32,
+    random: StdRng,
+}
+
+impl Partitioner {
+    /// For `count` partitions (below 1 counts as 1); `seed` drives the random choices, so a
+    /// test can replay them. The first sticky partition is any of the `count`.
+    pub fn new(count: i32, seed: u64) -> Partitioner {
+        let count = count.max(1);
+        let mut random = StdRng::seed_from_u64(seed);
+        let sticky = random.random_range(0..count);
+        Partitioner {
+            count,
+            sticky,
+            random,
+        }
+    }
+
+    /// [`Partitioner::new`] with a seed of its own, as a producer starts.
+    pub fn with_random_seed(count: i32) -> Partitioner {
+        Partitioner::new(count, rand::random())
+    }
+
+    pub fn partition(&self, key: Option<&[u8]>) -> i32 {
+        match key {
+            Some(key) => partition_for_key(key, self.count),
+            None => self.sticky,
+        }
+    }
+
+    /// A batch went out: keyless records move to a random partition among `available` (those
+    /// with a leader, as the Java client chooses; out-of-range ones ignored), or among all
+    /// when none is.
+    pub fn new_batch(&mut self, available: &[i32]) {
+        let available: Vec<i32> = available
+            .iter()
+            .copied()
+            .filter(|p| (0..self.count).contains(p))
+            .collect();
+        self.sticky = if available.is_empty() {
+            self.random.random_range(0..self.count)
+        } else {
+            available[self.random.random_range(0..available.len())]
+        };
+    }
+}
 
 /// The partition of a keyed record: murmur2(key), made positive, modulo the partition count
 /// (as the Java client and librdkafka's murmur2_random do). `count` below 1 counts as 1.
@@ -40,6 +99,30 @@ pub fn murmur2(data: &[u8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keyless records stayed on one partition forever, or moved round robin instead of to a
+    /// random partition with a leader.
+    #[test]
+    fn keyless_records_stick_to_a_partition_and_move_at_random_among_available_ones() {
+        let mut partitioner = Partitioner::new(3, 7);
+        let first = partitioner.partition(None);
+        assert!((0..3).contains(&first));
+        assert_eq!(partitioner.partition(None), first);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            partitioner.new_batch(&[0, 2, 9]);
+            seen.insert(partitioner.partition(None));
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![0, 2]);
+        let mut all = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            partitioner.new_batch(&[]);
+            all.insert(partitioner.partition(None));
+        }
+        assert_eq!(all.len(), 3);
+        let keyed = partitioner.partition(Some(b"foobar"));
+        assert_eq!(keyed, (-790_332_482i32 & 0x7fff_ffff) % 3);
+    }
 
     /// The vectors of Kafka's UtilsTest.testMurmur2.
     #[test]

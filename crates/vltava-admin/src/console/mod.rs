@@ -19,7 +19,6 @@ mod reader;
 mod records;
 mod stream;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -56,8 +55,6 @@ struct Inner {
     calls: Semaphore,
     searches: Arc<Semaphore>,
     tails: Arc<Semaphore>,
-    /// Where the next keyless record without a partition goes (round robin).
-    next_partition: AtomicU32,
 }
 
 impl Default for Console {
@@ -68,7 +65,6 @@ impl Default for Console {
                 calls: Semaphore::new(API_CALLS_MAX),
                 searches: Arc::new(Semaphore::new(SEARCHES_MAX)),
                 tails: Arc::new(Semaphore::new(TAILS_MAX)),
-                next_partition: AtomicU32::new(0),
             }),
         }
     }
@@ -108,10 +104,6 @@ impl Console {
         .await
         .map_err(ApiError::from_join)?
         .map_err(ApiError::from_cluster)
-    }
-
-    fn round_robin(&self) -> u32 {
-        self.inner.next_partition.fetch_add(1, Ordering::Relaxed)
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use kafka_protocol::records::Compression;
 use serde::{Deserialize, Serialize};
 use vltava_client::batches::{self, InRecord, OutRecord};
-use vltava_client::partitioner::partition_for_key;
+use vltava_client::partitioner::Partitioner;
 use vltava_client::{Acks, Produced, TopicPartition, error_name, leadership_error};
 
 use super::api::{json_body, path_param};
@@ -98,8 +98,8 @@ impl RecordView {
     }
 }
 
-/// A record to produce, as text. No partition: the key's (Kafka's partitioner), or round
-/// robin for a record without a key.
+/// A record to produce, as text. No partition: Kafka's default partitioner's, the key's or,
+/// without a key, a random one with a leader (a record produced alone is a new batch).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceRequest {
@@ -139,7 +139,6 @@ pub async fn produce(
     if request.partition.is_some_and(|p| p < 0) {
         return Err(ApiError::bad_request("a partition is at least 0"));
     }
-    let round_robin = console.round_robin();
     let record = OutRecord {
         key: request.key.map(bytes::Bytes::from),
         value: request.value.map(bytes::Bytes::from),
@@ -160,10 +159,19 @@ pub async fn produce(
                     anyhow::bail!("topic {topic}: {}", error_name(*code));
                 }
                 let count = i32::try_from(leaders.partitions.len())?;
-                let partition = match (request.partition, &record.key) {
-                    (Some(partition), _) => partition,
-                    (None, Some(key)) => partition_for_key(key, count),
-                    (None, None) => i32::try_from(round_robin % count.max(1).unsigned_abs())?,
+                let partition = match request.partition {
+                    Some(partition) => partition,
+                    None => {
+                        let mut partitioner = Partitioner::with_random_seed(count);
+                        let available: Vec<i32> = leaders
+                            .partitions
+                            .iter()
+                            .filter(|(_, leader)| leaders.brokers.contains_key(leader))
+                            .map(|(p, _)| p.partition)
+                            .collect();
+                        partitioner.new_batch(&available);
+                        partitioner.partition(record.key.as_deref())
+                    }
                 };
                 let target = TopicPartition {
                     topic: topic.clone(),

@@ -18,12 +18,13 @@ use clap::{Args, ValueEnum};
 use kafka_protocol::records::Compression;
 
 use crate::batches::{BATCH_HEADER_BYTES, OutRecord, now_ms};
+use crate::client::partitioner::Partitioner;
 use crate::client::{Acks, Client};
 use crate::format::Format;
 use crate::interrupt::{self, Interrupted};
 use crate::output::Bootstrap;
 use input::{Input, InputRecord, Shape};
-use send::{Partitioner, SendOptions, Sender};
+use send::{SendOptions, Sender};
 
 /// How long a batch waits for more lines once the input pauses (Kafka's linger.ms).
 const LINGER: Duration = Duration::from_millis(5);
@@ -123,7 +124,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let bootstrap = Client::connect(&args.broker.bootstrap)?;
     let sender = Sender::new(bootstrap, &args.topic, options)?;
     let mut producer = Producer {
-        partitioner: Partitioner::new(sender.partition_count(), std::process::id()),
+        partitioner: Partitioner::with_random_seed(sender.partition_count()),
         sender,
         pending: Pending::default(),
         partition: args.partition,
@@ -323,7 +324,7 @@ impl Producer {
             .map(|(partition, (records, _))| (partition, records))
             .collect();
         self.sender.send(batches)?;
-        self.partitioner.batch_sent();
+        self.partitioner.new_batch(&[]);
         Ok(())
     }
 

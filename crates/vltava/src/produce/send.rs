@@ -13,7 +13,6 @@ use bytes::Bytes;
 use kafka_protocol::records::Compression;
 
 use crate::batches::{self, OutRecord, Sequenced};
-use crate::client::partitioner::partition_for_key;
 use crate::client::{
     Acks, Client, Connections, Leaders, Produced, ProducerId, TopicPartition, error_name,
     leadership_error,
@@ -281,52 +280,5 @@ impl Sender {
             self.topic
         );
         self.failed += records as u64;
-    }
-}
-
-/// Kafka's default partitioner: a keyed record goes to murmur2(key), made positive, modulo
-/// the partition count (as the Java client and librdkafka's murmur2_random do); keyless
-/// records stick to one partition until a batch is sent, then move to the next.
-#[derive(Debug)]
-pub struct Partitioner {
-    count: i32,
-    sticky: i32,
-}
-
-impl Partitioner {
-    pub fn new(count: i32, start: u32) -> Partitioner {
-        let count = count.max(1);
-        let sticky = i32::try_from(start % count.unsigned_abs()).unwrap_or(0);
-        Partitioner { count, sticky }
-    }
-
-    pub fn partition(&self, key: Option<&[u8]>) -> i32 {
-        match key {
-            Some(key) => partition_for_key(key, self.count),
-            None => self.sticky,
-        }
-    }
-
-    /// A batch went out: keyless records move on to the next partition.
-    pub fn batch_sent(&mut self) {
-        self.sticky = (self.sticky + 1) % self.count;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keyless_records_stick_to_a_partition_until_a_batch_is_sent() {
-        let mut partitioner = Partitioner::new(3, 7);
-        assert_eq!(partitioner.partition(None), 1);
-        assert_eq!(partitioner.partition(None), 1);
-        partitioner.batch_sent();
-        assert_eq!(partitioner.partition(None), 2);
-        partitioner.batch_sent();
-        assert_eq!(partitioner.partition(None), 0);
-        let keyed = partitioner.partition(Some(b"foobar"));
-        assert_eq!(keyed, (-790_332_482i32 & 0x7fff_ffff) % 3);
     }
 }
