@@ -14,6 +14,8 @@ only. With VLTAVA_CONSOLE_SCREENSHOTS=DIR the page test saves a PNG of each page
 docs/console/ is made).
 """
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -29,6 +31,7 @@ from confluent_kafka.admin import ConfigResource
 
 from conftest import VLTAVA_BIN
 from helpers import admin, create_topic
+from test_metrics import scrape, total
 
 pytestmark = pytest.mark.vltava_only
 
@@ -41,6 +44,10 @@ COMMITTED = 12
 WINDOW = (1200, 860)
 TAILS_MAX = 8               # the console's TAILS_MAX (crates/vltava-admin/src/console/mod.rs)
 STREAM_FREED_S = 20.0       # a closed stream's slot to be free again (keep-alive every 2 s)
+BIG_RECORDS = 8000          # a topic a search takes long to read: 8000 records ...
+BIG_VALUE_BYTES = 4000      # ... of 4 kB, 32 MB in all
+SEARCH_BUSY_MS = 3000       # the page busy, so that the search's stream backs up to the server
+SEARCH_SETTLE_S = 3.0       # a stopped search's bytes out stay put this long (keep-alive 2 s)
 
 
 def find_browser() -> tuple[str, str] | None:
@@ -330,7 +337,8 @@ def test_offsets_reset_only_while_the_group_is_empty(broker, topic_name):
         member.close()
     status, body = api(broker, f"/api/groups/{group}/reset",
                        {"topic": topic_name, "to": "offset", "offset": 4})
-    assert (status, body) == (200, {"topic": topic_name, "partitions": [{"partition": 0, "new_offset": 4}]})
+    assert (status, body) == (200, {"topic": topic_name, "dry_run": False,
+                                    "partitions": [{"partition": 0, "new_offset": 4}]})
     status, described = api(broker, f"/api/groups/{group}")
     assert status == 200
     assert [(o["committed_offset"], o["lag"]) for o in described["offsets"]] == [(4, 6)]
@@ -438,3 +446,188 @@ def test_a_refused_search_shows_the_servers_error_on_the_page(broker, console, t
     assert console.find("#search-start").is_enabled()
     # The only error in the browser's log is the refused request itself.
     assert all("404" in e["message"] for e in console.errors())
+
+
+def topic_bytes_out(broker, topic: str) -> float:
+    """Record bytes the brokers have sent in Fetch responses for `topic` (consumers only)."""
+    scrapes = [scrape(node.http) for node in nodes(broker)]
+    return total(scrapes, "kafka_server_brokertopicmetrics_bytesout_total", f'{{topic="{topic}"}}')
+
+
+def test_a_search_cancelled_from_the_page_stops_on_the_server(broker, console, topic_name):
+    create_topic(broker.bootstrap, topic_name, partitions=1, replication_factor=replicas(broker))
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all",
+                         "linger.ms": 50, "batch.size": 1_000_000})
+    for i in range(BIG_RECORDS):
+        producer.produce(topic_name, value=(f"{i:08d}" + "x" * BIG_VALUE_BYTES).encode(), partition=0)
+    assert producer.flush(60) == 0
+    topic_bytes = BIG_RECORDS * BIG_VALUE_BYTES
+    before = topic_bytes_out(broker, topic_name)
+    console.open(f"/browse?topic={topic_name}")
+    console.fill("search-max-matches", "10000")
+    console.fill("search-max-scanned", "10000000")
+    console.fill("search-max-seconds", "120")
+    # Start, keep the page busy while the server fills every buffer up to the page and waits
+    # for it (the stream's back pressure), then cancel: the search must not read on.
+    console.driver.execute_script(
+        "document.getElementById('search-start').click();"
+        f"const until = Date.now() + {SEARCH_BUSY_MS}; while (Date.now() < until) {{}}"
+        "document.getElementById('search-cancel').click();")
+    assert console.find("#search-progress").text.startswith("cancelled after")
+    assert console.find("#search-progress").get_attribute("data-done") is None
+    # The server notices the closed stream at its next write and stops fetching.
+    deadline = time.monotonic() + STREAM_FREED_S
+    read = topic_bytes_out(broker, topic_name)
+    while True:
+        time.sleep(SEARCH_SETTLE_S)  # the broker's counter has no event to await
+        again = topic_bytes_out(broker, topic_name)
+        if again == read:
+            break
+        assert time.monotonic() < deadline, "the cancelled search kept fetching"
+        read = again
+    assert 0 < read - before < topic_bytes / 2, (read - before, topic_bytes)
+    assert console.errors() == []
+
+
+def exported_text(console, button: str) -> str:
+    """The text of the file the page offers when `button` is clicked (its Blob, caught as the
+    page makes its object URL)."""
+    return console.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const make = URL.createObjectURL;"
+        "let blob = null;"
+        "URL.createObjectURL = (b) => { blob = b; return make.call(URL, b); };"
+        "try { document.getElementById(arguments[0]).click(); }"
+        "finally { URL.createObjectURL = make; }"
+        "blob ? blob.text().then(done) : done(null);", button)
+
+
+def test_exported_search_results_are_the_records_found(broker, console, topic_name):
+    create_topic(broker.bootstrap, topic_name, partitions=2, replication_factor=replicas(broker))
+    produce_records(broker.bootstrap, topic_name, 2, 10)
+    console.open(f"/browse?topic={topic_name}")
+    console.fill("search-text", "even")
+    console.find("#search-start").click()
+    console.wait(lambda: console.find("#search-progress").get_attribute("data-done") == "true",
+                 "the search did not finish")
+    shown = console.all("#search-results tbody tr")
+    assert len(shown) == 5
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"{topic_name}-read",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic_name, p, 0) for p in range(2)])
+        records = {}
+        deadline = time.monotonic() + CONSUME_WAIT_S
+        while len(records) < 10 and time.monotonic() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                records[(m.partition(), m.offset())] = m
+    finally:
+        consumer.close()
+    expected = [records[(int(r.get_attribute("data-partition")), int(r.get_attribute("data-offset")))]
+                for r in shown]
+    assert all(b'"even"' in m.value() for m in expected)
+
+    as_json = json.loads(exported_text(console, "export-json"))
+    assert as_json == [{"partition": m.partition(), "offset": m.offset(),
+                        "timestamp": m.timestamp()[1], "key": m.key().decode(),
+                        "value": m.value().decode(),
+                        "headers": [{"key": k, "value": v.decode()} for k, v in m.headers()]}
+                       for m in expected]
+
+    rows = list(csv.reader(io.StringIO(exported_text(console, "export-csv"), newline="")))
+    assert rows[0] == ["partition", "offset", "timestamp", "key", "value", "headers"]
+    assert rows[1:] == [[str(m.partition()), str(m.offset()), str(m.timestamp()[1]),
+                         m.key().decode(), m.value().decode(),
+                         json.dumps([{"key": k, "value": v.decode()} for k, v in m.headers()],
+                                    separators=(",", ":"))]
+                        for m in expected]
+    assert console.errors() == []
+
+
+def committed(bootstrap: str, group: str, partitions: list[TopicPartition]) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        return [tp.offset for tp in consumer.committed(partitions, timeout=HTTP_TIMEOUT_S)]
+    finally:
+        consumer.close()
+
+
+def test_the_reset_form_shows_a_dry_run_and_commits_on_execute(broker, console, topic_name):
+    create_topic(broker.bootstrap, topic_name, partitions=2, replication_factor=replicas(broker))
+    produce_records(broker.bootstrap, topic_name, 2, 20)  # 10 a partition
+    group = f"{topic_name}-g"
+    partitions = [TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)]
+    commit(broker.bootstrap, group, [TopicPartition(topic_name, 0, 2),
+                                     TopicPartition(topic_name, 1, 9)])
+    console.open(f"/groups/{group}")
+    console.fill("reset-topic", topic_name)
+    from selenium.webdriver.support.ui import Select
+    Select(console.find("#reset-to")).select_by_value("offset")
+    console.fill("reset-offset", "6")
+    console.find("#reset-dry-run").click()
+    console.wait(lambda: len(console.all("#reset-result tbody tr")) == 2, "no dry run shown")
+    dry = {int(r.get_attribute("data-partition")): int(r.find_element("css selector", ".new-offset").text)
+           for r in console.all("#reset-result tbody tr")}
+    assert dry == {0: 6, 1: 6}
+    assert committed(broker.bootstrap, group, partitions) == [2, 9]
+    console.find("#reset-execute").click()
+    console.wait(lambda: console.find("#status").text.startswith("reset:"),
+                 f"the reset was not done: {console.find('#status').text!r}")
+    assert committed(broker.bootstrap, group, partitions) == [6, 6]
+    lags = {int(r.get_attribute("data-partition")): int(r.find_element("css selector", "td.lag").text)
+            for r in console.all("#group-offsets tbody tr")}
+    assert lags == {0: 4, 1: 4}
+    assert console.errors() == []
+
+
+def test_a_kip848_group_shows_its_member_and_the_lag_of_vltava_group_describe(
+        broker, console, topic_name):
+    partitions = 2
+    create_topic(broker.bootstrap, topic_name, partitions=partitions,
+                 replication_factor=replicas(broker))
+    produce_records(broker.bootstrap, topic_name, partitions, RECORDS)
+    group = f"{topic_name}-g"
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+                       "group.protocol": "consumer", "client.id": "kip848-member",
+                       "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        member.subscribe([topic_name])
+        deadline = time.monotonic() + CONSUME_WAIT_S
+        consumed = {}  # partition → records consumed (and committed)
+        while (len(member.assignment()) < partitions or len(consumed) < partitions
+               or sum(consumed.values()) < COMMITTED) and time.monotonic() < deadline:
+            m = member.poll(0.2)
+            if m is not None and m.error() is None:
+                consumed[m.partition()] = consumed.get(m.partition(), 0) + 1
+                member.commit(message=m, asynchronous=False)
+        assert len(member.assignment()) == partitions and len(consumed) == partitions
+        consumed = sum(consumed.values())
+        described = json.loads(subprocess.run(
+            [str(VLTAVA_BIN), "group", "describe", group, "--json",
+             "--bootstrap", nodes(broker)[0].bootstrap],
+            capture_output=True, text=True, timeout=60, check=True).stdout)
+        assert described["group_type"] == "consumer"
+        assert [m["member_id"] for m in described["members"]] == [member.memberid()]
+        expected = {(o["topic"], o["partition"]): o["lag"] for o in described["offsets"]}
+        assert len(expected) == partitions
+        assert sum(expected.values()) == RECORDS - consumed
+
+        console.open(f"/groups/{group}")
+        assert console.find("#group-type").text == "consumer"
+        assert console.find("#group-state").text == "Stable"
+        rows = [[td.text for td in r.find_elements("css selector", "td")]
+                for r in console.all("#group-members tbody tr")]
+        assignment = ", ".join(f"{topic_name}-{p}" for p in range(partitions))
+        assert len(rows) == 1
+        assert rows[0][0] == member.memberid() and rows[0][1] == "kip848-member"
+        assert int(rows[0][3]) > 0 and rows[0][4] == assignment
+        shown = {(r.get_attribute("data-topic"), int(r.get_attribute("data-partition"))):
+                 int(r.find_element("css selector", "td.lag").text)
+                 for r in console.all("#group-offsets tbody tr")}
+        assert shown == expected
+        listed = {g["group"]: g for g in api(broker, "/api/groups")[1]}
+        assert listed[group]["group_type"] == "consumer"
+    finally:
+        member.close()
+    assert console.errors() == []

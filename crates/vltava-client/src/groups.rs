@@ -20,7 +20,12 @@ pub struct PartitionLag {
 #[derive(Debug, Serialize)]
 pub struct GroupWithLag {
     pub group: String,
+    /// "consumer" for a KIP-848 group (described by ConsumerGroupDescribe), else "classic".
+    pub group_type: String,
     pub state: String,
+    /// A KIP-848 group's epoch and the epoch of its target assignment; `None` when classic.
+    pub group_epoch: Option<i32>,
+    pub assignment_epoch: Option<i32>,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<GroupMember>,
@@ -29,6 +34,19 @@ pub struct GroupWithLag {
 
 /// The state DescribeGroups gives a group that does not exist.
 const DEAD_STATE: &str = "Dead";
+/// ListGroups' and our names of the two kinds of group.
+const CLASSIC_GROUP_TYPE: &str = "classic";
+const CONSUMER_GROUP_TYPE: &str = "consumer";
+
+/// A KIP-848 consumer group as ConsumerGroupDescribe shows it.
+#[derive(Debug)]
+pub struct ConsumerGroupDescription {
+    pub state: String,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    pub members: Vec<GroupMember>,
+}
 
 /// Where an offset reset moves a group's committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +145,65 @@ impl Client {
                 group: g.group_id.0.to_string(),
                 state: g.group_state.to_string(),
                 protocol_type: g.protocol_type.to_string(),
+                group_type: g.group_type.to_string(),
             })
             .collect())
+    }
+
+    /// The KIP-848 consumer group `group`; `None` when there is none of that kind (a classic
+    /// group or none at all: GROUP_ID_NOT_FOUND, after which Kafka's admin client falls back
+    /// to DescribeGroups too).
+    pub fn consumer_group_describe(
+        &mut self,
+        group: &str,
+    ) -> anyhow::Result<Option<ConsumerGroupDescription>> {
+        let request =
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(text(group))]);
+        let response = self.call(CONSUMER_GROUP_DESCRIBE_VERSION, &request)?;
+        let described = response
+            .groups
+            .into_iter()
+            .find(|g| g.group_id.0.as_str() == group)
+            .with_context(|| format!("the broker did not describe group {group}"))?;
+        if ResponseError::try_from_code(described.error_code)
+            == Some(ResponseError::GroupIdNotFound)
+        {
+            return Ok(None);
+        }
+        check(described.error_code, || format!("describing group {group}"))?;
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| {
+                let mut assignment: Vec<TopicPartition> = m
+                    .assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions.iter().map(|&partition| TopicPartition {
+                            topic: t.topic_name.0.to_string(),
+                            partition,
+                        })
+                    })
+                    .collect();
+                assignment.sort();
+                GroupMember {
+                    member_id: m.member_id.to_string(),
+                    group_instance_id: m.instance_id.map(|i| i.to_string()),
+                    client_id: m.client_id.to_string(),
+                    host: m.client_host.to_string(),
+                    assignment: Some(assignment),
+                    member_epoch: Some(m.member_epoch),
+                }
+            })
+            .collect();
+        Ok(Some(ConsumerGroupDescription {
+            state: described.group_state.to_string(),
+            group_epoch: described.group_epoch,
+            assignment_epoch: described.assignment_epoch,
+            assignor: described.assignor_name.to_string(),
+            members,
+        }))
     }
 
     pub fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
@@ -236,23 +311,51 @@ impl Client {
 }
 
 impl Client {
-    /// The group with its lag per partition; `None` when it does not exist.
+    /// The group with its lag per partition; `None` when it does not exist. A KIP-848
+    /// consumer group is described by ConsumerGroupDescribe, any other by DescribeGroups (also
+    /// when the coordinator does not know ConsumerGroupDescribe: a broker older than Kafka 4).
     pub fn describe_group_with_lag(&mut self, group: &str) -> anyhow::Result<Option<GroupWithLag>> {
         let mut coordinator = self.coordinator(group)?;
-        let described = coordinator.describe_group(group)?;
-        if described.state == DEAD_STATE {
-            return Ok(None);
-        }
+        let described = match coordinator.consumer_group_describe(group) {
+            Ok(Some(consumer)) => GroupWithLag {
+                group: group.to_string(),
+                group_type: CONSUMER_GROUP_TYPE.to_string(),
+                state: consumer.state,
+                group_epoch: Some(consumer.group_epoch),
+                assignment_epoch: Some(consumer.assignment_epoch),
+                protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
+                protocol: consumer.assignor,
+                members: consumer.members,
+                offsets: Vec::new(),
+            },
+            found => {
+                if found.is_err() {
+                    // An older broker closes the connection on an API it does not know.
+                    coordinator = self.coordinator(group)?;
+                }
+                let classic = coordinator.describe_group(group)?;
+                if classic.state == DEAD_STATE {
+                    return Ok(None);
+                }
+                GroupWithLag {
+                    group: group.to_string(),
+                    group_type: CLASSIC_GROUP_TYPE.to_string(),
+                    state: classic.state,
+                    group_epoch: None,
+                    assignment_epoch: None,
+                    protocol_type: classic.protocol_type,
+                    protocol: classic.protocol,
+                    members: classic.members,
+                    offsets: Vec::new(),
+                }
+            }
+        };
         let committed = coordinator.committed_offsets(group)?;
         // Every partition with a commit or an owner, as kafka-consumer-groups shows them.
         let offsets = self.partition_lags(&described.members, &committed)?;
         Ok(Some(GroupWithLag {
-            group: group.to_string(),
-            state: described.state,
-            protocol_type: described.protocol_type,
-            protocol: described.protocol,
-            members: described.members,
             offsets,
+            ..described
         }))
     }
 

@@ -21,8 +21,9 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, ConsumerProtocolAssignment, DescribeGroupsRequest, GroupId, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DescribeGroupsRequest,
+    GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Message, Request, StrBytes};
 use serde::Serialize;
@@ -38,7 +39,7 @@ mod routing;
 
 pub use admin::{ConfigOp, ConfigValue, PartitionInfo, Resource, TopicInfo};
 pub use cluster::{ClusterInfo, QuorumInfo};
-pub use groups::{GroupWithLag, NewOffset, PartitionLag, ResetTarget};
+pub use groups::{ConsumerGroupDescription, GroupWithLag, NewOffset, PartitionLag, ResetTarget};
 pub use produce::{Acks, FetchOptions, Fetched, Produced, ProducerId};
 pub use routing::{Connections, Leaders};
 
@@ -52,7 +53,8 @@ const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const CLIENT_ID: &str = "vltava-cli";
 const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
-const LIST_GROUPS_VERSION: i16 = 4;
+const LIST_GROUPS_VERSION: i16 = 5;
+const CONSUMER_GROUP_DESCRIBE_VERSION: i16 = 0;
 const DESCRIBE_GROUPS_VERSION: i16 = 5;
 const OFFSET_FETCH_VERSION: i16 = 7;
 const OFFSET_COMMIT_VERSION: i16 = 8;
@@ -90,6 +92,8 @@ pub struct GroupListing {
     pub group: String,
     pub state: String,
     pub protocol_type: String,
+    /// "classic" or "consumer" (KIP-848), as ListGroups v5 names it.
+    pub group_type: String,
 }
 
 /// A group as DescribeGroups shows it; an unknown group is in state Dead.
@@ -110,6 +114,8 @@ pub struct GroupMember {
     /// `None` when the broker sent none (the group is rebalancing) or the group is not a
     /// consumer group, whose assignments we could read.
     pub assignment: Option<Vec<TopicPartition>>,
+    /// The member's epoch in a KIP-848 consumer group; `None` in a classic group.
+    pub member_epoch: Option<i32>,
 }
 
 /// One connection to a broker.
@@ -194,6 +200,7 @@ fn group_member(m: DescribedGroupMember, consumer: bool) -> anyhow::Result<Group
         client_id: m.client_id.to_string(),
         host: m.client_host.to_string(),
         assignment,
+        member_epoch: None,
     })
 }
 

@@ -85,9 +85,9 @@ fn list(client: &mut Client, states: &[String], json: bool) -> anyhow::Result<()
     }
     let rows = groups
         .into_iter()
-        .map(|g| vec![g.group, g.state, or_dash(g.protocol_type)])
+        .map(|g| vec![g.group, g.group_type, g.state, or_dash(g.protocol_type)])
         .collect();
-    print_table(&["GROUP", "STATE", "PROTOCOL-TYPE"], rows)?;
+    print_table(&["GROUP", "TYPE", "STATE", "PROTOCOL-TYPE"], rows)?;
     Ok(())
 }
 
@@ -105,10 +105,12 @@ fn describe(client: &mut Client, group: &str, json: bool) -> anyhow::Result<()> 
 fn print_description(d: &GroupWithLag) -> anyhow::Result<()> {
     let protocol = format!("{} {}", or_dash(d.protocol_type.clone()), d.protocol);
     print_table(
-        &["GROUP", "STATE", "PROTOCOL"],
+        &["GROUP", "TYPE", "STATE", "EPOCH", "PROTOCOL"],
         vec![vec![
             d.group.clone(),
+            d.group_type.clone(),
             d.state.clone(),
+            d.group_epoch.map_or("-".to_string(), |e| e.to_string()),
             protocol.trim().to_string(),
         ]],
     )?;
@@ -125,6 +127,7 @@ fn print_description(d: &GroupWithLag) -> anyhow::Result<()> {
                     or_dash(m.group_instance_id.clone().unwrap_or_default()),
                     m.client_id.clone(),
                     m.host.clone(),
+                    m.member_epoch.map_or("-".to_string(), |e| e.to_string()),
                     m.assignment.as_deref().map_or("-".to_string(), compact),
                 ]
             })
@@ -134,6 +137,7 @@ fn print_description(d: &GroupWithLag) -> anyhow::Result<()> {
             "INSTANCE-ID",
             "CLIENT-ID",
             "HOST",
+            "EPOCH",
             "ASSIGNMENT",
         ];
         print_table(&headers, rows)?;

@@ -287,6 +287,9 @@ pub struct ResetRequest {
     to: ResetTo,
     /// For `to: "offset"`: moved into [earliest, latest] of each partition.
     offset: Option<i64>,
+    /// Only compute the new offsets (`vltava group reset-offsets` without `--execute`).
+    #[serde(default)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -300,12 +303,14 @@ enum ResetTo {
 #[derive(Debug, Serialize)]
 pub struct ResetDone {
     topic: String,
+    /// Whether the offsets were only computed, not committed.
+    dry_run: bool,
     partitions: Vec<NewOffset>,
 }
 
 /// Commits new offsets from outside the group, as `vltava group reset-offsets --execute`:
 /// the group's coordinator refuses while the group has members, and that refusal (Kafka's
-/// error) is the answer.
+/// error) is the answer. A dry run only answers the offsets a reset would commit.
 pub async fn reset_offsets(
     State(console): State<Console>,
     group: Result<Path<String>, PathRejection>,
@@ -330,6 +335,13 @@ pub async fn reset_offsets(
     let outcome = console
         .call(move |client| {
             let offsets = client.reset_offsets_of(&reset.topic, target)?;
+            if reset.dry_run {
+                return Ok(Ok(ResetDone {
+                    topic: reset.topic,
+                    dry_run: true,
+                    partitions: offsets,
+                }));
+            }
             let commits: Vec<(TopicPartition, i64)> = offsets
                 .iter()
                 .map(|n| {
@@ -353,6 +365,7 @@ pub async fn reset_offsets(
                 )),
                 None => Ok(ResetDone {
                     topic: reset.topic,
+                    dry_run: false,
                     partitions: offsets,
                 }),
             })

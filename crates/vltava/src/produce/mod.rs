@@ -67,7 +67,7 @@ pub struct ProduceArgs {
     #[arg(short = 'H', long = "header", value_name = "NAME=VALUE")]
     headers: Vec<String>,
     /// The partition of every record whose line names none [default: by key hash, as Kafka's
-    /// default partitioner; keyless records stick to a partition per batch].
+    /// default partitioner; keyless records stick to a random partition per batch].
     #[arg(short = 'p', long)]
     partition: Option<i32>,
     /// Acknowledgement: 0 (none), 1 (the leader) or all (-1, the in-sync replicas).

@@ -82,7 +82,7 @@ function route() {
   };
   const show = pages[name] || (() => page.append(el("p", { class: "error" }, "No such page.")));
   page.dataset.page = name;
-  Promise.resolve(show()).then(
+  return Promise.resolve(show()).then(
     () => { page.dataset.loaded = "true"; },
     (error) => { status(error.message, true); page.dataset.loaded = "error"; });
 }
@@ -202,8 +202,8 @@ async function groups(page) {
   const list = await api("/api/groups");
   page.append(el("h1", {}, "Consumer groups"),
     list.length === 0 ? el("p", { class: "muted" }, "No groups.") :
-      table(["group", "state", "protocol type"], list.map((g) => el("tr", {},
-        el("td", {}, el("a", { href: `#/groups/${enc(g.group)}` }, g.group)),
+      table(["group", "type", "state", "protocol type"], list.map((g) => el("tr", {},
+        el("td", {}, el("a", { href: `#/groups/${enc(g.group)}` }, g.group)), el("td", {}, dash(g.group_type)),
         el("td", {}, g.state), el("td", {}, dash(g.protocol_type)))), { id: "groups" }));
 }
 
@@ -211,11 +211,16 @@ async function group(page, name) {
   const g = await api(`/api/groups/${enc(name)}`);
   const assignment = (m) => (m.assignment || []).map((p) => `${p.topic}-${p.partition}`).join(", ") || "-";
   page.append(el("h1", {}, "Group ", name),
-    el("p", {}, "State ", el("strong", { id: "group-state" }, g.state), ` · ${g.protocol_type || "-"} ${g.protocol || ""}`),
+    el("p", {}, "State ", el("strong", { id: "group-state" }, g.state),
+      " · ", el("span", { id: "group-type" }, g.group_type),
+      g.group_epoch === null ? "" : el("span", {}, " · epoch ", el("span", { id: "group-epoch" }, g.group_epoch)),
+      ` · ${g.protocol_type || "-"} ${g.protocol || ""}`),
     el("h2", {}, "Members"),
     g.members.length === 0 ? el("p", { class: "muted" }, "No active members.") :
-      table(["member", "client id", "host", "assignment"], g.members.map((m) => el("tr", {},
-        el("td", {}, m.member_id), el("td", {}, m.client_id), el("td", {}, m.host), el("td", {}, assignment(m))))),
+      table(["member", "client id", "host", "epoch", "assignment"], g.members.map((m) => el("tr", { class: "member" },
+        el("td", {}, m.member_id), el("td", {}, m.client_id), el("td", {}, m.host),
+        el("td", { class: "num" }, dash(m.member_epoch)), el("td", { class: "assignment" }, assignment(m)))),
+        { id: "group-members" }),
     el("h2", {}, "Offsets and lag"),
     table(["topic", "partition", "committed offset", "log end offset", "lag", "member"],
       g.offsets.map((o) => el("tr", { "data-topic": o.topic, "data-partition": o.partition },
@@ -234,22 +239,34 @@ function resetForm(groupName, topicsOfGroup) {
     el("label", { for: "reset-to" }, "to"),
     el("select", { id: "reset-to" }, ["earliest", "latest", "offset"].map((v) => el("option", { value: v }, v))),
     el("label", { for: "reset-offset" }, "offset"), el("input", { id: "reset-offset", type: "number", min: 0 }),
-    el("span"), el("div", { class: "actions" }, el("button", { type: "submit" }, "Reset")),
+    el("span"), el("div", { class: "actions" },
+      el("button", { type: "submit", class: "secondary", id: "reset-dry-run" }, "Dry run"),
+      el("button", { type: "submit", id: "reset-execute" }, "Execute")),
     el("datalist", { id: "reset-topics" }, topicsOfGroup.map((t) => el("option", { value: t }))));
+  const result = el("div", { id: "reset-result" });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const to = $("#reset-to").value;
-    const body = { topic: $("#reset-topic").value, to };
+    const body = { topic: $("#reset-topic").value, to, dry_run: event.submitter?.id === "reset-dry-run" };
     if (to === "offset") body.offset = Number($("#reset-offset").value);
     try {
       const done = await api(`/api/groups/${enc(groupName)}/reset`, { body });
-      status(`reset: ${done.partitions.map((p) => `${done.topic}-${p.partition} → ${p.new_offset}`).join(", ")}`);
-      route();
+      const offsets = done.partitions.map((p) => `${done.topic}-${p.partition} → ${p.new_offset}`).join(", ");
+      if (done.dry_run) {
+        status(`dry run, nothing committed: ${offsets}`);
+        result.replaceChildren(el("p", { class: "muted" }, "Dry run: the offsets a reset would commit."),
+          table(["topic", "partition", "new offset"], done.partitions.map((p) =>
+            el("tr", { "data-partition": p.partition }, el("td", {}, done.topic),
+              el("td", { class: "num" }, p.partition), el("td", { class: "num new-offset" }, p.new_offset)))));
+      } else {
+        await route();
+        status(`reset: ${offsets}`);
+      }
     } catch (error) {
       status(error.kafkaError ? `${error.kafkaError}: ${error.message}` : error.message, true);
     }
   });
-  return form;
+  return el("div", {}, form, result);
 }
 
 // ---- records: decoding, search, export ----
