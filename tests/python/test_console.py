@@ -6,7 +6,10 @@ the browser's console log must stay free of errors), a live tail that misses rec
 after it opened, a group's lag on the page that differs from `vltava group describe`, a record
 produced from the page that a Kafka consumer does not read back as written, a config edit that
 DescribeConfigs does not see, an offset reset that is not refused while the group has members,
-and API input that gets anything but a 4xx JSON error.
+API input that gets anything but a 4xx JSON error, a search cancelled from the page that reads
+on at the server, an export that differs from the records found, a reset dry run that commits
+(or an execute that does not), and a KIP-848 group shown without its member or with another
+lag than `vltava group describe`.
 
 Chromium and chromedriver are Debian's (`apt-get install chromium chromium-driver`; scripts/test
 installs them): the module is skipped when they cannot be found. Kafka has no console: vltava
