@@ -1,6 +1,15 @@
-//! Starts a real `vltava` broker process on a free port, for integration tests.
+//! Starts a real `vltava` broker process on a free port, for integration tests: vltava's own,
+//! and those of services that talk to Kafka (a dev-dependency on this crate, `vltava` on the
+//! PATH or named by `VLTAVA_BIN`).
 //!
-//! One helper for every Rust test: tests never copy it. The broker is killed on drop.
+//! ```no_run
+//! let broker = vltava_testkit::start_broker(&[])?;
+//! let bootstrap = broker.bootstrap(); // "127.0.0.1:PORT": give it to the client under test
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! One helper for every Rust test: tests never copy it. The broker is killed on drop, and its
+//! data directory removed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -23,7 +32,8 @@ pub struct Broker {
     _tmp: Option<tempfile::TempDir>,
 }
 
-/// The path of the `vltava` binary under test: `VLTAVA_BIN`, else next to the test binary.
+/// The path of the `vltava` binary under test: `VLTAVA_BIN`, else the one built next to the
+/// test binary (in vltava's own workspace), else `vltava` on the PATH (another project's tests).
 pub fn vltava_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("VLTAVA_BIN") {
         return PathBuf::from(path);
@@ -34,7 +44,12 @@ pub fn vltava_bin() -> PathBuf {
     if path.ends_with("deps") {
         path.pop();
     }
-    path.join("vltava")
+    let built = path.join("vltava");
+    if built.exists() {
+        built
+    } else {
+        PathBuf::from("vltava")
+    }
 }
 
 /// Starts a broker with a fresh data directory and `args` added to `vltava serve`.
