@@ -1,7 +1,6 @@
 //! `vltava-bench`: produce/consume load against any Kafka-protocol broker, and the start-up
 //! probe used by `bench/run-single`. See `bench/RESULTS.md` for how it is used.
 
-mod cli;
 mod conns;
 mod consume;
 mod e2e;
@@ -10,11 +9,11 @@ mod group;
 mod kafka_config;
 mod probe;
 mod produce;
-mod progress;
-mod report;
-mod wire;
 
 use clap::Parser;
+// Shared with the `vltava bench` command through the library; the modules above use them as
+// `crate::cli` and so on.
+use vltava_bench::{cli, progress, report, wire};
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

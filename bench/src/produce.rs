@@ -23,11 +23,9 @@ use crate::fanout::IdleConnections;
 use crate::kafka_config::apply_overrides;
 use crate::probe::rss_kib;
 use crate::progress::{self, Progress};
+pub use crate::report::new_histogram;
 use crate::report::{LatencyUs, ProduceReport, mb_rate, rate};
 
-/// Highest latency the histogram tracks exactly; larger values are clamped to it.
-const LATENCY_US_MAX: u64 = 3_600_000_000;
-const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
 /// Records sent between two non-blocking polls of the delivery-report queue.
 const SENDS_PER_POLL: u64 = 1024;
 const QUEUE_FULL_POLL: Duration = Duration::from_millis(1);
@@ -59,11 +57,6 @@ impl DeliveryStats {
             first_error: Mutex::new(None),
         })
     }
-}
-
-pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGNIFICANT_DIGITS)
-        .context("creating the latency histogram")
 }
 
 pub fn nanos_since(origin: Instant) -> u64 {

@@ -34,6 +34,11 @@ impl Progress {
         }
     }
 
+    /// The total, when it becomes known after the start.
+    pub fn set_total(&mut self, total: u64) {
+        self.total = total;
+    }
+
     /// Prints a line if an interval has passed since the last one. Cheap enough to call per
     /// record: one clock read.
     pub fn tick(&mut self, done: u64) {

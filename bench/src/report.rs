@@ -4,6 +4,16 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 const BYTES_PER_MB: f64 = 1_000_000.0;
+/// Highest latency the histogram tracks exactly; larger values are clamped to it.
+const LATENCY_US_MAX: u64 = 3_600_000_000;
+const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A latency histogram in µs, from 1 µs to an hour, three significant digits.
+pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    use anyhow::Context;
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGNIFICANT_DIGITS)
+        .context("creating the latency histogram")
+}
 
 /// Send→ack latency of every acknowledged record, in microseconds.
 #[derive(Debug, Serialize)]

@@ -2,10 +2,10 @@
 //! started (ListOffsets), with raw Fetch requests, counting records from the batch headers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -14,11 +14,8 @@ use super::batch;
 use super::conn::Control;
 use super::cpu::CpuSample;
 use super::report::WireFetchReport;
-use super::{FETCH_VERSION, topic};
+use super::{FETCH_VERSION, Tally, topic};
 use crate::cli::WireFetchArgs;
-use crate::progress::Progress;
-
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One partition being read: where the next fetch starts and where the read ends.
 #[derive(Debug, Clone, Copy)]
@@ -37,31 +34,21 @@ struct Read {
 }
 
 pub fn run(args: &WireFetchArgs) -> Result<()> {
-    ensure!(args.connections >= 1, "--connections must be at least 1");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start a tokio runtime")?;
-    let report = runtime.block_on(fetch(args))?;
+    let report = super::run_with_lines("wire-fetch", |tally| fetch(args, tally))?;
     report.print(args.json)?;
-    if report.records_read != report.records_expected {
-        bail!(
-            "read {} records where the end offsets promised {}",
-            report.records_read,
-            report.records_expected
-        );
-    }
-    Ok(())
+    report.check()
 }
 
-async fn fetch(args: &WireFetchArgs) -> Result<WireFetchReport> {
+/// Reads the topic from offset 0 to the end offsets it had at the start; `tally` counts the
+/// records read so far. A short read is in the report (`records_read`), not an error.
+pub async fn fetch(args: &WireFetchArgs, tally: Arc<Tally>) -> Result<WireFetchReport> {
+    ensure!(args.connections >= 1, "--connections must be at least 1");
     let mut control = Control::connect(&args.bootstrap).await?;
     let partitions = topic::wait_for_leaders(&mut control, &args.topic).await?;
     let ends = topic::end_offsets(&mut control, &args.topic, partitions).await?;
     // From offset 0: the topic is read whole, so nothing may have been deleted before it.
     let expected: u64 = ends.iter().map(|&e| u64::try_from(e).unwrap_or(0)).sum();
-    let read_so_far = Arc::new(AtomicU64::new(0));
-    let watcher = tokio::spawn(watch(read_so_far.clone(), expected));
+    tally.records_total.store(expected, Ordering::Relaxed);
     let cpu = CpuSample::start(args.broker_pid)?;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -89,7 +76,7 @@ async fn fetch(args: &WireFetchArgs) -> Result<WireFetchReport> {
             control,
             cursors,
             options,
-            read_so_far.clone(),
+            tally.clone(),
         )));
     }
     let limit = Duration::from_secs(args.duration_s_max);
@@ -104,7 +91,6 @@ async fn fetch(args: &WireFetchArgs) -> Result<WireFetchReport> {
         total.fetches += read.fetches;
     }
     let elapsed_s = start.elapsed().as_secs_f64();
-    watcher.abort();
     let broker_cores = cpu.map(|c| c.cores_since(elapsed_s)).transpose()?;
     let per_s = |n: f64| if elapsed_s > 0.0 { n / elapsed_s } else { 0.0 };
     Ok(WireFetchReport {
@@ -120,15 +106,6 @@ async fn fetch(args: &WireFetchArgs) -> Result<WireFetchReport> {
         crc_verified: args.verify_crc,
         broker_cores,
     })
-}
-
-async fn watch(read: Arc<AtomicU64>, total: u64) {
-    let mut progress = Progress::new("wire-fetch", "records", total);
-    let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
-    loop {
-        interval.tick().await;
-        progress.tick(read.load(Ordering::Relaxed));
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -176,7 +153,7 @@ async fn read_all(
     mut control: Control,
     mut cursors: Vec<Cursor>,
     options: Options,
-    read_so_far: Arc<AtomicU64>,
+    tally: Arc<Tally>,
 ) -> Result<Read> {
     let mut read = Read::default();
     while cursors.iter().any(|c| c.offset < c.end) {
@@ -213,7 +190,7 @@ async fn read_all(
             let counted = walk.records.saturating_sub(past_end);
             read.records += counted;
             read.bytes += walk.bytes;
-            read_so_far.fetch_add(counted, Ordering::Relaxed);
+            tally.records_done.fetch_add(counted, Ordering::Relaxed);
             if let Some(next) = walk.next_offset {
                 cursor.offset = next.max(cursor.offset);
             }

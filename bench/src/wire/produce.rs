@@ -4,7 +4,7 @@
 //! the broker's.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -21,16 +21,14 @@ use tokio::sync::mpsc;
 use super::conn::{self, Control};
 use super::cpu::CpuSample;
 use super::report::WireProduceReport;
-use super::{PRODUCE_VERSION, batch, topic};
+use super::{PRODUCE_VERSION, Tally, batch, topic};
 use crate::cli::{Acks, WireProduceArgs};
-use crate::progress::Progress;
 use crate::report::LatencyUs;
 
 /// Produce timeout_ms: how long the broker may wait for acks=all.
 const PRODUCE_TIMEOUT_MS: i32 = 30_000;
 /// Read buffer per connection: many small answers per read syscall.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// When a connection stops sending and how fast it sends.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +64,14 @@ struct Outcome {
 }
 
 pub fn run(args: &WireProduceArgs) -> Result<()> {
+    let report = super::run_with_lines("wire-produce", |tally| produce(args, tally))?;
+    report.print(args.json)?;
+    report.check()
+}
+
+/// Checks the arguments, then sends and checks every answer; `tally` counts the records
+/// acknowledged so far. Requests that failed are in the report, not an error.
+pub async fn produce(args: &WireProduceArgs, tally: Arc<Tally>) -> Result<WireProduceReport> {
     ensure!(
         args.acks != Acks::Zero,
         "--acks 0 has no answer to check: use 1 or all"
@@ -80,20 +86,7 @@ pub fn run(args: &WireProduceArgs) -> Result<()> {
         args.records.is_some() != args.seconds.is_some(),
         "give exactly one of --records and --seconds"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start a tokio runtime")?;
-    let report = runtime.block_on(produce(args))?;
-    report.print(args.json)?;
-    if report.requests_failed > 0 {
-        bail!(
-            "{} of {} requests failed",
-            report.requests_failed,
-            report.requests_sent
-        );
-    }
-    Ok(())
+    send_all(args, tally).await
 }
 
 fn produce_frame(args: &WireProduceArgs, partition: i32, records: Bytes) -> Result<BytesMut> {
@@ -117,7 +110,7 @@ fn produce_frame(args: &WireProduceArgs, partition: i32, records: Bytes) -> Resu
     conn::request_frame(ApiKey::Produce, PRODUCE_VERSION, 0, &request)
 }
 
-async fn produce(args: &WireProduceArgs) -> Result<WireProduceReport> {
+async fn send_all(args: &WireProduceArgs, tally: Arc<Tally>) -> Result<WireProduceReport> {
     let connections = args.connections;
     let mut control = Control::connect(&args.bootstrap).await?;
     let asked = args.partitions.unwrap_or(i32::try_from(connections)?);
@@ -135,11 +128,10 @@ async fn produce(args: &WireProduceArgs) -> Result<WireProduceReport> {
     let period = (args.rate > 0).then(|| {
         Duration::from_secs_f64(per_request as f64 * f64::from(connections) / args.rate as f64)
     });
-    let acked_records = Arc::new(AtomicU64::new(0));
-    let watcher = tokio::spawn(watch(
-        acked_records.clone(),
+    tally.records_total.store(
         total_requests.map_or(0, |n| n * per_request),
-    ));
+        Ordering::Relaxed,
+    );
     let cpu = CpuSample::start(args.broker_pid)?;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -164,7 +156,7 @@ async fn produce(args: &WireProduceArgs) -> Result<WireProduceReport> {
                 batch_records: per_request,
                 in_flight: args.in_flight,
             },
-            acked_records.clone(),
+            tally.clone(),
         )));
     }
     let limit = Duration::from_secs(args.duration_s_max);
@@ -176,7 +168,6 @@ async fn produce(args: &WireProduceArgs) -> Result<WireProduceReport> {
             Err(_) => bail!("not all answers within --duration-s-max {limit:?}"),
         }
     }
-    watcher.abort();
     let end = outcomes
         .iter()
         .map(|o| o.last_answer)
@@ -202,7 +193,7 @@ fn summarise(
     broker_cores: Option<f64>,
     outcomes: Vec<Outcome>,
 ) -> Result<WireProduceReport> {
-    let mut latency = crate::produce::new_histogram()?;
+    let mut latency = crate::report::new_histogram()?;
     let (mut sent, mut acked, mut failed, mut first_error) = (0, 0, 0, None);
     for o in outcomes {
         latency.add(&o.latency_us)?;
@@ -241,15 +232,6 @@ fn summarise(
     })
 }
 
-async fn watch(acked: Arc<AtomicU64>, total: u64) {
-    let mut progress = Progress::new("wire-produce", "records", total);
-    let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
-    loop {
-        interval.tick().await;
-        progress.tick(acked.load(Ordering::Relaxed));
-    }
-}
-
 /// What every answer of a connection is checked against.
 #[derive(Debug, Clone, Copy)]
 struct Check {
@@ -266,7 +248,7 @@ async fn connection(
     frame: BytesMut,
     plan: SendPlan,
     check: Check,
-    acked_records: Arc<AtomicU64>,
+    tally: Arc<Tally>,
 ) -> Result<Outcome> {
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::channel(check.in_flight);
@@ -275,11 +257,11 @@ async fn connection(
         sent: 0,
         acked: 0,
         failed: 0,
-        latency_us: crate::produce::new_histogram()?,
+        latency_us: crate::report::new_histogram()?,
         first_error: None,
         last_answer: plan.start,
     };
-    let read_result = read_loop(read, rx, check, &mut outcome, &acked_records).await;
+    let read_result = read_loop(read, rx, check, &mut outcome, &tally).await;
     // The reader ends when the writer is done and every answer is in, or on a broken
     // connection; then the writer cannot go on either.
     writer.abort();
@@ -350,7 +332,7 @@ async fn read_loop(
     mut rx: mpsc::Receiver<(i32, Instant)>,
     check: Check,
     outcome: &mut Outcome,
-    acked_records: &AtomicU64,
+    tally: &Tally,
 ) -> Result<()> {
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
     let mut next_offset: Option<i64> = None;
@@ -365,7 +347,9 @@ async fn read_loop(
         match answer_error(&response, check, &mut next_offset) {
             None => {
                 outcome.acked += 1;
-                acked_records.fetch_add(check.batch_records, Ordering::Relaxed);
+                tally
+                    .records_done
+                    .fetch_add(check.batch_records, Ordering::Relaxed);
             }
             Some(error) => {
                 outcome.failed += 1;

@@ -36,6 +36,18 @@ pub struct WireProduceReport {
 }
 
 impl WireProduceReport {
+    /// An error if any request failed: a run with failures measured something else.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.requests_failed == 0,
+            "{} of {} requests failed: {}",
+            self.requests_failed,
+            self.requests_sent,
+            self.first_error.as_deref().unwrap_or("")
+        );
+        Ok(())
+    }
+
     pub fn print(&self, json: bool) -> anyhow::Result<()> {
         if json {
             println!("{}", serde_json::to_string(self)?);
@@ -93,6 +105,17 @@ pub struct WireFetchReport {
 }
 
 impl WireFetchReport {
+    /// An error if the read came short of the end offsets taken at the start.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.records_read == self.records_expected,
+            "read {} records where the end offsets promised {}",
+            self.records_read,
+            self.records_expected
+        );
+        Ok(())
+    }
+
     pub fn print(&self, json: bool) -> anyhow::Result<()> {
         if json {
             println!("{}", serde_json::to_string(self)?);

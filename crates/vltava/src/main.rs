@@ -1,5 +1,6 @@
 //! `vltava`: a Kafka-compatible event broker in one binary.
 
+mod bench;
 mod cluster;
 mod configs;
 mod consume;
@@ -8,6 +9,7 @@ mod group;
 mod interrupt;
 mod output;
 mod produce;
+mod progress;
 mod serve;
 mod topic;
 
@@ -53,6 +55,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print a topic's records, like kcat -C.
     Consume(consume::ConsumeArgs),
+    /// Load a broker and measure it: `bench produce` (records/s, MB/s, latency of acks),
+    /// `bench consume` (a topic read whole), as kafka-producer-perf-test does.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +83,7 @@ fn main() -> std::process::ExitCode {
         Command::Cluster(args) => cluster::run(args),
         Command::Produce(args) => produce::run(args),
         Command::Consume(args) => consume::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,6 +11,7 @@
 mod commits;
 mod offsets;
 mod print;
+mod progress;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
@@ -31,6 +32,7 @@ use crate::output::Bootstrap;
 use commits::GroupCommits;
 use offsets::OffsetSpec;
 use print::Printer;
+use progress::ReadProgress;
 
 /// How long one Fetch waits for data when this command reads from one leader; from several,
 /// `FETCH_WAIT_SHARED_MS`, so that a quiet leader does not hold up the others for long.
@@ -112,8 +114,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         isolation_level: i8::from(args.read_committed),
         exit_at_end: args.exit_at_end,
         leaderless_since: None,
+        progress: ReadProgress::new(args.exit_at_end || args.count.is_some(), args.count),
     };
     let result = consumer.run(&interrupted, group.as_mut());
+    consumer.progress.finish();
     let flushed = consumer.printer.flush();
     if let Some(group) = group.as_mut() {
         group.commit(&consumer.positions)?;
@@ -190,6 +194,7 @@ struct Consumer<W: Write> {
     exit_at_end: bool,
     /// When fetching stopped going well, if it did.
     leaderless_since: Option<Instant>,
+    progress: ReadProgress,
 }
 
 impl<W: Write> Consumer<W> {
@@ -208,6 +213,7 @@ impl<W: Write> Consumer<W> {
                 self.refresh()?;
             }
             self.printer.flush()?;
+            self.progress.update(self.printer.printed, &self.positions);
             if let Some(group) = group.as_deref_mut().filter(|g| g.due()) {
                 group.commit(&self.positions)?;
             }
@@ -306,6 +312,7 @@ impl<W: Write> Consumer<W> {
         } else {
             fetched.high_watermark
         };
+        self.progress.saw_end(&p, end);
         if self.exit_at_end && next >= end {
             self.done.insert(p);
         }
