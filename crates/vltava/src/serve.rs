@@ -117,14 +117,22 @@ pub struct ServeArgs {
     /// org.apache.kafka.sasl.oauthbearer.allowed.urls); vltava still fetches none [default: none].
     #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_ALLOWED_URLS")]
     sasl_oauthbearer_allowed_urls: Option<String>,
-    /// OAUTHBEARER: audiences a token's `aud` must name one of, separated by commas (Kafka's
-    /// sasl.oauthbearer.expected.audience) [default: none; a token with an `aud` is refused].
+    /// OAUTHBEARER: audiences a token's `aud` must name one of, separated by commas; required
+    /// unless the audience is left unverified (Kafka's sasl.oauthbearer.expected.audience).
     #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_EXPECTED_AUDIENCE")]
     sasl_oauthbearer_expected_audience: Option<String>,
-    /// OAUTHBEARER: the `iss` a token must carry (Kafka's sasl.oauthbearer.expected.issuer)
-    /// [default: any].
+    /// OAUTHBEARER: accept tokens whatever their `aud`; insecure (Kafka's
+    /// sasl.oauthbearer.allow.unverified.audience) [default: false].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_ALLOW_UNVERIFIED_AUDIENCE")]
+    sasl_oauthbearer_allow_unverified_audience: Option<bool>,
+    /// OAUTHBEARER: the `iss` a token must carry; required unless the issuer is left
+    /// unverified (Kafka's sasl.oauthbearer.expected.issuer).
     #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_EXPECTED_ISSUER")]
     sasl_oauthbearer_expected_issuer: Option<String>,
+    /// OAUTHBEARER: accept tokens whatever their `iss`; insecure (Kafka's
+    /// sasl.oauthbearer.allow.unverified.issuer) [default: false].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_ALLOW_UNVERIFIED_ISSUER")]
+    sasl_oauthbearer_allow_unverified_issuer: Option<bool>,
     /// OAUTHBEARER: seconds of clock difference allowed on `exp` and `nbf` (Kafka's
     /// sasl.oauthbearer.clock.skew.seconds) [default: 30].
     #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS")]
@@ -362,6 +370,12 @@ impl ServeArgs {
             sasl_oauthbearer_expected_issuer: self
                 .sasl_oauthbearer_expected_issuer
                 .or(file.sasl_oauthbearer_expected_issuer),
+            sasl_oauthbearer_allow_unverified_audience: self
+                .sasl_oauthbearer_allow_unverified_audience
+                .or(file.sasl_oauthbearer_allow_unverified_audience),
+            sasl_oauthbearer_allow_unverified_issuer: self
+                .sasl_oauthbearer_allow_unverified_issuer
+                .or(file.sasl_oauthbearer_allow_unverified_issuer),
             sasl_oauthbearer_clock_skew_seconds: self
                 .sasl_oauthbearer_clock_skew_seconds
                 .or(file.sasl_oauthbearer_clock_skew_seconds),
@@ -825,8 +839,26 @@ impl ServeArgs {
         let keys = oauthbearer::parse_jwks(&text)
             .with_context(|| format!("the JWKS file {}", path.display()))?;
         let mut config = OAuthBearerConfig::new(keys);
+        // Kafka 4.4 refuses to start without both, unless each is waived explicitly.
         config.expected_audience = list(&self.sasl_oauthbearer_expected_audience);
-        config.expected_issuer = self.sasl_oauthbearer_expected_issuer.clone();
+        anyhow::ensure!(
+            !config.expected_audience.is_empty()
+                || self.sasl_oauthbearer_allow_unverified_audience == Some(true),
+            "OAUTHBEARER needs sasl-oauthbearer-expected-audience (the audiences that name this \
+             cluster), or sasl-oauthbearer-allow-unverified-audience=true to accept tokens \
+             whatever their aud claim"
+        );
+        config.expected_issuer = self
+            .sasl_oauthbearer_expected_issuer
+            .clone()
+            .filter(|issuer| !issuer.is_empty());
+        anyhow::ensure!(
+            config.expected_issuer.is_some()
+                || self.sasl_oauthbearer_allow_unverified_issuer == Some(true),
+            "OAUTHBEARER needs sasl-oauthbearer-expected-issuer (the issuer that signs tokens), \
+             or sasl-oauthbearer-allow-unverified-issuer=true to accept tokens whatever their \
+             iss claim"
+        );
         if let Some(skew) = self.sasl_oauthbearer_clock_skew_seconds {
             config.clock_skew_seconds = skew;
         }

@@ -637,3 +637,67 @@ fn encode(
     buffer[..4].copy_from_slice(&length.to_be_bytes());
     Ok(splits)
 }
+
+#[cfg(test)]
+mod tests {
+    //! KIP-368 on an authenticated connection, as Kafka's SocketServer: a SaslHandshake starts
+    //! a re-authentication (at most one a second) when the session has a lifetime; once it is
+    //! over, anything else closes the connection. Guards against sessions that never end.
+
+    use super::*;
+
+    fn session(lifetime_ms: Option<u64>) -> SaslSession {
+        SaslSession::new(
+            Authenticated {
+                principal: KafkaPrincipal::user("alice"),
+                mechanism: crate::security::sasl::Mechanism::Plain,
+                session_lifetime_ms: lifetime_ms,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn a_session_without_a_lifetime_is_never_reauthenticated_or_expired() {
+        let mut s = session(None);
+        let later = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(
+            s.check(Some(ApiKey::SaslHandshake), later),
+            SessionCheck::Serve
+        );
+        assert_eq!(s.check(Some(ApiKey::Metadata), later), SessionCheck::Serve);
+    }
+
+    #[test]
+    fn an_expired_session_serves_only_a_reauthentication() {
+        let mut s = session(Some(3_000));
+        let now = Instant::now();
+        assert_eq!(s.check(Some(ApiKey::Produce), now), SessionCheck::Serve);
+        let after = now + Duration::from_secs(4);
+        assert_eq!(s.check(Some(ApiKey::Produce), after), SessionCheck::Expired);
+        assert_eq!(s.check(None, after), SessionCheck::Expired);
+        assert_eq!(
+            s.check(Some(ApiKey::SaslHandshake), after),
+            SessionCheck::Reauthenticate
+        );
+    }
+
+    #[test]
+    fn reauthentication_starts_at_most_once_a_second() {
+        let mut s = session(Some(60_000));
+        let now = Instant::now();
+        let handshake = Some(ApiKey::SaslHandshake);
+        assert_eq!(s.check(handshake, now), SessionCheck::Reauthenticate);
+        let soon = now + Duration::from_millis(500);
+        assert_eq!(s.check(handshake, soon), SessionCheck::Serve);
+        let later = now + Duration::from_millis(1_000);
+        assert_eq!(s.check(handshake, later), SessionCheck::Reauthenticate);
+    }
+
+    #[test]
+    fn the_api_key_is_read_from_the_frame() {
+        assert_eq!(frame_api_key(&[0, 17, 0, 1]), Some(ApiKey::SaslHandshake));
+        assert_eq!(frame_api_key(&[0]), None);
+        assert_eq!(frame_api_key(&[0x7f, 0x7f]), None);
+    }
+}

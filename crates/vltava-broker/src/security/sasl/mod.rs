@@ -440,6 +440,16 @@ mod tests {
         auth.authenticate(config, &MetadataImage::empty(), &request, 1_000)
     }
 
+    /// SASL_AUTHENTICATION_FAILED with `message`, and the connection closed.
+    fn assert_failed((response, outcome): (SaslAuthenticateResponse, Outcome), message: &str) {
+        assert_eq!(outcome, Outcome::Close);
+        assert_eq!(
+            response.error_code,
+            ResponseError::SaslAuthenticationFailed.code()
+        );
+        assert_eq!(response.error_message.as_deref(), Some(message));
+    }
+
     #[test]
     fn session_lifetime_is_the_lesser_of_the_limit_and_the_credential() {
         assert_eq!(session_lifetime_ms(0, None, 1_000), None);
@@ -457,10 +467,14 @@ mod tests {
         handshake(&mut auth, &config, "PLAIN");
         let (response, outcome) = authenticate(&mut auth, &config, b"\0alice\0a");
         assert_eq!(response.session_lifetime_ms, 3_000);
-        let Outcome::Authenticated(session) = outcome else {
-            panic!("not authenticated: {outcome:?}");
-        };
-        assert_eq!(session.session_lifetime_ms, Some(3_000));
+        assert_eq!(
+            outcome,
+            Outcome::Authenticated(Authenticated {
+                principal: KafkaPrincipal::user("alice"),
+                mechanism: Mechanism::Plain,
+                session_lifetime_ms: Some(3_000),
+            })
+        );
         let (response, _) = {
             let mut auth = Authenticator::default();
             let config = plain_config(0);
@@ -486,15 +500,9 @@ mod tests {
 
         let mut auth = Authenticator::reauthenticating(&session);
         handshake(&mut auth, &config, "PLAIN");
-        let (response, outcome) = authenticate(&mut auth, &config, b"\0bob\0b");
-        assert_eq!(outcome, Outcome::Close);
-        assert_eq!(
-            response.error_code,
-            ResponseError::SaslAuthenticationFailed.code()
-        );
-        assert_eq!(
-            response.error_message.as_deref(),
-            Some("Cannot change principals during re-authentication from User.alice: User.bob")
+        assert_failed(
+            authenticate(&mut auth, &config, b"\0bob\0b"),
+            "Cannot change principals during re-authentication from User.alice: User.bob",
         );
     }
 
@@ -523,15 +531,9 @@ mod tests {
             authenticate(&mut auth, &config, b"n,,\x01auth=Bearer a.b.c\x01\x01");
         assert_eq!((response.error_code, outcome), (0, Outcome::Continue));
         assert_eq!(&response.auth_bytes[..], br#"{"status":"invalid_token"}"#);
-        let (response, outcome) = authenticate(&mut auth, &config, b"\x01");
-        assert_eq!(outcome, Outcome::Close);
-        assert_eq!(
-            response.error_code,
-            ResponseError::SaslAuthenticationFailed.code()
-        );
-        assert_eq!(
-            response.error_message.as_deref(),
-            Some(r#"{"status":"invalid_token"}"#)
+        assert_failed(
+            authenticate(&mut auth, &config, b"\x01"),
+            r#"{"status":"invalid_token"}"#,
         );
     }
 
@@ -543,14 +545,10 @@ mod tests {
         };
         let mut auth = Authenticator::default();
         handshake(&mut auth, &config, "OAUTHBEARER");
-        let (response, outcome) = authenticate(&mut auth, &config, b"garbage");
-        assert_eq!(outcome, Outcome::Close);
-        assert_eq!(
-            response.error_message.as_deref(),
-            Some(
-                "Authentication failed during authentication due to invalid credentials with \
-                 SASL mechanism OAUTHBEARER"
-            )
+        assert_failed(
+            authenticate(&mut auth, &config, b"garbage"),
+            "Authentication failed during authentication due to invalid credentials with SASL \
+             mechanism OAUTHBEARER",
         );
     }
 }

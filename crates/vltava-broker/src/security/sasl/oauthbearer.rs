@@ -2,10 +2,11 @@
 //! (`OAuthBearerValidatorCallbackHandler`): the client's first message carries a JWT, which must
 //! be signed (JWS) by a key of the configured JWKS file and carry the claims Kafka requires.
 //!
-//! Kafka validates with jose4j; the rules kept here are its: `exp` and `iat` required, `exp` and
-//! `nbf` checked with the clock skew, `aud` checked against the expected audience (and a token
-//! with an `aud` refused when none is expected, as jose4j does), `iss` against the expected
-//! issuer, the principal from the subject claim (trimmed, not empty), scopes well-formed.
+//! Kafka (4.4's `BrokerJwtValidator`) validates with jose4j; the rules kept here are its: `exp`
+//! and `iat` required, `exp` and `nbf` checked with the clock skew, `aud` checked against the
+//! expected audience and `iss` against the expected issuer (both required by the configuration
+//! unless `allow.unverified.audience` / `allow.unverified.issuer` waive the check), the
+//! principal from the subject claim (trimmed, not empty), scopes well-formed.
 //! Signatures: RS256/384/512, PS256/384/512, ES256/384 and EdDSA (Ed25519) with ring; `none`
 //! and the HMAC algorithms are refused (the keys are public keys).
 
@@ -32,9 +33,10 @@ pub const INVALID_TOKEN_CHALLENGE: &str = r#"{"status":"invalid_token"}"#;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthBearerConfig {
     pub keys: Vec<Jwk>,
-    /// `sasl.oauthbearer.expected.audience`: a token's `aud` must name one of these.
+    /// `sasl.oauthbearer.expected.audience`: a token's `aud` must name one of these; empty
+    /// when `sasl.oauthbearer.allow.unverified.audience` waives the check.
     pub expected_audience: Vec<String>,
-    /// `sasl.oauthbearer.expected.issuer`.
+    /// `sasl.oauthbearer.expected.issuer`; `None` when `allow.unverified.issuer` waives it.
     pub expected_issuer: Option<String>,
     /// `sasl.oauthbearer.clock.skew.seconds`.
     pub clock_skew_seconds: u64,
@@ -125,8 +127,6 @@ pub enum InvalidToken {
     NotYetValid { nbf: i64, now: i64, skew: u64 },
     #[error("the audience does not match the expected audience")]
     Audience,
-    #[error("an audience claim is present but no expected audience is configured")]
-    UnexpectedAudience,
     #[error("the issuer does not match the expected issuer")]
     Issuer,
     #[error("the {0} claim (the principal) is missing, not a string or empty")]
@@ -368,18 +368,14 @@ impl OAuthBearerConfig {
     }
 
     fn check_audience(&self, aud: Option<&Value>) -> Result<(), InvalidToken> {
+        if self.expected_audience.is_empty() {
+            return Ok(());
+        }
         let audiences: Vec<&str> = match aud {
-            None => Vec::new(),
             Some(Value::String(one)) => vec![one.as_str()],
             Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
-            Some(_) => return Err(InvalidToken::Audience),
+            _ => Vec::new(),
         };
-        if self.expected_audience.is_empty() {
-            return match aud {
-                None => Ok(()),
-                Some(_) => Err(InvalidToken::UnexpectedAudience),
-            };
-        }
         if audiences
             .iter()
             .any(|a| self.expected_audience.iter().any(|e| e == a))
@@ -641,11 +637,8 @@ mod tests {
         let mut config = config(json!({"keys": [rsa_jwk("r1")]}));
         let with = |aud: Value, iss: &str| json!({"sub": "a", "iat": NOW_S, "exp": NOW_S + 60, "aud": aud, "iss": iss});
         let token = rs256("r1", &with(json!("kafka"), "https://idp"));
-        // jose4j refuses an aud claim when no audience is expected.
-        assert_eq!(
-            config.validate(&token, NOW_MS),
-            Err(InvalidToken::UnexpectedAudience)
-        );
+        // Neither expected (allow.unverified.audience and .issuer): neither checked.
+        assert!(config.validate(&token, NOW_MS).is_ok());
         config.expected_audience = vec!["vltava".into(), "kafka".into()];
         config.expected_issuer = Some("https://idp".into());
         assert!(config.validate(&token, NOW_MS).is_ok());
