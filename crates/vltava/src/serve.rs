@@ -13,6 +13,7 @@ use vltava_admin::{AdminServer, AdminState};
 use vltava_broker::security::ListenerConfig;
 use vltava_broker::security::acl::{AuthorizerConfig, STANDARD_AUTHORIZER};
 use vltava_broker::security::listener::{ListenerSettings, SecurityProtocol, parse_listeners};
+use vltava_broker::security::sasl::oauthbearer::{self, OAuthBearerConfig};
 use vltava_broker::security::sasl::{Mechanism, SaslConfig, jaas};
 use vltava_broker::security::tls::{ClientAuth, Pem, TlsConfig};
 use vltava_broker::server::RequestLogFilter;
@@ -94,7 +95,7 @@ pub struct ServeArgs {
     /// (Kafka's ssl.principal.mapping.rules) [default: DEFAULT].
     #[arg(long, env = "VLTAVA_SSL_PRINCIPAL_MAPPING_RULES")]
     ssl_principal_mapping_rules: Option<String>,
-    /// SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's
+    /// SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (Kafka's
     /// sasl.enabled.mechanisms) [default: SCRAM-SHA-512,SCRAM-SHA-256,PLAIN].
     #[arg(long, env = "VLTAVA_SASL_ENABLED_MECHANISMS")]
     sasl_enabled_mechanisms: Option<String>,
@@ -107,6 +108,48 @@ pub struct ServeArgs {
     /// [default: 524288].
     #[arg(long, env = "VLTAVA_SASL_SERVER_MAX_RECEIVE_SIZE")]
     sasl_server_max_receive_size: Option<usize>,
+    /// OAUTHBEARER: the JWKS file whose public keys sign tokens, as a `file:` URL or a path;
+    /// http(s) URLs are refused, keys are never fetched (Kafka's
+    /// sasl.oauthbearer.jwks.endpoint.url) [default: none, every token refused].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL")]
+    sasl_oauthbearer_jwks_endpoint_url: Option<String>,
+    /// URLs a JWKS endpoint may name, separated by commas (Kafka 4's system property
+    /// org.apache.kafka.sasl.oauthbearer.allowed.urls); vltava still fetches none [default: none].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_ALLOWED_URLS")]
+    sasl_oauthbearer_allowed_urls: Option<String>,
+    /// OAUTHBEARER: audiences a token's `aud` must name one of, separated by commas; required
+    /// unless the audience is left unverified (Kafka's sasl.oauthbearer.expected.audience).
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_EXPECTED_AUDIENCE")]
+    sasl_oauthbearer_expected_audience: Option<String>,
+    /// OAUTHBEARER: accept tokens whatever their `aud`; insecure (Kafka's
+    /// sasl.oauthbearer.allow.unverified.audience) [default: false].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_ALLOW_UNVERIFIED_AUDIENCE")]
+    sasl_oauthbearer_allow_unverified_audience: Option<bool>,
+    /// OAUTHBEARER: the `iss` a token must carry; required unless the issuer is left
+    /// unverified (Kafka's sasl.oauthbearer.expected.issuer).
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_EXPECTED_ISSUER")]
+    sasl_oauthbearer_expected_issuer: Option<String>,
+    /// OAUTHBEARER: accept tokens whatever their `iss`; insecure (Kafka's
+    /// sasl.oauthbearer.allow.unverified.issuer) [default: false].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_ALLOW_UNVERIFIED_ISSUER")]
+    sasl_oauthbearer_allow_unverified_issuer: Option<bool>,
+    /// OAUTHBEARER: seconds of clock difference allowed on `exp` and `nbf` (Kafka's
+    /// sasl.oauthbearer.clock.skew.seconds) [default: 30].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS")]
+    sasl_oauthbearer_clock_skew_seconds: Option<u64>,
+    /// OAUTHBEARER: the claim that names the principal (Kafka's
+    /// sasl.oauthbearer.sub.claim.name) [default: sub].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_SUB_CLAIM_NAME")]
+    sasl_oauthbearer_sub_claim_name: Option<String>,
+    /// OAUTHBEARER: the claim that holds the scopes (Kafka's
+    /// sasl.oauthbearer.scope.claim.name) [default: scope].
+    #[arg(long, env = "VLTAVA_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME")]
+    sasl_oauthbearer_scope_claim_name: Option<String>,
+    /// KIP-368: a SASL session lasts at most this long, in ms, then the client must
+    /// re-authenticate on its connection or have it closed; 0 for no limit but an OAUTHBEARER
+    /// token's expiry (Kafka's connections.max.reauth.ms) [default: 0].
+    #[arg(long, env = "VLTAVA_CONNECTIONS_MAX_REAUTH_MS")]
+    connections_max_reauth_ms: Option<u64>,
     /// Enables ACLs: only org.apache.kafka.metadata.authorizer.StandardAuthorizer, which
     /// selects vltava's built-in authorizer; no class is ever loaded (Kafka's
     /// authorizer.class.name) [default: none, every request allowed].
@@ -315,6 +358,36 @@ impl ServeArgs {
             sasl_server_max_receive_size: self
                 .sasl_server_max_receive_size
                 .or(file.sasl_server_max_receive_size),
+            sasl_oauthbearer_jwks_endpoint_url: self
+                .sasl_oauthbearer_jwks_endpoint_url
+                .or(file.sasl_oauthbearer_jwks_endpoint_url),
+            sasl_oauthbearer_allowed_urls: self
+                .sasl_oauthbearer_allowed_urls
+                .or(file.sasl_oauthbearer_allowed_urls),
+            sasl_oauthbearer_expected_audience: self
+                .sasl_oauthbearer_expected_audience
+                .or(file.sasl_oauthbearer_expected_audience),
+            sasl_oauthbearer_expected_issuer: self
+                .sasl_oauthbearer_expected_issuer
+                .or(file.sasl_oauthbearer_expected_issuer),
+            sasl_oauthbearer_allow_unverified_audience: self
+                .sasl_oauthbearer_allow_unverified_audience
+                .or(file.sasl_oauthbearer_allow_unverified_audience),
+            sasl_oauthbearer_allow_unverified_issuer: self
+                .sasl_oauthbearer_allow_unverified_issuer
+                .or(file.sasl_oauthbearer_allow_unverified_issuer),
+            sasl_oauthbearer_clock_skew_seconds: self
+                .sasl_oauthbearer_clock_skew_seconds
+                .or(file.sasl_oauthbearer_clock_skew_seconds),
+            sasl_oauthbearer_sub_claim_name: self
+                .sasl_oauthbearer_sub_claim_name
+                .or(file.sasl_oauthbearer_sub_claim_name),
+            sasl_oauthbearer_scope_claim_name: self
+                .sasl_oauthbearer_scope_claim_name
+                .or(file.sasl_oauthbearer_scope_claim_name),
+            connections_max_reauth_ms: self
+                .connections_max_reauth_ms
+                .or(file.connections_max_reauth_ms),
             data_dir: self.data_dir.or(file.data_dir),
             node_id: self.node_id.or(file.node_id),
             num_partitions: self.num_partitions.or(file.num_partitions),
@@ -710,7 +783,10 @@ impl ServeArgs {
                 .filter(|m| !m.is_empty())
                 .map(|m| {
                     Mechanism::from_name(m).with_context(|| {
-                        format!("SASL mechanism {m} is not supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+                        format!(
+                            "SASL mechanism {m} is not supported: PLAIN, SCRAM-SHA-256, \
+                             SCRAM-SHA-512, OAUTHBEARER"
+                        )
                     })
                 })
                 .collect::<anyhow::Result<_>>()?;
@@ -724,7 +800,75 @@ impl ServeArgs {
             sasl.max_receive_bytes,
             1024,
         )?;
+        sasl.oauthbearer = self.oauthbearer_config()?;
+        if sasl.enabled_mechanisms.contains(&Mechanism::OAuthBearer) && sasl.oauthbearer.is_none() {
+            anyhow::bail!(
+                "OAUTHBEARER needs sasl-oauthbearer-jwks-endpoint-url: the JWKS file of the \
+                 keys tokens are signed with"
+            );
+        }
+        sasl.connections_max_reauth_ms = self.connections_max_reauth_ms.unwrap_or(0);
         Ok(sasl)
+    }
+
+    /// The `sasl-oauthbearer-*` options, with the keys of the JWKS file read now.
+    fn oauthbearer_config(&self) -> anyhow::Result<Option<OAuthBearerConfig>> {
+        let Some(url) = &self.sasl_oauthbearer_jwks_endpoint_url else {
+            return Ok(None);
+        };
+        let list = |value: &Option<String>| -> Vec<String> {
+            value
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let path = oauthbearer::jwks_path(url, &list(&self.sasl_oauthbearer_allowed_urls))
+            .map_err(|e| anyhow::anyhow!("sasl-oauthbearer-jwks-endpoint-url: {e}"))?;
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("reading the JWKS file {}", path.display()))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, oauthbearer::JWKS_FILE_BYTES_MAX),
+            &mut text,
+        )
+        .with_context(|| format!("reading the JWKS file {}", path.display()))?;
+        let keys = oauthbearer::parse_jwks(&text)
+            .with_context(|| format!("the JWKS file {}", path.display()))?;
+        let mut config = OAuthBearerConfig::new(keys);
+        // Kafka 4.4 refuses to start without both, unless each is waived explicitly.
+        config.expected_audience = list(&self.sasl_oauthbearer_expected_audience);
+        anyhow::ensure!(
+            !config.expected_audience.is_empty()
+                || self.sasl_oauthbearer_allow_unverified_audience == Some(true),
+            "OAUTHBEARER needs sasl-oauthbearer-expected-audience (the audiences that name this \
+             cluster), or sasl-oauthbearer-allow-unverified-audience=true to accept tokens \
+             whatever their aud claim"
+        );
+        config.expected_issuer = self
+            .sasl_oauthbearer_expected_issuer
+            .clone()
+            .filter(|issuer| !issuer.is_empty());
+        anyhow::ensure!(
+            config.expected_issuer.is_some()
+                || self.sasl_oauthbearer_allow_unverified_issuer == Some(true),
+            "OAUTHBEARER needs sasl-oauthbearer-expected-issuer (the issuer that signs tokens), \
+             or sasl-oauthbearer-allow-unverified-issuer=true to accept tokens whatever their \
+             iss claim"
+        );
+        if let Some(skew) = self.sasl_oauthbearer_clock_skew_seconds {
+            config.clock_skew_seconds = skew;
+        }
+        if let Some(name) = &self.sasl_oauthbearer_sub_claim_name {
+            config.sub_claim_name = name.clone();
+        }
+        if let Some(name) = &self.sasl_oauthbearer_scope_claim_name {
+            config.scope_claim_name = name.clone();
+        }
+        Ok(Some(config))
     }
 }
 

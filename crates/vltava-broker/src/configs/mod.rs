@@ -293,6 +293,10 @@ fn broker_settings(
             config.connections_max_idle_ms.to_string(),
         ),
         (
+            "connections.max.reauth.ms",
+            config.sasl.connections_max_reauth_ms.to_string(),
+        ),
+        (
             "listeners",
             join(
                 config

@@ -11,7 +11,9 @@
 //!
 //! On a SASL listener the connection first authenticates (security/sasl): until then only
 //! ApiVersions and the SASL APIs are served, frames are capped at `sasl.server.max.receive.size`,
-//! and anything else closes the connection, as on Kafka.
+//! and anything else closes the connection, as on Kafka. A session with a lifetime (KIP-368)
+//! is re-authenticated on the same connection when the client sends SaslHandshake again; once
+//! it has expired, any other request closes the connection.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,7 +36,7 @@ use super::shutdown::Shutdown;
 use crate::broker::Broker;
 use crate::dispatch::{self, Decoded, Reply, Response};
 use crate::quotas::Metered;
-use crate::security::sasl::{Authenticator, Outcome};
+use crate::security::sasl::{Authenticated, Authenticator, Outcome};
 use crate::security::{KafkaPrincipal, Session};
 use vltava_cluster::quotas::{QuotaEntity, quota_for};
 
@@ -170,6 +172,59 @@ impl Metering {
     }
 }
 
+/// Kafka's `KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS`: a SaslHandshake sooner after
+/// the last re-authentication began is served as any other request (ILLEGAL_SASL_STATE).
+const REAUTH_INTERVAL_MIN: Duration = Duration::from_secs(1);
+
+/// The SASL session of an authenticated connection (KIP-368).
+struct SaslSession {
+    authenticated: Authenticated,
+    expires: Option<Instant>,
+    reauthenticated_at: Option<Instant>,
+}
+
+/// What an authenticated SASL connection does with a request, as Kafka's `SocketServer`.
+#[derive(Debug, PartialEq, Eq)]
+enum SessionCheck {
+    Serve,
+    Reauthenticate,
+    Expired,
+}
+
+impl SaslSession {
+    fn new(authenticated: Authenticated, reauthenticated_at: Option<Instant>) -> SaslSession {
+        let expires = authenticated
+            .session_lifetime_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        SaslSession {
+            authenticated,
+            expires,
+            reauthenticated_at,
+        }
+    }
+
+    fn check(&mut self, key: Option<ApiKey>, now: Instant) -> SessionCheck {
+        let may_reauthenticate = self.expires.is_some()
+            && self
+                .reauthenticated_at
+                .is_none_or(|at| now.duration_since(at) >= REAUTH_INTERVAL_MIN);
+        if key == Some(ApiKey::SaslHandshake) && may_reauthenticate {
+            self.reauthenticated_at = Some(now);
+            return SessionCheck::Reauthenticate;
+        }
+        match self.expires {
+            Some(expires) if now > expires => SessionCheck::Expired,
+            _ => SessionCheck::Serve,
+        }
+    }
+}
+
+/// The API key of a frame, from its first two bytes.
+fn frame_api_key(frame: &[u8]) -> Option<ApiKey> {
+    let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
+    ApiKey::try_from(key).ok()
+}
+
 /// What reading a request is bounded by.
 struct Reading {
     frame_bytes_max: usize,
@@ -210,6 +265,7 @@ pub async fn serve<R, W>(
     let (outgoing, queue) = mpsc::channel(broker.config.inflight_requests_max);
     let writer = tokio::spawn(write_responses(writer, queue));
     let mut authenticator = sasl.then(Authenticator::default);
+    let mut sasl_session: Option<SaslSession> = None;
     let mut reading = Reading {
         frame_bytes_max: broker.config.frame_bytes_max,
         idle: Duration::from_millis(broker.config.connections_max_idle_ms),
@@ -248,6 +304,21 @@ pub async fn serve<R, W>(
                 break;
             }
         };
+        if authenticator.is_none()
+            && let Some(current) = sasl_session.as_mut()
+        {
+            match current.check(frame_api_key(&frame), Instant::now()) {
+                SessionCheck::Serve => {}
+                SessionCheck::Reauthenticate => {
+                    tracing::debug!(%peer, "re-authenticating");
+                    authenticator = Some(Authenticator::reauthenticating(&current.authenticated));
+                }
+                SessionCheck::Expired => {
+                    tracing::debug!(%peer, "closing connection: its SASL session expired");
+                    break;
+                }
+            }
+        }
         if let Some(auth) = authenticator.as_mut() {
             let step = match authenticate(&broker, auth, frame) {
                 Ok(step) => step,
@@ -283,8 +354,14 @@ pub async fn serve<R, W>(
             }
             match outcome {
                 Outcome::Continue => {}
-                Outcome::Authenticated(principal) => {
-                    tracing::debug!(%peer, %principal, "authenticated");
+                Outcome::Authenticated(authenticated) => {
+                    let principal = authenticated.principal.clone();
+                    let reauthenticated_at = sasl_session.and_then(|s| s.reauthenticated_at);
+                    tracing::debug!(
+                        %peer, %principal, reauthentication = reauthenticated_at.is_some(),
+                        session_lifetime_ms = authenticated.session_lifetime_ms, "authenticated"
+                    );
+                    sasl_session = Some(SaslSession::new(authenticated, reauthenticated_at));
                     session = Arc::new(Session {
                         listener: listener.clone(),
                         principal,
@@ -405,7 +482,8 @@ fn authenticate(
             (response.into(), outcome)
         }
         RequestKind::SaslAuthenticate(request) => {
-            let (response, outcome) = auth.authenticate(config, &broker.image(), request);
+            let now_ms = crate::broker::now_ms();
+            let (response, outcome) = auth.authenticate(config, &broker.image(), request, now_ms);
             (response.into(), outcome)
         }
         _ => return Ok(Step::Serve(decoded)),
@@ -558,4 +636,68 @@ fn encode(
     let length = i32::try_from(buffer.len() - 4 + in_files)?;
     buffer[..4].copy_from_slice(&length.to_be_bytes());
     Ok(splits)
+}
+
+#[cfg(test)]
+mod tests {
+    //! KIP-368 on an authenticated connection, as Kafka's SocketServer: a SaslHandshake starts
+    //! a re-authentication (at most one a second) when the session has a lifetime; once it is
+    //! over, anything else closes the connection. Guards against sessions that never end.
+
+    use super::*;
+
+    fn session(lifetime_ms: Option<u64>) -> SaslSession {
+        SaslSession::new(
+            Authenticated {
+                principal: KafkaPrincipal::user("alice"),
+                mechanism: crate::security::sasl::Mechanism::Plain,
+                session_lifetime_ms: lifetime_ms,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn a_session_without_a_lifetime_is_never_reauthenticated_or_expired() {
+        let mut s = session(None);
+        let later = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(
+            s.check(Some(ApiKey::SaslHandshake), later),
+            SessionCheck::Serve
+        );
+        assert_eq!(s.check(Some(ApiKey::Metadata), later), SessionCheck::Serve);
+    }
+
+    #[test]
+    fn an_expired_session_serves_only_a_reauthentication() {
+        let mut s = session(Some(3_000));
+        let now = Instant::now();
+        assert_eq!(s.check(Some(ApiKey::Produce), now), SessionCheck::Serve);
+        let after = now + Duration::from_secs(4);
+        assert_eq!(s.check(Some(ApiKey::Produce), after), SessionCheck::Expired);
+        assert_eq!(s.check(None, after), SessionCheck::Expired);
+        assert_eq!(
+            s.check(Some(ApiKey::SaslHandshake), after),
+            SessionCheck::Reauthenticate
+        );
+    }
+
+    #[test]
+    fn reauthentication_starts_at_most_once_a_second() {
+        let mut s = session(Some(60_000));
+        let now = Instant::now();
+        let handshake = Some(ApiKey::SaslHandshake);
+        assert_eq!(s.check(handshake, now), SessionCheck::Reauthenticate);
+        let soon = now + Duration::from_millis(500);
+        assert_eq!(s.check(handshake, soon), SessionCheck::Serve);
+        let later = now + Duration::from_millis(1_000);
+        assert_eq!(s.check(handshake, later), SessionCheck::Reauthenticate);
+    }
+
+    #[test]
+    fn the_api_key_is_read_from_the_frame() {
+        assert_eq!(frame_api_key(&[0, 17, 0, 1]), Some(ApiKey::SaslHandshake));
+        assert_eq!(frame_api_key(&[0]), None);
+        assert_eq!(frame_api_key(&[0x7f, 0x7f]), None);
+    }
 }
