@@ -247,13 +247,14 @@ fn print_consume(report: &WireFetchReport, json: bool) -> anyhow::Result<()> {
         return line(&serde_json::to_string(report)?);
     }
     line(&format!(
-        "consumed {} of {} records of {} ({} partitions, {} connections) in {:.3} s: \
+        "consumed {} of {} records of {} ({} partitions, {} connection{}) in {:.3} s: \
          {:.0} records/s, {:.1} MB/s of batches, {} fetches{}",
         report.records_read,
         report.records_expected,
         report.topic,
         report.partitions,
         report.connections,
+        if report.connections == 1 { "" } else { "s" },
         report.elapsed_s,
         report.records_per_s,
         report.mb_per_s,
